@@ -1,0 +1,74 @@
+"""dynorm: an async object mapper for Amazon DynamoDB built on Pydantic v2."""
+
+from dynorm.connection import Connection, close, configure, connect, get_connection
+from dynorm.exceptions import (
+    ConditionFailed,
+    ConnectionNotConfigured,
+    DynormError,
+    EncodingError,
+    ExpressionError,
+    InvalidKey,
+    ItemNotFound,
+    ItemTooLarge,
+    RequestRejected,
+    ResourceInUse,
+    SchemaError,
+    ServerError,
+    ServiceError,
+    TableNotFound,
+    Throttled,
+    TransportError,
+    ValidationFailed,
+    VersionConflict,
+)
+from dynorm.expressions import Condition, Path
+from dynorm.fields import TTL, PartitionKey, SortKey, Version
+from dynorm.indexes import GlobalIndex, LocalIndex, Projection
+from dynorm.local import LocalServer, local
+from dynorm.model import BoundIndex, Model, create_tables
+from dynorm.transport import MockTransport, RetryPolicy, Transport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TTL",
+    "BoundIndex",
+    "Condition",
+    "ConditionFailed",
+    "Connection",
+    "ConnectionNotConfigured",
+    "DynormError",
+    "EncodingError",
+    "ExpressionError",
+    "GlobalIndex",
+    "InvalidKey",
+    "ItemNotFound",
+    "ItemTooLarge",
+    "LocalIndex",
+    "LocalServer",
+    "MockTransport",
+    "Model",
+    "PartitionKey",
+    "Path",
+    "Projection",
+    "RequestRejected",
+    "ResourceInUse",
+    "RetryPolicy",
+    "SchemaError",
+    "ServerError",
+    "ServiceError",
+    "SortKey",
+    "TableNotFound",
+    "Throttled",
+    "Transport",
+    "TransportError",
+    "ValidationFailed",
+    "Version",
+    "VersionConflict",
+    "close",
+    "configure",
+    "connect",
+    "create_tables",
+    "get_connection",
+    "local",
+]

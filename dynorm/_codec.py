@@ -1,0 +1,722 @@
+"""Python values <-> DynamoDB AttributeValues, compiled once per declared type.
+
+``compile_codec(int)`` returns a :class:`Codec` whose ``encode`` turns ``5`` into
+``{"N": "5"}`` and whose ``decode`` turns it back. Codecs are built from the type
+annotation when a model class is created, so no call inspects types at run time
+(except for ``Any`` and unions, which dispatch on the value).
+
+Wire rules (see docs/models.md):
+
+* numbers travel as strings, Decimal-exact, at most 38 significant digits; NaN and
+  infinities are refused;
+* datetimes must be timezone-aware and are stored as ISO-8601 UTC strings with a fixed
+  width (``2026-11-25T01:38:29.000000Z``), so string order is time order;
+* empty sets cannot be stored: they are omitted from maps and items;
+* ``None`` is omitted from an item (the caller decides), and is ``{"NULL": true}``
+  inside lists and maps;
+* any other type pydantic can serialise to JSON (``timedelta``, ``IPv4Address``,
+  ``HttpUrl``...) is stored in its JSON form and parsed back by pydantic.
+
+Decoding produces plain Python values that pydantic validates into the declared
+type (``"2026-...Z"`` becomes a ``datetime`` there), so every read is validated.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import types
+import typing
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from decimal import Decimal
+from typing import Any, Literal
+
+import pydantic
+from typing_extensions import get_args, get_origin
+
+from dynorm._types import AttributeValue, Item
+from dynorm.exceptions import EncodingError
+
+__all__ = [
+    "MAX_ITEM_BYTES",
+    "Codec",
+    "ObjectCodec",
+    "compile_codec",
+    "decode_value",
+    "encode_number",
+    "encode_value",
+    "item_size",
+]
+
+MAX_ITEM_BYTES = 400 * 1024
+
+Encoder = Callable[[Any], "AttributeValue | None"]
+Decoder = Callable[[AttributeValue], Any]
+
+# DynamoDB numbers: 38 significant digits, magnitude 1E-130 .. 9.9999...E+125.
+_INT_FAST_LIMIT = 10**38
+
+
+class Codec:
+    """How one declared type is written and read.
+
+    Attributes:
+        encode: Python value -> AttributeValue; ``None`` means "nothing to store"
+            (an empty set). Raises :class:`EncodingError` on a value of the wrong type.
+        decode: AttributeValue -> a plain Python value pydantic validates.
+        key_type: ``"S"``, ``"N"`` or ``"B"`` when the type can be a key attribute.
+        python_type: the declared type, for messages.
+        item_codec: the codec of the elements/values for lists, sets and maps.
+        object_codec: for nested pydantic models, the per-field codec.
+    """
+
+    __slots__ = ("decode", "encode", "is_set", "item_codec", "key_type", "nullable",
+                 "object_codec", "python_type")
+
+    def __init__(
+        self,
+        encode: Encoder,
+        python_type: Any,
+        *,
+        decode: Decoder | None = None,
+        key_type: str | None = None,
+        nullable: bool = False,
+        item_codec: Codec | None = None,
+        object_codec: ObjectCodec | None = None,
+        is_set: bool = False,
+    ) -> None:
+        self.encode = encode
+        self.is_set = is_set
+        self.decode: Decoder = decode or decode_value
+        self.python_type = python_type
+        self.key_type = key_type
+        self.nullable = nullable
+        self.item_codec = item_codec
+        self.object_codec = object_codec
+
+    def __repr__(self) -> str:
+        return f"Codec({type_name(self.python_type)})"
+
+
+def type_name(tp: Any) -> str:
+    """A short readable name for a type annotation."""
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _fail(expected: str, value: Any) -> EncodingError:
+    return EncodingError(f"expected {expected}, got {type(value).__name__} {value!r:.80}")
+
+
+# ---------------------------------------------------------------------------- decoding
+
+
+def _decode_number(text: str) -> int | Decimal:
+    try:
+        return int(text)
+    except ValueError:
+        return Decimal(text)
+
+
+def _decode_m(v: Any) -> Any:
+    return {k: decode_value(x) for k, x in v.items()}
+
+
+def _decode_l(v: Any) -> Any:
+    return [decode_value(x) for x in v]
+
+
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "S": lambda v: v,
+    "N": _decode_number,
+    "BOOL": lambda v: v,
+    "NULL": lambda v: None,
+    "B": lambda v: v,
+    "M": _decode_m,
+    "L": _decode_l,
+    "SS": set,
+    "NS": lambda v: {_decode_number(x) for x in v},
+    "BS": set,
+}
+
+
+def decode_value(av: AttributeValue) -> Any:
+    """Decode any AttributeValue to plain Python (N -> int or Decimal, M -> dict...)."""
+    for tag, raw in av.items():
+        return _DECODERS[tag](raw)
+    raise EncodingError("empty AttributeValue")
+
+
+# ---------------------------------------------------------------------------- numbers
+
+
+def encode_number(value: Any) -> str:
+    """The wire text of a number, checked against DynamoDB's range and precision."""
+    tp = type(value)
+    if tp is int:
+        if -_INT_FAST_LIMIT < value < _INT_FAST_LIMIT:
+            return str(value)
+        return _checked_decimal(Decimal(value), value)
+    if tp is bool or not isinstance(value, (int, float, Decimal)):
+        raise _fail("a number", value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise EncodingError(f"{value!r} cannot be stored: DynamoDB numbers must be finite")
+        return _checked_decimal(Decimal(repr(value)), value)
+    if isinstance(value, int):  # int subclasses (IntEnum handled earlier)
+        return encode_number(int(value))
+    return _checked_decimal(value, value)
+
+
+def _checked_decimal(d: Decimal, original: Any) -> str:
+    if not d.is_finite():
+        raise EncodingError(f"{original!r} cannot be stored: DynamoDB numbers must be finite")
+    if d.is_zero():
+        return "0"
+    adjusted = d.adjusted()
+    if adjusted > 125 or adjusted < -130:
+        raise EncodingError(f"{original!r} is outside DynamoDB's number range (1E-130..1E+126)")
+    digits = d.as_tuple().digits
+    significant = len(digits) - (len(digits) - len("".join(map(str, digits)).rstrip("0")))
+    if significant > 38:
+        raise EncodingError(
+            f"{original!r} has more than 38 significant digits, which DynamoDB cannot store"
+        )
+    return str(d)
+
+
+# ---------------------------------------------------------------------------- scalar encoders
+
+
+def _enc_str(v: Any) -> AttributeValue:
+    if type(v) is str or isinstance(v, str):
+        return {"S": v}
+    raise _fail("str", v)
+
+
+def _enc_bool(v: Any) -> AttributeValue:
+    if v is True or v is False:
+        return {"BOOL": v}
+    raise _fail("bool", v)
+
+
+def _enc_number(v: Any) -> AttributeValue:
+    return {"N": encode_number(v)}
+
+
+def _enc_int(v: Any) -> AttributeValue:
+    if type(v) is int:
+        if -_INT_FAST_LIMIT < v < _INT_FAST_LIMIT:
+            return {"N": str(v)}
+        return {"N": encode_number(v)}
+    if isinstance(v, int) and not isinstance(v, bool):
+        return {"N": encode_number(int(v))}
+    raise _fail("int", v)
+
+
+def _enc_bytes(v: Any) -> AttributeValue:
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return {"B": bytes(v)}
+    raise _fail("bytes", v)
+
+
+def format_datetime(v: _dt.datetime) -> str:
+    """ISO-8601 UTC with microseconds and a ``Z``: fixed width, so sortable as text."""
+    if v.tzinfo is None or v.utcoffset() is None:
+        raise EncodingError(
+            f"naive datetime {v.isoformat()} cannot be stored: its instant is unknown; use an "
+            "aware datetime such as datetime.now(timezone.utc) (or declare AwareDatetime)"
+        )
+    return v.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _enc_datetime(v: Any) -> AttributeValue:
+    if isinstance(v, _dt.datetime):
+        return {"S": format_datetime(v)}
+    raise _fail("datetime", v)
+
+
+def _enc_date(v: Any) -> AttributeValue:
+    if isinstance(v, _dt.date) and not isinstance(v, _dt.datetime):
+        return {"S": v.isoformat()}
+    raise _fail("date", v)
+
+
+def _enc_time(v: Any) -> AttributeValue:
+    if isinstance(v, _dt.time):
+        return {"S": v.isoformat()}
+    raise _fail("time", v)
+
+
+def _enc_uuid(v: Any) -> AttributeValue:
+    if isinstance(v, uuid.UUID):
+        return {"S": str(v)}
+    raise _fail("UUID", v)
+
+
+def _enc_null(v: Any) -> AttributeValue:
+    if v is None:
+        return {"NULL": True}
+    raise _fail("None", v)
+
+
+def epoch_seconds(v: Any) -> int:
+    """A TTL value as whole epoch seconds (datetime or int)."""
+    if isinstance(v, _dt.datetime):
+        if v.tzinfo is None:
+            raise EncodingError(f"naive datetime {v.isoformat()} cannot be a TTL: make it aware")
+        return int(v.timestamp())
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    raise _fail("datetime or int epoch seconds", v)
+
+
+def ttl_codec(python_type: Any) -> Codec:
+    """The codec of a TTL field: epoch seconds as N, whatever the declared type."""
+    return Codec(lambda v: {"N": str(epoch_seconds(v))}, python_type, key_type=None)
+
+
+_SCALARS: dict[Any, tuple[Encoder, str | None]] = {
+    str: (_enc_str, "S"),
+    bool: (_enc_bool, None),
+    int: (_enc_int, "N"),
+    float: (_enc_number, None),  # floats make poor keys: their text is not exact
+    Decimal: (_enc_number, "N"),
+    bytes: (_enc_bytes, "B"),
+    bytearray: (_enc_bytes, "B"),
+    memoryview: (_enc_bytes, "B"),
+    _dt.datetime: (_enc_datetime, "S"),
+    _dt.date: (_enc_date, "S"),
+    _dt.time: (_enc_time, None),
+    uuid.UUID: (_enc_uuid, "S"),
+    type(None): (_enc_null, None),
+}
+
+
+# ---------------------------------------------------------------------------- dynamic values
+
+
+def encode_value(value: Any) -> AttributeValue:
+    """Encode a value by its run-time type (for ``Any`` fields and condition literals)."""
+    if value is None:
+        return {"NULL": True}
+    tp = type(value)
+    if tp is str:
+        return {"S": value}
+    if tp is bool:
+        return {"BOOL": value}
+    if tp is int or tp is float or tp is Decimal:
+        return {"N": encode_number(value)}
+    if isinstance(value, enum.Enum):
+        return encode_value(value.value)
+    if isinstance(value, pydantic.BaseModel):
+        return _object_codec_for(type(value)).encode_map(value)
+    if isinstance(value, Mapping):
+        return {"M": _encode_map_values(value, encode_value)}
+    if isinstance(value, (AbstractSet)):
+        av = _encode_set_dynamic(value)
+        if av is None:
+            raise EncodingError("an empty set cannot be stored here: DynamoDB has no empty sets")
+        return av
+    if isinstance(value, (list, tuple)):
+        return {"L": [encode_value(x) for x in value]}
+    for scalar, (enc, _) in _SCALARS.items():
+        if isinstance(value, scalar):
+            av = enc(value)
+            assert av is not None
+            return av
+    raise EncodingError(f"{type(value).__name__} {value!r:.80} has no DynamoDB representation")
+
+
+def _encode_set_dynamic(value: AbstractSet[Any]) -> AttributeValue | None:
+    if not value:
+        return None
+    if all(type(x) is str for x in value):
+        return {"SS": sorted(value)}
+    if all(isinstance(x, (bytes, bytearray)) for x in value):
+        return {"BS": sorted(bytes(x) for x in value)}
+    if all(isinstance(x, (int, float, Decimal)) and not isinstance(x, bool) for x in value):
+        return {"NS": sorted(encode_number(x) for x in value)}
+    raise EncodingError(
+        "a set must hold only strings, only numbers or only bytes to be stored as SS/NS/BS"
+    )
+
+
+def _encode_map_values(value: Mapping[Any, Any], enc: Encoder) -> dict[str, AttributeValue]:
+    out: dict[str, AttributeValue] = {}
+    for k, v in value.items():
+        if not isinstance(k, str):
+            raise _fail("str map keys", k)
+        av = enc(v)
+        if av is not None:
+            out[k] = av
+    return out
+
+
+# ---------------------------------------------------------------------------- compiled codecs
+
+
+_cache: dict[Any, Codec] = {}
+
+
+def compile_codec(annotation: Any) -> Codec:
+    """The codec for a type annotation (cached per annotation)."""
+    try:
+        return _cache[annotation]
+    except (KeyError, TypeError):
+        pass
+    codec = _build(annotation)
+    try:
+        _cache[annotation] = codec
+    except TypeError:  # unhashable metadata inside Annotated
+        pass
+    return codec
+
+
+def _build(tp: Any) -> Codec:
+    origin = get_origin(tp)
+    if origin is typing.Annotated:
+        return compile_codec(get_args(tp)[0])
+    if tp is Any or tp is object:
+        return Codec(encode_value, tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return _union_codec(tp)
+    if origin is Literal:
+        return _literal_codec(tp)
+    if isinstance(tp, type):
+        if issubclass(tp, enum.Enum):
+            return _enum_codec(tp)
+        if issubclass(tp, pydantic.BaseModel):
+            obj = _object_codec_for(tp)
+            return Codec(obj.encode_map, tp, object_codec=obj)
+        scalar = _SCALARS.get(tp)
+        if scalar is not None:
+            return Codec(scalar[0], tp, key_type=scalar[1])
+        if origin is None:
+            for base, (enc, key_type) in _SCALARS.items():
+                if base is not type(None) and issubclass(tp, base):
+                    return Codec(enc, tp, key_type=key_type)
+    if origin in (set, frozenset, AbstractSet, typing.AbstractSet) or tp in (set, frozenset):
+        return _set_codec(tp)
+    if origin in (list, tuple, Sequence, typing.Sequence) or tp in (list, tuple):
+        return _list_codec(tp)
+    if origin in (dict, Mapping, typing.Mapping) or tp is dict:
+        return _map_codec(tp)
+    return _json_codec(tp)
+
+
+def _union_codec(tp: Any) -> Codec:
+    members = [a for a in get_args(tp) if a is not type(None)]
+    nullable = len(members) < len(get_args(tp))
+    if len(members) == 1:
+        inner = compile_codec(members[0])
+        enc = inner.encode
+
+        def encode_optional(v: Any) -> AttributeValue | None:
+            return {"NULL": True} if v is None else enc(v)
+
+        return Codec(
+            encode_optional if nullable else enc,
+            tp,
+            key_type=inner.key_type,
+            nullable=nullable,
+            item_codec=inner.item_codec,
+            object_codec=inner.object_codec,
+        )
+    codecs = [compile_codec(m) for m in members]
+    names = " | ".join(type_name(m) for m in members)
+
+    def encode_union(v: Any) -> AttributeValue | None:
+        if v is None and nullable:
+            return {"NULL": True}
+        for codec in codecs:
+            try:
+                return codec.encode(v)
+            except EncodingError:
+                continue
+        raise _fail(names, v)
+
+    key_types = {c.key_type for c in codecs}
+    return Codec(
+        encode_union,
+        tp,
+        key_type=key_types.pop() if len(key_types) == 1 else None,
+        nullable=nullable,
+    )
+
+
+def _literal_codec(tp: Any) -> Codec:
+    allowed = get_args(tp)
+    value_codecs = {type(a): compile_codec(type(a)) for a in allowed}
+    allowed_text = ", ".join(repr(a) for a in allowed)
+
+    def encode_literal(v: Any) -> AttributeValue | None:
+        if v in allowed and type(v) in value_codecs:
+            return value_codecs[type(v)].encode(v)
+        raise _fail(f"one of {allowed_text}", v)
+
+    key_types = {c.key_type for c in value_codecs.values()}
+    return Codec(encode_literal, tp, key_type=key_types.pop() if len(key_types) == 1 else None)
+
+
+def _enum_codec(tp: type[enum.Enum]) -> Codec:
+    values = [m.value for m in tp]
+    value_types = {type(v) for v in values}
+    value_codec = compile_codec(value_types.pop()) if len(value_types) == 1 else None
+    encode_raw = value_codec.encode if value_codec is not None else encode_value
+    by_value = {m.value: m for m in tp}
+
+    def encode_enum(v: Any) -> AttributeValue | None:
+        if isinstance(v, tp):
+            return encode_raw(v.value)
+        if not isinstance(v, enum.Enum):
+            try:
+                if v in by_value:
+                    return encode_raw(v)
+            except TypeError:
+                pass
+        raise _fail(f"{tp.__name__} member", v)
+
+    return Codec(encode_enum, tp, key_type=value_codec.key_type if value_codec else None)
+
+
+def _set_codec(tp: Any) -> Codec:
+    args = get_args(tp)
+    elem_tp = args[0] if args else Any
+    elem = compile_codec(elem_tp)
+    if elem.key_type is None and elem_tp is not Any:
+        raise EncodingError(
+            f"set[{type_name(elem_tp)}] cannot be stored: DynamoDB sets hold only strings, "
+            "numbers or bytes (use list[...] instead)"
+        )
+    if elem_tp is Any:
+        return Codec(lambda v: _encode_set_dynamic(_as_set(v)), tp, item_codec=elem, is_set=True)
+    tag = elem.key_type + "S"  # SS, NS, BS
+    enc = elem.encode
+    elem_tag = elem.key_type
+
+    def encode_set(v: Any) -> AttributeValue | None:
+        values = _as_set(v)
+        if not values:
+            return None
+        return {tag: sorted(enc(x)[elem_tag] for x in values)}  # type: ignore[index]
+
+    return Codec(encode_set, tp, item_codec=elem, is_set=True)
+
+
+def _as_set(v: Any) -> AbstractSet[Any]:
+    if isinstance(v, AbstractSet):
+        return v
+    raise _fail("set", v)
+
+
+def _list_codec(tp: Any) -> Codec:
+    args = get_args(tp)
+    origin = get_origin(tp)
+    if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+        if args == ((),):
+            args = ()
+        fixed = [compile_codec(a) for a in args]
+
+        def encode_tuple(v: Any) -> AttributeValue | None:
+            if not isinstance(v, (list, tuple)) or len(v) != len(fixed):
+                raise _fail(f"a tuple of {len(fixed)}", v)
+            return {"L": [_in_collection(c.encode(x)) for c, x in zip(fixed, v)]}
+
+        return Codec(encode_tuple, tp)
+    elem = compile_codec(args[0] if args else Any)
+    enc = elem.encode
+
+    def encode_list(v: Any) -> AttributeValue | None:
+        if not isinstance(v, (list, tuple)):
+            raise _fail("list", v)
+        return {"L": [_in_collection(enc(x)) for x in v]}
+
+    return Codec(encode_list, tp, item_codec=elem)
+
+
+def _in_collection(av: AttributeValue | None) -> AttributeValue:
+    if av is None:
+        raise EncodingError("an empty set inside a list cannot be stored: DynamoDB has no empty sets")
+    return av
+
+
+def _map_codec(tp: Any) -> Codec:
+    args = get_args(tp)
+    if args and args[0] is not str and get_origin(args[0]) is not Literal:
+        raise EncodingError(f"{type_name(tp)} cannot be stored: map keys must be str")
+    value = compile_codec(args[1] if args else Any)
+    enc = value.encode
+
+    def encode_map(v: Any) -> AttributeValue | None:
+        if not isinstance(v, Mapping):
+            raise _fail("dict", v)
+        return {"M": _encode_map_values(v, enc)}
+
+    return Codec(encode_map, tp, item_codec=value)
+
+
+def _json_codec(tp: Any) -> Codec:
+    """Any other type pydantic knows: store its JSON form; pydantic parses it back."""
+    try:
+        adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(tp)
+    except Exception as exc:  # pydantic raises several kinds for unknown types
+        raise EncodingError(f"{type_name(tp)} has no DynamoDB representation: {exc}") from exc
+
+    def encode_json(v: Any) -> AttributeValue | None:
+        try:
+            return encode_value(adapter.dump_python(v, mode="json"))
+        except pydantic.PydanticSerializationError as exc:
+            raise _fail(type_name(tp), v) from exc
+
+    return Codec(encode_json, tp)
+
+
+# ---------------------------------------------------------------------------- objects
+
+
+class FieldCodec:
+    """One field of a pydantic model: Python name, attribute name, codec."""
+
+    __slots__ = ("absent", "attr", "codec", "name")
+
+    def __init__(self, name: str, attr: str, codec: Codec, absent: Callable[[], Any] | None
+                 ) -> None:
+        self.name = name
+        self.attr = attr
+        self.codec = codec
+        #: what a missing attribute means: None for required nullable fields (None is
+        #: omitted on write), an empty set for set fields (DynamoDB has no empty sets).
+        self.absent = absent
+
+
+class ObjectCodec:
+    """The per-field codec of a pydantic model class (a document or a nested map).
+
+    Args:
+        cls: the pydantic model class.
+        overrides: field name -> codec to use instead of the annotation's (TTL fields).
+    """
+
+    def __init__(
+        self, cls: type[pydantic.BaseModel], overrides: Mapping[str, Codec] | None = None
+    ) -> None:
+        self.cls = cls
+        self.fields: dict[str, FieldCodec] = {}
+        self.by_attr: dict[str, FieldCodec] = {}
+        _object_codecs.setdefault(cls, self)  # recursive models find themselves
+        for name, info in cls.model_fields.items():
+            attr = info.alias or name
+            try:
+                codec = (overrides or {}).get(name) or compile_codec(info.annotation)
+            except EncodingError as exc:
+                raise EncodingError(f"{cls.__name__}.{name}: {exc}") from exc
+            absent: Callable[[], Any] | None = None
+            if (codec.nullable or info.annotation is Any) and info.is_required():
+                absent = _none
+            elif codec.is_set:
+                absent = set
+            fc = FieldCodec(name, attr, codec, absent)
+            self.fields[name] = fc
+            self.by_attr[attr] = fc
+        self._encoders = tuple((fc.name, fc.attr, fc.codec.encode) for fc in self.fields.values())
+        self._decoders = tuple((fc.attr, fc.codec.decode) for fc in self.fields.values())
+        self._absent = tuple(
+            (fc.attr, fc.absent) for fc in self.fields.values() if fc.absent is not None
+        )
+
+    def encode_fields(self, obj: Any, *, store_none: bool = False) -> Item:
+        """The item of a model instance (None fields omitted unless ``store_none``).
+
+        Raises:
+            EncodingError: naming the class and field whose value cannot be stored.
+        """
+        values = obj.__dict__
+        out: Item = {}
+        name = ""
+        try:
+            for name, attr, enc in self._encoders:
+                v = values.get(name)
+                if v is None:
+                    if store_none and name in values:
+                        out[attr] = {"NULL": True}
+                    continue
+                av = enc(v)
+                if av is not None:
+                    out[attr] = av
+        except EncodingError as exc:
+            raise type(exc)(f"{self.cls.__name__}.{name}: {exc}") from exc.__cause__
+        return out
+
+    def encode_map(self, obj: Any) -> AttributeValue:
+        if not isinstance(obj, self.cls):
+            if isinstance(obj, Mapping):
+                obj = self.cls.model_validate(obj)
+            else:
+                raise _fail(self.cls.__name__, obj)
+        return {"M": self.encode_fields(obj)}
+
+    def decode_fields(self, item: Mapping[str, AttributeValue]) -> dict[str, Any]:
+        """Attribute-name keyed plain values, ready for ``model_validate``.
+
+        Attributes the model does not declare are skipped; absent attributes of required
+        nullable fields come back as None and of set fields as an empty set (both are
+        omitted on write).
+        """
+        out: dict[str, Any] = {}
+        for attr, dec in self._decoders:
+            av = item.get(attr)
+            if av is not None:
+                out[attr] = dec(av)
+        for attr, absent in self._absent:
+            if attr not in out:
+                out[attr] = absent()
+        return out
+
+
+def _none() -> None:
+    return None
+
+
+_object_codecs: dict[type[pydantic.BaseModel], ObjectCodec] = {}
+
+
+def _object_codec_for(cls: type[pydantic.BaseModel]) -> ObjectCodec:
+    codec = _object_codecs.get(cls)
+    if codec is None:
+        codec = ObjectCodec(cls)
+    return codec
+
+
+# ---------------------------------------------------------------------------- size
+
+
+def _value_size(av: AttributeValue) -> int:
+    for tag, v in av.items():
+        if tag == "S":
+            return len(v.encode()) if not v.isascii() else len(v)
+        if tag == "N":
+            return len(v.lstrip("-").replace(".", "").lstrip("0")) // 2 + 2
+        if tag == "B":
+            return len(v)
+        if tag in ("BOOL", "NULL"):
+            return 1
+        if tag == "SS":
+            return sum(len(x.encode()) for x in v)
+        if tag == "NS":
+            return sum(len(x) // 2 + 2 for x in v)
+        if tag == "BS":
+            return sum(len(x) for x in v)
+        if tag == "L":
+            return 3 + sum(1 + _value_size(x) for x in v)
+        if tag == "M":
+            return 3 + sum(1 + len(k.encode()) + _value_size(x) for k, x in v.items())
+    return 0
+
+
+def item_size(item: Item) -> int:
+    """DynamoDB's size of an item in bytes (attribute names plus values), as documented."""
+    return sum(len(k.encode()) + _value_size(v) for k, v in item.items())

@@ -1,0 +1,285 @@
+"""TableMeta: what a model class declares, compiled once when the class is created.
+
+Every declaration mistake is a :class:`SchemaError` naming the class and field, raised
+from ``Model.__pydantic_init_subclass__``, so a wrong model never gets imported quietly.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from typing_extensions import get_args, get_origin
+
+from dynorm._codec import Codec, ObjectCodec, item_size, MAX_ITEM_BYTES, ttl_codec, type_name
+from dynorm._types import AttributeValue, Item
+from dynorm.exceptions import EncodingError, InvalidKey, ItemTooLarge, SchemaError
+from dynorm.fields import TTL, FieldMarker, PartitionKey, SortKey, Version
+from dynorm.indexes import GlobalIndex, LocalIndex, _Index
+
+__all__ = ["IndexMeta", "KeyAttr", "TableMeta", "compile_meta"]
+
+
+@dataclass(frozen=True)
+class KeyAttr:
+    """A key attribute: Python field name, wire attribute name, scalar type S/N/B."""
+
+    field: str
+    attr: str
+    type: str
+    codec: Codec
+
+    def encode(self, value: Any, model: str) -> AttributeValue:
+        """Encode a key value, refusing None, empty strings/bytes and wrong types."""
+        if value is None:
+            raise InvalidKey(f"{model}.{self.field}: key value is missing (None)")
+        try:
+            av = self.codec.encode(value)
+        except EncodingError as exc:
+            raise InvalidKey(f"{model}.{self.field}: invalid key value: {exc}") from None
+        assert av is not None
+        raw = av.get(self.type)
+        if raw is None:
+            raise InvalidKey(f"{model}.{self.field}: key must be {self.type}, got {av}")
+        if raw == "" or raw == b"":
+            raise InvalidKey(f"{model}.{self.field}: key attributes cannot be empty")
+        return av
+
+
+@dataclass(frozen=True)
+class IndexMeta:
+    """A resolved secondary index."""
+
+    name: str
+    kind: str  # "global" | "local"
+    partition: KeyAttr
+    sort: KeyAttr | None
+    projection_type: str
+    projection_attrs: tuple[str, ...]
+    read_capacity: int | None = None
+    write_capacity: int | None = None
+
+
+@dataclass(frozen=True)
+class TableMeta:
+    """The compiled declaration of a model with a table."""
+
+    model_name: str
+    table_name: str
+    partition: KeyAttr
+    sort: KeyAttr | None
+    indexes: dict[str, IndexMeta]
+    ttl: KeyAttr | None  # reuses KeyAttr for (field, attr); type is "N"
+    version: KeyAttr | None
+    codec: ObjectCodec
+
+    @property
+    def key_attrs(self) -> tuple[KeyAttr, ...]:
+        return (self.partition, self.sort) if self.sort else (self.partition,)
+
+    def key(self, partition: Any, sort: Any = None) -> Item:
+        """The wire key for the given key values, checked."""
+        key = {self.partition.attr: self.partition.encode(partition, self.model_name)}
+        if self.sort is not None:
+            if sort is None:
+                raise InvalidKey(
+                    f"{self.model_name}: sort key {self.sort.field!r} is required "
+                    f"(the table key is {self.partition.field!r}, {self.sort.field!r})"
+                )
+            key[self.sort.attr] = self.sort.encode(sort, self.model_name)
+        elif sort is not None:
+            raise InvalidKey(f"{self.model_name} has no sort key, but one was given: {sort!r}")
+        return key
+
+    def key_of(self, instance: Any) -> Item:
+        values = instance.__dict__
+        return self.key(
+            values.get(self.partition.field), values.get(self.sort.field) if self.sort else None
+        )
+
+    def encode_item(self, instance: Any, *, store_none: bool = False) -> Item:
+        """The full item of an instance, with keys checked and the 400 KB limit enforced."""
+        item = self.codec.encode_fields(instance, store_none=store_none)
+        for key in self.key_attrs:
+            if key.attr not in item:
+                raise InvalidKey(f"{self.model_name}.{key.field}: key value is missing (None)")
+            raw = item[key.attr].get(key.type)
+            if raw == "" or raw == b"":
+                raise InvalidKey(f"{self.model_name}.{key.field}: key attributes cannot be empty")
+        check_size(item, self.model_name)
+        return item
+
+    def describe_key(self, key: Item) -> str:
+        """``user_id='u1', game='tetris'`` for messages."""
+        parts = []
+        for k in self.key_attrs:
+            av = key.get(k.attr)
+            if av is not None:
+                parts.append(f"{k.field}={next(iter(av.values()))!r}")
+        return ", ".join(parts)
+
+
+def check_size(item: Item, model: str) -> None:
+    """Raise ItemTooLarge when an encoded item is over DynamoDB's 400 KB."""
+    size = item_size(item)
+    if size > MAX_ITEM_BYTES:
+        raise ItemTooLarge(
+            f"{model}: item is {size} bytes, over DynamoDB's limit of {MAX_ITEM_BYTES} bytes "
+            "(400 KB); store large values elsewhere (e.g. S3) and keep a reference",
+            size=size,
+        )
+
+
+def _markers(info: pydantic.fields.FieldInfo) -> list[FieldMarker]:
+    return [m for m in info.metadata if isinstance(m, FieldMarker)]
+
+
+def _is_ttl_type(annotation: Any) -> bool:
+    args = [annotation]
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+    return len(args) == 1 and args[0] in (_dt.datetime, int)
+
+
+def _key_attr(cls_name: str, field: str, info: pydantic.fields.FieldInfo, codec: Codec,
+              role: str) -> KeyAttr:
+    if codec.nullable:
+        raise SchemaError(f"{cls_name}.{field}: a {role} cannot be optional (None)")
+    if codec.key_type is None:
+        raise SchemaError(
+            f"{cls_name}.{field}: a {role} must be a string, number or binary type "
+            f"(str, int, Decimal, bytes, or a type stored as one such as datetime, UUID, "
+            f"an Enum of str/int); {type_name(info.annotation)} cannot be a key"
+        )
+    return KeyAttr(field, info.alias or field, codec.key_type, codec)
+
+
+def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
+                 indexes: Sequence[_Index], reserved: frozenset[str]) -> TableMeta | None:
+    """Check a model declaration and compile it; ``None`` for a model without a table."""
+    name = cls.__name__
+    fields = cls.model_fields
+    clashes = sorted(reserved & fields.keys())
+    if clashes:
+        raise SchemaError(
+            f"{name}: field name(s) {', '.join(clashes)} would hide dynorm's Model methods; "
+            "rename the field and keep the attribute name with Field(alias=...)"
+        )
+    roles: dict[FieldMarker, list[str]] = {m: [] for m in (PartitionKey, SortKey, TTL, Version)}
+    attrs: dict[str, str] = {}
+    for field, info in fields.items():
+        attr = info.alias or field
+        if attr in attrs:
+            raise SchemaError(
+                f"{name}: fields {attrs[attr]!r} and {field!r} both use attribute name {attr!r}"
+            )
+        attrs[attr] = field
+        for marker in _markers(info):
+            roles[marker].append(field)
+    for marker, found in roles.items():
+        if len(found) > 1:
+            raise SchemaError(f"{name}: more than one {marker} field: {', '.join(found)}")
+
+    overrides: dict[str, Codec] = {}
+    ttl_field = roles[TTL][0] if roles[TTL] else None
+    if ttl_field is not None:
+        ann = fields[ttl_field].annotation
+        if not _is_ttl_type(ann):
+            raise SchemaError(
+                f"{name}.{ttl_field}: TTL must be a datetime or int (epoch seconds) field, "
+                f"not {type_name(ann)}"
+            )
+        overrides[ttl_field] = ttl_codec(ann)
+    try:
+        codec = ObjectCodec(cls, overrides)
+    except EncodingError as exc:
+        raise SchemaError(str(exc)) from exc
+
+    if table is None:
+        if roles[PartitionKey] or roles[SortKey] or indexes:
+            # An abstract base may declare keys for its subclasses; nothing to check yet.
+            pass
+        return None
+    if not isinstance(table, str) or not table:
+        raise SchemaError(f"{name}: table name must be a non-empty string, got {table!r}")
+    if not roles[PartitionKey]:
+        raise SchemaError(
+            f"{name}: table {table!r} needs a partition key: mark one field as "
+            "Annotated[str, PartitionKey]"
+        )
+
+    def key(field: str, role: str) -> KeyAttr:
+        return _key_attr(name, field, fields[field], codec.fields[field].codec, role)
+
+    partition = key(roles[PartitionKey][0], "partition key")
+    sort = key(roles[SortKey][0], "sort key") if roles[SortKey] else None
+    if sort is not None and sort.field == partition.field:
+        raise SchemaError(f"{name}.{sort.field}: cannot be both partition key and sort key")
+
+    def special(marker: FieldMarker) -> KeyAttr | None:
+        if not roles[marker]:
+            return None
+        field = roles[marker][0]
+        if field in (partition.field, sort.field if sort else None):
+            raise SchemaError(f"{name}.{field}: a key attribute cannot also be the {marker}")
+        return KeyAttr(field, codec.fields[field].attr, "N", codec.fields[field].codec)
+
+    ttl = special(TTL)
+    version = special(Version)
+    if version is not None:
+        ann = fields[version.field].annotation
+        if ann is not int:
+            raise SchemaError(
+                f"{name}.{version.field}: Version must be an int field, not {type_name(ann)}"
+            )
+
+    resolved: dict[str, IndexMeta] = {}
+    for index in indexes:
+        meta = _index_meta(name, index, partition, sort, codec, fields, key)
+        if meta.name in resolved:
+            raise SchemaError(f"{name}: two indexes are named {meta.name!r}")
+        resolved[meta.name] = meta
+    if sum(1 for i in resolved.values() if i.kind == "global") > 20:
+        raise SchemaError(f"{name}: DynamoDB allows at most 20 global secondary indexes")
+    if sum(1 for i in resolved.values() if i.kind == "local") > 5:
+        raise SchemaError(f"{name}: DynamoDB allows at most 5 local secondary indexes")
+
+    return TableMeta(name, table, partition, sort, resolved, ttl, version, codec)
+
+
+def _index_meta(name: str, index: _Index, partition: KeyAttr, sort: KeyAttr | None,
+                codec: ObjectCodec, fields: dict[str, Any], key: Any) -> IndexMeta:
+    label = f"{name}.{index.attribute or index.name} ({type(index).__name__})"
+    for field in (index.partition_key, index.sort_key, *index.projection.fields):
+        if field is not None and field not in fields:
+            raise SchemaError(
+                f"{label}: no field named {field!r} (fields: {', '.join(fields)})"
+            )
+    if isinstance(index, LocalIndex):
+        if sort is None:
+            raise SchemaError(f"{label}: a local index needs a table with a sort key")
+        assert index.sort_key is not None
+        ipart, isort = partition, key(index.sort_key, "local index sort key")
+        if isort.field == sort.field:
+            raise SchemaError(f"{label}: its sort key is already the table's sort key")
+    else:
+        assert isinstance(index, GlobalIndex) and index.partition_key is not None
+        ipart = key(index.partition_key, "index partition key")
+        isort = key(index.sort_key, "index sort key") if index.sort_key else None
+    attrs = tuple(codec.fields[f].attr for f in index.projection.fields)
+    assert index.name is not None
+    return IndexMeta(
+        name=index.name,
+        kind=index.kind,
+        partition=ipart,
+        sort=isort,
+        projection_type=index.projection.type,
+        projection_attrs=attrs,
+        read_capacity=getattr(index, "read_capacity", None),
+        write_capacity=getattr(index, "write_capacity", None),
+    )

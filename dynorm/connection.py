@@ -1,0 +1,199 @@
+"""The connection: which server, which credentials, which table-name prefix.
+
+```python
+async with dynorm.connect(region="eu-west-1"):          # a block
+    ...
+await dynorm.configure(endpoint_url="http://127.0.0.1:8000")   # app start-up
+await dynorm.close()                                             # app shutdown
+```
+
+One connection is current at a time; ``connect()`` blocks nest and restore the
+previous one on exit. Defaults come from the standard AWS environment variables
+(``AWS_REGION``/``AWS_DEFAULT_REGION``, credentials, profiles) plus
+``DYNORM_ENDPOINT_URL`` and ``DYNORM_TABLE_PREFIX``.
+"""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from dynorm._types import Request, Response
+from dynorm.exceptions import ConnectionNotConfigured
+from dynorm.transport.base import RetryPolicy, Transport
+
+if TYPE_CHECKING:
+    import aioboto3
+
+__all__ = ["Connection", "close", "configure", "connect", "get_connection"]
+
+_current: Connection | None = None
+
+
+class Connection:
+    """An open line to DynamoDB that every model operation uses.
+
+    Args:
+        region: AWS region; default from the environment, else ``us-east-1``.
+        endpoint_url: a DynamoDB-compatible endpoint; default ``DYNORM_ENDPOINT_URL``.
+        aws_access_key_id / aws_secret_access_key / aws_session_token: explicit
+            credentials; by default the AWS credential chain decides.
+        profile: an AWS profile name.
+        session: an existing ``aioboto3.Session`` to take credentials and region from.
+        table_prefix: prepended to every table name (``"staging-"``); default
+            ``DYNORM_TABLE_PREFIX``.
+        max_attempts: attempts per request for throttling/5xx/connection errors.
+        retry: a full :class:`RetryPolicy` (overrides ``max_attempts``).
+        transport: a ready :class:`Transport` (e.g. ``MockTransport``); the other
+            network settings are then ignored.
+        cursor_secret: key that signs pagination cursors; default
+            ``DYNORM_CURSOR_SECRET``, else a random per-process key.
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        profile: str | None = None,
+        session: aioboto3.Session | None = None,
+        table_prefix: str | None = None,
+        max_attempts: int = 8,
+        retry: RetryPolicy | None = None,
+        transport: Transport | None = None,
+        cursor_secret: str | bytes | None = None,
+    ) -> None:
+        self.region = (
+            region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        )
+        self.endpoint_url = endpoint_url or os.environ.get("DYNORM_ENDPOINT_URL") or None
+        self.table_prefix = (
+            table_prefix if table_prefix is not None else os.environ.get("DYNORM_TABLE_PREFIX", "")
+        )
+        self.retry = retry or RetryPolicy(max_attempts=max_attempts)
+        secret = cursor_secret or os.environ.get("DYNORM_CURSOR_SECRET") or os.urandom(32)
+        self.cursor_secret = secret.encode() if isinstance(secret, str) else secret
+        self._credentials = (aws_access_key_id, aws_secret_access_key, aws_session_token)
+        self._profile = profile
+        self._session = session
+        self._transport = transport
+        self._previous: list[Connection | None] = []
+        self._open = False
+
+    def __repr__(self) -> str:
+        # Never credentials: reprs end up in logs.
+        return (
+            f"Connection(region={self.region!r}, endpoint_url={self.endpoint_url!r}, "
+            f"table_prefix={self.table_prefix!r}, open={self._open})"
+        )
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            raise ConnectionNotConfigured("this connection is not open: use `async with` or open()")
+        return self._transport
+
+    async def open(self) -> Connection:
+        """Create the client (idempotent). Called by ``async with`` and ``configure()``."""
+        if self._open:
+            return self
+        if self._transport is None:
+            self._transport = self._make_transport()
+            opener = getattr(self._transport, "open", None)
+            if opener is not None:
+                await opener()
+        self._open = True
+        return self
+
+    def _make_transport(self) -> Transport:
+        import aioboto3
+
+        from dynorm.transport.aioboto3 import Aioboto3Transport
+
+        session = self._session
+        if session is None:
+            key, secret, token = self._credentials
+            session = aioboto3.Session(
+                aws_access_key_id=key,
+                aws_secret_access_key=secret,
+                aws_session_token=token,
+                region_name=self.region,
+                profile_name=self._profile,
+            )
+        return Aioboto3Transport(
+            session, region=self.region, endpoint_url=self.endpoint_url, retry=self.retry
+        )
+
+    async def close(self) -> None:
+        """Close the client and forget it (idempotent)."""
+        if self._transport is not None and self._open:
+            await self._transport.close()
+        self._open = False
+        global _current
+        if _current is self:
+            _current = None
+
+    async def __aenter__(self) -> Connection:
+        global _current
+        await self.open()
+        self._previous.append(_current)
+        _current = self
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        global _current
+        previous = self._previous.pop()
+        await self.close()
+        _current = previous
+
+    def table_name(self, name: str) -> str:
+        """The physical table name: the prefix plus the model's table name."""
+        return self.table_prefix + name
+
+    async def call(self, operation: str, payload: Request) -> Response:
+        """Send one operation through the transport."""
+        return await self.transport.call(operation, payload)
+
+
+def connect(**settings: Any) -> Connection:
+    """A connection to use as ``async with dynorm.connect(...):`` (see :class:`Connection`)."""
+    return Connection(**settings)
+
+
+async def configure(**settings: Any) -> Connection:
+    """Open a connection and make it the default for the whole process (app start-up).
+
+    Closes the default connection set by an earlier ``configure()``.
+    """
+    global _current
+    if _current is not None:
+        await _current.close()
+    connection = await Connection(**settings).open()
+    _current = connection
+    return connection
+
+
+async def close() -> None:
+    """Close the current connection (app shutdown). Safe to call twice."""
+    if _current is not None:
+        await _current.close()
+
+
+def get_connection() -> Connection:
+    """The current connection.
+
+    Raises:
+        ConnectionNotConfigured: no ``connect()`` block or ``configure()`` is active.
+    """
+    if _current is None:
+        raise ConnectionNotConfigured()
+    return _current

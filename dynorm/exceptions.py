@@ -1,0 +1,242 @@
+"""Every error dynorm raises, rooted at :class:`DynormError`.
+
+The tree::
+
+    DynormError
+    ├── SchemaError              a model declaration is wrong (raised at class creation)
+    ├── ConnectionNotConfigured  an operation ran before dynorm.connect()/configure()
+    ├── EncodingError            a value cannot be written (wrong type, NaN, > 38 digits, ...)
+    │   ├── InvalidKey           a key is missing, empty or of the wrong type
+    │   └── ItemTooLarge         the encoded item is over DynamoDB's 400 KB
+    ├── ExpressionError          a condition, update or projection cannot be built
+    ├── ValidationFailed         data read back does not fit the model
+    ├── ItemNotFound             Model.get() found nothing
+    ├── TransportError           no answer from the server (connection failed, retries spent)
+    └── ServiceError             DynamoDB answered with an error (``.code``, ``.message``)
+        ├── ConditionFailed          a ConditionExpression was false (``.item`` if returned)
+        │   └── VersionConflict      the stored version differs (optimistic locking)
+        ├── TableNotFound            ResourceNotFoundException
+        ├── ResourceInUse            ResourceInUseException (e.g. the table already exists)
+        ├── Throttled                throttling went on after every retry
+        ├── RequestRejected          ValidationException and other client-side 400s
+        └── ServerError              a 5xx went on after every retry
+
+AWS error codes are turned into these classes by one table, :data:`ERROR_CODES`,
+and the original exception is kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ERROR_CODES",
+    "ConditionFailed",
+    "ConnectionNotConfigured",
+    "DynormError",
+    "EncodingError",
+    "ExpressionError",
+    "InvalidKey",
+    "ItemNotFound",
+    "ItemTooLarge",
+    "RequestRejected",
+    "ResourceInUse",
+    "SchemaError",
+    "ServerError",
+    "ServiceError",
+    "TableNotFound",
+    "Throttled",
+    "TransportError",
+    "ValidationFailed",
+    "VersionConflict",
+    "error_for_code",
+]
+
+
+class DynormError(Exception):
+    """Base class of every error raised by dynorm."""
+
+
+class SchemaError(DynormError, TypeError):
+    """A model declaration is wrong: raised when the class is created, naming class and field."""
+
+
+class ConnectionNotConfigured(DynormError, RuntimeError):
+    """An operation needed the server but no connection is open."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "dynorm has no connection: wrap your code in `async with dynorm.connect(...)`, "
+            "`async with dynorm.local()`, or call `await dynorm.configure(...)` at start-up"
+        )
+
+
+class EncodingError(DynormError, ValueError):
+    """A Python value cannot be written as a DynamoDB attribute value."""
+
+
+class InvalidKey(EncodingError):
+    """A key value is missing, empty, or of a type the key attribute cannot hold."""
+
+
+class ItemTooLarge(EncodingError):
+    """The encoded item is larger than DynamoDB's 400 KB item limit."""
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+class ExpressionError(DynormError, ValueError):
+    """A condition, key condition, update or projection cannot be built as written."""
+
+
+class ValidationFailed(DynormError, ValueError):
+    """An item read back from DynamoDB does not fit its model.
+
+    Attributes:
+        model: the model class name.
+        table: the table the item came from.
+        key: the item's key attributes (wire form).
+        fields: the dotted field locations pydantic complained about.
+    """
+
+    def __init__(
+        self, message: str, *, model: str, table: str, key: dict[str, Any], fields: list[str]
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.table = table
+        self.key = key
+        self.fields = fields
+
+
+class ItemNotFound(DynormError, LookupError):
+    """``Model.get()`` found no item with the given key."""
+
+    def __init__(self, message: str, *, model: str, key: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.model = model
+        self.key = key
+
+
+class TransportError(DynormError, ConnectionError):
+    """The request got no answer: connection refused/reset or timed out on every attempt."""
+
+
+class ServiceError(DynormError):
+    """DynamoDB answered with an error.
+
+    Attributes:
+        code: the AWS error code, e.g. ``"ValidationException"``.
+        message: the server's message.
+        operation: the DynamoDB operation, e.g. ``"PutItem"``.
+        response: the parsed error response (e.g. ``Item`` or ``CancellationReasons``).
+    """
+
+    def __init__(self, message: str, *, code: str = "", operation: str = "") -> None:
+        super().__init__(f"{operation}: {code}: {message}" if operation else message)
+        self.code = code
+        self.message = message
+        self.operation = operation
+        self.response: dict[str, Any] = {}
+
+
+class ConditionFailed(ServiceError):
+    """A ConditionExpression evaluated to false.
+
+    Attributes:
+        item: the item as stored when DynamoDB returned it (a model instance where dynorm
+            could decode it, else the raw wire item), or ``None``.
+    """
+
+    def __init__(
+        self, message: str, *, code: str = "", operation: str = "", item: Any = None
+    ) -> None:
+        super().__init__(message, code=code, operation=operation)
+        self.item = item
+
+
+class VersionConflict(ConditionFailed):
+    """A write was refused because the stored version is not the one this copy was read with.
+
+    Attributes:
+        expected: the version this copy carried.
+        actual: the stored version (None when the item is missing or unversioned).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        operation: str = "",
+        item: Any = None,
+        expected: int | None = None,
+        actual: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, operation=operation, item=item)
+        self.expected = expected
+        self.actual = actual
+
+
+class TableNotFound(ServiceError):
+    """The table (or index, or stream) does not exist."""
+
+
+class ResourceInUse(ServiceError):
+    """The table is being created/deleted, or already exists."""
+
+
+class Throttled(ServiceError):
+    """DynamoDB throttled the request on every attempt."""
+
+
+class RequestRejected(ServiceError):
+    """DynamoDB rejected the request as invalid (ValidationException and similar)."""
+
+
+class ServerError(ServiceError):
+    """DynamoDB failed with a 5xx on every attempt."""
+
+
+#: AWS error code -> dynorm exception class. Unknown codes become ServiceError.
+ERROR_CODES: dict[str, type[ServiceError]] = {
+    "ConditionalCheckFailedException": ConditionFailed,
+    "ResourceNotFoundException": TableNotFound,
+    "ResourceInUseException": ResourceInUse,
+    "TableAlreadyExistsException": ResourceInUse,
+    "ProvisionedThroughputExceededException": Throttled,
+    "ThrottlingException": Throttled,
+    "RequestLimitExceeded": Throttled,
+    "LimitExceededException": Throttled,
+    "ValidationException": RequestRejected,
+    "SerializationException": RequestRejected,
+    "ItemCollectionSizeLimitExceededException": RequestRejected,
+    "InternalServerError": ServerError,
+    "InternalFailure": ServerError,
+    "ServiceUnavailable": ServerError,
+}
+
+#: Codes worth another attempt after a pause.
+RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
+
+
+def error_for_code(code: str, status: int = 400) -> type[ServiceError]:
+    """The exception class for an AWS error code (5xx without a known code -> ServerError)."""
+    cls = ERROR_CODES.get(code)
+    if cls is not None:
+        return cls
+    return ServerError if status >= 500 else ServiceError

@@ -1,0 +1,41 @@
+"""Field markers used inside ``Annotated``: keys, TTL and the version attribute.
+
+```python
+class Session(Model, table="sessions"):
+    user_id: Annotated[str, PartitionKey]
+    started: Annotated[datetime, SortKey]
+    expires: Annotated[datetime, TTL]
+    version: Annotated[int, Version] = 0
+```
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["TTL", "FieldMarker", "PartitionKey", "SortKey", "Version"]
+
+
+class FieldMarker:
+    """A marker placed in ``Annotated[...]`` metadata; compared by identity."""
+
+    __slots__ = ("role",)
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+
+    def __repr__(self) -> str:
+        return self.role
+
+
+PartitionKey: Final = FieldMarker("PartitionKey")
+"""Marks the table's partition (hash) key: ``Annotated[str, PartitionKey]``."""
+
+SortKey: Final = FieldMarker("SortKey")
+"""Marks the table's sort (range) key: ``Annotated[datetime, SortKey]``."""
+
+TTL: Final = FieldMarker("TTL")
+"""Marks the time-to-live attribute (datetime or int epoch seconds; stored as N)."""
+
+Version: Final = FieldMarker("Version")
+"""Marks the optimistic-locking version (int): incremented and checked on every write."""

@@ -1,0 +1,573 @@
+"""The ``Model`` base class: a pydantic model bound to a DynamoDB table.
+
+```python
+class User(Model, table="users"):
+    user_id: Annotated[str, PartitionKey]
+    name: str
+    age: int = 0
+
+await User.create_table()
+await User(user_id="u1", name="Ada").save()
+user = await User.get("u1")
+```
+
+On the class, field names are attribute paths for conditions (``User.age > 30``);
+on instances they are the values, as in any pydantic model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+import pydantic
+from pydantic import ConfigDict
+from pydantic._internal._model_construction import ModelMetaclass
+from typing_extensions import Self
+
+from dynorm._meta import IndexMeta, TableMeta, compile_meta
+from dynorm._types import Item
+from dynorm.connection import Connection, get_connection
+from dynorm.exceptions import (
+    ConditionFailed,
+    DynormError,
+    ExpressionError,
+    ItemNotFound,
+    SchemaError,
+    ValidationFailed,
+    VersionConflict,
+)
+from dynorm.expressions import Condition, Path, UpdateAction
+from dynorm.indexes import GlobalIndex, LocalIndex, _Index
+from dynorm.operations import DeleteItem, GetItem, PutItem, UpdateItem
+from dynorm.query import Query, Scan, build_key_condition
+from dynorm.tables import StreamView, create_table, delete_table
+
+__all__ = ["BoundIndex", "Model", "ModelMeta"]
+
+class ModelMeta(ModelMetaclass):
+    """pydantic's metaclass plus class-level attribute paths (``User.age``)."""
+
+    def __getattr__(cls, name: str) -> Any:
+        # Only reached when normal lookup fails: pydantic removes fields from the class.
+        paths = cls.__dict__.get("__dynorm_paths__")
+        if paths is not None:
+            path = paths.get(name)
+            if path is not None:
+                return path
+        return super().__getattr__(name)  # type: ignore[misc]
+
+
+class BoundIndex:
+    """A secondary index seen from its model: ``User.by_email``."""
+
+    __slots__ = ("index", "meta", "model")
+
+    def __init__(self, model: type[Model], index: _Index, meta: IndexMeta) -> None:
+        self.model = model
+        self.index = index
+        self.meta = meta
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    def __repr__(self) -> str:
+        return f"<{self.model.__name__}.{self.index.attribute}: {self.index!r}>"
+
+    def query(self, *key_conditions: Condition) -> Query[Any]:
+        """A Query on this index: ``Score.by_game.query(Score.game == "tetris")``."""
+        meta = self.model._meta()
+        return Query(self.model, build_key_condition(meta, self.meta, key_conditions), self.meta)
+
+    def scan(self) -> Scan[Any]:
+        """A Scan of this index."""
+        return Scan(self.model, self.meta)
+
+
+class Model(pydantic.BaseModel, metaclass=ModelMeta):
+    """Base class of dynorm models. Declare the table with ``class X(Model, table="x")``.
+
+    Instances validate on assignment; fields may set ``Field(alias="attr")`` to use a
+    different attribute name on the wire.
+    """
+
+    model_config = ConfigDict(
+        validate_assignment=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        ignored_types=(GlobalIndex, LocalIndex),
+    )
+
+    __dynorm_table__: ClassVar[str | None] = None
+    __dynorm_meta__: ClassVar[TableMeta | None] = None
+    __dynorm_paths__: ClassVar[dict[str, Path]] = {}
+
+    def __init_subclass__(cls, *, table: str | None = None, **kwargs: Any) -> None:
+        # Runs before pydantic has collected fields; keep the table name for later.
+        if table is not None:
+            cls.__dynorm_table__ = table
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        indexes = [
+            value
+            for klass in reversed(cls.__mro__)
+            for value in vars(klass).values()
+            if isinstance(value, _Index)
+        ]
+        # A subclass re-declaring an index name replaces the inherited one.
+        unique = list({id(i): i for i in indexes}.values())
+        try:
+            meta = compile_meta(cls, cls.__dynorm_table__, unique, _reserved_names())
+        except SchemaError:
+            raise
+        except DynormError as exc:
+            raise SchemaError(f"{cls.__name__}: {exc}") from exc
+        cls.__dynorm_meta__ = meta
+        codec = meta.codec if meta is not None else None
+        if codec is None:
+            from dynorm._codec import ObjectCodec
+
+            codec = ObjectCodec(cls)
+        cls.__dynorm_paths__ = {
+            name: Path((fc.attr,), fc.codec, cls, name) for name, fc in codec.fields.items()
+        }
+
+    # ------------------------------------------------------------------ declaration
+
+    @classmethod
+    def _meta(cls) -> TableMeta:
+        meta = cls.__dynorm_meta__
+        if meta is None:
+            raise SchemaError(
+                f"{cls.__name__} has no table: declare it as class {cls.__name__}(Model, "
+                'table="...")'
+            )
+        return meta
+
+    @classmethod
+    def _bind_index(cls, index: _Index) -> BoundIndex | _Index:
+        meta = cls.__dict__.get("__dynorm_meta__")
+        if meta is None or index.name not in meta.indexes:
+            return index
+        return BoundIndex(cls, index, meta.indexes[index.name])
+
+    @classmethod
+    def table_name(cls) -> str:
+        """The physical table name under the current connection (prefix included)."""
+        return get_connection().table_name(cls._meta().table_name)
+
+    # ------------------------------------------------------------------ wire form
+
+    def to_item(self, *, store_none: bool = False) -> Item:
+        """This instance as a DynamoDB item (wire form), keys and size checked."""
+        return self._meta().encode_item(self, store_none=store_none)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Self:
+        """Decode a DynamoDB item (wire form) into an instance, validated.
+
+        Raises:
+            ValidationFailed: naming the table, key and fields that do not fit.
+        """
+        try:
+            return cls.model_validate(cls._meta().codec.decode_fields(item))
+        except pydantic.ValidationError as exc:
+            raise cls._validation_failed(item, exc) from exc
+
+    @classmethod
+    def _from_projection(cls, item: Mapping[str, Any]) -> Self:
+        """A partial instance holding only the fetched fields (see ``Query.project``).
+
+        Fetched fields are validated one by one; fields that were not fetched are absent
+        from the instance (reading them raises AttributeError) -- never defaulted.
+        """
+        meta = cls._meta()
+        decoded = meta.codec.decode_fields(item)
+        values: dict[str, Any] = {}
+        for attr, raw in decoded.items():
+            if attr not in item:
+                continue  # an absent nullable field: not fetched, so not known to be None
+            fc = meta.codec.by_attr[attr]
+            try:
+                values[fc.name] = _partial_value(cls, fc.name, raw)
+            except pydantic.ValidationError as exc:
+                raise cls._validation_failed(item, exc) from exc
+        return _construct_partial(cls, values)
+
+    def _missing_fields(self) -> list[str]:
+        return [name for name in type(self).model_fields if name not in self.__dict__]
+
+    @classmethod
+    def _validation_failed(cls, item: Mapping[str, Any], exc: pydantic.ValidationError
+                           ) -> ValidationFailed:
+        meta = cls._meta()
+        key = {k.attr: item[k.attr] for k in meta.key_attrs if k.attr in item}
+        fields = [".".join(str(p) for p in err["loc"]) for err in exc.errors()]
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        return ValidationFailed(
+            f"item in table {meta.table_name!r} with key ({meta.describe_key(key)}) does not "
+            f"fit {cls.__name__}: {details}",
+            model=cls.__name__,
+            table=meta.table_name,
+            key=key,
+            fields=fields,
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    @classmethod
+    async def find_one(cls, partition: Any, sort: Any = None, *, consistent: bool = False
+                       ) -> Self | None:
+        """The item with this key, or None.
+
+        Args:
+            partition: the partition key value.
+            sort: the sort key value (required when the table has a sort key).
+            consistent: use a strongly consistent read.
+        """
+        meta = cls._meta()
+        conn = get_connection()
+        op = GetItem(conn.table_name(meta.table_name), meta.key(partition, sort), consistent)
+        response = await conn.call("GetItem", op.to_request())
+        item = response.get("Item")
+        return None if item is None else cls.from_item(item)
+
+    @classmethod
+    async def get(cls, partition: Any, sort: Any = None, *, consistent: bool = False) -> Self:
+        """The item with this key.
+
+        Raises:
+            ItemNotFound: no item has this key.
+        """
+        found = await cls.find_one(partition, sort, consistent=consistent)
+        if found is None:
+            meta = cls._meta()
+            key = meta.key(partition, sort)
+            raise ItemNotFound(
+                f"{cls.__name__} ({meta.describe_key(key)}) not found in table "
+                f"{meta.table_name!r}",
+                model=cls.__name__,
+                key=key,
+            )
+        return found
+
+    async def refresh(self, *, consistent: bool = True) -> Self:
+        """Reload this instance's fields from the table (strongly consistent by default).
+
+        Raises:
+            ItemNotFound: the item no longer exists.
+        """
+        meta = self._meta()
+        values = self.__dict__
+        fresh = await type(self).get(
+            values[meta.partition.field],
+            values[meta.sort.field] if meta.sort else None,
+            consistent=consistent,
+        )
+        self.__dict__.update(fresh.__dict__)
+        return self
+
+    # ------------------------------------------------------------------ writes
+
+    def _version_guard(self, meta: TableMeta) -> tuple[Condition | None, int | None]:
+        if meta.version is None:
+            return None, None
+        current = self.__dict__.get(meta.version.field) or 0
+        path = type(self).__dynorm_paths__[meta.version.field]
+        guard = path.not_exists() if current == 0 else path == current
+        return guard, current
+
+    async def save(self, *, condition: Condition | None = None, store_none: bool = False) -> Self:
+        """Write the whole item (PutItem), replacing any item with the same key.
+
+        With a ``Version`` field the write only succeeds if the stored version is the one
+        this instance was read with (or the item is new), and the version goes up by one.
+
+        Args:
+            condition: only write if this holds for the stored item.
+            store_none: write None fields as NULL instead of leaving them out.
+
+        Raises:
+            ConditionFailed: ``condition`` was false (``.item`` is the stored item).
+            VersionConflict: the stored version differs from this instance's.
+        """
+        meta = self._meta()
+        missing = self._missing_fields()
+        if missing:
+            raise DynormError(
+                f"{type(self).__name__} is a partial (projected) copy without "
+                f"{', '.join(missing)}: saving it would erase them; use update() instead"
+            )
+        guard, current = self._version_guard(meta)
+        item = meta.encode_item(self, store_none=store_none)
+        if current is not None and meta.version is not None:
+            item[meta.version.attr] = {"N": str(current + 1)}
+        conn = get_connection()
+        op = PutItem(conn.table_name(meta.table_name), item, _both(guard, condition))
+        await self._write(conn, "PutItem", op.to_request(), meta, current)
+        if current is not None and meta.version is not None:
+            self.__dict__[meta.version.field] = current + 1
+        return self
+
+    async def delete(self, *, condition: Condition | None = None) -> None:
+        """Delete this item (DeleteItem); deleting a missing item is not an error.
+
+        Raises:
+            ConditionFailed: ``condition`` (or the version check) was false.
+        """
+        meta = self._meta()
+        guard, current = self._version_guard(meta)
+        if current == 0:
+            guard = None  # never saved through dynorm: nothing to compare
+        conn = get_connection()
+        op = DeleteItem(conn.table_name(meta.table_name), meta.key_of(self),
+                        _both(guard, condition))
+        await self._write(conn, "DeleteItem", op.to_request(), meta, current)
+
+    async def _write(self, conn: Connection, operation: str, request: dict[str, Any],
+                     meta: TableMeta, version: int | None) -> dict[str, Any]:
+        try:
+            return await conn.call(operation, request)
+        except ConditionFailed as exc:
+            raise type(self)._condition_failed(exc, meta, request, version) from exc
+
+    @classmethod
+    def _condition_failed(cls, exc: ConditionFailed, meta: TableMeta, request: dict[str, Any],
+                          version: int | None) -> ConditionFailed:
+        raw = exc.response.get("Item")
+        item: Any = raw
+        if raw is not None:
+            try:
+                item = cls.from_item(raw)
+            except ValidationFailed:
+                item = raw
+        key = request.get("Key") or {k.attr: request["Item"][k.attr] for k in meta.key_attrs}
+        where = f"{cls.__name__} ({meta.describe_key(key)})"
+        if version is not None and meta.version is not None:
+            stored: int | None = None
+            if raw is not None and meta.version.attr in raw:
+                stored = int(raw[meta.version.attr]["N"])
+            if stored != (version or None):
+                error: ConditionFailed = VersionConflict(
+                    f"{where}: version conflict: this copy has version {version}, the table "
+                    f"has {'no item' if raw is None else stored}; reload and retry",
+                    code=exc.code, operation=exc.operation, item=item,
+                    expected=version, actual=stored,
+                )
+                error.response = exc.response
+                return error
+        error = ConditionFailed(f"{where}: condition failed", code=exc.code,
+                                operation=exc.operation, item=item)
+        error.response = exc.response
+        return error
+
+    # ------------------------------------------------------------------ queries
+
+    @classmethod
+    def query(cls, *key_conditions: Condition) -> Query[Self]:
+        """A Query on the table: ``User.query(User.user_id == "u1", User.ts > t0)``.
+
+        The key conditions need equality on the partition key and at most one condition
+        on the sort key (``= < <= > >= between begins_with``); they are checked now.
+        """
+        return Query(cls, build_key_condition(cls._meta(), None, key_conditions))
+
+    @classmethod
+    def scan(cls) -> Scan[Self]:
+        """A Scan of the whole table (add ``.filter()``, ``.segments(n)``...)."""
+        return Scan(cls)
+
+    # ------------------------------------------------------------------ updates
+
+    @classmethod
+    def _check_actions(cls, meta: TableMeta, actions: tuple[UpdateAction, ...]) -> None:
+        if not actions:
+            raise ExpressionError(f"{cls.__name__}: an update needs at least one action")
+        keys = {k.attr: k.field for k in meta.key_attrs}
+        for action in actions:
+            if not isinstance(action, UpdateAction):
+                raise ExpressionError(f"update() takes update actions, got {action!r}")
+            path = action.path
+            if path.owner is not None and not issubclass(cls, path.owner):
+                raise ExpressionError(f"{path!r} does not belong to {cls.__name__}")
+            if path.name in keys:
+                raise ExpressionError(
+                    f"{cls.__name__}.{keys[path.name]} is a key attribute and cannot be "
+                    "updated: delete the item and save it under the new key"
+                )
+            if meta.version is not None and path.name == meta.version.attr:
+                raise ExpressionError(
+                    f"{cls.__name__}.{meta.version.field} is the version attribute; dynorm "
+                    "increments it on every write"
+                )
+
+    async def update(self, *actions: UpdateAction, condition: Condition | None = None) -> Self:
+        """Apply update actions (UpdateItem) and refresh this instance from the result.
+
+        ``await user.update(User.score.add(5), User.tags.add({"pro"}))``. The item must
+        still exist (a deleted item is not recreated) and, with a ``Version`` field, still
+        have this copy's version, which then goes up by one.
+
+        Raises:
+            ItemNotFound: the item no longer exists.
+            ConditionFailed / VersionConflict: ``condition`` or the version check failed.
+        """
+        cls = type(self)
+        meta = self._meta()
+        key = meta.key_of(self)
+        guard, current = self._version_guard(meta)
+        if current == 0:
+            guard = None
+        exists = cls.__dynorm_paths__[meta.partition.field].exists()
+        response = await cls._update(meta, key, actions, _both(_both(exists, guard), condition),
+                                     "ALL_NEW", current, bump=current is not None, guarded=True)
+        fresh = cls.from_item(response["Attributes"])
+        self.__dict__.update(fresh.__dict__)
+        return self
+
+    @classmethod
+    async def update_item(
+        cls,
+        key: Any,
+        *actions: UpdateAction,
+        condition: Condition | None = None,
+        upsert: bool = False,
+        return_values: Literal["ALL_NEW", "ALL_OLD", "NONE"] = "ALL_NEW",
+    ) -> Self | None:
+        """Update an item by key without loading it first.
+
+        Args:
+            key: the partition key value, or ``(partition, sort)`` for tables with a sort key.
+            actions: update actions such as ``Score.score.add(5)``.
+            condition: only update if this holds.
+            upsert: create the item if it does not exist (DynamoDB's default); by default
+                a missing item raises ItemNotFound instead of creating a partial item.
+            return_values: which image to return as a model (None for ``"NONE"`` or when
+                ``ALL_OLD`` finds no previous item).
+
+        Raises:
+            ItemNotFound: the item does not exist and ``upsert`` is False.
+        """
+        meta = cls._meta()
+        parts = key if isinstance(key, tuple) else (key,)
+        wire_key = meta.key(*parts)
+        exists = None if upsert else cls.__dynorm_paths__[meta.partition.field].exists()
+        bump = meta.version is not None
+        response = await cls._update(meta, wire_key, actions, _both(exists, condition),
+                                     return_values, None, bump=bump, guarded=not upsert)
+        attributes = response.get("Attributes")
+        return cls.from_item(attributes) if attributes else None
+
+    @classmethod
+    async def _update(cls, meta: TableMeta, key: Item, actions: tuple[UpdateAction, ...],
+                      condition: Condition | None, return_values: Any, version: int | None,
+                      *, bump: bool, guarded: bool) -> dict[str, Any]:
+        cls._check_actions(meta, actions)
+        all_actions = actions
+        if bump and meta.version is not None:
+            path = cls.__dynorm_paths__[meta.version.field]
+            all_actions = (*actions, path.set(path.if_not_exists(0) + 1))
+        conn = get_connection()
+        op = UpdateItem(conn.table_name(meta.table_name), key, all_actions, condition,
+                        return_values)
+        request = op.to_request()
+        try:
+            return await conn.call("UpdateItem", request)
+        except ConditionFailed as exc:
+            if guarded and "Item" not in exc.response:
+                missing = ItemNotFound(
+                    f"{cls.__name__} ({meta.describe_key(key)}) not found in table "
+                    f"{meta.table_name!r}; pass upsert=True to create it",
+                    model=cls.__name__, key=key,
+                )
+                raise missing from exc
+            raise cls._condition_failed(exc, meta, request, version) from exc
+
+    # ------------------------------------------------------------------ tables
+
+    @classmethod
+    async def create_table(
+        cls,
+        *,
+        exists_ok: bool = True,
+        billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST",
+        read_capacity: int = 5,
+        write_capacity: int = 5,
+        stream: StreamView | None = None,
+        wait: bool = True,
+    ) -> None:
+        """Create this model's table from its declaration, wait until ACTIVE, enable TTL.
+
+        Args:
+            exists_ok: an existing table is fine (default); False raises ResourceInUse.
+            billing_mode: on-demand (default) or ``"PROVISIONED"`` with the capacities.
+            stream: enable DynamoDB Streams with this view type.
+            wait: wait until the table and its indexes are ACTIVE.
+        """
+        await create_table(
+            get_connection(), cls._meta(), exists_ok=exists_ok, wait=wait,
+            billing_mode=billing_mode, read_capacity=read_capacity,
+            write_capacity=write_capacity, stream=stream,
+        )
+
+    @classmethod
+    async def delete_table(cls, *, missing_ok: bool = True, wait: bool = True) -> None:
+        """Delete this model's table (a missing table is fine unless ``missing_ok=False``)."""
+        await delete_table(get_connection(), cls._meta(), missing_ok=missing_ok, wait=wait)
+
+
+def _reserved_names() -> frozenset[str]:
+    """Names a field may not take: they would hide Model's public methods."""
+    return frozenset(n for n in vars(Model) if not n.startswith("_") and n != "model_config")
+
+
+def _partial_value(cls: type[Model], name: str, raw: Any) -> Any:
+    """Validate one fetched field; a nested model fetched in part is built partially."""
+    adapter = _adapters.get((cls, name))
+    if adapter is None:
+        info = cls.model_fields[name]
+        adapter = pydantic.TypeAdapter(info.annotation)
+        _adapters[(cls, name)] = adapter
+    try:
+        return adapter.validate_python(raw)
+    except pydantic.ValidationError:
+        fc = cls._meta().codec.fields[name]
+        nested = fc.codec.object_codec
+        if nested is None or not isinstance(raw, dict):
+            raise
+        values = {
+            sub.name: raw[sub.attr] for sub in nested.fields.values() if sub.attr in raw
+        }
+        return _construct_partial(nested.cls, values)
+
+
+def _construct_partial(cls: type[pydantic.BaseModel], values: dict[str, Any]) -> Any:
+    # model_construct fills defaults; a partial copy must not pretend to know them.
+    instance = cls.model_construct(_fields_set=set(values), **values)
+    for name in cls.model_fields.keys() - values.keys():
+        instance.__dict__.pop(name, None)
+    return instance
+
+
+_adapters: dict[tuple[type[Model], str], pydantic.TypeAdapter[Any]] = {}
+
+
+def _both(a: Condition | None, b: Condition | None) -> Condition | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a & b
+
+
+async def create_tables(*models: type[Model], **options: Any) -> None:
+    """Create the tables of several models (see ``Model.create_table`` for options)."""
+    for model in models:
+        await model.create_table(**options)
+

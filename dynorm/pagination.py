@@ -1,0 +1,110 @@
+"""Pages and signed cursors.
+
+A cursor is an opaque URL-safe string that encodes where the next page starts (a
+DynamoDB ``ExclusiveStartKey``) together with the table, index and model it belongs
+to, signed with HMAC-SHA256 under the connection's ``cursor_secret``. A web client can
+hand it back but cannot read a forged key into it or reuse it for another model.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from dynorm._types import Item
+from dynorm.exceptions import DynormError
+
+__all__ = ["InvalidCursor", "Page", "decode_cursor", "encode_cursor"]
+
+T = TypeVar("T")
+
+
+class InvalidCursor(DynormError, ValueError):
+    """A cursor was altered, forged, signed with another secret, or made for another query."""
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of results.
+
+    Attributes:
+        items: the models of this page.
+        cursor: pass to ``.page(cursor=...)`` for the next page; None on the last page.
+    """
+
+    items: Sequence[T]
+    cursor: str | None
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _jsonable(key: Item) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, av in key.items():
+        ((tag, value),) = av.items()
+        out[name] = {"B64": _b64(bytes(value))} if tag == "B" else av
+    return out
+
+
+def _wire(key: dict[str, Any]) -> Item:
+    out: Item = {}
+    for name, av in key.items():
+        if not isinstance(av, dict) or len(av) != 1:
+            raise InvalidCursor("cursor holds a malformed key")
+        ((tag, value),) = av.items()
+        if tag == "B64":
+            out[name] = {"B": _unb64(value)}
+        elif tag in ("S", "N") and isinstance(value, str):
+            out[name] = {tag: value}
+        else:
+            raise InvalidCursor("cursor holds a malformed key")
+    return out
+
+
+def encode_cursor(key: Item, scope: str, secret: bytes) -> str:
+    """Sign ``key`` for ``scope`` (e.g. ``"Score/scores/by_game"``)."""
+    payload = _b64(json.dumps({"s": scope, "k": _jsonable(key)}, separators=(",", ":"),
+                              sort_keys=True).encode())
+    mac = hmac.new(secret, payload.encode(), hashlib.sha256).digest()[:16]
+    return f"{payload}.{_b64(mac)}"
+
+
+def decode_cursor(cursor: str, scope: str, secret: bytes) -> Item:
+    """The start key in ``cursor``.
+
+    Raises:
+        InvalidCursor: bad signature, bad shape, or a cursor of another scope.
+    """
+    payload, _, mac = cursor.partition(".")
+    try:
+        expected = hmac.new(secret, payload.encode(), hashlib.sha256).digest()[:16]
+        if not mac or not hmac.compare_digest(expected, _unb64(mac)):
+            raise InvalidCursor("cursor signature does not match: it was altered or forged")
+        data = json.loads(_unb64(payload))
+    except (ValueError, UnicodeError) as exc:
+        if isinstance(exc, InvalidCursor):
+            raise
+        raise InvalidCursor("cursor is not a dynorm cursor") from exc
+    if data.get("s") != scope:
+        raise InvalidCursor(
+            f"cursor belongs to {data.get('s')!r}, not to {scope!r}: cursors only continue "
+            "the query they came from"
+        )
+    return _wire(data["k"])

@@ -1,0 +1,422 @@
+"""Immutable, awaitable query and scan builders.
+
+```python
+top = await (Score.by_game.query(Score.game == "tetris")
+             .filter(Score.tags.contains("pro")).reverse().limit(10).to_list())
+async for s in Score.query(Score.user_id == "u1", Score.game.begins_with("t")):
+    ...
+page = await Score.query(Score.user_id == "u1").page(size=50, cursor=token)
+```
+
+Every builder method returns a new builder; nothing is sent until you iterate,
+``await .to_list()``, ``.first()``, ``.count()``, ``.page()`` or ``.pages()``.
+Results stream page by page: iterating a million items holds one page in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from typing_extensions import Self
+
+from dynorm._meta import IndexMeta, TableMeta
+from dynorm._types import Item, Response
+from dynorm.connection import Connection, get_connection
+from dynorm.exceptions import ExpressionError
+from dynorm.expressions import Condition, KeyCondition, Path, to_key_condition
+from dynorm.operations import Query as QueryOp
+from dynorm.operations import Scan as ScanOp
+from dynorm.pagination import Page, decode_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from dynorm.model import Model
+
+__all__ = ["Query", "Scan", "build_key_condition"]
+
+M = TypeVar("M", bound="Model")
+
+
+def build_key_condition(
+    meta: TableMeta, index: IndexMeta | None, conditions: Sequence[Condition]
+) -> KeyCondition:
+    """Validate and combine the key conditions of a query on the table or an index."""
+    if not conditions:
+        raise ExpressionError("a query needs a key condition, e.g. Model.pk == value")
+    combined = conditions[0]
+    for cond in conditions[1:]:
+        combined = combined & cond
+    partition = index.partition if index else meta.partition
+    sort = index.sort if index else meta.sort
+    return to_key_condition(
+        combined,
+        partition_attr=partition.attr,
+        sort_attr=sort.attr if sort else None,
+        index_name=index.name if index else None,
+    )
+
+
+class _Read(Generic[M]):
+    """What Query and Scan share: filter, projection, limits, iteration, pages."""
+
+    _operation_name = ""
+
+    def __init__(self, model: type[M], index: IndexMeta | None) -> None:
+        self._model = model
+        self._meta: TableMeta = model._meta()
+        self._index = index
+        self._filter: Condition | None = None
+        self._projection: tuple[Path, ...] = ()
+        self._limit: int | None = None
+        self._page_size: int | None = None
+        self._consistent = False
+
+    def _copy(self) -> Self:
+        return copy.copy(self)
+
+    # ------------------------------------------------------------------ builders
+
+    def filter(self, *conditions: Condition) -> Self:
+        """Keep only items matching all ``conditions`` (a FilterExpression, applied after
+        the read: filtered-out items still cost read capacity)."""
+        new = self._copy()
+        for cond in conditions:
+            if not isinstance(cond, Condition):
+                raise ExpressionError(f"filter() takes conditions, got {cond!r}")
+            self._check_filter(cond)
+            new._filter = cond if new._filter is None else new._filter & cond
+        return new
+
+    def _check_filter(self, cond: Condition) -> None:
+        for path in cond.paths():
+            self._check_owner(path)
+
+    def _check_owner(self, path: Path) -> None:
+        if path.owner is not None and not issubclass(self._model, path.owner):
+            raise ExpressionError(
+                f"{path!r} belongs to {path.owner.__name__}, not to {self._model.__name__}"
+            )
+
+    def limit(self, n: int) -> Self:
+        """Return at most ``n`` items in total (across DynamoDB pages)."""
+        if n < 1:
+            raise ExpressionError(f"limit must be at least 1, got {n}")
+        new = self._copy()
+        new._limit = n
+        return new
+
+    def page_size(self, n: int) -> Self:
+        """Read at most ``n`` items per request (DynamoDB's ``Limit``, applied before filters)."""
+        if n < 1:
+            raise ExpressionError(f"page_size must be at least 1, got {n}")
+        new = self._copy()
+        new._page_size = n
+        return new
+
+    def consistent(self, value: bool = True) -> Self:
+        """Strongly consistent reads (not available on global secondary indexes)."""
+        if value and self._index is not None and self._index.kind == "global":
+            raise ExpressionError(
+                f"{self._model.__name__}.{self._index.name}: global secondary indexes do not "
+                "support consistent reads; query the table or a local index instead"
+            )
+        new = self._copy()
+        new._consistent = value
+        return new
+
+    def project(self, *paths: Path) -> Self:
+        """Fetch only these attributes; results are partial models (see docs/queries.md).
+
+        The key attributes are always fetched too. Fields that were not fetched are
+        absent: reading one raises AttributeError, and a partial model cannot be saved.
+        """
+        for path in paths:
+            if not isinstance(path, Path):
+                raise ExpressionError(f"project() takes attribute paths, got {path!r}")
+            self._check_owner(path)
+        if self._index is not None and self._index.projection_type != "ALL":
+            allowed = {k.attr for k in self._key_attrs()} | set(self._index.projection_attrs)
+            missing = [str(p) for p in paths if p.name not in allowed]
+            if missing:
+                raise ExpressionError(
+                    f"{self._model.__name__}.{self._index.name} projects "
+                    f"{self._index.projection_type}; it does not hold {', '.join(missing)}"
+                )
+        new = self._copy()
+        keys = [
+            self._model.__dynorm_paths__[k.field]
+            for k in self._key_attrs()
+            if not any(p.elements == (k.attr,) for p in paths)
+        ]
+        new._projection = (*paths, *keys)
+        return new
+
+    def _key_attrs(self) -> list[Any]:
+        keys = list(self._meta.key_attrs)
+        if self._index is not None:
+            keys += [k for k in (self._index.partition, self._index.sort) if k is not None]
+        return list({k.attr: k for k in keys}.values())
+
+    # ------------------------------------------------------------------ sending
+
+    def _op(self, table: str, limit: int | None, start: Item | None, count: bool) -> Any:
+        raise NotImplementedError
+
+    def _request_limit(self, remaining: int | None) -> int | None:
+        if remaining is None:
+            return self._page_size
+        if self._filter is None:
+            return min(self._page_size or remaining, remaining)
+        return self._page_size
+
+    async def _send(self, conn: Connection, limit: int | None, start: Item | None,
+                    count: bool = False) -> Response:
+        op = self._op(conn.table_name(self._meta.table_name), limit, start, count)
+        return await conn.call(self._operation_name, op.to_request())
+
+    def _decode(self, raw: Item) -> M:
+        if self._projection:
+            return self._model._from_projection(raw)
+        return self._model.from_item(raw)
+
+    async def _raw_pages(self, start: Item | None = None) -> AsyncIterator[Response]:
+        conn = get_connection()
+        remaining = self._limit
+        while True:
+            response = await self._send(conn, self._request_limit(remaining), start)
+            if remaining is not None:
+                remaining -= len(response.get("Items", ()))
+            yield response
+            start = response.get("LastEvaluatedKey")
+            if not start or (remaining is not None and remaining <= 0):
+                return
+
+    async def _iterate(self) -> AsyncIterator[M]:
+        left = self._limit
+        async for response in self._raw_pages():
+            for raw in response.get("Items", ()):
+                yield self._decode(raw)
+                if left is not None:
+                    left -= 1
+                    if left == 0:
+                        return
+
+    def __aiter__(self) -> AsyncIterator[M]:
+        return self._iterate()
+
+    async def to_list(self) -> list[M]:
+        """All matching items (up to ``limit``) as a list."""
+        return [item async for item in self._iterate()]
+
+    async def first(self) -> M | None:
+        """The first matching item, or None."""
+        async for item in self.limit(1)._iterate():
+            return item
+        return None
+
+    async def count(self) -> int:
+        """How many items match (``Select=COUNT``, summed across pages; capped by limit)."""
+        conn = get_connection()
+        total, start = 0, None
+        while True:
+            response = await self._send(conn, self._page_size, start, count=True)
+            total += int(response.get("Count", 0))
+            start = response.get("LastEvaluatedKey")
+            if not start or (self._limit is not None and total >= self._limit):
+                break
+        return min(total, self._limit) if self._limit is not None else total
+
+    # ------------------------------------------------------------------ pages
+
+    def _scope(self) -> str:
+        index = self._index.name if self._index else ""
+        return f"{self._model.__name__}/{self._meta.table_name}/{index}"
+
+    def _cursor(self, key: Item | None) -> str | None:
+        if not key:
+            return None
+        return encode_cursor(key, self._scope(), get_connection().cursor_secret)
+
+    def _key_of(self, raw: Item) -> Item:
+        return {k.attr: raw[k.attr] for k in self._key_attrs() if k.attr in raw}
+
+    async def pages(self) -> AsyncIterator[Page[M]]:
+        """Each DynamoDB response as a :class:`Page` (its cursor resumes after it)."""
+        async for response in self._raw_pages():
+            items = [self._decode(raw) for raw in response.get("Items", ())]
+            yield Page(items, self._cursor(response.get("LastEvaluatedKey")))
+
+    async def page(self, size: int = 50, cursor: str | None = None) -> Page[M]:
+        """Exactly ``size`` items (fewer only on the last page) and the cursor after them.
+
+        Args:
+            size: items per page.
+            cursor: the ``cursor`` of the previous page, or None for the first page.
+
+        Raises:
+            InvalidCursor: the cursor was altered, forged or made by another query.
+        """
+        if size < 1:
+            raise ExpressionError(f"page size must be at least 1, got {size}")
+        conn = get_connection()
+        start = decode_cursor(cursor, self._scope(), conn.cursor_secret) if cursor else None
+        items: list[M] = []
+        while True:
+            want = size - len(items)
+            limit = want if self._filter is None else max(want, self._page_size or want)
+            response = await self._send(conn, limit, start)
+            raws = response.get("Items", ())
+            start = response.get("LastEvaluatedKey")
+            for i, raw in enumerate(raws):
+                items.append(self._decode(raw))
+                if len(items) == size:
+                    if i + 1 < len(raws):  # cut inside this response: resume after raw
+                        return Page(items, self._cursor(self._key_of(raw)))
+                    return Page(items, self._cursor(start))
+            if not start:
+                return Page(items, None)
+
+
+class Query(_Read[M]):
+    """A Query on a model's table or one of its indexes. Build with ``Model.query(...)``."""
+
+    _operation_name = "Query"
+
+    def __init__(self, model: type[M], key: KeyCondition, index: IndexMeta | None = None
+                 ) -> None:
+        super().__init__(model, index)
+        self._key = key
+        self._forward = True
+
+    def _check_filter(self, cond: Condition) -> None:
+        super()._check_filter(cond)
+        keys = {k.attr for k in self._query_keys()}
+        for path in cond.paths():
+            if path.name in keys:
+                raise ExpressionError(
+                    f"filter on key attribute {path.name!r}: DynamoDB does not allow key "
+                    "attributes in a query's filter; put it in the key condition"
+                )
+
+    def _query_keys(self) -> list[Any]:
+        if self._index is not None:
+            return [k for k in (self._index.partition, self._index.sort) if k is not None]
+        return list(self._meta.key_attrs)
+
+    def reverse(self) -> Self:
+        """Descending sort-key order."""
+        new = self._copy()
+        new._forward = not self._forward
+        return new
+
+    def _op(self, table: str, limit: int | None, start: Item | None, count: bool) -> QueryOp:
+        return QueryOp(
+            table=table,
+            key_condition=self._key,
+            index=self._index.name if self._index else None,
+            filter=self._filter,
+            projection=self._projection,
+            limit=limit,
+            forward=self._forward,
+            consistent=self._consistent,
+            count_only=count,
+            start_key=start,
+        )
+
+
+class Scan(_Read[M]):
+    """A Scan of a model's table or index. Build with ``Model.scan()``."""
+
+    _operation_name = "Scan"
+
+    def __init__(self, model: type[M], index: IndexMeta | None = None) -> None:
+        super().__init__(model, index)
+        self._segments: int | None = None
+        self._segment: int | None = None
+
+    def segments(self, n: int) -> Self:
+        """Parallel scan in ``n`` segments read concurrently; items arrive as they come."""
+        if not 1 <= n <= 1_000_000:
+            raise ExpressionError(f"segments must be between 1 and 1000000, got {n}")
+        new = self._copy()
+        new._segments = n
+        return new
+
+    def _op(self, table: str, limit: int | None, start: Item | None, count: bool) -> ScanOp:
+        return ScanOp(
+            table=table,
+            index=self._index.name if self._index else None,
+            filter=self._filter,
+            projection=self._projection,
+            limit=limit,
+            consistent=self._consistent,
+            count_only=count,
+            start_key=start,
+            segment=self._segment,
+            total_segments=self._segments if self._segment is not None else None,
+        )
+
+    def _one_segment(self, segment: int) -> Scan[M]:
+        new = self._copy()
+        new._segment = segment
+        new._limit = None  # the total limit is applied where segments merge
+        return new
+
+    async def _iterate(self) -> AsyncIterator[M]:
+        if not self._segments or self._segment is not None:
+            async for item in super()._iterate():
+                yield item
+            return
+        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=self._segments * 2)
+
+        async def run(part: Scan[M]) -> None:
+            # A cancelled segment (the consumer stopped) must not wait on a full queue.
+            try:
+                async for response in part._raw_pages():
+                    await queue.put((True, response))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await queue.put((False, exc))
+                return
+            await queue.put((False, None))
+
+        tasks = [asyncio.ensure_future(run(self._one_segment(i))) for i in range(self._segments)]
+        left, running = self._limit, len(tasks)
+        try:
+            while running:
+                ok, value = await queue.get()
+                if not ok:
+                    if value is not None:
+                        raise value
+                    running -= 1
+                    continue
+                for raw in value.get("Items", ()):
+                    yield self._decode(raw)
+                    if left is not None:
+                        left -= 1
+                        if left == 0:
+                            return
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def count(self) -> int:
+        if self._segments:
+            counts = await asyncio.gather(
+                *(Scan._count_one(self._one_segment(i)) for i in range(self._segments))
+            )
+            total = sum(counts)
+            return min(total, self._limit) if self._limit is not None else total
+        return await super().count()
+
+    async def _count_one(self) -> int:
+        return await _Read.count(self)
+
+    async def page(self, size: int = 50, cursor: str | None = None) -> Page[M]:
+        if self._segments:
+            raise ExpressionError("page() cannot be combined with segments(): iterate instead")
+        return await super().page(size, cursor)

@@ -1,0 +1,164 @@
+"""Creating and deleting tables from model declarations.
+
+``create_table_request`` is pure (unit-tested request dicts); ``create_table`` and
+``delete_table`` talk to the server and wait for the table to settle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Literal
+
+from dynorm._meta import IndexMeta, KeyAttr, TableMeta
+from dynorm._types import Request
+from dynorm.connection import Connection
+from dynorm.exceptions import DynormError, RequestRejected, ResourceInUse, TableNotFound
+
+__all__ = ["StreamView", "create_table", "create_table_request", "delete_table"]
+
+StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
+
+
+def _key_schema(partition: KeyAttr, sort: KeyAttr | None) -> list[dict[str, str]]:
+    schema = [{"AttributeName": partition.attr, "KeyType": "HASH"}]
+    if sort is not None:
+        schema.append({"AttributeName": sort.attr, "KeyType": "RANGE"})
+    return schema
+
+
+def _projection(index: IndexMeta) -> dict[str, Any]:
+    projection: dict[str, Any] = {"ProjectionType": index.projection_type}
+    if index.projection_type == "INCLUDE":
+        projection["NonKeyAttributes"] = list(index.projection_attrs)
+    return projection
+
+
+def create_table_request(
+    meta: TableMeta,
+    table_name: str,
+    *,
+    billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST",
+    read_capacity: int = 5,
+    write_capacity: int = 5,
+    stream: StreamView | None = None,
+) -> Request:
+    """The CreateTable request for a model's declaration (pure)."""
+    definitions: dict[str, str] = {}
+    for key in (meta.partition, meta.sort):
+        if key is not None:
+            definitions[key.attr] = key.type
+    for index in meta.indexes.values():
+        for key in (index.partition, index.sort):
+            if key is not None:
+                definitions[key.attr] = key.type
+    req: Request = {
+        "TableName": table_name,
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": t} for name, t in definitions.items()
+        ],
+        "KeySchema": _key_schema(meta.partition, meta.sort),
+        "BillingMode": billing_mode,
+    }
+    provisioned = billing_mode == "PROVISIONED"
+    if provisioned:
+        req["ProvisionedThroughput"] = {
+            "ReadCapacityUnits": read_capacity,
+            "WriteCapacityUnits": write_capacity,
+        }
+    gsis, lsis = [], []
+    for index in meta.indexes.values():
+        spec: dict[str, Any] = {
+            "IndexName": index.name,
+            "KeySchema": _key_schema(index.partition, index.sort),
+            "Projection": _projection(index),
+        }
+        if index.kind == "global":
+            if provisioned:
+                spec["ProvisionedThroughput"] = {
+                    "ReadCapacityUnits": index.read_capacity or read_capacity,
+                    "WriteCapacityUnits": index.write_capacity or write_capacity,
+                }
+            gsis.append(spec)
+        else:
+            lsis.append(spec)
+    if gsis:
+        req["GlobalSecondaryIndexes"] = gsis
+    if lsis:
+        req["LocalSecondaryIndexes"] = lsis
+    if stream is not None:
+        req["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream}
+    return req
+
+
+async def _wait(connection: Connection, table_name: str, *, gone: bool, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        try:
+            desc = (await connection.call("DescribeTable", {"TableName": table_name}))["Table"]
+        except TableNotFound:
+            if gone:
+                return
+        else:
+            if not gone and desc.get("TableStatus") == "ACTIVE" and all(
+                g.get("IndexStatus", "ACTIVE") == "ACTIVE"
+                for g in desc.get("GlobalSecondaryIndexes", [])
+            ):
+                return
+        if time.monotonic() > deadline:
+            state = "deleted" if gone else "ACTIVE"
+            raise DynormError(f"table {table_name!r} did not become {state} in {timeout:.0f}s")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+async def create_table(
+    connection: Connection,
+    meta: TableMeta,
+    *,
+    exists_ok: bool = True,
+    wait: bool = True,
+    timeout: float = 300.0,
+    **options: Any,
+) -> None:
+    """Create the table (and TTL setting) for ``meta``; see ``Model.create_table``."""
+    name = connection.table_name(meta.table_name)
+    try:
+        await connection.call("CreateTable", create_table_request(meta, name, **options))
+    except ResourceInUse:
+        if not exists_ok:
+            raise
+    if wait:
+        await _wait(connection, name, gone=False, timeout=timeout)
+    if meta.ttl is not None:
+        ttl = await connection.call("DescribeTimeToLive", {"TableName": name})
+        status = ttl.get("TimeToLiveDescription", {}).get("TimeToLiveStatus")
+        if status not in ("ENABLED", "ENABLING"):
+            try:
+                await connection.call(
+                    "UpdateTimeToLive",
+                    {
+                        "TableName": name,
+                        "TimeToLiveSpecification": {"Enabled": True, "AttributeName": meta.ttl.attr},
+                    },
+                )
+            except RequestRejected as exc:  # a concurrent creator enabled it first
+                if "already enabled" not in exc.message.lower():
+                    raise
+
+
+async def delete_table(
+    connection: Connection, meta: TableMeta, *, missing_ok: bool = True, wait: bool = True,
+    timeout: float = 300.0,
+) -> None:
+    """Delete the table of ``meta``; see ``Model.delete_table``."""
+    name = connection.table_name(meta.table_name)
+    try:
+        await connection.call("DeleteTable", {"TableName": name})
+    except TableNotFound:
+        if not missing_ok:
+            raise
+        return
+    if wait:
+        await _wait(connection, name, gone=True, timeout=timeout)

@@ -1,0 +1,84 @@
+"""pytest plugin (registered automatically as ``dynorm``): a local server and fresh tables.
+
+```python
+import pytest
+
+@pytest.mark.dynorm_tables([User, Order])     # created empty before the test
+async def test_signup(dynorm_connection):
+    await User(user_id="u1", name="Ada").save()
+```
+
+* ``dynorm_server`` (session): an embedded moto server on 127.0.0.1, started once; set
+  ``DYNORM_TEST_ENDPOINT_URL`` to use a server you run yourself (it must be moto:
+  tests wipe it through ``/moto-api/reset``).
+* ``dynorm_connection`` (per test, async): wipes the server, opens a connection as the
+  current one, creates the tables of the ``dynorm_tables`` marker, closes afterwards.
+  Pass the models as a list: pytest takes ``mark(SomeClass)`` with one class argument
+  as decorating that class.
+
+Needs pytest-asyncio and the ``local`` extra.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from dynorm.connection import Connection
+from dynorm.local import LocalServer
+
+__all__ = ["dynorm_connection", "dynorm_server"]
+
+try:
+    import pytest_asyncio
+
+    _async_fixture: Any = pytest_asyncio.fixture
+except ImportError:  # pragma: no cover - the plugin is loaded wherever dynorm is
+    _async_fixture = pytest.fixture
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "dynorm_tables([models]): create these models' tables for the test"
+    )
+
+
+class _ExternalServer(LocalServer):
+    def __init__(self, endpoint_url: str) -> None:
+        host, _, port = endpoint_url.removeprefix("http://").partition(":")
+        super().__init__(host, int(port or 80))
+
+    def start(self) -> LocalServer:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def dynorm_server() -> Iterator[LocalServer]:
+    """A local DynamoDB-compatible server shared by the whole test session."""
+    external = os.environ.get("DYNORM_TEST_ENDPOINT_URL")
+    server = _ExternalServer(external) if external else LocalServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@_async_fixture
+async def dynorm_connection(
+    dynorm_server: LocalServer, request: pytest.FixtureRequest
+) -> AsyncIterator[Connection]:
+    """A fresh, empty server state and an open current connection for one test."""
+    dynorm_server.reset()
+    async with dynorm_server.connect(max_attempts=3) as connection:
+        marker = request.node.get_closest_marker("dynorm_tables")
+        for arg in marker.args if marker else ():
+            for model in arg if isinstance(arg, (list, tuple)) else (arg,):
+                await model.create_table()
+        yield connection

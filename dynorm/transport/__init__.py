@@ -1,0 +1,22 @@
+"""How requests reach DynamoDB: a one-method :class:`Transport` Protocol.
+
+Everything above this package builds plain request dicts; a transport sends them and
+returns the parsed response, raising dynorm's exceptions (never botocore's).
+
+* :class:`Aioboto3Transport` — aioboto3's low-level client (the AWS credential chain).
+* :class:`MockTransport` — records requests and answers from a handler, for unit tests.
+"""
+
+from dynorm.transport.base import RetryPolicy, Transport
+from dynorm.transport.mock import MockTransport
+
+__all__ = ["Aioboto3Transport", "MockTransport", "RetryPolicy", "Transport"]
+
+
+def __getattr__(name: str) -> object:
+    # aioboto3/botocore cost ~0.3 s to import: load them only when a transport is made.
+    if name == "Aioboto3Transport":
+        from dynorm.transport.aioboto3 import Aioboto3Transport
+
+        return Aioboto3Transport
+    raise AttributeError(name)

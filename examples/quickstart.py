@@ -1,0 +1,74 @@
+"""Quickstart: a game leaderboard on DynamoDB.
+
+Run it on the embedded local backend (no AWS account, no Docker):
+
+    python examples/quickstart.py
+
+Against real AWS or another server, set DYNORM_ENDPOINT_URL or the usual AWS settings
+(AWS_PROFILE / AWS_ACCESS_KEY_ID, AWS_REGION); the table "quickstart-scores" is created
+and deleted again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import datetime, timezone
+from typing import Annotated
+
+import dynorm
+from dynorm import GlobalIndex, Model, PartitionKey, SortKey, Version
+
+
+class Score(Model, table="quickstart-scores"):
+    user_id: Annotated[str, PartitionKey]
+    game: Annotated[str, SortKey]
+    score: int = 0
+    tags: set[str] = set()
+    achieved: datetime
+    version: Annotated[int, Version] = 0
+
+    by_game = GlobalIndex(partition_key="game", sort_key="score")
+
+
+async def main() -> None:
+    now = datetime.now(timezone.utc)
+    await Score.create_table()
+
+    ada = Score(user_id="ada", game="tetris", score=10, achieved=now, tags={"pro"})
+    await ada.save()  # version 0 -> 1, guarded: no one else created this item meanwhile
+    await Score(user_id="bob", game="tetris", score=7, achieved=now).save()
+    print("saved:", ada.user_id, ada.score, "version", ada.version)
+
+    loaded = await Score.get("ada", "tetris", consistent=True)
+    print("read back:", loaded.score, sorted(loaded.tags), loaded.achieved.isoformat())
+
+    loaded.score += 5
+    await loaded.save(condition=Score.score < 100)
+    print("updated:", (await Score.get("ada", "tetris", consistent=True)).score)
+
+    try:
+        await ada.save()  # ada still carries version 1: someone saved version 2 meanwhile
+    except dynorm.VersionConflict as exc:
+        print("stale copy refused:", exc.expected, "vs", exc.actual)
+
+    missing = await Score.find_one("carol", "tetris")
+    print("carol:", missing)
+
+    await loaded.delete()
+    print("after delete:", await Score.find_one("ada", "tetris"))
+    await Score.delete_table()
+
+
+async def run() -> None:
+    aws = any(os.environ.get(v) for v in ("DYNORM_ENDPOINT_URL", "AWS_PROFILE", "AWS_ACCESS_KEY_ID"))
+    if aws:
+        async with dynorm.connect():
+            await main()
+    else:
+        async with dynorm.local():
+            await main()
+
+
+if __name__ == "__main__":
+    asyncio.run(run())
