@@ -23,6 +23,7 @@ type (``"2026-...Z"`` becomes a ``datetime`` there), so every read is validated.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import enum
 import types
@@ -31,10 +32,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args, get_origin
 
 import pydantic
-from typing_extensions import get_args, get_origin
+import pydantic_core
 
 from dynorm._types import AttributeValue, Item
 from dynorm.exceptions import EncodingError
@@ -369,10 +370,8 @@ def compile_codec(annotation: Any) -> Codec:
     except (KeyError, TypeError):
         pass
     codec = _build(annotation)
-    try:
+    with contextlib.suppress(TypeError):  # unhashable metadata inside Annotated
         _cache[annotation] = codec
-    except TypeError:  # unhashable metadata inside Annotated
-        pass
     return codec
 
 
@@ -494,9 +493,9 @@ def _set_codec(tp: Any) -> Codec:
         )
     if elem_tp is Any:
         return Codec(lambda v: _encode_set_dynamic(_as_set(v)), tp, item_codec=elem, is_set=True)
-    tag = elem.key_type + "S"  # SS, NS, BS
+    elem_tag: str = elem.key_type or ""
+    tag = elem_tag + "S"  # SS, NS, BS
     enc = elem.encode
-    elem_tag = elem.key_type
 
     def encode_set(v: Any) -> AttributeValue | None:
         values = _as_set(v)
@@ -524,7 +523,7 @@ def _list_codec(tp: Any) -> Codec:
         def encode_tuple(v: Any) -> AttributeValue | None:
             if not isinstance(v, (list, tuple)) or len(v) != len(fixed):
                 raise _fail(f"a tuple of {len(fixed)}", v)
-            return {"L": [_in_collection(c.encode(x)) for c, x in zip(fixed, v)]}
+            return {"L": [_in_collection(c.encode(x)) for c, x in zip(fixed, v, strict=True)]}
 
         return Codec(encode_tuple, tp)
     elem = compile_codec(args[0] if args else Any)
@@ -540,13 +539,15 @@ def _list_codec(tp: Any) -> Codec:
 
 def _in_collection(av: AttributeValue | None) -> AttributeValue:
     if av is None:
-        raise EncodingError("an empty set inside a list cannot be stored: DynamoDB has no empty sets")
+        raise EncodingError(
+            "an empty set inside a list cannot be stored: DynamoDB has no empty sets"
+        )
     return av
 
 
 def _map_codec(tp: Any) -> Codec:
     args = get_args(tp)
-    if args and args[0] is not str and get_origin(args[0]) is not Literal:
+    if args and args[0] is not str and cast(Any, get_origin(args[0])) is not Literal:
         raise EncodingError(f"{type_name(tp)} cannot be stored: map keys must be str")
     value = compile_codec(args[1] if args else Any)
     enc = value.encode
@@ -569,7 +570,7 @@ def _json_codec(tp: Any) -> Codec:
     def encode_json(v: Any) -> AttributeValue | None:
         try:
             return encode_value(adapter.dump_python(v, mode="json"))
-        except pydantic.PydanticSerializationError as exc:
+        except pydantic_core.PydanticSerializationError as exc:
             raise _fail(type_name(tp), v) from exc
 
     return Codec(encode_json, tp)

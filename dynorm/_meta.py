@@ -11,12 +11,11 @@ import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import pydantic
-from typing_extensions import get_args, get_origin
 
-from dynorm._codec import Codec, ObjectCodec, item_size, MAX_ITEM_BYTES, ttl_codec, type_name
+from dynorm._codec import MAX_ITEM_BYTES, Codec, ObjectCodec, item_size, ttl_codec, type_name
 from dynorm._types import AttributeValue, Item
 from dynorm.exceptions import EncodingError, InvalidKey, ItemTooLarge, SchemaError
 from dynorm.fields import TTL, FieldMarker, PartitionKey, SortKey, Version

@@ -7,20 +7,18 @@ hot paths, and an AttributeValue is a one-key dict whose key is the type tag
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
-from typing_extensions import TypeAlias
-
-AttributeValue: TypeAlias = "dict[str, Any]"
+AttributeValue: TypeAlias = dict[str, Any]
 """One DynamoDB value, e.g. ``{"S": "hello"}`` or ``{"L": [{"N": "1"}]}``."""
 
-Item: TypeAlias = "dict[str, AttributeValue]"
+Item: TypeAlias = dict[str, AttributeValue]
 """An item or key: attribute name -> AttributeValue."""
 
-Request: TypeAlias = "dict[str, Any]"
+Request: TypeAlias = dict[str, Any]
 """The parameters of one DynamoDB operation, in the API's own (PascalCase) names."""
 
-Response: TypeAlias = "dict[str, Any]"
+Response: TypeAlias = dict[str, Any]
 """The parsed answer of one DynamoDB operation."""
 
 KeyType: TypeAlias = str

@@ -53,7 +53,7 @@ def _projection(value: Projection | ProjectionType | Sequence[str]) -> Projectio
     if isinstance(value, str):
         if value not in ("ALL", "KEYS_ONLY", "INCLUDE"):
             raise ValueError(f"projection must be ALL, KEYS_ONLY or INCLUDE, not {value!r}")
-        return Projection(value)
+        return Projection(value)  # type: ignore[arg-type]  # checked just above
     return Projection.include(*value)
 
 

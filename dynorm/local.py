@@ -121,8 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     server = LocalServer(args.host, args.port).start()
-    print(f"dynorm local DynamoDB at {server.endpoint_url}  (DYNORM_ENDPOINT_URL={server.endpoint_url})",
-          flush=True)
+    url = server.endpoint_url
+    print(f"dynorm local DynamoDB at {url}  (export DYNORM_ENDPOINT_URL={url})", flush=True)
     stop = threading.Event()
     try:
         stop.wait()

@@ -196,7 +196,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
                 values[fc.name] = _partial_value(cls, fc.name, raw)
             except pydantic.ValidationError as exc:
                 raise cls._validation_failed(item, exc) from exc
-        return _construct_partial(cls, values)
+        partial: Self = _construct_partial(cls, values)
+        return partial
 
     def _missing_fields(self) -> list[str]:
         return [name for name in type(self).model_fields if name not in self.__dict__]
@@ -532,7 +533,7 @@ def _partial_value(cls: type[Model], name: str, raw: Any) -> Any:
     adapter = _adapters.get((cls, name))
     if adapter is None:
         info = cls.model_fields[name]
-        adapter = pydantic.TypeAdapter(info.annotation)
+        adapter = pydantic.TypeAdapter(info.annotation if info.annotation is not None else Any)
         _adapters[(cls, name)] = adapter
     try:
         return adapter.validate_python(raw)

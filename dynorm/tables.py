@@ -140,7 +140,10 @@ async def create_table(
                     "UpdateTimeToLive",
                     {
                         "TableName": name,
-                        "TimeToLiveSpecification": {"Enabled": True, "AttributeName": meta.ttl.attr},
+                        "TimeToLiveSpecification": {
+                            "Enabled": True,
+                            "AttributeName": meta.ttl.attr,
+                        },
                     },
                 )
             except RequestRejected as exc:  # a concurrent creator enabled it first

@@ -22,7 +22,7 @@ Needs pytest-asyncio and the ``local`` extra.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -32,10 +32,11 @@ from dynorm.local import LocalServer
 
 __all__ = ["dynorm_connection", "dynorm_server"]
 
+_async_fixture: Callable[[Any], Any]
 try:
     import pytest_asyncio
 
-    _async_fixture: Any = pytest_asyncio.fixture
+    _async_fixture = pytest_asyncio.fixture
 except ImportError:  # pragma: no cover - the plugin is loaded wherever dynorm is
     _async_fixture = pytest.fixture
 
@@ -70,7 +71,7 @@ def dynorm_server() -> Iterator[LocalServer]:
         server.stop()
 
 
-@_async_fixture
+@_async_fixture  # type: ignore[untyped-decorator]
 async def dynorm_connection(
     dynorm_server: LocalServer, request: pytest.FixtureRequest
 ) -> AsyncIterator[Connection]:

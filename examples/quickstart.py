@@ -61,7 +61,8 @@ async def main() -> None:
 
 
 async def run() -> None:
-    aws = any(os.environ.get(v) for v in ("DYNORM_ENDPOINT_URL", "AWS_PROFILE", "AWS_ACCESS_KEY_ID"))
+    settings = ("DYNORM_ENDPOINT_URL", "AWS_PROFILE", "AWS_ACCESS_KEY_ID")
+    aws = any(os.environ.get(v) for v in settings)
     if aws:
         async with dynorm.connect():
             await main()

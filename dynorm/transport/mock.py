@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Awaitable, Callable
-from typing import Union
 
 from dynorm._types import Request, Response
 
 __all__ = ["MockTransport"]
 
-Handler = Callable[[str, Request], Union[Response, Awaitable[Response]]]
+Handler = Callable[[str, Request], Response | Awaitable[Response]]
 
 
 class MockTransport:

@@ -79,7 +79,7 @@ def test_enum_key_is_stored_as_its_value_type() -> None:
 
 
 def test_same_field_partition_and_sort() -> None:
-    with pytest.raises(SchemaError, match="more than one|both partition"):
+    with pytest.raises(SchemaError, match=r"more than one|both partition"):
         declare({}, {"a": Annotated[str, PartitionKey, SortKey]})
 
 
