@@ -298,6 +298,33 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             ConditionFailed: ``condition`` was false (``.item`` is the stored item).
             VersionConflict: the stored version differs from this instance's.
         """
+        await self.before_save()
+        conn = get_connection()
+        op, current = self._prepare_put(conn.table_name(self._meta().table_name), condition,
+                                        store_none)
+        await self._write(conn, "PutItem", op.to_request(), self._meta(), current)
+        self._written(current)
+        await self.after_save()
+        return self
+
+    async def delete(self, *, condition: Condition | None = None) -> None:
+        """Delete this item (DeleteItem); deleting a missing item is not an error.
+
+        Raises:
+            ConditionFailed: ``condition`` (or the version check) was false.
+        """
+        await self.before_delete()
+        conn = get_connection()
+        op, current = self._prepare_delete(conn.table_name(self._meta().table_name), condition)
+        await self._write(conn, "DeleteItem", op.to_request(), self._meta(), current)
+        await self.after_delete()
+
+    # Building blocks shared with transactions and batches: they prepare the same
+    # operations (version guard included) and call _written() once the write succeeded.
+
+    def _prepare_put(self, table: str, condition: Condition | None, store_none: bool = False
+                     ) -> tuple[PutItem, int | None]:
+        """The PutItem for this instance and the version it was read with (None: unversioned)."""
         meta = self._meta()
         missing = self._missing_fields()
         if missing:
@@ -309,27 +336,38 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         item = meta.encode_item(self, store_none=store_none)
         if current is not None and meta.version is not None:
             item[meta.version.attr] = {"N": str(current + 1)}
-        conn = get_connection()
-        op = PutItem(conn.table_name(meta.table_name), item, _both(guard, condition))
-        await self._write(conn, "PutItem", op.to_request(), meta, current)
-        if current is not None and meta.version is not None:
-            self.__dict__[meta.version.field] = current + 1
-        return self
+        return PutItem(table, item, _both(guard, condition)), current
 
-    async def delete(self, *, condition: Condition | None = None) -> None:
-        """Delete this item (DeleteItem); deleting a missing item is not an error.
-
-        Raises:
-            ConditionFailed: ``condition`` (or the version check) was false.
-        """
+    def _prepare_delete(self, table: str, condition: Condition | None
+                        ) -> tuple[DeleteItem, int | None]:
         meta = self._meta()
         guard, current = self._version_guard(meta)
         if current == 0:
             guard = None  # never saved through dynorm: nothing to compare
-        conn = get_connection()
-        op = DeleteItem(conn.table_name(meta.table_name), meta.key_of(self),
-                        _both(guard, condition))
-        await self._write(conn, "DeleteItem", op.to_request(), meta, current)
+        return DeleteItem(table, meta.key_of(self), _both(guard, condition)), current
+
+    def _written(self, version: int | None) -> None:
+        """Record a successful put/update: the version this copy now carries."""
+        meta = self._meta()
+        if version is not None and meta.version is not None:
+            self.__dict__[meta.version.field] = version + 1
+
+    # ------------------------------------------------------------------ hooks
+
+    async def before_save(self) -> None:
+        """Called before every save of this instance (direct, batch or transaction).
+
+        Override to stamp fields or validate; raising aborts the write.
+        """
+
+    async def after_save(self) -> None:
+        """Called after a save of this instance succeeded."""
+
+    async def before_delete(self) -> None:
+        """Called before every delete of this instance; raising aborts it."""
+
+    async def after_delete(self) -> None:
+        """Called after a delete of this instance succeeded."""
 
     async def _write(self, conn: Connection, operation: str, request: dict[str, Any],
                      meta: TableMeta, version: int | None) -> dict[str, Any]:
@@ -421,16 +459,26 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         """
         cls = type(self)
         meta = self._meta()
-        key = meta.key_of(self)
+        conn = get_connection()
+        op, current = self._prepare_update(conn.table_name(meta.table_name), actions, condition)
+        response = await cls._send_update(conn, meta, op, current, guarded=True)
+        fresh = cls.from_item(response["Attributes"])
+        self.__dict__.update(fresh.__dict__)
+        return self
+
+    def _prepare_update(self, table: str, actions: tuple[UpdateAction, ...],
+                        condition: Condition | None) -> tuple[UpdateItem, int | None]:
+        """The UpdateItem for this instance: the item must exist and carry our version."""
+        cls = type(self)
+        meta = self._meta()
         guard, current = self._version_guard(meta)
         if current == 0:
             guard = None
         exists = cls.__dynorm_paths__[meta.partition.field].exists()
-        response = await cls._update(meta, key, actions, _both(_both(exists, guard), condition),
-                                     "ALL_NEW", current, bump=current is not None, guarded=True)
-        fresh = cls.from_item(response["Attributes"])
-        self.__dict__.update(fresh.__dict__)
-        return self
+        op = cls._update_operation(table, meta.key_of(self), actions,
+                                   _both(_both(exists, guard), condition), "ALL_NEW",
+                                   bump=current is not None)
+        return op, current
 
     @classmethod
     async def update_item(
@@ -457,35 +505,39 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         """
         meta = cls._meta()
         parts = key if isinstance(key, tuple) else (key,)
-        wire_key = meta.key(*parts)
         exists = None if upsert else cls.__dynorm_paths__[meta.partition.field].exists()
-        bump = meta.version is not None
-        response = await cls._update(meta, wire_key, actions, _both(exists, condition),
-                                     return_values, None, bump=bump, guarded=not upsert)
+        conn = get_connection()
+        op = cls._update_operation(conn.table_name(meta.table_name), meta.key(*parts), actions,
+                                   _both(exists, condition), return_values,
+                                   bump=meta.version is not None)
+        response = await cls._send_update(conn, meta, op, None, guarded=not upsert)
         attributes = response.get("Attributes")
         return cls.from_item(attributes) if attributes else None
 
     @classmethod
-    async def _update(cls, meta: TableMeta, key: Item, actions: tuple[UpdateAction, ...],
-                      condition: Condition | None, return_values: Any, version: int | None,
-                      *, bump: bool, guarded: bool) -> dict[str, Any]:
+    def _update_operation(cls, table: str, key: Item, actions: tuple[UpdateAction, ...],
+                          condition: Condition | None, return_values: Any, *, bump: bool
+                          ) -> UpdateItem:
+        """Check the actions and build the UpdateItem (with the version increment)."""
+        meta = cls._meta()
         cls._check_actions(meta, actions)
-        all_actions = actions
         if bump and meta.version is not None:
             path = cls.__dynorm_paths__[meta.version.field]
-            all_actions = (*actions, path.set(path.if_not_exists(0) + 1))
-        conn = get_connection()
-        op = UpdateItem(conn.table_name(meta.table_name), key, all_actions, condition,
-                        return_values)
+            actions = (*actions, path.set(path.if_not_exists(0) + 1))
+        return UpdateItem(table, key, actions, condition, return_values)
+
+    @classmethod
+    async def _send_update(cls, conn: Connection, meta: TableMeta, op: UpdateItem,
+                           version: int | None, *, guarded: bool) -> dict[str, Any]:
         request = op.to_request()
         try:
             return await conn.call("UpdateItem", request)
         except ConditionFailed as exc:
             if guarded and "Item" not in exc.response:
                 missing = ItemNotFound(
-                    f"{cls.__name__} ({meta.describe_key(key)}) not found in table "
-                    f"{meta.table_name!r}; pass upsert=True to create it",
-                    model=cls.__name__, key=key,
+                    f"{cls.__name__} ({meta.describe_key(op.key)}) not found in table "
+                    f"{meta.table_name!r}; update_item(..., upsert=True) creates missing items",
+                    model=cls.__name__, key=op.key,
                 )
                 raise missing from exc
             raise cls._condition_failed(exc, meta, request, version) from exc
