@@ -486,14 +486,16 @@ def _set_codec(tp: Any) -> Codec:
     args = get_args(tp)
     elem_tp = args[0] if args else Any
     elem = compile_codec(elem_tp)
-    if elem.key_type is None and elem_tp is not Any:
+    # float cannot be a key (inexact text) but is a fine member of a number set
+    scalar_tag = elem.key_type or ("N" if elem_tp is float else None)
+    if scalar_tag is None and elem_tp is not Any:
         raise EncodingError(
             f"set[{type_name(elem_tp)}] cannot be stored: DynamoDB sets hold only strings, "
             "numbers or bytes (use list[...] instead)"
         )
     if elem_tp is Any:
         return Codec(lambda v: _encode_set_dynamic(_as_set(v)), tp, item_codec=elem, is_set=True)
-    elem_tag: str = elem.key_type or ""
+    elem_tag: str = scalar_tag or ""
     tag = elem_tag + "S"  # SS, NS, BS
     enc = elem.encode
 

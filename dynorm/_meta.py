@@ -147,11 +147,13 @@ def _is_ttl_type(annotation: Any) -> bool:
 
 def _key_attr(cls_name: str, field: str, info: pydantic.fields.FieldInfo, codec: Codec,
               role: str) -> KeyAttr:
-    if codec.nullable:
-        raise SchemaError(f"{cls_name}.{field}: a {role} cannot be optional (None)")
+    # Index keys may be optional: an item without them is simply not in the index
+    # (a sparse index). Table keys may not.
+    if codec.nullable and not role.startswith("index"):
+        raise SchemaError(f"{cls_name}.{field}: the {role} cannot be optional (None)")
     if codec.key_type is None:
         raise SchemaError(
-            f"{cls_name}.{field}: a {role} must be a string, number or binary type "
+            f"{cls_name}.{field}: the {role} must be a string, number or binary type "
             f"(str, int, Decimal, bytes, or a type stored as one such as datetime, UUID, "
             f"an Enum of str/int); {type_name(info.annotation)} cannot be a key"
         )
@@ -263,7 +265,7 @@ def _index_meta(name: str, index: _Index, partition: KeyAttr, sort: KeyAttr | No
         if sort is None:
             raise SchemaError(f"{label}: a local index needs a table with a sort key")
         assert index.sort_key is not None
-        ipart, isort = partition, key(index.sort_key, "local index sort key")
+        ipart, isort = partition, key(index.sort_key, "index sort key (local)")
         if isort.field == sort.field:
             raise SchemaError(f"{label}: its sort key is already the table's sort key")
     else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from dynorm._types import Request, Response
 from dynorm.exceptions import ConnectionNotConfigured
@@ -37,8 +38,10 @@ class Connection:
     Args:
         region: AWS region; default from the environment, else ``us-east-1``.
         endpoint_url: a DynamoDB-compatible endpoint; default ``DYNORM_ENDPOINT_URL``.
-        aws_access_key_id / aws_secret_access_key / aws_session_token: explicit
-            credentials; by default the AWS credential chain decides.
+        aws_access_key_id: explicit credentials; by default the AWS credential chain
+            decides (for a loopback endpoint without any credentials, dummy ones are used).
+        aws_secret_access_key: the secret of ``aws_access_key_id``.
+        aws_session_token: a session token for temporary credentials.
         profile: an AWS profile name.
         session: an existing ``aioboto3.Session`` to take credentials and region from.
         table_prefix: prepended to every table name (``"staging-"``); default
@@ -117,6 +120,8 @@ class Connection:
         session = self._session
         if session is None:
             key, secret, token = self._credentials
+            if key is None and _is_loopback(self.endpoint_url) and not _env_credentials():
+                key, secret = "local", "local"  # local servers check no signature
             session = aioboto3.Session(
                 aws_access_key_id=key,
                 aws_secret_access_key=secret,
@@ -162,6 +167,21 @@ class Connection:
     async def call(self, operation: str, payload: Request) -> Response:
         """Send one operation through the transport."""
         return await self.transport.call(operation, payload)
+
+
+def _is_loopback(url: str | None) -> bool:
+    if not url:
+        return False
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _env_credentials() -> bool:
+    return any(
+        os.environ.get(v)
+        for v in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                  "AWS_WEB_IDENTITY_TOKEN_FILE")
+    )
 
 
 def connect(**settings: Any) -> Connection:

@@ -104,7 +104,8 @@ class GlobalIndex(_Index):
         name: the index name in DynamoDB (default: the class attribute's name).
         projection: ``"ALL"`` (default), ``"KEYS_ONLY"``, a list of fields to include,
             or a :class:`Projection`.
-        read_capacity / write_capacity: for provisioned tables only.
+        read_capacity: read capacity units, for provisioned tables only.
+        write_capacity: write capacity units, for provisioned tables only.
     """
 
     kind: Literal["global", "local"] = "global"

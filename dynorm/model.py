@@ -55,6 +55,11 @@ class ModelMeta(ModelMetaclass):
             path = paths.get(name)
             if path is not None:
                 return path
+            if not name.startswith("_"):
+                raise AttributeError(
+                    f"{cls.__name__} has no field or attribute {name!r} "
+                    f"(fields: {', '.join(paths)})"
+                )
         return super().__getattr__(name)  # type: ignore[misc]
 
 
@@ -207,9 +212,15 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
                            ) -> ValidationFailed:
         meta = cls._meta()
         key = {k.attr: item[k.attr] for k in meta.key_attrs if k.attr in item}
-        fields = [".".join(str(p) for p in err["loc"]) for err in exc.errors()]
+        by_attr = meta.codec.by_attr
+
+        def location(loc: tuple[Any, ...]) -> str:
+            head = by_attr[loc[0]].name if loc and loc[0] in by_attr else loc[0]
+            return ".".join(str(p) for p in (head, *loc[1:]))
+
+        fields = [location(err["loc"]) for err in exc.errors()]
         details = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            f"{location(err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         return ValidationFailed(
             f"item in table {meta.table_name!r} with key ({meta.describe_key(key)}) does not "

@@ -129,7 +129,7 @@ async def create_table(
     except ResourceInUse:
         if not exists_ok:
             raise
-    if wait:
+    if wait or meta.ttl is not None:  # TTL can only be enabled on an ACTIVE table
         await _wait(connection, name, gone=False, timeout=timeout)
     if meta.ttl is not None:
         ttl = await connection.call("DescribeTimeToLive", {"TableName": name})

@@ -55,12 +55,12 @@ def test_two_sort_keys() -> None:
 
 @pytest.mark.parametrize("bad", [float, bool, list[str], dict[str, int], set[str], Any])
 def test_key_of_a_type_keys_cannot_hold(bad: Any) -> None:
-    with pytest.raises(SchemaError, match=r"Broken\.a: a partition key must be a string, number"):
+    with pytest.raises(SchemaError, match=r"Broken\.a: the partition key must be a string, number"):
         declare({}, {"a": Annotated[bad, PartitionKey]})
 
 
 def test_optional_key() -> None:
-    with pytest.raises(SchemaError, match=r"Broken\.a: a partition key cannot be optional"):
+    with pytest.raises(SchemaError, match=r"Broken\.a: the partition key cannot be optional"):
         declare({}, {"a": Annotated[str | None, PartitionKey]})
 
 
@@ -104,7 +104,7 @@ def test_index_include_missing_field() -> None:
 
 
 def test_index_key_of_bad_type() -> None:
-    with pytest.raises(SchemaError, match=r"Broken\.tags: a index partition key must be"):
+    with pytest.raises(SchemaError, match=r"Broken\.tags: the index partition key must be"):
         declare(
             {"by_tags": GlobalIndex("tags")},
             {"a": Annotated[str, PartitionKey], "tags": list[str]},

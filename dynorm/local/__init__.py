@@ -131,6 +131,3 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server.stop()
 
-
-if __name__ == "__main__":
-    main()
