@@ -1,0 +1,637 @@
+"""Batches: many independent writes (BatchWriteItem) and reads (BatchGetItem).
+
+```python
+async with dynorm.batch() as b:           # BatchWriteItem, 25 writes per call
+    for score in scores:
+        b.save(score)
+    b.delete(old_score)
+
+users = await dynorm.get_many(User, ["u1", "u2", "u3"])          # [User | None, ...]
+user, order = await dynorm.batch_get((User, "u1"), (Order, ("u1", "o9")))
+```
+
+A batch is not atomic (use :func:`dynorm.transaction` for all-or-nothing): every write
+succeeds or fails on its own. Requests go out in chunks (25 writes, 100 keys), several
+at once (``concurrency``); items DynamoDB leaves unprocessed are sent again with
+exponential backoff and full jitter until done or ``max_retries`` rounds are spent, then
+:class:`BatchWriteFailed` / :class:`BatchGetFailed` names exactly what is missing.
+
+Writes are encoded when they are sent, after the ``before_save``/``before_delete`` hooks
+ran; ``after_save``/``after_delete`` run once that item's write succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+from dynorm._types import Item
+from dynorm.connection import Connection, get_connection
+from dynorm.exceptions import DynormError, Throttled
+from dynorm.transport.base import RetryPolicy
+
+if TYPE_CHECKING:
+    from dynorm.model import Model
+
+__all__ = [
+    "BatchGetFailed",
+    "BatchWriteFailed",
+    "BatchWriter",
+    "FailedWrite",
+    "InvalidBatch",
+    "batch",
+    "batch_get",
+    "get_many",
+]
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound="Model")
+M1 = TypeVar("M1", bound="Model")
+M2 = TypeVar("M2", bound="Model")
+M3 = TypeVar("M3", bound="Model")
+M4 = TypeVar("M4", bound="Model")
+
+#: DynamoDB's limits per call.
+MAX_BATCH_WRITE = 25
+MAX_BATCH_GET = 100
+
+KeyId = tuple[str, tuple[tuple[str, str, Any], ...]]
+"""A hashable identity of an item: (table, ((attr, type, value), ...)), numbers normalised."""
+
+
+class InvalidBatch(DynormError, ValueError):
+    """A write cannot go into a batch as asked (a versioned model, a closed batch...)."""
+
+
+@dataclass(frozen=True)
+class FailedWrite:
+    """One write of a batch that did not happen.
+
+    Attributes:
+        action: ``"put"`` or ``"delete"``.
+        model: the model class.
+        key: the item's key (wire form).
+        instance: the instance given to ``save``/``delete`` (None for a delete by key).
+        error: the error that stopped it, or None when DynamoDB still reported it
+            unprocessed after every retry.
+    """
+
+    action: Literal["put", "delete"]
+    model: type[Model]
+    key: Item
+    instance: Model | None
+    error: DynormError | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.action} {self.model.__name__} ({self.model._meta().describe_key(self.key)})"
+        if self.error is None:
+            return f"{where}: still unprocessed after the last retry"
+        return f"{where}: {type(self.error).__name__}: {self.error}"
+
+
+class BatchWriteFailed(DynormError):
+    """Some writes of a batch were not made; every other write was.
+
+    Attributes:
+        failed: one :class:`FailedWrite` per write that did not happen (model + key).
+        written: how many writes succeeded.
+    """
+
+    def __init__(self, failed: Sequence[FailedWrite], written: int) -> None:
+        shown = "; ".join(str(f) for f in failed[:10])
+        more = f"; ... and {len(failed) - 10} more" if len(failed) > 10 else ""
+        super().__init__(
+            f"batch write: {len(failed)} write(s) not made ({written} made): {shown}{more}"
+        )
+        self.failed = list(failed)
+        self.written = written
+
+
+class BatchGetFailed(DynormError):
+    """Some keys of a batch read were still unprocessed after every retry.
+
+    Attributes:
+        missing: ``(model, key)`` for each key that was not read (wire-form keys).
+    """
+
+    def __init__(self, missing: Sequence[tuple[type[Model], Item]]) -> None:
+        shown = "; ".join(f"{m.__name__} ({m._meta().describe_key(k)})" for m, k in missing[:10])
+        more = f"; ... and {len(missing) - 10} more" if len(missing) > 10 else ""
+        super().__init__(
+            f"batch get: {len(missing)} key(s) still unprocessed after the last retry "
+            f"(throttled?): {shown}{more}"
+        )
+        self.missing = list(missing)
+
+
+# ---------------------------------------------------------------------------- keys
+
+
+def _norm(tag: str, raw: Any) -> Any:
+    if tag == "N":
+        try:
+            return Decimal(raw).normalize()
+        except InvalidOperation:  # pragma: no cover - keys were encoded by dynorm
+            return raw
+    return raw
+
+
+def key_id(table: str, key: Item) -> KeyId:
+    """The identity of an item for de-duplication (``"1"`` and ``"1.0"`` are one number)."""
+    parts = []
+    for attr in sorted(key):
+        ((tag, raw),) = key[attr].items()
+        parts.append((attr, tag, _norm(tag, raw)))
+    return table, tuple(parts)
+
+
+def wire_key(model: type[Model], key: Any) -> Item:
+    """The wire key of ``model`` for ``key``: the partition value or ``(partition, sort)``."""
+    meta = model._meta()
+    if isinstance(key, tuple):
+        if len(key) != (2 if meta.sort is not None else 1):
+            from dynorm.exceptions import InvalidKey
+
+            raise InvalidKey(
+                f"{model.__name__}: a key is "
+                + ("(partition, sort)" if meta.sort is not None else "the partition value")
+                + f", got {key!r}"
+            )
+        return meta.key(*key)
+    return meta.key(key)
+
+
+def _backoff(policy: RetryPolicy, attempt: int) -> float:
+    return policy.delay(attempt)
+
+
+# ---------------------------------------------------------------------------- writes
+
+
+@dataclass
+class _Write:
+    action: Literal["put", "delete"]
+    model: type[Model]
+    table: str  # physical table name
+    key: Item
+    instance: Model | None
+    store_none: bool = False
+    version: int | None = None  # set when prepared (unversioned saves of versioned models)
+    request: dict[str, Any] | None = None  # the WriteRequest once prepared
+
+    def failed(self, error: DynormError | None) -> FailedWrite:
+        return FailedWrite(self.action, self.model, self.key, self.instance, error)
+
+
+class BatchWriter:
+    """Collects puts and deletes and writes them with BatchWriteItem (see :func:`batch`).
+
+    Use it as ``async with dynorm.batch() as b:``. Writes added to the batch are sent in
+    chunks of 25 while the block runs (once ``flush_at`` writes are waiting and the block
+    awaits something) and at the end of the block, which waits for all of them.
+
+    Two writes to the same item in one batch: the last one wins, and only it is sent
+    (DynamoDB refuses a call with two writes to one key). An item whose earlier write is
+    already on its way is held back until that write finished, so the order holds.
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = 8,
+        max_retries: int = 10,
+        base_delay: float = 0.05,
+        max_delay: float = 5.0,
+        flush_at: int = 1000,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if max_retries < 0:
+            raise ValueError("max_retries must be 0 or more")
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self._policy = RetryPolicy(max_attempts=max_retries + 1, base_delay=base_delay,
+                                   max_delay=max_delay)
+        self.flush_at = max(flush_at, MAX_BATCH_WRITE)
+        self._pending: dict[KeyId, _Write] = {}
+        self._in_flight: set[KeyId] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pump: asyncio.Task[None] | None = None
+        self._sem: asyncio.Semaphore | None = None
+        self._conn: Connection | None = None
+        self._failed: list[FailedWrite] = []
+        self._abort: BaseException | None = None
+        self._closed = False
+        self.written = 0
+        """How many writes have succeeded so far."""
+
+    # ------------------------------------------------------------------ adding
+
+    def save(self, instance: Model, *, store_none: bool = False, unversioned: bool = False
+             ) -> None:
+        """Put the whole item (replacing any item with the same key).
+
+        BatchWriteItem takes no conditions, so the version of a model with a ``Version``
+        field cannot be checked: such models are refused unless ``unversioned=True``
+        (the version is still incremented, but a concurrent change is overwritten).
+
+        Raises:
+            InvalidBatch: a versioned model without ``unversioned=True``.
+            InvalidKey: the instance's key is missing or invalid.
+        """
+        self._add("put", type(instance), instance, None, unversioned, store_none)
+
+    @overload
+    def delete(self, target: Model, *, unversioned: bool = False) -> None: ...
+
+    @overload
+    def delete(self, target: type[Model], key: Any, *, unversioned: bool = False) -> None: ...
+
+    def delete(self, target: Model | type[Model], key: Any = None, *,
+               unversioned: bool = False) -> None:
+        """Delete an item: ``b.delete(user)`` or by key, ``b.delete(User, "u1")``.
+
+        Deleting a missing item is not an error. A versioned model needs
+        ``unversioned=True`` (the stored version is not checked).
+        """
+        if isinstance(target, type):
+            self._add("delete", target, None, wire_key(target, key), unversioned, False)
+        else:
+            self._add("delete", type(target), target, None, unversioned, False)
+
+    def _add(self, action: Literal["put", "delete"], model: type[Model], instance: Model | None,
+             key: Item | None, unversioned: bool, store_none: bool) -> None:
+        if self._closed:
+            raise InvalidBatch("this batch is closed: start a new `async with dynorm.batch()`")
+        if self._abort is not None:
+            raise InvalidBatch("this batch was aborted by an earlier error") from self._abort
+        meta = model._meta()
+        if key is None:
+            key = meta.key_of(instance)
+        if meta.version is not None and not unversioned:
+            raise InvalidBatch(
+                f"{model.__name__} ({meta.describe_key(key)}) has a Version field, and "
+                "BatchWriteItem cannot check versions: use a transaction or save() for a "
+                f"guarded write, or pass unversioned=True to {action} it without the check"
+            )
+        conn = self._conn or get_connection()
+        table = conn.table_name(meta.table_name)
+        kid = key_id(table, key)
+        self._pending.pop(kid, None)  # the last write to an item wins
+        self._pending[kid] = _Write(action, model, table, key, instance, store_none)
+        if (len(self._pending) >= self.flush_at and self._sem is not None
+                and (self._pump is None or self._pump.done())):
+            self._pump = asyncio.get_running_loop().create_task(self._dispatch(final=False))
+
+    # ------------------------------------------------------------------ sending
+
+    async def __aenter__(self) -> BatchWriter:
+        self._conn = get_connection()
+        self._sem = asyncio.Semaphore(self.concurrency)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            # Writes already sent cannot be taken back; unsent ones are dropped.
+            self._pending.clear()
+            await self._settle()
+            self._closed = True
+            return
+        await self.flush()
+        self._closed = True
+
+    async def flush(self) -> None:
+        """Send every write added so far and wait until all are done.
+
+        Raises:
+            BatchWriteFailed: some writes were not made (the others were).
+        """
+        if self._sem is None:
+            raise InvalidBatch("use the batch as `async with dynorm.batch() as b:`")
+        if self._pump is not None:
+            await self._pump
+        try:
+            await self._dispatch(final=True)
+        finally:
+            await self._settle()
+        if self._abort is not None:
+            raise self._abort
+        if self._failed:
+            failed, self._failed = self._failed, []
+            error = BatchWriteFailed(failed, self.written)
+            cause = next((f.error for f in failed if f.error is not None), None)
+            raise error from cause
+
+    async def _settle(self) -> None:
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _take(self) -> list[_Write]:
+        chunk: list[_Write] = []
+        for kid in list(self._pending):
+            if kid in self._in_flight:
+                continue
+            chunk.append(self._pending.pop(kid))
+            self._in_flight.add(kid)
+            if len(chunk) == MAX_BATCH_WRITE:
+                break
+        return chunk
+
+    async def _dispatch(self, *, final: bool) -> None:
+        assert self._sem is not None
+        while self._abort is None:
+            if not final and len(self._pending) < MAX_BATCH_WRITE:
+                return
+            await self._sem.acquire()
+            chunk = self._take()
+            if chunk:
+                task = asyncio.get_running_loop().create_task(self._send(chunk))
+                self._tasks.add(task)
+                task.add_done_callback(self._done)
+                continue
+            self._sem.release()
+            if not self._pending or not self._tasks:
+                return
+            # Every waiting write is to an item whose earlier write is still in flight.
+            await asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        assert self._sem is not None
+        self._sem.release()
+        if not task.cancelled() and task.exception() is not None and self._abort is None:
+            self._abort = task.exception()
+
+    async def _prepare(self, write: _Write) -> None:
+        instance = write.instance
+        if write.action == "put":
+            assert instance is not None
+            await instance.before_save()
+            op, version = instance._prepare_put(write.table, None, write.store_none)
+            write.version = version
+            write.request = {"PutRequest": {"Item": op.item}}
+        else:
+            if instance is not None:
+                await instance.before_delete()
+            write.request = {"DeleteRequest": {"Key": write.key}}
+
+    async def _send(self, chunk: list[_Write]) -> None:
+        try:
+            for write in chunk:
+                await self._prepare(write)
+            await self._write_chunk(chunk)
+        finally:
+            for write in chunk:
+                self._in_flight.discard(key_id(write.table, write.key))
+
+    async def _write_chunk(self, chunk: list[_Write]) -> None:
+        conn = self._conn
+        assert conn is not None
+        by_id = {key_id(w.table, w.key): w for w in chunk}
+        key_attrs = {w.table: [k.attr for k in w.model._meta().key_attrs] for w in chunk}
+        remaining = list(chunk)
+        attempt = 0
+        while True:
+            request: dict[str, list[dict[str, Any]]] = {}
+            for w in remaining:
+                assert w.request is not None
+                request.setdefault(w.table, []).append(w.request)
+            try:
+                response = await conn.call("BatchWriteItem", {"RequestItems": request})
+            except Throttled as exc:
+                # The transport's own retries are spent: keep going with the batch budget.
+                unprocessed = remaining
+                last: DynormError | None = exc
+            except DynormError as exc:
+                self._failed.extend(w.failed(exc) for w in remaining)
+                return
+            else:
+                last = None
+                unprocessed = []
+                for table, writes in (response.get("UnprocessedItems") or {}).items():
+                    attrs = key_attrs[table]
+                    for wr in writes:
+                        body = wr.get("PutRequest", {}).get("Item") or wr["DeleteRequest"]["Key"]
+                        unprocessed.append(by_id[key_id(table, {a: body[a] for a in attrs})])
+            left = {id(w) for w in unprocessed}
+            for w in remaining:
+                if id(w) not in left:
+                    await self._succeeded(w)
+            remaining = unprocessed
+            if not remaining:
+                return
+            attempt += 1
+            if attempt > self.max_retries:
+                self._failed.extend(w.failed(last) for w in remaining)
+                return
+            delay = _backoff(self._policy, attempt)
+            log.debug("BatchWriteItem: %d unprocessed, retry %d in %.3fs", len(remaining),
+                      attempt, delay)
+            await asyncio.sleep(delay)
+
+    async def _succeeded(self, write: _Write) -> None:
+        self.written += 1
+        instance = write.instance
+        if instance is None:
+            return
+        if write.action == "put":
+            instance._written(write.version)
+            await instance.after_save()
+        else:
+            await instance.after_delete()
+
+
+def batch(
+    *,
+    concurrency: int = 8,
+    max_retries: int = 10,
+    base_delay: float = 0.05,
+    max_delay: float = 5.0,
+    flush_at: int = 1000,
+) -> BatchWriter:
+    """A batch of writes: ``async with dynorm.batch() as b: b.save(x); b.delete(y)``.
+
+    Args:
+        concurrency: BatchWriteItem calls in flight at once.
+        max_retries: rounds of re-sending unprocessed items (per chunk of 25) before
+            giving up; throttling that outlasts the transport's retries counts as a round.
+        base_delay / max_delay: the backoff between rounds (exponential, full jitter).
+        flush_at: start sending while the block runs once this many writes wait.
+
+    Raises (on exit):
+        BatchWriteFailed: naming every write that was not made.
+    """
+    return BatchWriter(concurrency=concurrency, max_retries=max_retries, base_delay=base_delay,
+                       max_delay=max_delay, flush_at=flush_at)
+
+
+# ---------------------------------------------------------------------------- reads
+
+
+async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, concurrency: int,
+                max_retries: int, base_delay: float, max_delay: float) -> list[Any]:
+    """One result per pair (model or None), reading each distinct key once."""
+    conn = get_connection()
+    policy = RetryPolicy(max_attempts=max_retries + 1, base_delay=base_delay,
+                         max_delay=max_delay)
+    ids: list[KeyId] = []
+    unique: dict[KeyId, tuple[type[Model], str, Item]] = {}
+    for model, key in pairs:
+        table = conn.table_name(model._meta().table_name)
+        wkey = wire_key(model, key)
+        kid = key_id(table, wkey)
+        ids.append(kid)
+        unique.setdefault(kid, (model, table, wkey))
+    found: dict[KeyId, Any] = {}
+    missing: list[tuple[type[Model], Item]] = []
+    key_attrs = {t: [k.attr for k in m._meta().key_attrs] for m, t, _ in unique.values()}
+    sem = asyncio.Semaphore(concurrency)
+
+    async def fetch(chunk: list[KeyId]) -> None:
+        async with sem:
+            remaining = chunk
+            attempt = 0
+            while True:
+                items: dict[str, dict[str, Any]] = {}
+                for kid in remaining:
+                    _, table, wkey = unique[kid]
+                    entry = items.setdefault(table, {"Keys": []})
+                    entry["Keys"].append(wkey)
+                    if consistent:
+                        entry["ConsistentRead"] = True
+                try:
+                    response = await conn.call("BatchGetItem", {"RequestItems": items})
+                except Throttled:
+                    left = remaining
+                else:
+                    for table, rows in (response.get("Responses") or {}).items():
+                        attrs = key_attrs[table]
+                        for row in rows:
+                            kid = key_id(table, {a: row[a] for a in attrs})
+                            found[kid] = unique[kid][0].from_item(row)
+                    left = []
+                    for table, entry in (response.get("UnprocessedKeys") or {}).items():
+                        left.extend(key_id(table, k) for k in entry["Keys"])
+                if not left:
+                    return
+                attempt += 1
+                if attempt > max_retries:
+                    missing.extend((unique[k][0], unique[k][2]) for k in left)
+                    return
+                delay = policy.delay(attempt)
+                log.debug("BatchGetItem: %d unprocessed, retry %d in %.3fs", len(left),
+                          attempt, delay)
+                remaining = left
+                await asyncio.sleep(delay)
+
+    order = list(unique)
+    chunks = [order[i:i + MAX_BATCH_GET] for i in range(0, len(order), MAX_BATCH_GET)]
+    await asyncio.gather(*(fetch(c) for c in chunks))
+    if missing:
+        raise BatchGetFailed(missing)
+    return [found.get(kid) for kid in ids]
+
+
+async def get_many(
+    model: type[M],
+    keys: Iterable[Any],
+    *,
+    consistent: bool = False,
+    concurrency: int = 8,
+    max_retries: int = 10,
+    base_delay: float = 0.05,
+    max_delay: float = 5.0,
+) -> list[M | None]:
+    """Read many items of one model by key (BatchGetItem, 100 keys per call).
+
+    ```python
+    users = await dynorm.get_many(User, ["u1", "u2"])              # [User | None, ...]
+    scores = await dynorm.get_many(Score, [("u1", "tetris"), ("u2", "chess")])
+    ```
+
+    Args:
+        model: the model class.
+        keys: partition values, or ``(partition, sort)`` tuples for tables with a sort key.
+        consistent: strongly consistent reads.
+        concurrency: BatchGetItem calls in flight at once.
+        max_retries: rounds of re-requesting unprocessed keys before giving up.
+        base_delay / max_delay: the backoff between rounds (exponential, full jitter).
+
+    Returns:
+        One entry per key, in the order given: the item, or None where there is none.
+        A key given twice is read once and answered at both places.
+
+    Raises:
+        BatchGetFailed: keys still unprocessed after ``max_retries`` rounds.
+        InvalidKey: a key does not fit the model.
+    """
+    results = await _read([(model, k) for k in keys], consistent=consistent,
+                          concurrency=concurrency, max_retries=max_retries,
+                          base_delay=base_delay, max_delay=max_delay)
+    return results
+
+
+@overload
+async def batch_get(p1: tuple[type[M1], Any], /, *, consistent: bool = ...
+                    ) -> tuple[M1 | None]: ...
+
+
+@overload
+async def batch_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any], /, *,
+                    consistent: bool = ...) -> tuple[M1 | None, M2 | None]: ...
+
+
+@overload
+async def batch_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any],
+                    p3: tuple[type[M3], Any], /, *, consistent: bool = ...
+                    ) -> tuple[M1 | None, M2 | None, M3 | None]: ...
+
+
+@overload
+async def batch_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any],
+                    p3: tuple[type[M3], Any], p4: tuple[type[M4], Any], /, *,
+                    consistent: bool = ...) -> tuple[M1 | None, M2 | None, M3 | None, M4 | None]:
+    ...
+
+
+@overload
+async def batch_get(*pairs: tuple[type[Model], Any], consistent: bool = ...
+                    ) -> tuple[Model | None, ...]: ...
+
+
+async def batch_get(*pairs: tuple[type[Model], Any], consistent: bool = False
+                    ) -> tuple[Model | None, ...]:
+    """Read items of several models at once (BatchGetItem, 100 keys per call).
+
+    ```python
+    user, order = await dynorm.batch_get((User, "u1"), (Order, ("u1", "o9")))
+    ```
+
+    Each argument is ``(Model, key)`` with the key as in :func:`get_many`. Returns a tuple
+    with one entry per pair, in order (None where there is no item); with up to four
+    pairs, type checkers see each entry's model type.
+
+    Raises:
+        BatchGetFailed: keys still unprocessed after every retry.
+    """
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], type)):
+            raise TypeError(f"batch_get() takes (Model, key) pairs, got {pair!r}")
+    results = await _read(pairs, consistent=consistent, concurrency=8, max_retries=10,
+                          base_delay=0.05, max_delay=5.0)
+    return tuple(results)
+
