@@ -21,7 +21,7 @@ from dynorm.exceptions import (
     ValidationFailed,
     VersionConflict,
 )
-from dynorm.expressions import Condition, Path
+from dynorm.expressions import Attr, Condition, Path, attr
 from dynorm.fields import TTL, PartitionKey, SortKey, Version
 from dynorm.indexes import GlobalIndex, LocalIndex, Projection
 from dynorm.local import LocalServer, local
@@ -32,6 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "TTL",
+    "Attr",
     "BoundIndex",
     "Condition",
     "ConditionFailed",
@@ -65,6 +66,7 @@ __all__ = [
     "ValidationFailed",
     "Version",
     "VersionConflict",
+    "attr",
     "close",
     "configure",
     "connect",

@@ -9,13 +9,20 @@ class Score(Model, table="scores"):
     by_score = LocalIndex(sort_key="score", projection=Projection.keys_only())
 ```
 
-Keys name *fields* (Python names); dynorm maps them to attribute names.
+Keys name *fields* (Python names); dynorm maps them to attribute names. With pydantic's
+mypy plugin, which wants every class attribute annotated, write
+``by_game: ClassVar[GlobalIndex] = GlobalIndex(...)``; both forms work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:  # typing only: indexes sit below the model layer
+    from dynorm.model import BoundIndex, Model
+
+    M = TypeVar("M", bound=Model)
 
 __all__ = ["GlobalIndex", "LocalIndex", "Projection"]
 
@@ -81,12 +88,12 @@ class _Index:
         if self.name is None:
             self.name = attribute
 
-    def __get__(self, instance: Any, owner: type) -> Any:
+    def __get__(self, instance: Any, owner: type[M]) -> BoundIndex[M]:
         # Model.by_game -> a bound index that can build queries (see dynorm.model).
         binder = getattr(owner, "_bind_index", None)
         if binder is None:
-            return self
-        return binder(self)
+            return self  # type: ignore[return-value]  # not on a Model: the declaration
+        return binder(self)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return (

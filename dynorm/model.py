@@ -18,7 +18,7 @@ on instances they are the values, as in any pydantic model.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import pydantic
 from pydantic import ConfigDict
@@ -63,12 +63,15 @@ class ModelMeta(ModelMetaclass):
         return super().__getattr__(name)  # type: ignore[misc]
 
 
-class BoundIndex:
+M = TypeVar("M", bound="Model")
+
+
+class BoundIndex(Generic[M]):
     """A secondary index seen from its model: ``User.by_email``."""
 
     __slots__ = ("index", "meta", "model")
 
-    def __init__(self, model: type[Model], index: _Index, meta: IndexMeta) -> None:
+    def __init__(self, model: type[M], index: _Index, meta: IndexMeta) -> None:
         self.model = model
         self.index = index
         self.meta = meta
@@ -80,12 +83,12 @@ class BoundIndex:
     def __repr__(self) -> str:
         return f"<{self.model.__name__}.{self.index.attribute}: {self.index!r}>"
 
-    def query(self, *key_conditions: Condition) -> Query[Any]:
+    def query(self, *key_conditions: Condition) -> Query[M]:
         """A Query on this index: ``Score.by_game.query(Score.game == "tetris")``."""
         meta = self.model._meta()
         return Query(self.model, build_key_condition(meta, self.meta, key_conditions), self.meta)
 
-    def scan(self) -> Scan[Any]:
+    def scan(self) -> Scan[M]:
         """A Scan of this index."""
         return Scan(self.model, self.meta)
 
@@ -154,7 +157,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         return meta
 
     @classmethod
-    def _bind_index(cls, index: _Index) -> BoundIndex | _Index:
+    def _bind_index(cls, index: _Index) -> BoundIndex[Self] | _Index:
         meta = cls.__dict__.get("__dynorm_meta__")
         if meta is None or index.name not in meta.indexes:
             return index

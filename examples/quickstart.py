@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 import dynorm
-from dynorm import GlobalIndex, Model, PartitionKey, SortKey, Version
+from dynorm import GlobalIndex, Model, PartitionKey, SortKey, Version, attr
 
 
 class Score(Model, table="quickstart-scores"):
@@ -44,13 +44,19 @@ async def main() -> None:
     print("read back:", loaded.score, sorted(loaded.tags), loaded.achieved.isoformat())
 
     loaded.score += 5
-    await loaded.save(condition=Score.score < 100)
+    await loaded.save(condition=attr(Score.score) < 100)  # attr(): typed for mypy
     print("updated:", (await Score.get("ada", "tetris", consistent=True)).score)
 
     try:
         await ada.save()  # ada still carries version 1: someone saved version 2 meanwhile
     except dynorm.VersionConflict as exc:
         print("stale copy refused:", exc.expected, "vs", exc.actual)
+
+    await loaded.update(attr(Score.score).add(1), attr(Score.tags).add({"fast"}))
+    print("atomic update:", loaded.score, sorted(loaded.tags), "version", loaded.version)
+
+    top = await Score.by_game.query(attr(Score.game) == "tetris").reverse().limit(10).to_list()
+    print("top tetris:", [(s.user_id, s.score) for s in top])
 
     missing = await Score.find_one("carol", "tetris")
     print("carol:", missing)

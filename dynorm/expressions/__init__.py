@@ -29,6 +29,7 @@ from dynorm.expressions.operands import Operand, Size, Value, size
 from dynorm.expressions.paths import Path
 from dynorm.expressions.placeholders import Placeholders
 from dynorm.expressions.projections import compile_projection
+from dynorm.expressions.typed import Attr, attr
 from dynorm.expressions.updates import (
     AddAction,
     Arithmetic,
@@ -48,6 +49,7 @@ __all__ = [
     "AddAction",
     "And",
     "Arithmetic",
+    "Attr",
     "BeginsWith",
     "Between",
     "Compare",
@@ -72,6 +74,7 @@ __all__ = [
     "UpdateAction",
     "UpdateOperand",
     "Value",
+    "attr",
     "compile_projection",
     "compile_update",
     "list_append",
