@@ -1,0 +1,35 @@
+"""The public namespace: one sorted __all__, every name importable, nothing private."""
+
+from __future__ import annotations
+
+import dynorm
+
+
+def test_all_is_sorted_and_complete() -> None:
+    names = dynorm.__all__
+    # ruff's RUF022 order: CONSTANTS, then Classes, then functions, each alphabetical
+    def group(name: str) -> tuple[int, str]:
+        return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+    assert list(names) == sorted(names, key=group)
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert hasattr(dynorm, name), name
+        assert not name.startswith("_")
+
+
+def test_every_exception_is_exported() -> None:
+    import dynorm.exceptions as exc
+
+    classes = {n for n, v in vars(exc).items() if isinstance(v, type)
+               and issubclass(v, dynorm.DynormError)}
+    assert classes <= set(dynorm.__all__), classes - set(dynorm.__all__)
+
+
+def test_import_does_not_load_botocore() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, dynorm; print('botocore' in sys.modules, 'moto' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
