@@ -26,6 +26,16 @@ from dynorm.fields import TTL, PartitionKey, SortKey, Version
 from dynorm.indexes import GlobalIndex, LocalIndex, Projection
 from dynorm.local import LocalServer, local
 from dynorm.model import BoundIndex, Model, create_tables
+from dynorm.streams import (
+    ChangeEvent,
+    CheckpointStore,
+    FailedRecord,
+    InMemoryCheckpoints,
+    StreamError,
+    StreamListener,
+    StreamNotEnabled,
+    TableCheckpoints,
+)
 from dynorm.transport import MockTransport, RetryPolicy, Transport
 
 __version__ = "0.1.0"
@@ -34,6 +44,8 @@ __all__ = [
     "TTL",
     "Attr",
     "BoundIndex",
+    "ChangeEvent",
+    "CheckpointStore",
     "Condition",
     "ConditionFailed",
     "Connection",
@@ -41,7 +53,9 @@ __all__ = [
     "DynormError",
     "EncodingError",
     "ExpressionError",
+    "FailedRecord",
     "GlobalIndex",
+    "InMemoryCheckpoints",
     "InvalidKey",
     "ItemNotFound",
     "ItemTooLarge",
@@ -59,6 +73,10 @@ __all__ = [
     "ServerError",
     "ServiceError",
     "SortKey",
+    "StreamError",
+    "StreamListener",
+    "StreamNotEnabled",
+    "TableCheckpoints",
     "TableNotFound",
     "Throttled",
     "Transport",

@@ -103,7 +103,7 @@ class LeasePlan:
 
 
 def plan(me: str, ready: Iterable[Shard], leases: Iterable[Lease], now: float,
-         *, mine: Collection[str] = ()) -> LeasePlan:
+         *, mine: Collection[tuple[str, str]] = ()) -> LeasePlan:
     """Decide which leases to take (pure).
 
     Args:
@@ -111,7 +111,7 @@ def plan(me: str, ready: Iterable[Shard], leases: Iterable[Lease], now: float,
         ready: the shards that may be read now (see ``ready_shards``).
         leases: the stored leases.
         now: epoch seconds.
-        mine: ids of shards this worker is reading.
+        mine: ``(stream ARN, shard id)`` of the shards this worker holds.
 
     Returns:
         The shards to acquire and at most one shard to request from a busier worker.
@@ -119,14 +119,15 @@ def plan(me: str, ready: Iterable[Shard], leases: Iterable[Lease], now: float,
     shards = list(ready)
     by_id = {(lease.stream_arn, lease.shard_id): lease for lease in leases}
     held: Counter[str] = Counter()
-    holder: dict[str, str] = {}
+    holder: dict[tuple[str, str], str] = {}
     for shard in shards:
-        lease = by_id.get((shard.stream_arn, shard.shard_id))
-        if shard.shard_id in mine:
+        key = (shard.stream_arn, shard.shard_id)
+        lease = by_id.get(key)
+        if key in mine:
             held[me] += 1
         elif lease is not None and lease.owner is not None and lease.held(now):
             held[lease.owner] += 1
-            holder[shard.shard_id] = lease.owner
+            holder[key] = lease.owner
     workers = set(held) | {me}
     share = math.ceil(len(shards) / len(workers)) if shards else 0
     want = share - held[me]
@@ -134,7 +135,7 @@ def plan(me: str, ready: Iterable[Shard], leases: Iterable[Lease], now: float,
         return LeasePlan()
     free = [
         s for s in shards
-        if s.shard_id not in mine and s.shard_id not in holder
+        if (s.stream_arn, s.shard_id) not in mine and (s.stream_arn, s.shard_id) not in holder
         and not _reserved(by_id.get((s.stream_arn, s.shard_id)), me, now)
     ]
     if free:
@@ -147,8 +148,8 @@ def plan(me: str, ready: Iterable[Shard], leases: Iterable[Lease], now: float,
     if busiest is None or count <= share:
         return LeasePlan()
     for shard in shards:
-        lease = by_id.get((shard.stream_arn, shard.shard_id))
-        if holder.get(shard.shard_id) == busiest and not _reserved(lease, me, now):
+        key = (shard.stream_arn, shard.shard_id)
+        if holder.get(key) == busiest and not _reserved(by_id.get(key), me, now):
             return LeasePlan(handoff=(shard, busiest))
     return LeasePlan()
 

@@ -22,6 +22,7 @@ when free, expired or already ours.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Collection
@@ -87,15 +88,14 @@ class TableCheckpoints:
             if not self.create:
                 raise
             log.info("creating checkpoint table %r", name)
-            try:
+            # ResourceInUse: another worker is creating it.
+            with contextlib.suppress(ResourceInUse):
                 await conn.call("CreateTable", {
                     "TableName": name,
                     "AttributeDefinitions": [{"AttributeName": "shard", "AttributeType": "S"}],
                     "KeySchema": [{"AttributeName": "shard", "KeyType": "HASH"}],
                     "BillingMode": "PAY_PER_REQUEST",
                 })
-            except ResourceInUse:
-                pass  # another worker is creating it
             desc = {}
         deadline = time.monotonic() + 120
         while desc.get("TableStatus") != "ACTIVE":
@@ -139,28 +139,24 @@ class TableCheckpoints:
         self, stream_arn: str, shard_id: str, sequence_number: str | None, *,
         finished: bool = False,
     ) -> None:
-        values: Item = {":t": {"BOOL": True}} if finished else {}
+        values: Item = {":arn": {"S": stream_arn}}
         sets = ["stream_arn = :arn"]
-        values[":arn"] = {"S": stream_arn}
-        condition = "attribute_not_exists(#p) OR #p <= :p"
         if finished:
             sets.append("finished = :t")
-        if sequence_number is not None:
-            sets += ["sequence_number = :s", "#p = :p"]
-            values[":s"] = {"S": sequence_number}
-            values[":p"] = {"S": position(sequence_number)}
-        else:
-            condition = "attribute_exists(shard) OR attribute_not_exists(shard)"
+            values[":t"] = {"BOOL": True}
         name = await self._table()
         request: dict[str, Any] = {
             "TableName": name,
             "Key": {"shard": {"S": f"{stream_arn}|{shard_id}"}},
-            "UpdateExpression": "SET " + ", ".join(sets),
-            "ConditionExpression": condition,
             "ExpressionAttributeValues": values,
         }
         if sequence_number is not None:
+            sets += ["sequence_number = :s", "#p = :p"]
+            values[":s"] = {"S": sequence_number}
+            values[":p"] = {"S": position(sequence_number)}
+            request["ConditionExpression"] = "attribute_not_exists(#p) OR #p <= :p"
             request["ExpressionAttributeNames"] = {"#p": "position"}
+        request["UpdateExpression"] = "SET " + ", ".join(sets)
         try:
             await get_connection().call("UpdateItem", request)
         except ConditionFailed:
@@ -212,11 +208,9 @@ class TableCheckpoints:
         return _lease(stream_arn, shard_id, item or {})
 
     async def release(self, stream_arn: str, shard_id: str, owner: str) -> None:
-        try:
+        with contextlib.suppress(ConditionFailed):
             await self._update(stream_arn, shard_id, "REMOVE lease_owner, lease_expires",
                                "lease_owner = :me", {":me": {"S": owner}})
-        except ConditionFailed:
-            pass
 
     async def request_handoff(self, stream_arn: str, shard_id: str, holder: str,
                               requester: str, duration: float) -> bool:

@@ -1,0 +1,42 @@
+"""DynamoDB Streams as typed change events: a polling listener and a Lambda adapter.
+
+* :class:`StreamListener` — subscribe async handlers per model and kind; ``run()`` reads
+  the shards (parents before children), checkpoints after each batch, shares shards
+  between workers through leases when the checkpoint store supports them.
+* :class:`ChangeEvent` — what a handler receives (``kind``, ``old``, ``new``, ``keys``...).
+* :class:`InMemoryCheckpoints`, :class:`TableCheckpoints` — where progress is kept.
+* :func:`lambda_handler`, :func:`sync_lambda_handler` — the same handlers in AWS Lambda.
+
+Guarantees: at least once, in order per shard (see ``docs/streams.md``).
+"""
+
+from dynorm.streams.checkpoints import Checkpoint, CheckpointStore, InMemoryCheckpoints
+from dynorm.streams.dispatch import FailurePolicy, StreamMetrics
+from dynorm.streams.events import ChangeEvent, EventKind, FailedRecord, StreamError
+from dynorm.streams.lambda_ import lambda_handler, sync_lambda_handler
+from dynorm.streams.leases import Lease, LeaseStore
+from dynorm.streams.listener import StreamListener
+from dynorm.streams.shards import Shard, StreamNotEnabled, order_shards, ready_shards
+from dynorm.streams.table import TableCheckpoints
+
+__all__ = [
+    "ChangeEvent",
+    "Checkpoint",
+    "CheckpointStore",
+    "EventKind",
+    "FailedRecord",
+    "FailurePolicy",
+    "InMemoryCheckpoints",
+    "Lease",
+    "LeaseStore",
+    "Shard",
+    "StreamError",
+    "StreamListener",
+    "StreamMetrics",
+    "StreamNotEnabled",
+    "TableCheckpoints",
+    "lambda_handler",
+    "order_shards",
+    "ready_shards",
+    "sync_lambda_handler",
+]
