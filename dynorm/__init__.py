@@ -1,5 +1,15 @@
 """dynorm: an async object mapper for Amazon DynamoDB built on Pydantic v2."""
 
+from dynorm.batch import (
+    BatchGetFailed,
+    BatchWriteFailed,
+    BatchWriter,
+    FailedWrite,
+    InvalidBatch,
+    batch,
+    batch_get,
+    get_many,
+)
 from dynorm.connection import Connection, close, configure, connect, get_connection
 from dynorm.exceptions import (
     ConditionFailed,
@@ -26,6 +36,7 @@ from dynorm.fields import TTL, PartitionKey, SortKey, Version
 from dynorm.indexes import GlobalIndex, LocalIndex, Projection
 from dynorm.local import LocalServer, local
 from dynorm.model import BoundIndex, Model, create_tables
+from dynorm.pagination import InvalidCursor, Page
 from dynorm.streams import (
     ChangeEvent,
     CheckpointStore,
@@ -36,6 +47,14 @@ from dynorm.streams import (
     StreamNotEnabled,
     TableCheckpoints,
 )
+from dynorm.transaction import (
+    CancellationReason,
+    InvalidTransaction,
+    Transaction,
+    TransactionCanceled,
+    transact_get,
+    transaction,
+)
 from dynorm.transport import MockTransport, RetryPolicy, Transport
 
 __version__ = "0.1.0"
@@ -43,7 +62,11 @@ __version__ = "0.1.0"
 __all__ = [
     "TTL",
     "Attr",
+    "BatchGetFailed",
+    "BatchWriteFailed",
+    "BatchWriter",
     "BoundIndex",
+    "CancellationReason",
     "ChangeEvent",
     "CheckpointStore",
     "Condition",
@@ -54,15 +77,20 @@ __all__ = [
     "EncodingError",
     "ExpressionError",
     "FailedRecord",
+    "FailedWrite",
     "GlobalIndex",
     "InMemoryCheckpoints",
+    "InvalidBatch",
+    "InvalidCursor",
     "InvalidKey",
+    "InvalidTransaction",
     "ItemNotFound",
     "ItemTooLarge",
     "LocalIndex",
     "LocalServer",
     "MockTransport",
     "Model",
+    "Page",
     "PartitionKey",
     "Path",
     "Projection",
@@ -79,16 +107,23 @@ __all__ = [
     "TableCheckpoints",
     "TableNotFound",
     "Throttled",
+    "Transaction",
+    "TransactionCanceled",
     "Transport",
     "TransportError",
     "ValidationFailed",
     "Version",
     "VersionConflict",
     "attr",
+    "batch",
+    "batch_get",
     "close",
     "configure",
     "connect",
     "create_tables",
     "get_connection",
+    "get_many",
     "local",
+    "transact_get",
+    "transaction",
 ]

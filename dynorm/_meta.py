@@ -9,29 +9,45 @@ from __future__ import annotations
 import datetime as _dt
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
 import pydantic
 
-from dynorm._codec import MAX_ITEM_BYTES, Codec, ObjectCodec, item_size, ttl_codec, type_name
+from dynorm._codec import (
+    MAX_ITEM_BYTES,
+    Codec,
+    ObjectCodec,
+    compile_codec,
+    item_size,
+    ttl_codec,
+    type_name,
+)
 from dynorm._types import AttributeValue, Item
 from dynorm.exceptions import EncodingError, InvalidKey, ItemTooLarge, SchemaError
 from dynorm.fields import TTL, FieldMarker, PartitionKey, SortKey, Version
 from dynorm.indexes import GlobalIndex, LocalIndex, _Index
+from dynorm.templates import KeyTemplate
 
 __all__ = ["IndexMeta", "KeyAttr", "TableMeta", "compile_meta"]
+
+_STR_CODEC = compile_codec(str)
 
 
 @dataclass(frozen=True)
 class KeyAttr:
-    """A key attribute: Python field name, wire attribute name, scalar type S/N/B."""
+    """A key attribute: Python field name, wire attribute name, scalar type S/N/B.
+
+    A key computed by a :class:`KeyTemplate` has ``template`` set; its ``field`` is then
+    the wire attribute name (it is not a model field) and its type is ``S``.
+    """
 
     field: str
     attr: str
     type: str
     codec: Codec
+    template: KeyTemplate | None = None
 
     def encode(self, value: Any, model: str) -> AttributeValue:
         """Encode a key value, refusing None, empty strings/bytes and wrong types."""
@@ -48,6 +64,20 @@ class KeyAttr:
         if raw == "" or raw == b"":
             raise InvalidKey(f"{model}.{self.field}: key attributes cannot be empty")
         return av
+
+    def from_fields(self, values: Mapping[str, Any], model: str) -> AttributeValue:
+        """The key value from field values (filling the template, if any)."""
+        if self.template is None:
+            return self.encode(values.get(self.field), model)
+        missing = [f for f in self.template.fields if values.get(f) is None]
+        if missing:
+            raise InvalidKey(
+                f"{model}: key {self.attr!r} = {self.template.template!r} needs "
+                f"{', '.join(missing)}"
+            )
+        text = self.template.fill(values)
+        assert text is not None
+        return {"S": text}
 
 
 @dataclass(frozen=True)
@@ -76,13 +106,32 @@ class TableMeta:
     ttl: KeyAttr | None  # reuses KeyAttr for (field, attr); type is "N"
     version: KeyAttr | None
     codec: ObjectCodec
+    entity: str | None = None
+    entity_attr: str = "_type"
+    #: every key computed by a template (table and index keys), filled on write
+    derived: tuple[KeyAttr, ...] = ()
+    #: fields read back from the table key templates instead of being stored twice
+    recovered: tuple[str, ...] = ()
 
     @property
     def key_attrs(self) -> tuple[KeyAttr, ...]:
         return (self.partition, self.sort) if self.sort else (self.partition,)
 
+    @property
+    def templated(self) -> bool:
+        return self.partition.template is not None or (
+            self.sort is not None and self.sort.template is not None
+        )
+
     def key(self, partition: Any, sort: Any = None) -> Item:
         """The wire key for the given key values, checked."""
+        if self.templated:
+            names = sorted({f for k in self.key_attrs if k.template for f in k.template.fields}
+                           | {k.field for k in self.key_attrs if k.template is None})
+            raise InvalidKey(
+                f"{self.model_name}'s key is computed from fields: pass them by name "
+                f"({', '.join(f'{n}=...' for n in names)})"
+            )
         key = {self.partition.attr: self.partition.encode(partition, self.model_name)}
         if self.sort is not None:
             if sort is None:
@@ -95,15 +144,29 @@ class TableMeta:
             raise InvalidKey(f"{self.model_name} has no sort key, but one was given: {sort!r}")
         return key
 
+    def key_from_fields(self, values: Mapping[str, Any]) -> Item:
+        """The wire key from field values by name (templated or plain keys)."""
+        return {k.attr: k.from_fields(values, self.model_name) for k in self.key_attrs}
+
     def key_of(self, instance: Any) -> Item:
-        values = instance.__dict__
-        return self.key(
-            values.get(self.partition.field), values.get(self.sort.field) if self.sort else None
-        )
+        return self.key_from_fields(instance.__dict__)
 
     def encode_item(self, instance: Any, *, store_none: bool = False) -> Item:
         """The full item of an instance, with keys checked and the 400 KB limit enforced."""
         item = self.codec.encode_fields(instance, store_none=store_none)
+        if self.derived or self.entity:
+            values = instance.__dict__
+            for name in self.recovered:
+                item.pop(self.codec.fields[name].attr, None)
+            for key in self.derived:
+                assert key.template is not None
+                text = key.template.fill(values)
+                if text is not None:
+                    item[key.attr] = {"S": text}
+                elif key.template.role:  # a table key; index keys may be sparse
+                    key.from_fields(values, self.model_name)  # raises, naming the inputs
+            if self.entity:
+                item[self.entity_attr] = {"S": self.entity}
         for key in self.key_attrs:
             if key.attr not in item:
                 raise InvalidKey(f"{self.model_name}.{key.field}: key value is missing (None)")
@@ -112,6 +175,22 @@ class TableMeta:
                 raise InvalidKey(f"{self.model_name}.{key.field}: key attributes cannot be empty")
         check_size(item, self.model_name)
         return item
+
+    def decode_item(self, item: Mapping[str, AttributeValue]) -> dict[str, Any]:
+        """Plain values for ``model_validate``, fields recovered from key templates included."""
+        out = self.codec.decode_fields(item)
+        if self.recovered:
+            for key in self.key_attrs:
+                if key.template is None:
+                    continue
+                av = item.get(key.attr)
+                if av is None or "S" not in av:
+                    continue
+                for name, raw in key.template.parse(av["S"]).items():
+                    attr = self.codec.fields[name].attr
+                    if attr not in item:
+                        out[attr] = raw
+        return out
 
     def describe_key(self, key: Item) -> str:
         """``user_id='u1', game='tetris'`` for messages."""
@@ -161,7 +240,10 @@ def _key_attr(cls_name: str, field: str, info: pydantic.fields.FieldInfo, codec:
 
 
 def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
-                 indexes: Sequence[_Index], reserved: frozenset[str]) -> TableMeta | None:
+                 indexes: Sequence[_Index], reserved: frozenset[str],
+                 templates: Sequence[KeyTemplate] = (), entity: str | None = None,
+                 entity_attr: str = "_type", store_key_fields: bool = False
+                 ) -> TableMeta | None:
     """Check a model declaration and compile it; ``None`` for a model without a table."""
     name = cls.__name__
     fields = cls.model_fields
@@ -208,17 +290,43 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
         return None
     if not isinstance(table, str) or not table:
         raise SchemaError(f"{name}: table name must be a non-empty string, got {table!r}")
-    if not roles[PartitionKey]:
+    types = {f: info.annotation for f, info in fields.items()}
+    by_role: dict[str, KeyTemplate] = {}
+    for template in templates:
+        if template.role in by_role:
+            raise SchemaError(f"{name}: more than one {template.role} key template")
+        template.bind(name, types)
+        by_role[template.role] = template
+    for role, marker in (("partition", PartitionKey), ("sort", SortKey)):
+        if role in by_role and roles[marker]:
+            raise SchemaError(
+                f"{name}: the {role} key is declared twice: field {roles[marker][0]!r} and "
+                f"template {by_role[role].template!r}"
+            )
+    if not roles[PartitionKey] and "partition" not in by_role:
         raise SchemaError(
             f"{name}: table {table!r} needs a partition key: mark one field as "
-            "Annotated[str, PartitionKey]"
+            'Annotated[str, PartitionKey], or derive one: pk = PartitionKey("USER#{user_id}")'
         )
 
-    def key(field: str, role: str) -> KeyAttr:
+    def key(field: str | KeyTemplate, role: str) -> KeyAttr:
+        if isinstance(field, KeyTemplate):
+            if not field.attribute:
+                raise SchemaError(f"{name}: {field!r} as {role} needs attribute=...")
+            if field.attribute in attrs:
+                raise SchemaError(
+                    f"{name}: key template attribute {field.attribute!r} is also a field's "
+                    "attribute name"
+                )
+            field.bind(name, types)
+            return KeyAttr(field.attribute, field.attribute, "S", _STR_CODEC, field)
         return _key_attr(name, field, fields[field], codec.fields[field].codec, role)
 
-    partition = key(roles[PartitionKey][0], "partition key")
-    sort = key(roles[SortKey][0], "sort key") if roles[SortKey] else None
+    partition = key(by_role.get("partition") or roles[PartitionKey][0], "partition key")
+    sort_decl: str | KeyTemplate | None = by_role.get("sort") or (
+        roles[SortKey][0] if roles[SortKey] else None
+    )
+    sort = key(sort_decl, "sort key") if sort_decl is not None else None
     if sort is not None and sort.field == partition.field:
         raise SchemaError(f"{name}.{sort.field}: cannot be both partition key and sort key")
 
@@ -250,14 +358,34 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
     if sum(1 for i in resolved.values() if i.kind == "local") > 5:
         raise SchemaError(f"{name}: DynamoDB allows at most 5 local secondary indexes")
 
-    return TableMeta(name, table, partition, sort, resolved, ttl, version, codec)
+    derived = tuple(
+        {k.attr: k for k in (partition, sort, *(x for i in resolved.values()
+                                                  for x in (i.partition, i.sort)))
+         if k is not None and k.template is not None}.values()
+    )
+    recovered: tuple[str, ...] = ()
+    if not store_key_fields:
+        recovered = tuple(
+            f for k in (partition, sort) if k is not None and k.template is not None
+            for f in k.template.fields if k.template.lossless(f)
+        )
+    if entity is not None:
+        if not isinstance(entity, str) or not entity:
+            raise SchemaError(f"{name}: entity must be a non-empty string, got {entity!r}")
+        if entity_attr in attrs or any(k.attr == entity_attr for k in derived):
+            raise SchemaError(
+                f"{name}: the entity attribute {entity_attr!r} is also a field or key "
+                "attribute; choose another with entity_attribute=..."
+            )
+    return TableMeta(name, table, partition, sort, resolved, ttl, version, codec,
+                     entity, entity_attr, derived, recovered)
 
 
 def _index_meta(name: str, index: _Index, partition: KeyAttr, sort: KeyAttr | None,
                 codec: ObjectCodec, fields: dict[str, Any], key: Any) -> IndexMeta:
     label = f"{name}.{index.attribute or index.name} ({type(index).__name__})"
     for field in (index.partition_key, index.sort_key, *index.projection.fields):
-        if field is not None and field not in fields:
+        if field is not None and not isinstance(field, KeyTemplate) and field not in fields:
             raise SchemaError(
                 f"{label}: no field named {field!r} (fields: {', '.join(fields)})"
             )
@@ -266,7 +394,7 @@ def _index_meta(name: str, index: _Index, partition: KeyAttr, sort: KeyAttr | No
             raise SchemaError(f"{label}: a local index needs a table with a sort key")
         assert index.sort_key is not None
         ipart, isort = partition, key(index.sort_key, "index sort key (local)")
-        if isort.field == sort.field:
+        if isort.attr == sort.attr:
             raise SchemaError(f"{label}: its sort key is already the table's sort key")
     else:
         assert isinstance(index, GlobalIndex) and index.partition_key is not None

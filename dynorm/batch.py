@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
@@ -152,8 +152,11 @@ def key_id(table: str, key: Item) -> KeyId:
 
 
 def wire_key(model: type[Model], key: Any) -> Item:
-    """The wire key of ``model`` for ``key``: the partition value or ``(partition, sort)``."""
+    """The wire key of ``model`` for ``key``: the partition value, ``(partition, sort)``,
+    or a dict of field values (keys computed by templates)."""
     meta = model._meta()
+    if isinstance(key, Mapping):
+        return meta.key_from_fields(key)
     if isinstance(key, tuple):
         if len(key) != (2 if meta.sort is not None else 1):
             from dynorm.exceptions import InvalidKey

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from dynorm.templates import KeyTemplate
+
 __all__ = ["TTL", "FieldMarker", "PartitionKey", "SortKey", "Version"]
 
 
@@ -28,10 +30,24 @@ class FieldMarker:
         return self.role
 
 
-PartitionKey: Final = FieldMarker("PartitionKey")
+class _KeyMarker(FieldMarker):
+    """``PartitionKey``/``SortKey``: a marker, and callable to derive the key from a template."""
+
+    __slots__ = ()
+
+    def __call__(self, template: str) -> KeyTemplate:
+        """A table key computed from fields: ``pk = PartitionKey("USER#{user_id}")``.
+
+        The class attribute's name is the key's attribute name on the wire.
+        """
+        role = "partition" if self is PartitionKey else "sort"
+        return KeyTemplate(template, role=role)
+
+
+PartitionKey: Final = _KeyMarker("PartitionKey")
 """Marks the table's partition (hash) key: ``Annotated[str, PartitionKey]``."""
 
-SortKey: Final = FieldMarker("SortKey")
+SortKey: Final = _KeyMarker("SortKey")
 """Marks the table's sort (range) key: ``Annotated[datetime, SortKey]``."""
 
 TTL: Final = FieldMarker("TTL")

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from dynorm.templates import KeyTemplate
+
 if TYPE_CHECKING:  # typing only: indexes sit below the model layer
     from dynorm.model import BoundIndex, Model
 
@@ -72,8 +74,8 @@ class _Index:
     def __init__(
         self,
         *,
-        partition_key: str | None,
-        sort_key: str | None,
+        partition_key: str | KeyTemplate | None,
+        sort_key: str | KeyTemplate | None,
         name: str | None,
         projection: Projection | ProjectionType | Sequence[str],
     ) -> None:
@@ -106,8 +108,9 @@ class GlobalIndex(_Index):
     """A global secondary index: its own partition key (and optional sort key).
 
     Args:
-        partition_key: the field used as the index partition key.
-        sort_key: the field used as the index sort key, if any.
+        partition_key: the field used as the index partition key, or a
+            :class:`~dynorm.KeyTemplate` with ``attribute=`` (single-table design).
+        sort_key: the field (or template) used as the index sort key, if any.
         name: the index name in DynamoDB (default: the class attribute's name).
         projection: ``"ALL"`` (default), ``"KEYS_ONLY"``, a list of fields to include,
             or a :class:`Projection`.
@@ -119,8 +122,8 @@ class GlobalIndex(_Index):
 
     def __init__(
         self,
-        partition_key: str,
-        sort_key: str | None = None,
+        partition_key: str | KeyTemplate,
+        sort_key: str | KeyTemplate | None = None,
         *,
         name: str | None = None,
         projection: Projection | ProjectionType | Sequence[str] = "ALL",
@@ -147,7 +150,7 @@ class LocalIndex(_Index):
 
     def __init__(
         self,
-        sort_key: str,
+        sort_key: str | KeyTemplate,
         *,
         name: str | None = None,
         projection: Projection | ProjectionType | Sequence[str] = "ALL",

@@ -17,7 +17,7 @@ on instances they are the values, as in any pydantic model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import pydantic
@@ -25,23 +25,26 @@ from pydantic import ConfigDict
 from pydantic._internal._model_construction import ModelMetaclass
 from typing_extensions import Self
 
-from dynorm._meta import IndexMeta, TableMeta, compile_meta
+from dynorm._codec import decode_value
+from dynorm._meta import IndexMeta, KeyAttr, TableMeta, compile_meta
 from dynorm._types import Item
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import (
     ConditionFailed,
     DynormError,
     ExpressionError,
+    InvalidKey,
     ItemNotFound,
     SchemaError,
     ValidationFailed,
     VersionConflict,
 )
-from dynorm.expressions import Condition, Path, UpdateAction
+from dynorm.expressions import Condition, Path, RemoveAction, SetAction, UpdateAction, Value
 from dynorm.indexes import GlobalIndex, LocalIndex, _Index
 from dynorm.operations import DeleteItem, GetItem, PutItem, UpdateItem
 from dynorm.query import Query, Scan, build_key_condition
 from dynorm.tables import StreamView, create_table, delete_table
+from dynorm.templates import KeyTemplate
 
 __all__ = ["BoundIndex", "Model", "ModelMeta"]
 
@@ -104,32 +107,58 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         validate_assignment=True,
         validate_by_name=True,
         validate_by_alias=True,
-        ignored_types=(GlobalIndex, LocalIndex),
+        ignored_types=(GlobalIndex, LocalIndex, KeyTemplate),
     )
 
     __dynorm_table__: ClassVar[str | None] = None
+    __dynorm_entity__: ClassVar[str | None] = None
+    __dynorm_entity_attr__: ClassVar[str] = "_type"
+    __dynorm_store_key_fields__: ClassVar[bool] = False
     __dynorm_meta__: ClassVar[TableMeta | None] = None
     __dynorm_paths__: ClassVar[dict[str, Path]] = {}
 
-    def __init_subclass__(cls, *, table: str | None = None, **kwargs: Any) -> None:
-        # Runs before pydantic has collected fields; keep the table name for later.
+    def __init_subclass__(
+        cls,
+        *,
+        table: str | None = None,
+        entity: str | None = None,
+        entity_attribute: str | None = None,
+        store_key_fields: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Runs before pydantic has collected fields; keep the declaration for later.
         if table is not None:
             cls.__dynorm_table__ = table
+        if entity is not None:
+            cls.__dynorm_entity__ = entity
+        if entity_attribute is not None:
+            cls.__dynorm_entity_attr__ = entity_attribute
+        if store_key_fields is not None:
+            cls.__dynorm_store_key_fields__ = store_key_fields
         super().__init_subclass__(**kwargs)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        indexes = [
-            value
+        declared = [
+            (name, value)
             for klass in reversed(cls.__mro__)
-            for value in vars(klass).values()
-            if isinstance(value, _Index)
+            for name, value in vars(klass).items()
+            if isinstance(value, (_Index, KeyTemplate))
         ]
-        # A subclass re-declaring an index name replaces the inherited one.
-        unique = list({id(i): i for i in indexes}.values())
+        # A subclass re-declaring an attribute replaces the inherited declaration.
+        unique = list(dict(declared).values())
         try:
-            meta = compile_meta(cls, cls.__dynorm_table__, unique, _reserved_names())
+            meta = compile_meta(
+                cls,
+                cls.__dynorm_table__,
+                [d for d in unique if isinstance(d, _Index)],
+                _reserved_names(),
+                templates=[d for d in unique if isinstance(d, KeyTemplate) and d.role],
+                entity=cls.__dynorm_entity__,
+                entity_attr=cls.__dynorm_entity_attr__,
+                store_key_fields=cls.__dynorm_store_key_fields__,
+            )
         except SchemaError:
             raise
         except DynormError as exc:
@@ -157,6 +186,13 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         return meta
 
     @classmethod
+    def _key_path(cls, key: KeyAttr) -> Path:
+        """The path of a key attribute (a field's, or a template's computed attribute)."""
+        if key.template is None:
+            return cls.__dynorm_paths__[key.field]
+        return Path((key.attr,), key.codec, cls, None)
+
+    @classmethod
     def _bind_index(cls, index: _Index) -> BoundIndex[Self] | _Index:
         meta = cls.__dict__.get("__dynorm_meta__")
         if meta is None or index.name not in meta.indexes:
@@ -182,7 +218,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             ValidationFailed: naming the table, key and fields that do not fit.
         """
         try:
-            return cls.model_validate(cls._meta().codec.decode_fields(item))
+            return cls.model_validate(cls._meta().decode_item(item))
         except pydantic.ValidationError as exc:
             raise cls._validation_failed(item, exc) from exc
 
@@ -194,10 +230,11 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         from the instance (reading them raises AttributeError) -- never defaulted.
         """
         meta = cls._meta()
-        decoded = meta.codec.decode_fields(item)
+        decoded = meta.decode_item(item)
+        recovered = {meta.codec.fields[n].attr for n in meta.recovered}
         values: dict[str, Any] = {}
         for attr, raw in decoded.items():
-            if attr not in item:
+            if attr not in item and attr not in recovered:
                 continue  # an absent nullable field: not fetched, so not known to be None
             fc = meta.codec.by_attr[attr]
             try:
@@ -237,33 +274,58 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     # ------------------------------------------------------------------ reads
 
     @classmethod
-    async def find_one(cls, partition: Any, sort: Any = None, *, consistent: bool = False
-                       ) -> Self | None:
+    def _wire_key(cls, partition: Any, sort: Any, fields: Mapping[str, Any]) -> Item:
+        meta = cls._meta()
+        if fields:
+            if partition is not None or sort is not None:
+                raise InvalidKey(f"{cls.__name__}: give the key by position or by name, not both")
+            return meta.key_from_fields(fields)
+        return meta.key(partition, sort)
+
+    @classmethod
+    async def find_one(cls, partition: Any = None, sort: Any = None, *, consistent: bool = False,
+                       **key_fields: Any) -> Self | None:
         """The item with this key, or None.
 
         Args:
             partition: the partition key value.
             sort: the sort key value (required when the table has a sort key).
             consistent: use a strongly consistent read.
+            key_fields: the key by field name instead, e.g. ``user_id="u1"``; required
+                for keys computed by templates (``Order.find_one(user_id="u1", order_id="o9")``).
         """
-        meta = cls._meta()
         conn = get_connection()
-        op = GetItem(conn.table_name(meta.table_name), meta.key(partition, sort), consistent)
-        response = await conn.call("GetItem", op.to_request())
+        key = cls._wire_key(partition, sort, key_fields)
+        response = await conn.call("GetItem", cls._get_request(conn, key, consistent))
         item = response.get("Item")
-        return None if item is None else cls.from_item(item)
+        if item is None or not cls._is_own(item):
+            return None
+        return cls.from_item(item)
 
     @classmethod
-    async def get(cls, partition: Any, sort: Any = None, *, consistent: bool = False) -> Self:
-        """The item with this key.
+    def _get_request(cls, conn: Connection, key: Item, consistent: bool) -> dict[str, Any]:
+        return GetItem(conn.table_name(cls._meta().table_name), key, consistent).to_request()
+
+    @classmethod
+    def _is_own(cls, item: Mapping[str, Any]) -> bool:
+        """False for an item of another entity sharing the table (single-table design)."""
+        meta = cls._meta()
+        if meta.entity is None:
+            return True
+        return item.get(meta.entity_attr) == {"S": meta.entity}
+
+    @classmethod
+    async def get(cls, partition: Any = None, sort: Any = None, *, consistent: bool = False,
+                  **key_fields: Any) -> Self:
+        """The item with this key (same arguments as :meth:`find_one`).
 
         Raises:
             ItemNotFound: no item has this key.
         """
-        found = await cls.find_one(partition, sort, consistent=consistent)
+        found = await cls.find_one(partition, sort, consistent=consistent, **key_fields)
         if found is None:
             meta = cls._meta()
-            key = meta.key(partition, sort)
+            key = cls._wire_key(partition, sort, key_fields)
             raise ItemNotFound(
                 f"{cls.__name__} ({meta.describe_key(key)}) not found in table "
                 f"{meta.table_name!r}",
@@ -279,20 +341,26 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             ItemNotFound: the item no longer exists.
         """
         meta = self._meta()
-        values = self.__dict__
-        fresh = await type(self).get(
-            values[meta.partition.field],
-            values[meta.sort.field] if meta.sort else None,
-            consistent=consistent,
-        )
-        self.__dict__.update(fresh.__dict__)
+        cls = type(self)
+        conn = get_connection()
+        key = meta.key_of(self)
+        response = await conn.call("GetItem", cls._get_request(conn, key, consistent))
+        item = response.get("Item")
+        if item is None or not cls._is_own(item):
+            raise ItemNotFound(
+                f"{cls.__name__} ({meta.describe_key(key)}) not found in table "
+                f"{meta.table_name!r}",
+                model=cls.__name__,
+                key=key,
+            )
+        self.__dict__.update(cls.from_item(item).__dict__)
         return self
 
     # ------------------------------------------------------------------ writes
 
     def _version_guard(self, meta: TableMeta) -> tuple[Condition | None, int | None]:
-        if meta.version is None:
-            return None, None
+        if meta.version is None or meta.version.field not in self.__dict__:
+            return None, None  # unversioned, or a partial copy that did not fetch it
         current = self.__dict__.get(meta.version.field) or 0
         path = type(self).__dynorm_paths__[meta.version.field]
         guard = path.not_exists() if current == 0 else path == current
@@ -420,6 +488,18 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         error.response = exc.response
         return error
 
+    @classmethod
+    async def get_many(cls, keys: Iterable[Any], *, consistent: bool = False
+                       ) -> list[Self | None]:
+        """Items by key (BatchGetItem, 100 per call), in the order given; None where missing.
+
+        Keys are given as for :meth:`update_item`: a partition value, a
+        ``(partition, sort)`` tuple, or a dict of field values.
+        """
+        from dynorm.batch import get_many  # batch sits above model in the layer table
+
+        return await get_many(cls, keys, consistent=consistent)
+
     # ------------------------------------------------------------------ queries
 
     @classmethod
@@ -443,22 +523,89 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         if not actions:
             raise ExpressionError(f"{cls.__name__}: an update needs at least one action")
         keys = {k.attr: k.field for k in meta.key_attrs}
+        table_inputs = {f for k in meta.key_attrs if k.template for f in k.template.fields}
         for action in actions:
             if not isinstance(action, UpdateAction):
                 raise ExpressionError(f"update() takes update actions, got {action!r}")
             path = action.path
             if path.owner is not None and not issubclass(cls, path.owner):
                 raise ExpressionError(f"{path!r} does not belong to {cls.__name__}")
-            if path.name in keys:
+            if path.name in keys or path.field in table_inputs:
                 raise ExpressionError(
-                    f"{cls.__name__}.{keys[path.name]} is a key attribute and cannot be "
-                    "updated: delete the item and save it under the new key"
+                    f"{cls.__name__}.{path.field or keys[path.name]} is (part of) the table "
+                    "key and cannot be updated: the item would move; delete it and save it "
+                    "under the new key (in one transaction)"
                 )
             if meta.version is not None and path.name == meta.version.attr:
                 raise ExpressionError(
                     f"{cls.__name__}.{meta.version.field} is the version attribute; dynorm "
                     "increments it on every write"
                 )
+
+    @classmethod
+    def _derived_key_actions(
+        cls, meta: TableMeta, actions: tuple[UpdateAction, ...], known: Mapping[str, Any],
+        loaded: bool,
+    ) -> tuple[list[UpdateAction], Condition | None]:
+        """Keep index keys computed by templates in step with the fields they come from.
+
+        An update that changes an input of an index key template also SETs (or, when an
+        input becomes None, REMOVEs) that index key in the same UpdateExpression.
+        """
+        index_keys = [k for k in meta.derived if k.template is not None and not k.template.role]
+        if not index_keys:
+            return [], None
+        changed: dict[str, Any] = {}
+        for action in actions:
+            field = action.path.field
+            feeds = [k for k in index_keys if field in k.template.fields]  # type: ignore[union-attr]
+            if field is None or not feeds:
+                continue
+            label = f"{cls.__name__}.{field}"
+            uses = ", ".join(f"{k.attr} = {k.template.template!r}" for k in feeds)  # type: ignore[union-attr]
+            if not action.path.is_top_level:
+                raise ExpressionError(f"{label} feeds index key(s) {uses}: set it as a whole")
+            if isinstance(action, RemoveAction):
+                changed[field] = None
+            elif isinstance(action, SetAction) and isinstance(action.value, Value):
+                changed[field] = _field_value(cls, field, action.value.av)
+            else:
+                raise ExpressionError(
+                    f"{label} feeds index key(s) {uses}: only set(value) or remove() let "
+                    "dynorm rewrite them in the same update"
+                )
+        extra: list[UpdateAction] = []
+        guards: list[Condition] = []
+        for k in index_keys:
+            template = k.template
+            assert template is not None
+            if not any(f in changed for f in template.fields):
+                continue
+            values: dict[str, Any] = {}
+            missing = []
+            for f in template.fields:
+                if f in changed:
+                    values[f] = changed[f]
+                elif f in known:
+                    values[f] = known[f]
+                    if loaded and f not in meta.recovered:
+                        path = cls.__dynorm_paths__[f]
+                        guards.append(path.not_exists() if known[f] is None else path == known[f])
+                else:
+                    missing.append(f)
+            if missing:
+                raise ExpressionError(
+                    f"{cls.__name__}: this update changes {', '.join(sorted(changed))}, which "
+                    f"feeds index key {k.attr} = {template.template!r}; that key also needs "
+                    f"{', '.join(missing)}: set those too, or update a loaded instance"
+                )
+            text = template.fill(values)
+            path = Path((k.attr,), k.codec, cls, None)
+            extra.append(path.remove() if text is None else path.set(text))
+        guard: Condition | None = None
+        for g in guards:  # the values the new index keys were computed from are still true
+            guard = _both(guard, g)
+        return extra, guard
 
     async def update(self, *actions: UpdateAction, condition: Condition | None = None) -> Self:
         """Apply update actions (UpdateItem) and refresh this instance from the result.
@@ -488,10 +635,11 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         guard, current = self._version_guard(meta)
         if current == 0:
             guard = None
-        exists = cls.__dynorm_paths__[meta.partition.field].exists()
+        exists = cls._key_path(meta.partition).exists()
         op = cls._update_operation(table, meta.key_of(self), actions,
                                    _both(_both(exists, guard), condition), "ALL_NEW",
-                                   bump=current is not None)
+                                   bump=meta.version is not None, known=self.__dict__,
+                                   loaded=True)
         return op, current
 
     @classmethod
@@ -506,7 +654,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         """Update an item by key without loading it first.
 
         Args:
-            key: the partition key value, or ``(partition, sort)`` for tables with a sort key.
+            key: the partition key value, ``(partition, sort)`` for tables with a sort key,
+                or a dict of field values for keys computed by templates.
             actions: update actions such as ``Score.score.add(5)``.
             condition: only update if this holds.
             upsert: create the item if it does not exist (DynamoDB's default); by default
@@ -518,23 +667,40 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             ItemNotFound: the item does not exist and ``upsert`` is False.
         """
         meta = cls._meta()
-        parts = key if isinstance(key, tuple) else (key,)
-        exists = None if upsert else cls.__dynorm_paths__[meta.partition.field].exists()
+        if isinstance(key, Mapping):
+            known: dict[str, Any] = dict(key)
+            wire_key = meta.key_from_fields(known)
+        else:
+            parts = key if isinstance(key, tuple) else (key,)
+            wire_key = meta.key(*parts)
+            known = {k.field: v for k, v in zip(meta.key_attrs, parts, strict=False)}
+        exists = None if upsert else cls._key_path(meta.partition).exists()
         conn = get_connection()
-        op = cls._update_operation(conn.table_name(meta.table_name), meta.key(*parts), actions,
+        op = cls._update_operation(conn.table_name(meta.table_name), wire_key, actions,
                                    _both(exists, condition), return_values,
-                                   bump=meta.version is not None)
+                                   bump=meta.version is not None, known=known)
         response = await cls._send_update(conn, meta, op, None, guarded=not upsert)
         attributes = response.get("Attributes")
         return cls.from_item(attributes) if attributes else None
 
     @classmethod
     def _update_operation(cls, table: str, key: Item, actions: tuple[UpdateAction, ...],
-                          condition: Condition | None, return_values: Any, *, bump: bool
+                          condition: Condition | None, return_values: Any, *, bump: bool,
+                          known: Mapping[str, Any] | None = None, loaded: bool = False
                           ) -> UpdateItem:
-        """Check the actions and build the UpdateItem (with the version increment)."""
+        """Check the actions and build the UpdateItem (version increment and derived index
+        keys included).
+
+        Args:
+            known: field values known without reading (the key's fields, or a loaded
+                instance's values) to recompute index key templates from.
+            loaded: ``known`` comes from a loaded instance: guard the values it relies on.
+        """
         meta = cls._meta()
         cls._check_actions(meta, actions)
+        derived, race_guard = cls._derived_key_actions(meta, actions, known or {}, loaded)
+        actions = (*actions, *derived)
+        condition = _both(condition, race_guard)
         if bump and meta.version is not None:
             path = cls.__dynorm_paths__[meta.version.field]
             actions = (*actions, path.set(path.if_not_exists(0) + 1))
@@ -589,6 +755,20 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         await delete_table(get_connection(), cls._meta(), missing_ok=missing_ok, wait=wait)
 
 
+def _field_value(cls: type[Model], name: str, av: dict[str, Any]) -> Any:
+    """The Python value of an encoded literal for one field (to fill key templates)."""
+    return _adapter(cls, name).validate_python(decode_value(av))
+
+
+def _adapter(cls: type[Model], name: str) -> pydantic.TypeAdapter[Any]:
+    adapter = _adapters.get((cls, name))
+    if adapter is None:
+        info = cls.model_fields[name]
+        adapter = pydantic.TypeAdapter(info.annotation if info.annotation is not None else Any)
+        _adapters[(cls, name)] = adapter
+    return adapter
+
+
 def _reserved_names() -> frozenset[str]:
     """Names a field may not take: they would hide Model's public methods."""
     return frozenset(n for n in vars(Model) if not n.startswith("_") and n != "model_config")
@@ -596,13 +776,8 @@ def _reserved_names() -> frozenset[str]:
 
 def _partial_value(cls: type[Model], name: str, raw: Any) -> Any:
     """Validate one fetched field; a nested model fetched in part is built partially."""
-    adapter = _adapters.get((cls, name))
-    if adapter is None:
-        info = cls.model_fields[name]
-        adapter = pydantic.TypeAdapter(info.annotation if info.annotation is not None else Any)
-        _adapters[(cls, name)] = adapter
     try:
-        return adapter.validate_python(raw)
+        return _adapter(cls, name).validate_python(raw)
     except pydantic.ValidationError:
         fc = cls._meta().codec.fields[name]
         nested = fc.codec.object_codec

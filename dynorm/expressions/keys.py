@@ -167,7 +167,10 @@ def to_key_condition(
                     "use .between(low, high) for a range"
                 )
             if isinstance(leaf, Compare) and leaf.op == "<>":
-                raise fail(f"!= cannot be used on the sort key {sort_attr!r}; filter with it")
+                raise fail(
+                    f"!= cannot be used on the sort key {sort_attr!r}: query the ranges "
+                    "below and above the value (< and >) instead"
+                )
             sort = leaf
         else:
             raise fail(f"{subject.name!r} is not a key attribute; filter on it with .filter()")

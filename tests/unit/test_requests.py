@@ -89,7 +89,8 @@ async def test_save_unversioned_without_condition(sent: list[tuple[str, Request]
     await Note(id="n1", text="hi", at=T).save()
     assert sent == [("PutItem", {
         "TableName": "dev-notes",
-        "Item": {"id": {"S": "n1"}, "text": {"S": "hi"}, "at": {"S": "2026-11-25T01:00:00.000000Z"}},
+        "Item": {"id": {"S": "n1"}, "text": {"S": "hi"},
+                 "at": {"S": "2026-11-25T01:00:00.000000Z"}},
     })]
 
 
