@@ -10,6 +10,7 @@ from dynorm.batch import (
     batch_get,
     get_many,
 )
+from dynorm.collection import Collection, CollectionResult
 from dynorm.connection import Connection, close, configure, connect, get_connection
 from dynorm.exceptions import (
     ConditionFailed,
@@ -47,6 +48,7 @@ from dynorm.streams import (
     StreamNotEnabled,
     TableCheckpoints,
 )
+from dynorm.templates import KeyTemplate
 from dynorm.transaction import (
     CancellationReason,
     InvalidTransaction,
@@ -69,6 +71,8 @@ __all__ = [
     "CancellationReason",
     "ChangeEvent",
     "CheckpointStore",
+    "Collection",
+    "CollectionResult",
     "Condition",
     "ConditionFailed",
     "Connection",
@@ -86,6 +90,7 @@ __all__ = [
     "InvalidTransaction",
     "ItemNotFound",
     "ItemTooLarge",
+    "KeyTemplate",
     "LocalIndex",
     "LocalServer",
     "MockTransport",

@@ -7,6 +7,7 @@ from ``Model.__pydantic_init_subclass__``, so a wrong model never gets imported 
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,7 @@ from dynorm.templates import KeyTemplate
 __all__ = ["IndexMeta", "KeyAttr", "TableMeta", "compile_meta"]
 
 _STR_CODEC = compile_codec(str)
+_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,11 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
         return None
     if not isinstance(table, str) or not table:
         raise SchemaError(f"{name}: table name must be a non-empty string, got {table!r}")
+    if not _NAME.fullmatch(table):
+        raise SchemaError(
+            f"{name}: table name {table!r} is not valid in DynamoDB (3-255 characters of "
+            "a-z, A-Z, 0-9, '_', '-', '.')"
+        )
     types = {f: info.annotation for f, info in fields.items()}
     by_role: dict[str, KeyTemplate] = {}
     for template in templates:
@@ -350,6 +357,11 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
     resolved: dict[str, IndexMeta] = {}
     for index in indexes:
         meta = _index_meta(name, index, partition, sort, codec, fields, key)
+        if not _NAME.fullmatch(meta.name):
+            raise SchemaError(
+                f"{name}: index name {meta.name!r} is not valid in DynamoDB (3-255 characters "
+                "of a-z, A-Z, 0-9, '_', '-', '.')"
+            )
         if meta.name in resolved:
             raise SchemaError(f"{name}: two indexes are named {meta.name!r}")
         resolved[meta.name] = meta

@@ -389,6 +389,30 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         await self.after_save()
         return self
 
+    async def move(self, **changes: Any) -> Self:
+        """Change fields that make up the table key: delete this item and save it under its
+        new key in one transaction (DynamoDB cannot update a key in place).
+
+        ``await order.move(order_id="o10")``. The old item must still be as read (its
+        version, when versioned) and no item may exist under the new key.
+
+        Raises:
+            TransactionCanceled: the old item changed or the new key is taken.
+        """
+        from dynorm.transaction import transaction  # transactions sit above models
+
+        meta = self._meta()
+        moved = self.model_copy(update=changes)
+        moved = type(self).model_validate(moved.model_dump(by_alias=True))
+        if meta.key_of(moved) == meta.key_of(self):
+            raise ExpressionError(f"{type(self).__name__}.move(): the key does not change")
+        if meta.version is not None:
+            moved.__dict__[meta.version.field] = 0  # a new item under the new key
+        async with transaction() as tx:
+            tx.delete(self, condition=type(self)._key_path(meta.partition).exists())
+            tx.save(moved, condition=type(self)._key_path(meta.partition).not_exists())
+        return moved
+
     async def delete(self, *, condition: Condition | None = None) -> None:
         """Delete this item (DeleteItem); deleting a missing item is not an error.
 
@@ -809,7 +833,14 @@ def _both(a: Condition | None, b: Condition | None) -> Condition | None:
 
 
 async def create_tables(*models: type[Model], **options: Any) -> None:
-    """Create the tables of several models (see ``Model.create_table`` for options)."""
-    for model in models:
-        await model.create_table(**options)
+    """Create the tables of several models (see ``Model.create_table`` for options).
 
+    Models that share a table (single-table design) are created together: one table
+    with the union of their indexes; conflicting declarations raise SchemaError.
+    """
+    by_table: dict[str, list[TableMeta]] = {}
+    for model in models:
+        meta = model._meta()
+        by_table.setdefault(meta.table_name, []).append(meta)
+    for metas in by_table.values():
+        await create_table(get_connection(), metas, **options)

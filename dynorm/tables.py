@@ -13,9 +13,21 @@ from typing import Any, Literal
 from dynorm._meta import IndexMeta, KeyAttr, TableMeta
 from dynorm._types import Request
 from dynorm.connection import Connection
-from dynorm.exceptions import DynormError, RequestRejected, ResourceInUse, TableNotFound
+from dynorm.exceptions import (
+    DynormError,
+    RequestRejected,
+    ResourceInUse,
+    SchemaError,
+    TableNotFound,
+)
 
-__all__ = ["StreamView", "create_table", "create_table_request", "delete_table"]
+__all__ = [
+    "StreamView",
+    "create_table",
+    "create_table_request",
+    "delete_table",
+    "merged_table_request",
+]
 
 StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
 
@@ -91,6 +103,56 @@ def create_table_request(
     return req
 
 
+def merged_table_request(metas: list[TableMeta], table_name: str, **options: Any) -> Request:
+    """One CreateTable for several models sharing a table (single-table design).
+
+    Key schemas must agree; attribute definitions and indexes are united; two models
+    declaring one index name differently is an error naming both.
+    """
+    first = metas[0]
+    base = create_table_request(first, table_name, **options)
+    definitions = {d["AttributeName"]: d["AttributeType"] for d in base["AttributeDefinitions"]}
+    owners: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        for spec in base.get(kind, []):
+            owners[(kind, spec["IndexName"])] = (first.model_name, spec)
+    for meta in metas[1:]:
+        req = create_table_request(meta, table_name, **options)
+        if req["KeySchema"] != base["KeySchema"]:
+            raise SchemaError(
+                f"{meta.model_name} and {first.model_name} share table {first.table_name!r} "
+                f"but declare different keys: {req['KeySchema']} vs {base['KeySchema']}"
+            )
+        for d in req["AttributeDefinitions"]:
+            seen = definitions.setdefault(d["AttributeName"], d["AttributeType"])
+            if seen != d["AttributeType"]:
+                raise SchemaError(
+                    f"{meta.model_name}: attribute {d['AttributeName']!r} is {d['AttributeType']} "
+                    f"here but {seen} in another model of table {first.table_name!r}"
+                )
+        for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            for spec in req.get(kind, []):
+                owner = owners.get((kind, spec["IndexName"]))
+                if owner is None:
+                    owners[(kind, spec["IndexName"])] = (meta.model_name, spec)
+                    base.setdefault(kind, []).append(spec)
+                elif owner[1] != spec:
+                    raise SchemaError(
+                        f"{meta.model_name} and {owner[0]} disagree about index "
+                        f"{spec['IndexName']!r} of table {first.table_name!r}: "
+                        f"{spec} vs {owner[1]}"
+                    )
+    base["AttributeDefinitions"] = [
+        {"AttributeName": n, "AttributeType": t} for n, t in definitions.items()
+    ]
+    ttls = {m.ttl.attr for m in metas if m.ttl is not None}
+    if len(ttls) > 1:
+        raise SchemaError(
+            f"models of table {first.table_name!r} name different TTL attributes: {sorted(ttls)}"
+        )
+    return base
+
+
 async def _wait(connection: Connection, table_name: str, *, gone: bool, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     delay = 0.05
@@ -115,17 +177,20 @@ async def _wait(connection: Connection, table_name: str, *, gone: bool, timeout:
 
 async def create_table(
     connection: Connection,
-    meta: TableMeta,
+    meta: TableMeta | list[TableMeta],
     *,
     exists_ok: bool = True,
     wait: bool = True,
     timeout: float = 300.0,
     **options: Any,
 ) -> None:
-    """Create the table (and TTL setting) for ``meta``; see ``Model.create_table``."""
+    """Create the table (and TTL setting) for ``meta`` (or several models sharing one
+    table); see ``Model.create_table``."""
+    metas = meta if isinstance(meta, list) else [meta]
+    meta = next((m for m in metas if m.ttl is not None), metas[0])
     name = connection.table_name(meta.table_name)
     try:
-        await connection.call("CreateTable", create_table_request(meta, name, **options))
+        await connection.call("CreateTable", merged_table_request(metas, name, **options))
     except ResourceInUse:
         if not exists_ok:
             raise

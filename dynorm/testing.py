@@ -21,6 +21,7 @@ Needs pytest-asyncio and the ``local`` extra.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -30,7 +31,7 @@ import pytest
 from dynorm.connection import Connection
 from dynorm.local import LocalServer
 
-__all__ = ["dynorm_connection", "dynorm_server"]
+__all__ = ["dynorm_connection", "dynorm_server", "fresh_connection"]
 
 _async_fixture: Callable[[Any], Any]
 try:
@@ -71,15 +72,27 @@ def dynorm_server() -> Iterator[LocalServer]:
         server.stop()
 
 
+@contextlib.asynccontextmanager
+async def fresh_connection(
+    server: LocalServer, request: pytest.FixtureRequest, **settings: Any
+) -> AsyncIterator[Connection]:
+    """Wipe the server, connect (``settings`` go to Connection), create the marked tables.
+
+    For your own variants of ``dynorm_connection`` (e.g. another transport).
+    """
+    server.reset()
+    async with server.connect(max_attempts=3, **settings) as connection:
+        marker = request.node.get_closest_marker("dynorm_tables")
+        for arg in marker.args if marker else ():
+            for model in arg if isinstance(arg, (list, tuple)) else (arg,):
+                await model.create_table()
+        yield connection
+
+
 @_async_fixture  # type: ignore[untyped-decorator]
 async def dynorm_connection(
     dynorm_server: LocalServer, request: pytest.FixtureRequest
 ) -> AsyncIterator[Connection]:
     """A fresh, empty server state and an open current connection for one test."""
-    dynorm_server.reset()
-    async with dynorm_server.connect(max_attempts=3) as connection:
-        marker = request.node.get_closest_marker("dynorm_tables")
-        for arg in marker.args if marker else ():
-            for model in arg if isinstance(arg, (list, tuple)) else (arg,):
-                await model.create_table()
+    async with fresh_connection(dynorm_server, request) as connection:
         yield connection

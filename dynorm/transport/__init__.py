@@ -4,13 +4,15 @@ Everything above this package builds plain request dicts; a transport sends them
 returns the parsed response, raising dynorm's exceptions (never botocore's).
 
 * :class:`Aioboto3Transport` — aioboto3's low-level client (the AWS credential chain).
+* :class:`FastTransport` — dynorm's own SigV4 signer and keep-alive HTTP client posting
+  the already-built JSON (credentials still from the aioboto3 session).
 * :class:`MockTransport` — records requests and answers from a handler, for unit tests.
 """
 
 from dynorm.transport.base import RetryPolicy, Transport
 from dynorm.transport.mock import MockTransport
 
-__all__ = ["Aioboto3Transport", "MockTransport", "RetryPolicy", "Transport"]
+__all__ = ["Aioboto3Transport", "FastTransport", "MockTransport", "RetryPolicy", "Transport"]
 
 
 def __getattr__(name: str) -> object:
@@ -19,4 +21,8 @@ def __getattr__(name: str) -> object:
         from dynorm.transport.aioboto3 import Aioboto3Transport
 
         return Aioboto3Transport
+    if name == "FastTransport":
+        from dynorm.transport.fast import FastTransport
+
+        return FastTransport
     raise AttributeError(name)

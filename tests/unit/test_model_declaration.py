@@ -25,14 +25,14 @@ from dynorm import (
 )
 
 
-def declare(body: dict[str, Any], annotations: dict[str, Any], table: str | None = "t") -> type:
+def declare(body: dict[str, Any], annotations: dict[str, Any], table: str | None = "tbl") -> type:
     namespace = {"__annotations__": annotations, **body}
     kwargs = {"table": table} if table is not None else {}
     return type("Broken", (Model,), namespace, **kwargs)
 
 
 def test_no_partition_key() -> None:
-    with pytest.raises(SchemaError, match=r"Broken: table 't' needs a partition key"):
+    with pytest.raises(SchemaError, match=r"Broken: table 'tbl' needs a partition key"):
         declare({}, {"name": str})
 
 
@@ -245,3 +245,10 @@ def test_index_meta_uses_attribute_names() -> None:
     assert index.partition.attr == "name"
     assert index.projection_type == "INCLUDE" and index.projection_attrs == ("tags",)
     assert User.by_name.name == "by_name"
+
+
+def test_invalid_table_and_index_names() -> None:
+    with pytest.raises(SchemaError, match="table name 'ab' is not valid"):
+        declare({}, {"a": Annotated[str, PartitionKey]}, table="ab")
+    with pytest.raises(SchemaError, match="index name 'g1' is not valid"):
+        declare({"g": GlobalIndex("b", name="g1")}, {"a": Annotated[str, PartitionKey], "b": str})

@@ -1,0 +1,432 @@
+"""The lean transport: dynorm's JSON posted straight to DynamoDB's JSON API.
+
+botocore's per-call machinery (event hooks, request serialization and validation,
+endpoint rules, user-agent building, its SigV4, shape-walking response parsing) is most
+of an aioboto3 call's client CPU. dynorm already builds the exact request body and
+decodes AttributeValues with its own codec, so this transport only:
+
+* serializes the request dict (orjson when installed, else :mod:`json`), writing
+  ``bytes`` as base64 (the ``B``/``BS`` wire form);
+* signs it with :mod:`dynorm.transport._sigv4` (signing key cached per day);
+* POSTs it over keep-alive connections (:mod:`dynorm.transport._http`, or an
+  ``aiohttp`` session when a proxy is configured) with
+  ``X-Amz-Target: DynamoDB_20120810.<Op>`` (``DynamoDBStreams_20120810.<Op>`` for the
+  stream operations);
+* verifies ``x-amz-crc32``, parses the body, and turns base64 ``B``/``BS`` values back
+  into ``bytes`` (only when the body holds a binary value at all);
+* maps ``__type`` error codes to dynorm's exceptions with the same classes, messages,
+  ``.code``, ``.operation`` and ``.response`` as :class:`Aioboto3Transport`;
+* retries throttling, 5xx, bad checksums and connection failures with the shared
+  :class:`~dynorm.transport.base.RetryPolicy`.
+
+Credentials, region and endpoint come from an ``aioboto3.Session`` (the whole AWS
+credential chain). They are frozen once and refreshed only when botocore's refreshable
+credentials approach expiry, never per call.
+
+Differences from :class:`Aioboto3Transport` a caller can see: responses are DynamoDB's
+JSON as sent (timestamps such as ``CreationDateTime`` are epoch seconds rather than
+``datetime``; no ``ResponseMetadata`` key on success), and no client-side parameter
+validation happens (DynamoDB's own ``ValidationException`` answers instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import time
+import zlib
+from collections.abc import Callable
+from hashlib import sha256
+from typing import TYPE_CHECKING, Any, Literal
+
+import aiohttp
+from yarl import URL
+
+from dynorm._types import Request, Response
+from dynorm.exceptions import (
+    RETRYABLE_CODES,
+    ServiceError,
+    Throttled,
+    TransportError,
+    error_for_code,
+)
+from dynorm.transport._http import HTTPClient, HTTPError
+from dynorm.transport._sigv4 import SigV4Signer, host_from_url, normalize_path
+from dynorm.transport.base import STREAM_OPERATIONS, RetryPolicy
+
+if TYPE_CHECKING:
+    import aioboto3
+
+__all__ = ["FastTransport", "dumps", "loads"]
+
+log = logging.getLogger(__name__)
+
+_CONTENT_TYPE = "application/x-amz-json-1.0"
+_b64encode = base64.b64encode
+_b64decode = base64.b64decode
+
+
+def _default(value: Any) -> Any:
+    """JSON for what the codec leaves as Python objects: bytes (base64) and sets."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _b64encode(value).decode("ascii")
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+dumps: Callable[[Any], bytes]
+loads: Callable[[bytes], Any]
+try:
+    import orjson
+
+    _orjson_dumps = orjson.dumps
+
+    def dumps(value: Any) -> bytes:
+        """The request body: compact UTF-8 JSON, bytes as base64."""
+        return _orjson_dumps(value, default=_default)
+
+    loads = orjson.loads
+except ImportError:  # pragma: no cover - depends on the install
+    _json_encoder = json.JSONEncoder(
+        separators=(",", ":"), ensure_ascii=False, default=_default
+    ).encode
+
+    def dumps(value: Any) -> bytes:
+        """The request body: compact UTF-8 JSON, bytes as base64."""
+        return _json_encoder(value).encode()
+
+    loads = json.loads
+
+
+def decode_binary(node: Any) -> None:
+    """Turn base64 ``B``/``BS`` AttributeValues into bytes, in place, anywhere in ``node``.
+
+    An AttributeValue tagged ``B`` holds a string, ``BS`` a list of strings; a map of
+    attributes that happens to have an attribute named ``B`` holds AttributeValues
+    (dicts) instead, so the two cannot be confused.
+    """
+    if isinstance(node, dict):
+        if len(node) == 1:
+            value = node.get("B")
+            if value.__class__ is str:
+                node["B"] = _b64decode(value)
+                return
+            values = node.get("BS")
+            if values.__class__ is list and all(v.__class__ is str for v in values):
+                node["BS"] = [_b64decode(v) for v in values]
+                return
+        for child in node.values():
+            if child.__class__ is dict or child.__class__ is list:
+                decode_binary(child)
+    elif isinstance(node, list):
+        for child in node:
+            if child.__class__ is dict or child.__class__ is list:
+                decode_binary(child)
+
+
+def _has_binary(raw: bytes) -> bool:
+    # Cheap pre-check on the raw body: no '"B"'/'"BS"' token, no binary value to decode.
+    return b'"B"' in raw or b'"BS"' in raw
+
+
+def aws_endpoints(region: str) -> tuple[str, str]:
+    """DynamoDB's and DynamoDB Streams' public endpoints for a region."""
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return (f"https://dynamodb.{region}.{suffix}/",
+            f"https://streams.dynamodb.{region}.{suffix}/")
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way worth another attempt."""
+
+    def __init__(self, reason: str, error: ServiceError | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+
+
+class _Endpoint:
+    """One endpoint's pre-computed request parts."""
+
+    __slots__ = ("canonical_uri", "client", "host", "path", "prefix", "signer", "url")
+
+    def __init__(self, url: str, prefix: str, region: str) -> None:
+        self.url = URL(url)
+        self.path = self.url.raw_path or "/"
+        self.client: HTTPClient | None = None
+        self.host = host_from_url(url)
+        self.canonical_uri = normalize_path(self.url.raw_path or "/")
+        self.prefix = prefix
+        # DynamoDB Streams signs as "dynamodb" too (its signingName).
+        self.signer = SigV4Signer(region, "dynamodb")
+
+
+class FastTransport:
+    """Sends dynorm's request dicts to DynamoDB's JSON API with its own SigV4 signer.
+
+    Args:
+        session: an ``aioboto3.Session``: credentials (the full AWS chain, refreshable
+            ones refreshed before they expire) and the default region.
+        region: the AWS region (default: the session's, else ``us-east-1``).
+        endpoint_url: a DynamoDB-compatible endpoint (local servers; it then serves the
+            stream operations too); None for AWS's public endpoints.
+        retry: the retry policy.
+        max_pool_connections: HTTP connections kept open for concurrent calls.
+        connect_timeout / read_timeout: seconds.
+        http: ``"builtin"`` (a minimal keep-alive HTTP/1.1 client, the least CPU per
+            call) or ``"aiohttp"`` (an ``aiohttp.ClientSession`` honouring the
+            ``HTTP(S)_PROXY`` environment variables). Default: aiohttp when a proxy
+            variable is set, else builtin.
+    """
+
+    #: Seconds before expiry at which refreshable credentials are refreshed (botocore's
+    #: advisory window).
+    REFRESH_BEFORE = 15 * 60
+
+    def __init__(
+        self,
+        session: aioboto3.Session,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        max_pool_connections: int = 64,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        http: Literal["builtin", "aiohttp"] | None = None,
+    ) -> None:
+        if http is None:
+            proxied = any(os.environ.get(v) for v in (
+                "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"))
+            http = "aiohttp" if proxied else "builtin"
+        self.http = http
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._session = session
+        self.region = region or session.region_name or "us-east-1"
+        self.endpoint_url = endpoint_url
+        self.retry = retry or RetryPolicy()
+        if endpoint_url:
+            main = streams = endpoint_url
+        else:
+            main, streams = aws_endpoints(self.region)
+        self._main = _Endpoint(main, "DynamoDB_20120810.", self.region)
+        self._streams = _Endpoint(streams, "DynamoDBStreams_20120810.", self.region)
+        self._clients: dict[str, HTTPClient] = {}
+        self._max_pool_connections = max_pool_connections
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout, sock_read=read_timeout
+        )
+        self._http: aiohttp.ClientSession | None = None
+        self._credential_source: Any = None
+        self._access_key = ""
+        self._secret_key = ""
+        self._token: str | None = None
+        self._credentials_until = 0.0  # time.time() after which credentials are re-read
+        self._credentials_lock = asyncio.Lock()
+        self._second = -1
+        self._amz_date = ""
+
+    def __repr__(self) -> str:
+        return f"FastTransport(region={self.region!r}, endpoint_url={self.endpoint_url!r})"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> None:
+        """Read the credentials and set up HTTP now rather than on the first call."""
+        if self.http == "aiohttp":
+            self._ensure_http()
+        else:
+            for endpoint in (self._main, self._streams):
+                self._client(endpoint)
+        await self._refresh_credentials()
+
+    def _client(self, endpoint: _Endpoint) -> HTTPClient:
+        origin = f"{endpoint.url.scheme}://{endpoint.url.raw_authority}"
+        client = self._clients.get(origin)
+        if client is None:
+            client = HTTPClient(origin, limit=self._max_pool_connections,
+                                connect_timeout=self._connect_timeout,
+                                read_timeout=self._read_timeout)
+            self._clients[origin] = client
+        endpoint.client = client
+        return client
+
+    def _ensure_http(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_pool_connections, keepalive_timeout=30, ttl_dns_cache=300
+            )
+            self._http = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+                headers={"Accept-Encoding": "identity"},
+                trust_env=True,
+            )
+        return self._http
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+        self._main.client = self._streams.client = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    # ------------------------------------------------------------------ credentials
+
+    async def _refresh_credentials(self) -> None:
+        async with self._credentials_lock:
+            if self._credential_source is not None and time.time() < self._credentials_until:
+                return  # another call refreshed them while this one waited
+            source = self._credential_source
+            if source is None:
+                source = await self._session.get_credentials()
+                if source is None:
+                    raise TransportError(
+                        "NoCredentialsError: Unable to locate credentials (configure the "
+                        "AWS credential chain or pass aws_access_key_id/aws_secret_access_key)"
+                    )
+                self._credential_source = source
+            frozen = await source.get_frozen_credentials()
+            self._access_key = frozen.access_key
+            self._secret_key = frozen.secret_key
+            self._token = frozen.token or None
+            expiry = getattr(source, "_expiry_time", None)
+            if expiry is None or not hasattr(source, "refresh_needed"):
+                self._credentials_until = float("inf")  # static credentials
+                return
+            remaining = expiry.timestamp() - time.time()
+            wait = remaining - self.REFRESH_BEFORE
+            if wait < 1.0:  # short-lived: botocore decides; look again soon, not per call
+                wait = min(30.0, max(1.0, remaining / 4))
+            self._credentials_until = time.time() + wait
+
+    # ------------------------------------------------------------------ calls
+
+    def _timestamp(self) -> str:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        return self._amz_date
+
+    def _headers(
+        self, endpoint: _Endpoint, operation: str, body: bytes, timestamp: str
+    ) -> dict[str, str]:
+        target = endpoint.prefix + operation
+        token = self._token
+        signed: list[tuple[str, str]] = [
+            ("content-type", _CONTENT_TYPE),
+            ("host", endpoint.host),
+            ("x-amz-date", timestamp),
+            ("x-amz-target", target),
+        ]
+        headers = {
+            "Host": endpoint.host,
+            "Content-Type": _CONTENT_TYPE,
+            "X-Amz-Date": timestamp,
+            "X-Amz-Target": target,
+        }
+        if token:
+            signed.insert(3, ("x-amz-security-token", token))  # keeps the list sorted
+            headers["X-Amz-Security-Token"] = token
+        headers["Authorization"] = endpoint.signer.authorization_sorted(
+            endpoint.canonical_uri, signed, sha256(body).hexdigest(),
+            self._access_key, self._secret_key, timestamp,
+        )
+        return headers
+
+    async def call(self, operation: str, payload: Request) -> Response:
+        endpoint = self._streams if operation in STREAM_OPERATIONS else self._main
+        body = dumps(payload)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(endpoint, operation, body)
+            except _Retry as failure:
+                if attempt >= self.retry.max_attempts:
+                    if failure.error is not None:
+                        raise failure.error from None
+                    raise TransportError(
+                        f"{operation}: no answer from {self.endpoint_url or 'DynamoDB'} after "
+                        f"{attempt} attempt(s): {failure.reason}"
+                    ) from failure.__cause__
+                delay = self.retry.delay(attempt)
+                log.debug("%s: %s, retry %d in %.3fs", operation, failure.reason, attempt, delay)
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, endpoint: _Endpoint, operation: str, body: bytes) -> Response:
+        if time.time() >= self._credentials_until:
+            await self._refresh_credentials()
+        headers = self._headers(endpoint, operation, body, self._timestamp())
+        try:
+            if self.http == "builtin":
+                client = endpoint.client or self._client(endpoint)
+                head = "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
+                status, answer_headers, raw = await client.request(
+                    f"POST {endpoint.path} HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n"
+                    "Accept-Encoding: identity\r\n\r\n".encode(), body)
+                crc = answer_headers.get("x-amz-crc32")
+                request_id = answer_headers.get("x-amzn-requestid")
+            else:
+                http = self._http or self._ensure_http()
+                async with http.post(endpoint.url, data=body, headers=headers) as response:
+                    raw = await response.read()
+                    status = response.status
+                    crc = response.headers.get("x-amz-crc32")
+                    request_id = response.headers.get("x-amzn-requestid")
+        except (HTTPError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise _Retry(f"{type(exc).__name__}: {exc}") from exc
+        if crc is not None and zlib.crc32(raw) != int(crc):
+            raise _Retry(f"x-amz-crc32 mismatch (header {crc}, body {zlib.crc32(raw)})")
+        if status == 200:
+            try:
+                parsed: Response = loads(raw)
+            except ValueError as exc:
+                raise _Retry(f"unreadable response body: {exc}") from exc
+            if _has_binary(raw):
+                decode_binary(parsed)
+            return parsed
+        error = _error(operation, status, raw, request_id)
+        if error.code in RETRYABLE_CODES or status >= 500:
+            raise _Retry(f"{error.code} (HTTP {status})", error)
+        raise error
+
+
+def _error(operation: str, status: int, raw: bytes, request_id: str | None) -> ServiceError:
+    """The dynorm exception for an error answer, shaped like botocore's ClientError."""
+    try:
+        body = loads(raw) if raw else {}
+        if not isinstance(body, dict):
+            body = {"message": str(body)}
+    except ValueError:
+        body = {"message": raw.decode("utf-8", "replace")}
+    code = str(body.pop("__type", "") or status)
+    code = code.split(":", 1)[0].rsplit("#", 1)[-1]
+    message = str(body.get("message", body.get("Message", "")) or "")
+    if _has_binary(raw):
+        decode_binary(body)
+    metadata: dict[str, Any] = {"HTTPStatusCode": status, "RetryAttempts": 0}
+    if request_id:
+        metadata["RequestId"] = request_id
+    response: dict[str, Any] = {"Error": {"Message": message, "Code": code},
+                                "ResponseMetadata": metadata, **body}
+    cls = error_for_code(code, status)
+    if not message:
+        # botocore's ClientError text, which the aioboto3 transport falls back on.
+        message = (f"An error occurred ({code}) when calling the {operation} operation "
+                   "(reached max retries: 0): ")
+    if cls is Throttled:
+        message += " (retries exhausted)"
+    error = cls(message, code=code, operation=operation)
+    error.response = response
+    return error
