@@ -161,6 +161,16 @@ def encode_number(value: Any) -> str:
         if -_INT_FAST_LIMIT < value < _INT_FAST_LIMIT:
             return str(value)
         return _checked_decimal(Decimal(value), value)
+    if tp is float:
+        text = repr(value)
+        # Fast path: plain notation (no exponent, not inf/nan) is always in range.
+        if "e" not in text and "n" not in text:
+            return text
+    elif tp is Decimal:
+        text = str(value)
+        # Fast path: no exponent and at most 38 characters of digits: in range and precise.
+        if len(text) <= 38 and "E" not in text and text[-1].isdigit():
+            return text
     if tp is bool or not isinstance(value, (int, float, Decimal)):
         raise _fail("a number", value)
     if isinstance(value, float):
@@ -280,6 +290,36 @@ def ttl_codec(python_type: Any) -> Codec:
     return Codec(lambda v: {"N": str(epoch_seconds(v))}, python_type, key_type=None)
 
 
+def _tag_decoder(tag: str, convert: Callable[[Any], Any] | None = None) -> Decoder:
+    """A decoder that reads the expected type tag directly; anything else (NULL, a wrong
+    type written by another program) goes the generic way and pydantic judges it."""
+    if convert is None:
+
+        def decode_tag(av: AttributeValue) -> Any:
+            v = av.get(tag)
+            return v if v is not None else decode_value(av)
+
+        return decode_tag
+
+    def decode_convert(av: AttributeValue) -> Any:
+        v = av.get(tag)
+        return convert(v) if v is not None else decode_value(av)
+
+    return decode_convert
+
+
+_SCALAR_DECODERS: dict[Any, Decoder] = {
+    str: _tag_decoder("S"),
+    bool: _tag_decoder("BOOL"),
+    int: _tag_decoder("N", _decode_number),
+    float: _tag_decoder("N", float),
+    Decimal: _tag_decoder("N", Decimal),
+    bytes: _tag_decoder("B"),
+    _dt.datetime: _tag_decoder("S"),
+    _dt.date: _tag_decoder("S"),
+    uuid.UUID: _tag_decoder("S"),
+}
+
 _SCALARS: dict[Any, tuple[Encoder, str | None]] = {
     str: (_enc_str, "S"),
     bool: (_enc_bool, None),
@@ -390,10 +430,11 @@ def _build(tp: Any) -> Codec:
             return _enum_codec(tp)
         if issubclass(tp, pydantic.BaseModel):
             obj = _object_codec_for(tp)
-            return Codec(obj.encode_map, tp, object_codec=obj)
+            return Codec(obj.encode_map, tp, object_codec=obj,
+                         decode=_tag_decoder("M", obj.decode_fields))
         scalar = _SCALARS.get(tp)
         if scalar is not None:
-            return Codec(scalar[0], tp, key_type=scalar[1])
+            return Codec(scalar[0], tp, key_type=scalar[1], decode=_SCALAR_DECODERS.get(tp))
         if origin is None:
             for base, (enc, key_type) in _SCALARS.items():
                 if base is not type(None) and issubclass(tp, base):
@@ -424,6 +465,8 @@ def _union_codec(tp: Any) -> Codec:
             nullable=nullable,
             item_codec=inner.item_codec,
             object_codec=inner.object_codec,
+            decode=inner.decode,
+            is_set=inner.is_set,
         )
     codecs = [compile_codec(m) for m in members]
     names = " | ".join(type_name(m) for m in members)
@@ -505,7 +548,9 @@ def _set_codec(tp: Any) -> Codec:
             return None
         return {tag: sorted(enc(x)[elem_tag] for x in values)}  # type: ignore[index]
 
-    return Codec(encode_set, tp, item_codec=elem, is_set=True)
+    elem_decode = _decode_number if elem_tag == "N" else None
+    decode = _tag_decoder(tag, (lambda v: {elem_decode(x) for x in v}) if elem_decode else set)
+    return Codec(encode_set, tp, item_codec=elem, is_set=True, decode=decode)
 
 
 def _as_set(v: Any) -> AbstractSet[Any]:
@@ -530,13 +575,15 @@ def _list_codec(tp: Any) -> Codec:
         return Codec(encode_tuple, tp)
     elem = compile_codec(args[0] if args else Any)
     enc = elem.encode
+    dec = elem.decode
 
     def encode_list(v: Any) -> AttributeValue | None:
         if not isinstance(v, (list, tuple)):
             raise _fail("list", v)
         return {"L": [_in_collection(enc(x)) for x in v]}
 
-    return Codec(encode_list, tp, item_codec=elem)
+    return Codec(encode_list, tp, item_codec=elem,
+                 decode=_tag_decoder("L", lambda v: [dec(x) for x in v]))
 
 
 def _in_collection(av: AttributeValue | None) -> AttributeValue:
@@ -553,13 +600,15 @@ def _map_codec(tp: Any) -> Codec:
         raise EncodingError(f"{type_name(tp)} cannot be stored: map keys must be str")
     value = compile_codec(args[1] if args else Any)
     enc = value.encode
+    dec = value.decode
 
     def encode_map(v: Any) -> AttributeValue | None:
         if not isinstance(v, Mapping):
             raise _fail("dict", v)
         return {"M": _encode_map_values(v, enc)}
 
-    return Codec(encode_map, tp, item_codec=value)
+    return Codec(encode_map, tp, item_codec=value,
+                 decode=_tag_decoder("M", lambda v: {k: dec(x) for k, x in v.items()}))
 
 
 def _json_codec(tp: Any) -> Codec:
@@ -620,7 +669,7 @@ class ObjectCodec:
             absent: Callable[[], Any] | None = None
             if (codec.nullable or info.annotation is Any) and info.is_required():
                 absent = _none
-            elif codec.is_set:
+            elif codec.is_set and not codec.nullable:
                 absent = set
             fc = FieldCodec(name, attr, codec, absent)
             self.fields[name] = fc
