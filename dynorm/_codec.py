@@ -299,13 +299,18 @@ def _tag_decoder(tag: str, convert: Callable[[Any], Any] | None = None) -> Decod
             v = av.get(tag)
             return v if v is not None else decode_value(av)
 
-        return decode_tag
+        decoder = decode_tag
+    else:
 
-    def decode_convert(av: AttributeValue) -> Any:
-        v = av.get(tag)
-        return convert(v) if v is not None else decode_value(av)
+        def decode_convert(av: AttributeValue) -> Any:
+            v = av.get(tag)
+            return convert(v) if v is not None else decode_value(av)
 
-    return decode_convert
+        decoder = decode_convert
+    # ObjectCodec.decode_fields inlines these two to save a call per attribute.
+    decoder.tag = tag  # type: ignore[attr-defined]
+    decoder.convert = convert  # type: ignore[attr-defined]
+    return decoder
 
 
 _SCALAR_DECODERS: dict[Any, Decoder] = {
@@ -675,7 +680,11 @@ class ObjectCodec:
             self.fields[name] = fc
             self.by_attr[attr] = fc
         self._encoders = tuple((fc.name, fc.attr, fc.codec.encode) for fc in self.fields.values())
-        self._decoders = tuple((fc.attr, fc.codec.decode) for fc in self.fields.values())
+        self._decoders = tuple(
+            (fc.attr, getattr(fc.codec.decode, "tag", None),
+             getattr(fc.codec.decode, "convert", None), fc.codec.decode)
+            for fc in self.fields.values()
+        )
         self._absent = tuple(
             (fc.attr, fc.absent) for fc in self.fields.values() if fc.absent is not None
         )
@@ -719,10 +728,16 @@ class ObjectCodec:
         omitted on write).
         """
         out: dict[str, Any] = {}
-        for attr, dec in self._decoders:
+        for attr, tag, convert, dec in self._decoders:
             av = item.get(attr)
-            if av is not None:
-                out[attr] = dec(av)
+            if av is None:
+                continue
+            if tag is not None:
+                v = av.get(tag)
+                if v is not None:
+                    out[attr] = v if convert is None else convert(v)
+                    continue
+            out[attr] = dec(av)
         for attr, absent in self._absent:
             if attr not in out:
                 out[attr] = absent()

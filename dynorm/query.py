@@ -375,22 +375,33 @@ class _Read(Generic[M]):
             if not start or (remaining is not None and remaining <= 0):
                 return
 
-    async def _iterate(self) -> AsyncIterator[M]:
+    async def _decoded_pages(self) -> AsyncIterator[list[M]]:
+        """Each response's items, decoded, cut at ``limit``."""
         left = self._limit
+        decode = self._decode
         async for response in self._raw_pages():
-            for raw in response.get("Items", ()):
-                yield self._decode(raw)
-                if left is not None:
-                    left -= 1
-                    if left == 0:
-                        return
+            raws = response.get("Items", ())
+            if left is not None:
+                raws = raws[:left]
+                left -= len(raws)
+            yield [decode(raw) for raw in raws]
+            if left == 0:
+                return
+
+    async def _iterate(self) -> AsyncIterator[M]:
+        async for page in self._decoded_pages():
+            for item in page:
+                yield item
 
     def __aiter__(self) -> AsyncIterator[M]:
         return self._iterate()
 
     async def to_list(self) -> list[M]:
         """All matching items (up to ``limit``) as a list."""
-        return [item async for item in self._iterate()]
+        out: list[M] = []
+        async for page in self._decoded_pages():
+            out.extend(page)
+        return out
 
     async def first(self) -> M | None:
         """The first matching item, or None."""
