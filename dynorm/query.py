@@ -557,10 +557,10 @@ class Scan(_Read[M]):
         new._limit = None  # the total limit is applied where segments merge
         return new
 
-    async def _iterate(self) -> AsyncIterator[M]:
+    async def _decoded_pages(self) -> AsyncIterator[list[M]]:
         if not self._segments or self._segment is not None:
-            async for item in super()._iterate():
-                yield item
+            async for page in super()._decoded_pages():
+                yield page
             return
         queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=self._segments * 2)
 
@@ -578,6 +578,7 @@ class Scan(_Read[M]):
 
         tasks = [asyncio.ensure_future(run(self._one_segment(i))) for i in range(self._segments)]
         left, running = self._limit, len(tasks)
+        decode = self._decode
         try:
             while running:
                 ok, value = await queue.get()
@@ -586,12 +587,13 @@ class Scan(_Read[M]):
                         raise value
                     running -= 1
                     continue
-                for raw in value.get("Items", ()):
-                    yield self._decode(raw)
-                    if left is not None:
-                        left -= 1
-                        if left == 0:
-                            return
+                raws = value.get("Items", ())
+                if left is not None:
+                    raws = raws[:left]
+                    left -= len(raws)
+                yield [decode(raw) for raw in raws]
+                if left == 0:
+                    return
         finally:
             for task in tasks:
                 task.cancel()
