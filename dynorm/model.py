@@ -25,8 +25,9 @@ from pydantic import ConfigDict
 from pydantic._internal._model_construction import ModelMetaclass
 from typing_extensions import Self
 
-from dynorm._codec import decode_value
+from dynorm._integrity import derived_key_actions
 from dynorm._meta import IndexMeta, KeyAttr, TableMeta, compile_meta
+from dynorm._partial import construct_partial, partial_value
 from dynorm._types import Item
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import (
@@ -39,7 +40,7 @@ from dynorm.exceptions import (
     ValidationFailed,
     VersionConflict,
 )
-from dynorm.expressions import Condition, Path, RemoveAction, SetAction, UpdateAction, Value
+from dynorm.expressions import Condition, Path, UpdateAction
 from dynorm.indexes import GlobalIndex, LocalIndex, _Index
 from dynorm.operations import DeleteItem, GetItem, PutItem, UpdateItem
 from dynorm.query import Query, Scan, build_key_condition
@@ -238,10 +239,10 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
                 continue  # an absent nullable field: not fetched, so not known to be None
             fc = meta.codec.by_attr[attr]
             try:
-                values[fc.name] = _partial_value(cls, fc.name, raw)
+                values[fc.name] = partial_value(cls, fc.name, raw)
             except pydantic.ValidationError as exc:
                 raise cls._validation_failed(item, exc) from exc
-        partial: Self = _construct_partial(cls, values)
+        partial: Self = construct_partial(cls, values)
         return partial
 
     def _missing_fields(self) -> list[str]:
@@ -566,71 +567,6 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
                     "increments it on every write"
                 )
 
-    @classmethod
-    def _derived_key_actions(
-        cls, meta: TableMeta, actions: tuple[UpdateAction, ...], known: Mapping[str, Any],
-        loaded: bool,
-    ) -> tuple[list[UpdateAction], Condition | None]:
-        """Keep index keys computed by templates in step with the fields they come from.
-
-        An update that changes an input of an index key template also SETs (or, when an
-        input becomes None, REMOVEs) that index key in the same UpdateExpression.
-        """
-        index_keys = [k for k in meta.derived if k.template is not None and not k.template.role]
-        if not index_keys:
-            return [], None
-        changed: dict[str, Any] = {}
-        for action in actions:
-            field = action.path.field
-            feeds = [k for k in index_keys if field in k.template.fields]  # type: ignore[union-attr]
-            if field is None or not feeds:
-                continue
-            label = f"{cls.__name__}.{field}"
-            uses = ", ".join(f"{k.attr} = {k.template.template!r}" for k in feeds)  # type: ignore[union-attr]
-            if not action.path.is_top_level:
-                raise ExpressionError(f"{label} feeds index key(s) {uses}: set it as a whole")
-            if isinstance(action, RemoveAction):
-                changed[field] = None
-            elif isinstance(action, SetAction) and isinstance(action.value, Value):
-                changed[field] = _field_value(cls, field, action.value.av)
-            else:
-                raise ExpressionError(
-                    f"{label} feeds index key(s) {uses}: only set(value) or remove() let "
-                    "dynorm rewrite them in the same update"
-                )
-        extra: list[UpdateAction] = []
-        guards: list[Condition] = []
-        for k in index_keys:
-            template = k.template
-            assert template is not None
-            if not any(f in changed for f in template.fields):
-                continue
-            values: dict[str, Any] = {}
-            missing = []
-            for f in template.fields:
-                if f in changed:
-                    values[f] = changed[f]
-                elif f in known:
-                    values[f] = known[f]
-                    if loaded and f not in meta.recovered:
-                        path = cls.__dynorm_paths__[f]
-                        guards.append(path.not_exists() if known[f] is None else path == known[f])
-                else:
-                    missing.append(f)
-            if missing:
-                raise ExpressionError(
-                    f"{cls.__name__}: this update changes {', '.join(sorted(changed))}, which "
-                    f"feeds index key {k.attr} = {template.template!r}; that key also needs "
-                    f"{', '.join(missing)}: set those too, or update a loaded instance"
-                )
-            text = template.fill(values)
-            path = Path((k.attr,), k.codec, cls, None)
-            extra.append(path.remove() if text is None else path.set(text))
-        guard: Condition | None = None
-        for g in guards:  # the values the new index keys were computed from are still true
-            guard = _both(guard, g)
-        return extra, guard
-
     async def update(self, *actions: UpdateAction, condition: Condition | None = None) -> Self:
         """Apply update actions (UpdateItem) and refresh this instance from the result.
 
@@ -722,7 +658,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         """
         meta = cls._meta()
         cls._check_actions(meta, actions)
-        derived, race_guard = cls._derived_key_actions(meta, actions, known or {}, loaded)
+        derived, race_guard = derived_key_actions(cls, meta, actions, known or {}, loaded)
         actions = (*actions, *derived)
         condition = _both(condition, race_guard)
         if bump and meta.version is not None:
@@ -779,49 +715,9 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         await delete_table(get_connection(), cls._meta(), missing_ok=missing_ok, wait=wait)
 
 
-def _field_value(cls: type[Model], name: str, av: dict[str, Any]) -> Any:
-    """The Python value of an encoded literal for one field (to fill key templates)."""
-    return _adapter(cls, name).validate_python(decode_value(av))
-
-
-def _adapter(cls: type[Model], name: str) -> pydantic.TypeAdapter[Any]:
-    adapter = _adapters.get((cls, name))
-    if adapter is None:
-        info = cls.model_fields[name]
-        adapter = pydantic.TypeAdapter(info.annotation if info.annotation is not None else Any)
-        _adapters[(cls, name)] = adapter
-    return adapter
-
-
 def _reserved_names() -> frozenset[str]:
     """Names a field may not take: they would hide Model's public methods."""
     return frozenset(n for n in vars(Model) if not n.startswith("_") and n != "model_config")
-
-
-def _partial_value(cls: type[Model], name: str, raw: Any) -> Any:
-    """Validate one fetched field; a nested model fetched in part is built partially."""
-    try:
-        return _adapter(cls, name).validate_python(raw)
-    except pydantic.ValidationError:
-        fc = cls._meta().codec.fields[name]
-        nested = fc.codec.object_codec
-        if nested is None or not isinstance(raw, dict):
-            raise
-        values = {
-            sub.name: raw[sub.attr] for sub in nested.fields.values() if sub.attr in raw
-        }
-        return _construct_partial(nested.cls, values)
-
-
-def _construct_partial(cls: type[pydantic.BaseModel], values: dict[str, Any]) -> Any:
-    # model_construct fills defaults; a partial copy must not pretend to know them.
-    instance = cls.model_construct(_fields_set=set(values), **values)
-    for name in cls.model_fields.keys() - values.keys():
-        instance.__dict__.pop(name, None)
-    return instance
-
-
-_adapters: dict[tuple[type[Model], str], pydantic.TypeAdapter[Any]] = {}
 
 
 def _both(a: Condition | None, b: Condition | None) -> Condition | None:

@@ -1,0 +1,57 @@
+"""Per-field validation outside a full model: partial (projected) copies and key values.
+
+Pure helpers of the model layer: a field's value validated on its own with a cached
+``TypeAdapter``, and partial instances that hold only the fields that were fetched.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+
+from dynorm._codec import decode_value
+
+if TYPE_CHECKING:
+    from dynorm.model import Model
+
+__all__ = ["construct_partial", "field_value", "partial_value"]
+
+_adapters: dict[tuple[type[Any], str], pydantic.TypeAdapter[Any]] = {}
+
+
+def field_value(cls: type[pydantic.BaseModel], name: str, av: dict[str, Any]) -> Any:
+    """The Python value of an encoded literal for one field (to fill key templates)."""
+    return _adapter(cls, name).validate_python(decode_value(av))
+
+
+def _adapter(cls: type[pydantic.BaseModel], name: str) -> pydantic.TypeAdapter[Any]:
+    adapter = _adapters.get((cls, name))
+    if adapter is None:
+        info = cls.model_fields[name]
+        adapter = pydantic.TypeAdapter(info.annotation if info.annotation is not None else Any)
+        _adapters[(cls, name)] = adapter
+    return adapter
+
+
+def partial_value(cls: type[Model], name: str, raw: Any) -> Any:
+    """Validate one fetched field; a nested model fetched in part is built partially."""
+    try:
+        return _adapter(cls, name).validate_python(raw)
+    except pydantic.ValidationError:
+        fc = cls._meta().codec.fields[name]
+        nested = fc.codec.object_codec
+        if nested is None or not isinstance(raw, dict):
+            raise
+        values = {
+            sub.name: raw[sub.attr] for sub in nested.fields.values() if sub.attr in raw
+        }
+        return construct_partial(nested.cls, values)
+
+
+def construct_partial(cls: type[pydantic.BaseModel], values: dict[str, Any]) -> Any:
+    # model_construct fills defaults; a partial copy must not pretend to know them.
+    instance = cls.model_construct(_fields_set=set(values), **values)
+    for name in cls.model_fields.keys() - values.keys():
+        instance.__dict__.pop(name, None)
+    return instance
