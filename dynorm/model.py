@@ -484,15 +484,20 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             raise type(self)._condition_failed(exc, meta, request, version) from exc
 
     @classmethod
+    def _decode_stored(cls, raw: Mapping[str, Any] | None) -> Any:
+        """An item DynamoDB returned with an error: the model where it fits, else raw."""
+        if raw is None:
+            return None
+        try:
+            return cls.from_item(raw)
+        except ValidationFailed:
+            return raw
+
+    @classmethod
     def _condition_failed(cls, exc: ConditionFailed, meta: TableMeta, request: dict[str, Any],
                           version: int | None) -> ConditionFailed:
         raw = exc.response.get("Item")
-        item: Any = raw
-        if raw is not None:
-            try:
-                item = cls.from_item(raw)
-            except ValidationFailed:
-                item = raw
+        item = cls._decode_stored(raw)
         key = request.get("Key") or {k.attr: request["Item"][k.attr] for k in meta.key_attrs}
         where = f"{cls.__name__} ({meta.describe_key(key)})"
         if version is not None and meta.version is not None:

@@ -445,12 +445,7 @@ class Transaction:
         code = None if code in (None, "None") else code
         model = action.model
         stored = raw.get("Item")
-        item: Any = stored
-        if stored is not None:
-            try:
-                item = model.from_item(stored)
-            except DynormError:
-                item = stored
+        item = model._decode_stored(stored)
         error: DynormError | None = None
         if code == "ConditionalCheckFailed" and action.request is not None:
             meta = model._meta()
