@@ -53,9 +53,9 @@ from dynorm.exceptions import (
     TransportError,
     error_for_code,
 )
-from dynorm.transport._http import HTTPClient, HTTPError
+from dynorm.transport._http import RESENT, HTTPClient, HTTPError
 from dynorm.transport._sigv4 import SigV4Signer, host_from_url, normalize_path
-from dynorm.transport.base import STREAM_OPERATIONS, RetryPolicy
+from dynorm.transport.base import STREAM_OPERATIONS, RetryPolicy, settle_ambiguous
 
 if TYPE_CHECKING:
     import aioboto3
@@ -140,13 +140,21 @@ def aws_endpoints(region: str) -> tuple[str, str]:
             f"https://streams.dynamodb.{region}.{suffix}/")
 
 
+#: Retryable answers that say the request was not carried out.
+_NOT_APPLIED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
+                          "RequestLimitExceeded", "LimitExceededException"})
+
+
 class _Retry(Exception):
     """Internal: this attempt failed in a way worth another attempt."""
 
-    def __init__(self, reason: str, error: ServiceError | None = None) -> None:
+    def __init__(self, reason: str, error: ServiceError | None = None, *,
+                 sent: bool = True) -> None:
         super().__init__(reason)
         self.reason = reason
         self.error = error
+        #: False when the request certainly never reached the server (no connection).
+        self.sent = sent
 
 
 class _Endpoint:
@@ -214,6 +222,10 @@ class FastTransport:
             main = streams = endpoint_url
         else:
             main, streams = aws_endpoints(self.region)
+            # botocore's service-specific endpoint settings, honoured the same way
+            general = os.environ.get("AWS_ENDPOINT_URL")
+            main = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or general or main
+            streams = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS") or general or streams
         self._main = _Endpoint(main, "DynamoDB_20120810.", self.region)
         self._streams = _Endpoint(streams, "DynamoDBStreams_20120810.", self.region)
         self._clients: dict[str, HTTPClient] = {}
@@ -348,13 +360,31 @@ class FastTransport:
         endpoint = self._streams if operation in STREAM_OPERATIONS else self._main
         body = dumps(payload)
         attempt = 0
+        uncertain = False  # an earlier attempt may have been applied without our seeing it
         while True:
             attempt += 1
             try:
                 return await self._attempt(endpoint, operation, body)
+            except ServiceError as error:
+                if not (uncertain or error.ambiguous):
+                    raise
+                error.ambiguous = True
+                settled = settle_ambiguous(operation, payload, error)
+                if settled is None:
+                    raise
+                log.debug("%s: condition failed on the write's own lost attempt: done",
+                          operation)
+                return settled
             except _Retry as failure:
+                # Throttling answers mean "not done"; 5xx, lost connections and unreadable
+                # answers may hide a write that was applied.
+                if failure.sent and (failure.error is None
+                                     or failure.error.code not in _NOT_APPLIED
+                                     or failure.error.ambiguous):
+                    uncertain = True
                 if attempt >= self.retry.max_attempts:
                     if failure.error is not None:
+                        failure.error.ambiguous = uncertain
                         raise failure.error from None
                     raise TransportError(
                         f"{operation}: no answer from {self.endpoint_url or 'DynamoDB'} after "
@@ -368,6 +398,7 @@ class FastTransport:
         if time.time() >= self._credentials_until:
             await self._refresh_credentials()
         headers = self._headers(endpoint, operation, body, self._timestamp())
+        resent = False
         try:
             if self.http == "builtin":
                 client = endpoint.client or self._client(endpoint)
@@ -377,6 +408,7 @@ class FastTransport:
                     "Accept-Encoding: identity\r\n\r\n".encode(), body)
                 crc = answer_headers.get("x-amz-crc32")
                 request_id = answer_headers.get("x-amzn-requestid")
+                resent = RESENT in answer_headers
             else:
                 http = self._http or self._ensure_http()
                 async with http.post(endpoint.url, data=body, headers=headers) as response:
@@ -385,7 +417,9 @@ class FastTransport:
                     crc = response.headers.get("x-amz-crc32")
                     request_id = response.headers.get("x-amzn-requestid")
         except (HTTPError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise _Retry(f"{type(exc).__name__}: {exc}") from exc
+            unsent = isinstance(exc, aiohttp.ClientConnectorError) or (
+                isinstance(exc, HTTPError) and str(exc).startswith("cannot connect"))
+            raise _Retry(f"{type(exc).__name__}: {exc}", sent=not unsent) from exc
         if crc is not None and zlib.crc32(raw) != int(crc):
             raise _Retry(f"x-amz-crc32 mismatch (header {crc}, body {zlib.crc32(raw)})")
         if status == 200:
@@ -397,6 +431,9 @@ class FastTransport:
                 decode_binary(parsed)
             return parsed
         error = _error(operation, status, raw, request_id)
+        # Sent twice by the HTTP client (a kept-alive connection closed under it): the
+        # first may have been applied.
+        error.ambiguous = resent
         if error.code in RETRYABLE_CODES or status >= 500:
             raise _Retry(f"{error.code} (HTTP {status})", error)
         raise error
