@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from dynorm._types import Item
 from dynorm.connection import Connection, get_connection
-from dynorm.exceptions import DynormError, Throttled
+from dynorm.exceptions import DynormError, ServerError, Throttled, TransportError
 from dynorm.transport.base import RetryPolicy
 
 if TYPE_CHECKING:
@@ -61,6 +61,11 @@ M4 = TypeVar("M4", bound="Model")
 MAX_BATCH_WRITE = 25
 MAX_BATCH_GET = 100
 
+#: Errors left after the transport's own retries that are still worth another round:
+#: BatchWriteItem's puts and deletes carry no condition, so sending one again is harmless
+#: even when the first attempt was applied and only its answer was lost.
+_ROUND_ERRORS = (Throttled, ServerError, TransportError)
+
 KeyId = tuple[str, tuple[tuple[str, str, Any], ...]]
 """A hashable identity of an item: (table, ((attr, type, value), ...)), numbers normalised."""
 
@@ -79,7 +84,9 @@ class FailedWrite:
         key: the item's key (wire form).
         instance: the instance given to ``save``/``delete`` (None for a delete by key).
         error: the error that stopped it, or None when DynamoDB still reported it
-            unprocessed after every retry.
+            unprocessed after every retry. A :class:`~dynorm.TransportError` or
+            :class:`~dynorm.ServerError` here means the last attempt got no usable answer:
+            DynamoDB may have made that write all the same (see :attr:`uncertain`).
     """
 
     action: Literal["put", "delete"]
@@ -88,11 +95,18 @@ class FailedWrite:
     instance: Model | None
     error: DynormError | None = None
 
+    @property
+    def uncertain(self) -> bool:
+        """True when the write may have been made although no success was seen (the last
+        attempt's answer was lost: a dropped connection or a 5xx)."""
+        return isinstance(self.error, (TransportError, ServerError))
+
     def __str__(self) -> str:
         where = f"{self.action} {self.model.__name__} ({self.model._meta().describe_key(self.key)})"
         if self.error is None:
             return f"{where}: still unprocessed after the last retry"
-        return f"{where}: {type(self.error).__name__}: {self.error}"
+        maybe = " (the write may have been made: its answer was lost)" if self.uncertain else ""
+        return f"{where}: {type(self.error).__name__}: {self.error}{maybe}"
 
 
 class BatchWriteFailed(DynormError):
@@ -187,6 +201,7 @@ class _Write:
     store_none: bool = False
     version: int | None = None  # set when prepared (unversioned saves of versioned models)
     request: dict[str, Any] | None = None  # the WriteRequest once prepared
+    kid: KeyId | None = None  # key_id(table, key), computed once
 
     def failed(self, error: DynormError | None) -> FailedWrite:
         return FailedWrite(self.action, self.model, self.key, self.instance, error)
@@ -287,7 +302,7 @@ class BatchWriter:
         table = conn.table_name(meta.table_name)
         kid = key_id(table, key)
         self._pending.pop(kid, None)  # the last write to an item wins
-        self._pending[kid] = _Write(action, model, table, key, instance, store_none)
+        self._pending[kid] = _Write(action, model, table, key, instance, store_none, kid=kid)
         if (len(self._pending) >= self.flush_at and self._sem is not None
                 and (self._pump is None or self._pump.done())):
             self._pump = asyncio.get_running_loop().create_task(self._dispatch(final=False))
@@ -344,15 +359,15 @@ class BatchWriter:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _take(self) -> list[_Write]:
-        chunk: list[_Write] = []
-        for kid in list(self._pending):
-            if kid in self._in_flight:
-                continue
-            chunk.append(self._pending.pop(kid))
-            self._in_flight.add(kid)
-            if len(chunk) == MAX_BATCH_WRITE:
-                break
-        return chunk
+        # Oldest first; an item whose earlier write is still in flight waits its turn.
+        kids: list[KeyId] = []
+        for kid in self._pending:
+            if kid not in self._in_flight:
+                kids.append(kid)
+                if len(kids) == MAX_BATCH_WRITE:
+                    break
+        self._in_flight.update(kids)
+        return [self._pending.pop(kid) for kid in kids]
 
     async def _dispatch(self, *, final: bool) -> None:
         assert self._sem is not None
@@ -399,12 +414,12 @@ class BatchWriter:
             await self._write_chunk(chunk)
         finally:
             for write in chunk:
-                self._in_flight.discard(key_id(write.table, write.key))
+                self._in_flight.discard(write.kid)
 
     async def _write_chunk(self, chunk: list[_Write]) -> None:
         conn = self._conn
         assert conn is not None
-        by_id = {key_id(w.table, w.key): w for w in chunk}
+        by_id = {w.kid: w for w in chunk}
         key_attrs = {w.table: [k.attr for k in w.model._meta().key_attrs] for w in chunk}
         remaining = list(chunk)
         attempt = 0
@@ -415,7 +430,7 @@ class BatchWriter:
                 request.setdefault(w.table, []).append(w.request)
             try:
                 response = await conn.call("BatchWriteItem", {"RequestItems": request})
-            except Throttled as exc:
+            except _ROUND_ERRORS as exc:
                 # The transport's own retries are spent: keep going with the batch budget.
                 unprocessed = remaining
                 last: DynormError | None = exc
@@ -471,7 +486,9 @@ def batch(
     Args:
         concurrency: BatchWriteItem calls in flight at once.
         max_retries: rounds of re-sending unprocessed items (per chunk of 25) before
-            giving up; throttling that outlasts the transport's retries counts as a round.
+            giving up; throttling, 5xx or lost connections that outlast the transport's
+            retries count as a round (the writes carry no condition, so a repeat is
+            harmless).
         base_delay / max_delay: the backoff between rounds (exponential, full jitter).
         flush_at: start sending while the block runs once this many writes wait.
 
@@ -518,7 +535,9 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, c
                         entry["ConsistentRead"] = True
                 try:
                     response = await conn.call("BatchGetItem", {"RequestItems": items})
-                except Throttled:
+                except _ROUND_ERRORS:
+                    # Throttling, 5xx or no answer after the transport's retries: reads are
+                    # safe to repeat, so this costs a round of the batch's budget.
                     left = remaining
                 else:
                     for table, rows in (response.get("Responses") or {}).items():

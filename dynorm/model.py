@@ -246,7 +246,10 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         return partial
 
     def _missing_fields(self) -> list[str]:
-        return [name for name in type(self).model_fields if name not in self.__dict__]
+        fields = type(self).__pydantic_fields__
+        if len(self.__dict__) >= len(fields):  # the common case: a complete instance
+            return []
+        return [name for name in fields if name not in self.__dict__]
 
     @classmethod
     def _validation_failed(cls, item: Mapping[str, Any], exc: pydantic.ValidationError
