@@ -679,7 +679,11 @@ class ObjectCodec:
             fc = FieldCodec(name, attr, codec, absent)
             self.fields[name] = fc
             self.by_attr[attr] = fc
-        self._encoders = tuple((fc.name, fc.attr, fc.codec.encode) for fc in self.fields.values())
+        # (name, attr, encoder, type whose values are stored as {tag: value} unchanged)
+        self._encoders = tuple(
+            (fc.name, fc.attr, fc.codec.encode, *_PASS_THROUGH.get(fc.codec.encode, (None, "")))
+            for fc in self.fields.values()
+        )
         self._decoders = tuple(
             (fc.attr, getattr(fc.codec.decode, "tag", None),
              getattr(fc.codec.decode, "convert", None), fc.codec.decode)
@@ -699,11 +703,14 @@ class ObjectCodec:
         out: Item = {}
         name = ""
         try:
-            for name, attr, enc in self._encoders:
+            for name, attr, enc, plain, tag in self._encoders:
                 v = values.get(name)
                 if v is None:
                     if store_none and name in values:
                         out[attr] = {"NULL": True}
+                    continue
+                if type(v) is plain:  # str and bool: no call needed
+                    out[attr] = {tag: v}
                     continue
                 av = enc(v)
                 if av is not None:
@@ -742,6 +749,10 @@ class ObjectCodec:
             if attr not in out:
                 out[attr] = absent()
         return out
+
+
+#: encoders whose exact-type values go to the wire unchanged, inlined by encode_fields
+_PASS_THROUGH: dict[Encoder, tuple[type, str]] = {_enc_str: (str, "S"), _enc_bool: (bool, "BOOL")}
 
 
 def _none() -> None:

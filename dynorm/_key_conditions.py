@@ -31,7 +31,7 @@ from dynorm.expressions import (
 )
 from dynorm.templates import MAX_CHAR
 
-__all__ = ["build_key_condition"]
+__all__ = ["build_key_condition", "key_query"]
 
 
 def build_key_condition(
@@ -42,22 +42,43 @@ def build_key_condition(
     Conditions on the fields of a key template (``Order.user_id == "u1"``) are
     compiled into conditions on the template's attribute (``pk = "USER#u1"``).
     """
+    return key_query(meta, index, conditions)[0]
+
+
+def key_query(
+    meta: TableMeta, index: IndexMeta | None, conditions: Sequence[Condition]
+) -> tuple[KeyCondition, list[Condition]]:
+    """The key condition, and the filters that make it exact.
+
+    A field placed in a key with a lossy format (``{created:%Y-%m-%d}``) narrows the key
+    range only to its precision (the day); the original condition on the stored field
+    then goes into the filter, so ``created >= t`` means exactly that.
+    """
     partition = index.partition if index else meta.partition
     sort = index.sort if index else meta.sort
     constant = partition.template is not None and not partition.template.fields
     if not conditions and not constant:
         raise ExpressionError("a query needs a key condition, e.g. Model.pk == value")
+    exact: list[Condition] = []
     if partition.template is not None or (sort is not None and sort.template is not None):
+        exact = [
+            leaf for leaf in _leaves(conditions)
+            for k in (partition, sort)
+            if k is not None and k.template is not None
+            and (field := _leaf_field(leaf)) in k.template.fields
+            and not k.template.lossless(field)
+        ]
         conditions = _template_conditions(meta, partition, sort, index, conditions)
     combined = conditions[0]
     for cond in conditions[1:]:
         combined = combined & cond
-    return to_key_condition(
+    key = to_key_condition(
         combined,
         partition_attr=partition.attr,
         sort_attr=sort.attr if sort else None,
         index_name=index.name if index else None,
     )
+    return key, exact
 
 
 def _leaves(conditions: Sequence[Condition]) -> list[Condition]:
@@ -157,7 +178,6 @@ def _range(meta: TableMeta, where: str, sort: KeyAttr, field: str, index: int, p
     path = _key_path(sort)
     last = index == len(template.fields) - 1 and not isinstance(template.parts[-1], str)
     fixed = template.fixed_width(field)
-    exact_by_entity = meta.entity is not None  # a one-sided bound relies on the type filter
 
     def fmt(av: Any) -> str:
         return prefix + template.format_value(field, _python(meta, field, av))
@@ -165,7 +185,7 @@ def _range(meta: TableMeta, where: str, sort: KeyAttr, field: str, index: int, p
     def refuse(why: str) -> ExpressionError:
         return ExpressionError(
             f"{where}: {field} {why} in sort key {sort.attr!r} = {template.template!r}; "
-            "compare it in .filter() instead, or declare the model's entity"
+            "compare it in .filter() instead"
         )
 
     if isinstance(leaf, BeginsWith):
@@ -181,8 +201,16 @@ def _range(meta: TableMeta, where: str, sort: KeyAttr, field: str, index: int, p
     if not (isinstance(leaf, Compare) and isinstance(leaf.right, Value)):
         raise refuse(f"condition {leaf!r} cannot be a key condition")
     op, text = leaf.op, fmt(leaf.right.av)
+    if not template.lossless(field):
+        # The key holds the value only to the format's precision: take the whole unit
+        # (e.g. the day) here; the exact comparison goes into the filter (key_query).
+        op = {"<": "<=", ">": ">="}.get(op, op)
+    # Every range is closed at both ends by the text before the placeholder, so no item
+    # of another prefix (another day, another entity) can slip in.
     if op == ">=" and (last or fixed):
         return path.between(text, prefix + MAX_CHAR)
+    if op == ">" and last:
+        return path.between(text + "\x00", prefix + MAX_CHAR)  # the next string after text
     if op == ">" and fixed:
         return path.between(text + MAX_CHAR, prefix + MAX_CHAR)
     if op == "<=" and last:
@@ -191,9 +219,24 @@ def _range(meta: TableMeta, where: str, sort: KeyAttr, field: str, index: int, p
         return path.between(prefix, text + MAX_CHAR)
     if op == "<" and fixed and not last:
         return path.between(prefix, text)
-    if op in (">", "<") and last and exact_by_entity:
-        return path > text if op == ">" else path < text
+    if op == "<" and last and text != prefix:
+        return path.between(prefix, _just_below(text))
     raise refuse(f"{op} cannot be expressed exactly as one key condition")
+
+
+def _just_below(text: str) -> str:
+    """The greatest key below ``text`` that a stored key can be (for a strict ``<``).
+
+    Assumes, as every prefix range here does, that stored keys do not contain
+    U+10FFFF (a Unicode noncharacter).
+    """
+    last = ord(text[-1])
+    if last == 0:
+        return text[:-1]
+    below = last - 1
+    if 0xD800 <= below <= 0xDFFF:  # surrogates cannot be stored: step over them
+        below = 0xD7FF
+    return text[:-1] + chr(below) + MAX_CHAR
 
 
 def _key_path(key: KeyAttr) -> Path:

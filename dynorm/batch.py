@@ -489,7 +489,8 @@ def batch(
             giving up; throttling, 5xx or lost connections that outlast the transport's
             retries count as a round (the writes carry no condition, so a repeat is
             harmless).
-        base_delay / max_delay: the backoff between rounds (exponential, full jitter).
+        base_delay: the backoff between rounds (exponential, full jitter).
+        max_delay: the longest single pause, in seconds.
         flush_at: start sending while the block runs once this many writes wait.
 
     Raises (on exit):
@@ -591,7 +592,8 @@ async def get_many(
         consistent: strongly consistent reads.
         concurrency: BatchGetItem calls in flight at once.
         max_retries: rounds of re-requesting unprocessed keys before giving up.
-        base_delay / max_delay: the backoff between rounds (exponential, full jitter).
+        base_delay: the backoff between rounds (exponential, full jitter).
+        max_delay: the longest single pause, in seconds.
 
     Returns:
         One entry per key, in the order given: the item, or None where there is none.

@@ -26,6 +26,7 @@ from pydantic._internal._model_construction import ModelMetaclass
 from typing_extensions import Self
 
 from dynorm._integrity import derived_key_actions
+from dynorm._key_conditions import key_query
 from dynorm._meta import IndexMeta, KeyAttr, TableMeta, compile_meta
 from dynorm._partial import construct_partial, partial_value
 from dynorm._types import Item
@@ -43,7 +44,7 @@ from dynorm.exceptions import (
 from dynorm.expressions import Condition, Path, UpdateAction
 from dynorm.indexes import GlobalIndex, LocalIndex, _Index
 from dynorm.operations import DeleteItem, GetItem, PutItem, UpdateItem
-from dynorm.query import Query, Scan, build_key_condition
+from dynorm.query import Query, Scan
 from dynorm.tables import StreamView, create_table, delete_table
 from dynorm.templates import KeyTemplate
 
@@ -90,7 +91,9 @@ class BoundIndex(Generic[M]):
     def query(self, *key_conditions: Condition) -> Query[M]:
         """A Query on this index: ``Score.by_game.query(Score.game == "tetris")``."""
         meta = self.model._meta()
-        return Query(self.model, build_key_condition(meta, self.meta, key_conditions), self.meta)
+        key, exact = key_query(meta, self.meta, key_conditions)
+        query = Query(self.model, key, self.meta)
+        return query._refine(exact)
 
     def scan(self) -> Scan[M]:
         """A Scan of this index."""
@@ -542,7 +545,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         The key conditions need equality on the partition key and at most one condition
         on the sort key (``= < <= > >= between begins_with``); they are checked now.
         """
-        return Query(cls, build_key_condition(cls._meta(), None, key_conditions))
+        key, exact = key_query(cls._meta(), None, key_conditions)
+        return Query(cls, key)._refine(exact)
 
     @classmethod
     def scan(cls) -> Scan[Self]:

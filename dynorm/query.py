@@ -81,6 +81,13 @@ class _Read(Generic[M]):
             self._check_owner(path)
             self._check_stored(path)
 
+    def _refine(self, conditions: list[Condition]) -> Self:
+        """Add filters dynorm derived itself (exactness for lossy key templates)."""
+        new = self._copy()
+        for cond in conditions:
+            new._filter = cond if new._filter is None else new._filter & cond
+        return new
+
     def _check_stored(self, path: Path) -> None:
         if path.field is not None and path.field in self._meta.recovered:
             raise ExpressionError(

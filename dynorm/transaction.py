@@ -210,8 +210,9 @@ class Transaction:
     Args:
         max_retries: how often a transaction canceled only by conflicts with other
             transactions is sent again (same token).
-        base_delay / max_delay: the backoff between those attempts (exponential, full
+        base_delay: the backoff between those attempts (exponential, full
             jitter), in seconds.
+        max_delay: the longest single pause, in seconds.
         token: the client request token; a random one by default.
     """
 
@@ -476,7 +477,8 @@ def transaction(*, max_retries: int = 3, base_delay: float = 0.05, max_delay: fl
 
     Args:
         max_retries: re-sends of a transaction canceled by conflicting transactions.
-        base_delay / max_delay: the backoff between them (exponential, full jitter).
+        base_delay: the backoff between them (exponential, full jitter).
+        max_delay: the longest single pause, in seconds.
         token: the ClientRequestToken (idempotency); random by default, kept on retries.
 
     Raises (on exit):

@@ -35,7 +35,8 @@ class Lease:
     """A shard's lease as stored.
 
     Attributes:
-        stream_arn / shard_id: the shard.
+        stream_arn: the shard.
+        shard_id: the shard within that stream.
         owner: the worker holding it (None: free).
         expires: epoch seconds when the claim lapses.
         handoff_to: a worker that asked for the shard (None: nobody).

@@ -105,29 +105,39 @@ async def test_range_queries_match_python(dynorm_connection: Connection) -> None
         orders.append(order)
     await Order(user_id="u2", order_id="x", created=DAY, total=Decimal(1)).save()
 
-    def day(o: Order) -> str:
-        return o.created.strftime("%Y-%m-%d")
-
     for _ in range(40):
-        pivot = DAY + timedelta(days=rng.randint(0, 9))
-        other = pivot + timedelta(days=rng.randint(0, 3))
-        p, o = pivot.strftime("%Y-%m-%d"), other.strftime("%Y-%m-%d")
+        pivot = DAY + timedelta(days=rng.randint(0, 9), hours=rng.randint(0, 23))
+        other = pivot + timedelta(days=rng.randint(0, 3), hours=rng.randint(0, 23))
         cases = [
-            (attr(Order.created) >= pivot, lambda x, p=p: day(x) >= p),
-            (attr(Order.created) > pivot, lambda x, p=p: day(x) > p),
-            (attr(Order.created) <= pivot, lambda x, p=p: day(x) <= p),
-            (attr(Order.created) < pivot, lambda x, p=p: day(x) < p),
-            (attr(Order.created).between(pivot, other), lambda x, p=p, o=o: p <= day(x) <= o),
+            (attr(Order.created) >= pivot, lambda x, p=pivot: x.created >= p),
+            (attr(Order.created) > pivot, lambda x, p=pivot: x.created > p),
+            (attr(Order.created) <= pivot, lambda x, p=pivot: x.created <= p),
+            (attr(Order.created) < pivot, lambda x, p=pivot: x.created < p),
+            (attr(Order.created).between(pivot, other),
+             lambda x, p=pivot, o=other: p <= x.created <= o),
         ]
         cond, expect = rng.choice(cases)
         got = [x.order_id for x in await Order.query(attr(Order.user_id) == "u1", cond).to_list()]
-        want = sorted((day(x), x.order_id) for x in orders if expect(x))
+        want = sorted((x.created.date(), x.order_id) for x in orders if expect(x))
+        # exact to the microsecond although the key holds only the day (a filter adds it)
         assert got == [oid for _, oid in want], cond
-    # equality on the day, then a prefix of the order id
-    exact = await Order.query(attr(Order.user_id) == "u1", attr(Order.created) == orders[0].created,
+
+    # equality on the (exact) time, then ranges on the last placeholder: never another day
+    first = orders[0]
+    same_day = [x for x in orders if x.created == first.created]
+    for op, check in ((">", str.__gt__), ("<", str.__lt__), (">=", str.__ge__),
+                      ("<=", str.__le__)):
+        for pivot_id in ("o", "o1", first.order_id, "p", "a"):
+            path = attr(Order.order_id)
+            cond = {">": path > pivot_id, "<": path < pivot_id, ">=": path >= pivot_id,
+                    "<=": path <= pivot_id}[op]
+            got = await Order.query(attr(Order.user_id) == "u1",
+                                    attr(Order.created) == first.created, cond).to_list()
+            want = sorted(x.order_id for x in same_day if check(x.order_id, pivot_id))
+            assert [x.order_id for x in got] == want, (op, pivot_id)
+    exact = await Order.query(attr(Order.user_id) == "u1", attr(Order.created) == first.created,
                               attr(Order.order_id).begins_with("o0")).to_list()
-    assert all(day(x) == day(orders[0]) and x.order_id.startswith("o0") for x in exact)
-    assert orders[0].order_id in [x.order_id for x in exact]
+    assert all(x.created == first.created and x.order_id.startswith("o0") for x in exact)
 
 
 def test_queries_the_template_cannot_serve() -> None:
