@@ -23,7 +23,7 @@ KEYS_ONLY          keys only                   keys only                    keys
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -31,6 +31,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import pydantic
 
+from dynorm._partial import partial_value
 from dynorm.exceptions import DynormError, ValidationFailed
 from dynorm.model import Model
 
@@ -40,6 +41,7 @@ __all__ = [
     "FailedRecord",
     "StreamError",
     "decode_record",
+    "pick_model",
 ]
 
 M = TypeVar("M", bound=Model)
@@ -160,12 +162,64 @@ def _unbase64(av: Any) -> Any:
 _key_adapters: dict[tuple[type[Model], str], pydantic.TypeAdapter[Any]] = {}
 
 
+def pick_model(models: Sequence[type[Model]], record: Mapping[str, Any]) -> type[Model] | None:
+    """The model a record belongs to, among the models sharing its table; None when the
+    record is another entity's (single-table design) -- not ours, not an error.
+
+    With entities, the image's entity attribute decides; KEYS_ONLY records carry no image,
+    so the key templates decide (a key must parse with exactly one model's templates).
+    """
+    if len(models) == 1 and models[0]._meta().entity is None:
+        return models[0]
+    data = record.get("dynamodb") or {}
+    image = data.get("NewImage") or data.get("OldImage")
+    if image is not None:
+        for model in models:
+            meta = model._meta()
+            if meta.entity is None or image.get(meta.entity_attr) == {"S": meta.entity}:
+                return model
+        return None
+    keys = data.get("Keys") or {}
+    fitting = [m for m in models if _keys_fit(m, keys)]
+    return fitting[0] if len(fitting) == 1 else None
+
+
+def _keys_fit(model: type[Model], keys: Mapping[str, Any]) -> bool:
+    for k in model._meta().key_attrs:
+        av = keys.get(k.attr)
+        if av is None:
+            return False
+        if k.template is not None:
+            try:
+                k.template.parse(str(av.get("S", "")))
+            except DynormError:
+                return False
+    return True
+
+
 def decode_keys(model: type[Model], keys: Mapping[str, Any]) -> dict[str, Any]:
-    """Key values by field name, validated to the fields' types where they fit."""
+    """Key values by field name, validated to the fields' types where they fit.
+
+    Keys computed by templates give back the fields they were made from.
+    """
     out: dict[str, Any] = {}
     for k in model._meta().key_attrs:
         av = keys.get(k.attr)
         if av is None:
+            continue
+        if k.template is not None:
+            try:
+                parts = k.template.parse(str(av.get("S", "")))
+            except DynormError:
+                out[k.attr] = av.get("S")
+                continue
+            for name, text in parts.items():
+                if not k.template.lossless(name):
+                    continue  # the key holds it only in part (e.g. the day): see the images
+                try:
+                    out[name] = partial_value(model, name, text)
+                except pydantic.ValidationError:
+                    out[name] = text
             continue
         raw = k.codec.decode(av)
         adapter = _key_adapters.get((model, k.field))

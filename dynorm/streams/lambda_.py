@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import ConnectionNotConfigured
 from dynorm.model import Model
-from dynorm.streams.events import FailedRecord, StreamError, decode_record, lambda_image
+from dynorm.streams.events import (
+    FailedRecord,
+    StreamError,
+    decode_record,
+    lambda_image,
+    pick_model,
+)
 
 if TYPE_CHECKING:
     from dynorm.streams.listener import StreamListener
@@ -80,9 +86,9 @@ def lambda_handler(
 
     async def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         prefix = _prefix(table_prefix)
-        models: dict[str, type[Model]] = {
-            prefix + m._meta().table_name: m for m in listener.models
-        }
+        models: dict[str, list[type[Model]]] = {}
+        for m in listener.models:
+            models.setdefault(prefix + m._meta().table_name, []).append(m)
         dispatcher = listener.dispatcher
         failures: list[dict[str, str]] = []
         for raw in event.get("Records", []):
@@ -97,10 +103,13 @@ def lambda_handler(
             model: type[Model] | None = None
             try:
                 table = table_from_arn(str(raw.get("eventSourceARN", "")))
-                model = models.get(table)
-                if model is None:
+                candidates = models.get(table)
+                if candidates is None:
                     raise StreamError(f"no model of this listener uses table {table!r} "
                                       f"(models: {sorted(models)})")
+                model = pick_model(candidates, record)
+                if model is None:
+                    continue  # another entity's item in a shared table: not ours
                 change = decode_record(model, record, table=table)
             except Exception as exc:  # invalid: report and count as done
                 if model is None:

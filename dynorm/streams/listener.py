@@ -60,7 +60,7 @@ _ALL_KINDS: frozenset[EventKind] = frozenset({"insert", "modify", "remove"})
 @dataclass
 class _Stream:
     arn: str
-    model: type[Model]
+    models: list[type[Model]]
     table: str
     shards: list[Shard] = field(default_factory=list)
     finished: set[str] = field(default_factory=set)
@@ -137,10 +137,13 @@ class StreamListener:
             return
         table = model._meta().table_name
         for other in self.models:
-            if other._meta().table_name == table:
+            if other._meta().table_name == table and (
+                model._meta().entity is None or other._meta().entity is None
+            ):
                 raise DynormError(
                     f"{model.__name__} and {other.__name__} share table {table!r}: a listener "
-                    "follows one model per table"
+                    "can follow several models of one table only when each declares its "
+                    "entity (single-table design), so records can be told apart"
                 )
         self.models.append(model)
 
@@ -220,11 +223,13 @@ class StreamListener:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, self.stop)
                     installed.append(sig)
-        streams: list[_Stream] = []
+        by_table: dict[str, list[type[Model]]] = {}
         for model in self.models:
-            table = conn.table_name(model._meta().table_name)
-            arn = await stream_arn(conn, table, model=model.__name__)
-            streams.append(_Stream(arn, model, table))
+            by_table.setdefault(conn.table_name(model._meta().table_name), []).append(model)
+        streams: list[_Stream] = []
+        for table, models in by_table.items():
+            arn = await stream_arn(conn, table, model=models[0].__name__)
+            streams.append(_Stream(arn, models, table))
         log.info("listening to %s as %s", ", ".join(s.table for s in streams), self.owner)
         graceful = False
         try:
@@ -274,7 +279,7 @@ class StreamListener:
         start: StartPosition = (self.start if shard.shard_id in stream.seen_first
                                 else "TRIM_HORIZON")
         reader = ShardReader(
-            conn, shard, stream.model, stream.table, self._dispatcher, self.checkpoints,
+            conn, shard, stream.models, stream.table, self._dispatcher, self.checkpoints,
             start=start, poll_interval=self.poll_interval, batch_size=self.batch_size,
         )
         task = asyncio.create_task(reader.run(), name=f"dynorm-shard-{shard.shard_id}")

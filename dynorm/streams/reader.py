@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from dynorm.connection import Connection
@@ -13,7 +14,7 @@ from dynorm.exceptions import ServiceError, TableNotFound, Throttled, TransportE
 from dynorm.model import Model
 from dynorm.streams.checkpoints import CheckpointStore
 from dynorm.streams.dispatch import Dispatcher
-from dynorm.streams.events import FailedRecord, decode_record
+from dynorm.streams.events import FailedRecord, decode_record, pick_model
 from dynorm.streams.shards import Shard
 
 __all__ = ["ReadResult", "ShardReader", "StartPosition"]
@@ -34,7 +35,7 @@ class ShardReader:
         self,
         connection: Connection,
         shard: Shard,
-        model: type[Model],
+        model: type[Model] | Sequence[type[Model]],
         table: str,
         dispatcher: Dispatcher,
         checkpoints: CheckpointStore,
@@ -45,7 +46,9 @@ class ShardReader:
     ) -> None:
         self.connection = connection
         self.shard = shard
-        self.model = model
+        #: the models of this table (several in single-table design, told apart by entity)
+        self.models = list(model) if isinstance(model, Sequence) else [model]
+        self.model = self.models[0]
         self.table = table
         self.dispatcher = dispatcher
         self.checkpoints = checkpoints
@@ -171,8 +174,11 @@ class ShardReader:
         return result
 
     async def _deliver(self, record: dict[str, Any]) -> FailedRecord | None:
+        model = pick_model(self.models, record)
+        if model is None:
+            return None  # another entity's item in a shared table: not for this listener
         try:
-            event = decode_record(self.model, record, table=self.table,
+            event = decode_record(model, record, table=self.table,
                                   shard_id=self.shard.shard_id)
         except Exception as exc:  # ValidationFailed, StreamError, codec errors: skip it
             failure = _invalid(self, record, exc)

@@ -246,3 +246,35 @@ async def test_conflicting_index_declarations(dynorm_connection: Connection) -> 
 
     with pytest.raises(SchemaError, match="declare different keys"):
         await dynorm.create_tables(A, C)
+
+
+async def test_stream_events_per_entity(dynorm_connection: Connection) -> None:
+    """One stream, several entities: each record reaches its own model's handlers, keys
+    come back as the fields the templates were made from, other entities are skipped."""
+    from tests.integration.test_streams import FAST, run_until
+
+    await dynorm.create_tables(User, Address, Order, stream="NEW_AND_OLD_IMAGES")
+    listener = dynorm.StreamListener(User, Order, **FAST)
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+    errors: list[Any] = []
+
+    @listener.on(User)
+    async def users(event: dynorm.ChangeEvent[User]) -> None:
+        seen.append(("user", event.kind, event.keys))
+
+    @listener.on(Order)
+    async def orders(event: dynorm.ChangeEvent[Order]) -> None:
+        assert event.new is None or isinstance(event.new, Order)
+        seen.append(("order", event.kind, event.keys))
+
+    listener.on_error(errors.append)
+    await User(user_id="u1", name="Ada", email="a@x").save()
+    await Address(user_id="u1", label="home", city="Paris", zip_code="75001").save()
+    order = Order(user_id="u1", order_id="o1", created=DAY, total=Decimal(3))
+    await order.save()
+    await order.update(attr(Order.status).set(Status.SHIPPED))
+    await run_until(listener, lambda: len(seen) >= 3)
+    order_keys = {"user_id": "u1", "order_id": "o1"}  # created is in sk only as a day
+    assert seen == [("user", "insert", {"user_id": "u1"}), ("order", "insert", order_keys),
+                    ("order", "modify", order_keys)]
+    assert errors == []  # the address was skipped, not reported as a poison record
