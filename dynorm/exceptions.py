@@ -133,6 +133,11 @@ class ServiceError(DynormError):
         message: the server's message.
         operation: the DynamoDB operation, e.g. ``"PutItem"``.
         response: the parsed error response (e.g. ``Item`` or ``CancellationReasons``).
+        ambiguous: True when an earlier attempt of the same request got no usable answer
+            (the connection dropped after sending, or a 5xx) and so may have been applied:
+            a :class:`ConditionFailed` with ``ambiguous`` set can be the first attempt's
+            own write making the retried condition false. Retrying such a write blindly
+            can apply it twice; see docs/reliability.md.
     """
 
     def __init__(self, message: str, *, code: str = "", operation: str = "") -> None:
@@ -141,6 +146,7 @@ class ServiceError(DynormError):
         self.message = message
         self.operation = operation
         self.response: dict[str, Any] = {}
+        self.ambiguous = False
 
 
 class ConditionFailed(ServiceError):

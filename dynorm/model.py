@@ -506,6 +506,11 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         item = cls._decode_stored(raw)
         key = request.get("Key") or {k.attr: request["Item"][k.attr] for k in meta.key_attrs}
         where = f"{cls.__name__} ({meta.describe_key(key)})"
+        # A retried write can fail its condition because its own first attempt applied.
+        suffix = (
+            "; an earlier attempt of this write got no answer and may have applied it: "
+            "reload and check before retrying" if exc.ambiguous else ""
+        )
         if version is not None and meta.version is not None:
             stored: int | None = None
             if raw is not None and meta.version.attr in raw:
@@ -513,15 +518,17 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             if stored != (version or None):
                 error: ConditionFailed = VersionConflict(
                     f"{where}: version conflict: this copy has version {version}, the table "
-                    f"has {'no item' if raw is None else stored}; reload and retry",
+                    f"has {'no item' if raw is None else stored}; reload and retry{suffix}",
                     code=exc.code, operation=exc.operation, item=item,
                     expected=version, actual=stored,
                 )
                 error.response = exc.response
+                error.ambiguous = exc.ambiguous
                 return error
-        error = ConditionFailed(f"{where}: condition failed", code=exc.code,
+        error = ConditionFailed(f"{where}: condition failed{suffix}", code=exc.code,
                                 operation=exc.operation, item=item)
         error.response = exc.response
+        error.ambiguous = exc.ambiguous
         return error
 
     @classmethod

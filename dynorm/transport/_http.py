@@ -17,7 +17,12 @@ import ssl as _ssl
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["HTTPClient", "HTTPError"]
+__all__ = ["RESENT", "HTTPClient", "HTTPError"]
+
+
+#: Pseudo-header set on an answer to a request that was sent a second time (see
+#: :meth:`HTTPClient.request`).
+RESENT = ":resent"
 
 
 class HTTPError(ConnectionError):
@@ -173,7 +178,11 @@ class HTTPClient:
         """Send ``head`` (request line and headers, ending in an empty line) and ``body``.
 
         Returns (status, lower-cased headers, body). A reused connection that the server
-        had closed is replaced once at no cost to the caller's retry budget.
+        had closed is replaced once at no cost to the caller's retry budget. The server
+        may have read the request before it closed that connection, so the answer then
+        carries the pseudo-header :data:`RESENT` (``":resent"``, not a valid header name):
+        a caller sending a non-idempotent request must treat its outcome as possibly the
+        second application (see ``FastTransport``).
         """
         async with self._limit:
             for attempt in (0, 1):
@@ -189,7 +198,10 @@ class HTTPClient:
                 if conn is None:
                     conn = await self._connect()
                 try:
-                    return await self._exchange(conn, head, body)
+                    answer = await self._exchange(conn, head, body)
+                    if attempt:
+                        answer[1][RESENT] = "1"
+                    return answer
                 except HTTPError:
                     self._all.discard(conn)
                     if conn.transport is not None:

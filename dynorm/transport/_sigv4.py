@@ -128,7 +128,8 @@ class SigV4Signer:
             headers: every header sent, as (name, value) pairs in any order and case,
                 including ``host`` and ``x-amz-date`` (and ``x-amz-security-token``).
             payload_hash: hex SHA-256 of the body.
-            access_key / secret_key: the credentials.
+            access_key: the credentials.
+            secret_key: the secret of that access key.
             timestamp: the ``X-Amz-Date`` value.
         """
         grouped: dict[str, list[str]] = {}

@@ -26,7 +26,7 @@ from dynorm.exceptions import (
     TransportError,
     error_for_code,
 )
-from dynorm.transport.base import STREAM_OPERATIONS, RetryPolicy
+from dynorm.transport.base import STREAM_OPERATIONS, RetryPolicy, settle_ambiguous
 
 __all__ = ["Aioboto3Transport"]
 
@@ -41,6 +41,12 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
     ConnectionError,
     OSError,
+)
+
+#: Connection errors raised before the request could have left: never applied.
+_UNSENT: tuple[type[BaseException], ...] = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
 )
 
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
@@ -59,7 +65,8 @@ class Aioboto3Transport:
         endpoint_url: a DynamoDB-compatible endpoint (local servers); None for AWS.
         retry: the retry policy.
         max_pool_connections: HTTP connections kept open for concurrent calls.
-        connect_timeout / read_timeout: seconds.
+        connect_timeout: seconds.
+        read_timeout: seconds to wait for an answer.
     """
 
     def __init__(
@@ -119,6 +126,7 @@ class Aioboto3Transport:
         service = "dynamodbstreams" if operation in STREAM_OPERATIONS else "dynamodb"
         method = getattr(await self._client(service), _method_name(operation))
         attempt = 0
+        uncertain = False  # an earlier attempt may have been applied without our seeing it
         while True:
             attempt += 1
             try:
@@ -126,9 +134,18 @@ class Aioboto3Transport:
                 return response
             except botocore.exceptions.ClientError as exc:
                 error = _translate(exc, operation)
-                if exc.response.get("Error", {}).get("Code") not in RETRYABLE_CODES:
+                if uncertain:
+                    error.ambiguous = True
+                    settled = settle_ambiguous(operation, payload, error)
+                    if settled is not None:
+                        log.debug("%s: condition failed on the write's own lost attempt: done",
+                                  operation)
+                        return settled
+                if error.code not in RETRYABLE_CODES:
                     raise error from exc
+                uncertain = uncertain or _status(exc) >= 500
                 if attempt >= self.retry.max_attempts:
+                    error.ambiguous = uncertain
                     raise error from exc
                 delay = self.retry.delay(attempt)
                 log.debug("%s: %s, retry %d in %.3fs", operation, error.code, attempt, delay)
@@ -136,6 +153,7 @@ class Aioboto3Transport:
                 raise RequestRejected(str(exc), code="ParamValidationError",
                                       operation=operation) from exc
             except _CONNECTION_ERRORS as exc:
+                uncertain = uncertain or not isinstance(exc, _UNSENT)
                 if attempt >= self.retry.max_attempts:
                     raise TransportError(
                         f"{operation}: no answer from {self.endpoint_url or 'DynamoDB'} after "
@@ -147,6 +165,11 @@ class Aioboto3Transport:
             except botocore.exceptions.BotoCoreError as exc:
                 raise TransportError(f"{operation}: {type(exc).__name__}: {exc}") from exc
             await asyncio.sleep(delay)
+
+
+def _status(exc: botocore.exceptions.ClientError) -> int:
+    status: int = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+    return status
 
 
 def _translate(exc: botocore.exceptions.ClientError, operation: str) -> ServiceError:

@@ -184,7 +184,8 @@ class FastTransport:
             stream operations too); None for AWS's public endpoints.
         retry: the retry policy.
         max_pool_connections: HTTP connections kept open for concurrent calls.
-        connect_timeout / read_timeout: seconds.
+        connect_timeout: seconds.
+        read_timeout: seconds to wait for an answer.
         http: ``"builtin"`` (a minimal keep-alive HTTP/1.1 client, the least CPU per
             call) or ``"aiohttp"`` (an ``aiohttp.ClientSession`` honouring the
             ``HTTP(S)_PROXY`` environment variables). Default: aiohttp when a proxy

@@ -15,6 +15,29 @@ configured, changes what happens on the way:
   TransactionCanceledException whose reasons are all ``TransactionConflict``, without
   forwarding them.
 
+General faults, for every operation in ``fault_operations`` (None: all), each with its
+own rate (one random draw per request picks at most one of them):
+
+=================  ====================================================================
+``throttling``     400 ThrottlingException, not forwarded (nothing happened)
+``throughput``     400 ProvisionedThroughputExceededException, not forwarded
+``server_error``   500 InternalServerError, not forwarded
+``unavailable``    503 ServiceUnavailable, not forwarded
+``drop_before``    the connection is cut before forwarding (nothing happened)
+``drop_after``     forwarded, the server applied it, *then* the connection is cut: the
+                   client cannot know that its write happened (``proxy.applied_unseen``)
+``delay``          forwarded after ``delay_seconds``
+=================  ====================================================================
+
+``honour_tokens`` makes the proxy behave as DynamoDB does with a TransactWriteItems
+``ClientRequestToken`` (moto ignores the token): a repeat of a successful call with the
+same token and the same body is answered with the first success and not forwarded
+(``stats.token_replays``); the same token with another body gets
+IdempotentParameterMismatchException.
+
+``stats`` counts everything: requests received, forwarded, and each fault by kind
+(``stats.faults``). ``max_faults`` caps the number of general faults injected.
+
 Randomness comes from ``random.Random(seed)``, so a failing run can be replayed. Every
 request is recorded (``proxy.requests``: operation and parsed payload as received).
 
@@ -27,16 +50,19 @@ async with FaultProxy(server.endpoint_url, FaultConfig(unprocessed_rate=0.3, see
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-__all__ = ["FaultConfig", "FaultProxy"]
+__all__ = ["FAULT_KINDS", "FaultConfig", "FaultProxy", "Stats", "faulty_connection"]
 
 JSON = "application/x-amz-json-1.0"
 _PREFIX = "com.amazonaws.dynamodb.v20120810#"
@@ -55,16 +81,65 @@ class FaultConfig:
     throttle_rate: float = 0.0
     throttle_operations: frozenset[str] = frozenset({"BatchWriteItem", "BatchGetItem"})
     transaction_conflicts: int = 0
+    # General faults (rates are per request; their sum must not exceed 1).
+    throttling_rate: float = 0.0
+    throughput_rate: float = 0.0
+    server_error_rate: float = 0.0
+    unavailable_rate: float = 0.0
+    drop_before_rate: float = 0.0
+    drop_after_rate: float = 0.0
+    delay_rate: float = 0.0
+    delay_seconds: float = 0.05
+    fault_operations: frozenset[str] | None = None
+    max_faults: int | None = None
+    honour_tokens: bool = False
+
+    def fault_rates(self) -> list[tuple[str, float]]:
+        return [("throttling", self.throttling_rate), ("throughput", self.throughput_rate),
+                ("server_error", self.server_error_rate), ("unavailable", self.unavailable_rate),
+                ("drop_before", self.drop_before_rate), ("drop_after", self.drop_after_rate),
+                ("delay", self.delay_rate)]
+
+    @classmethod
+    def mixed(cls, rate: float, *, seed: int = 0, delay_seconds: float = 0.002,
+              operations: frozenset[str] | None = None, **more: Any) -> FaultConfig:
+        """``rate`` of all requests faulted, spread evenly over the seven kinds."""
+        share = rate / 7
+        return cls(seed=seed, throttling_rate=share, throughput_rate=share,
+                   server_error_rate=share, unavailable_rate=share, drop_before_rate=share,
+                   drop_after_rate=share, delay_rate=share, delay_seconds=delay_seconds,
+                   fault_operations=operations, **more)
+
+
+FAULT_KINDS = ("throttling", "throughput", "server_error", "unavailable", "drop_before",
+               "drop_after", "delay")
 
 
 @dataclass
 class Stats:
+    requests: int = 0
     forwarded: int = 0
     throttled: int = 0
     unprocessed_writes: int = 0
     unprocessed_keys: int = 0
     conflicts: int = 0
+    token_replays: int = 0
+    token_mismatches: int = 0
     by_operation: dict[str, int] = field(default_factory=dict)
+    faults: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
+
+    @property
+    def injected(self) -> int:
+        """Every fault injected: general ones, throttles, unprocessed entries, conflicts."""
+        return (sum(self.faults.values()) + self.throttled + self.unprocessed_writes
+                + self.unprocessed_keys + self.conflicts)
+
+    def summary(self) -> str:
+        faults = ", ".join(f"{k}={v}" for k, v in self.faults.items() if v)
+        return (f"requests={self.requests} forwarded={self.forwarded} "
+                f"throttled(batch)={self.throttled} unprocessed_writes={self.unprocessed_writes} "
+                f"unprocessed_keys={self.unprocessed_keys} conflicts={self.conflicts} "
+                f"token_replays={self.token_replays} [{faults}]")
 
 
 class FaultProxy:
@@ -75,7 +150,10 @@ class FaultProxy:
         self.config = config or FaultConfig()
         self.random = random.Random(self.config.seed)
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        #: (operation, payload) of calls the server applied but whose answer was cut.
+        self.applied_unseen: list[tuple[str, dict[str, Any]]] = []
         self.stats = Stats()
+        self._tokens: dict[str, tuple[str, int, bytes, str]] = {}
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -104,20 +182,91 @@ class FaultProxy:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    def quiet(self) -> None:
+        """Stop injecting anything (keep forwarding and counting)."""
+        cfg = self.config
+        for name in ("unprocessed_rate", "throttle_rate", "throttling_rate", "throughput_rate",
+                     "server_error_rate", "unavailable_rate", "drop_before_rate",
+                     "drop_after_rate", "delay_rate"):
+            setattr(cfg, name, 0.0)
+        cfg.unprocessed = None
+        cfg.transaction_conflicts = 0
+
     def reseed(self, seed: int) -> None:
         self.config.seed = seed
         self.random = random.Random(seed)
 
     # ------------------------------------------------------------------ handling
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    def _pick_fault(self, operation: str) -> str | None:
+        cfg = self.config
+        if cfg.fault_operations is not None and operation not in cfg.fault_operations:
+            return None
+        rates = cfg.fault_rates()
+        if not any(rate for _, rate in rates):
+            return None  # draw nothing: seeded sequences of the older options stay the same
+        if cfg.max_faults is not None and sum(self.stats.faults.values()) >= cfg.max_faults:
+            return None
+        draw = self.random.random()
+        for kind, rate in rates:
+            if draw < rate:
+                return kind
+            draw -= rate
+        return None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         target = request.headers.get("X-Amz-Target", "")
         operation = target.rpartition(".")[2]
         payload: dict[str, Any] = json.loads(body) if body else {}
         self.requests.append((operation, payload))
+        self.stats.requests += 1
         self.stats.by_operation[operation] = self.stats.by_operation.get(operation, 0) + 1
+        fault = self._pick_fault(operation)
+        if fault is not None:
+            self.stats.faults[fault] += 1
+        if fault == "throttling":
+            return _error(400, "ThrottlingException", "Rate of requests exceeds the allowed "
+                          "throughput (injected by FaultProxy)")
+        if fault == "throughput":
+            return _error(400, "ProvisionedThroughputExceededException",
+                          "The level of configured provisioned throughput for the table was "
+                          "exceeded (injected by FaultProxy)")
+        if fault == "server_error":
+            return _error(500, "InternalServerError", "Internal server error (injected)")
+        if fault == "unavailable":
+            return _error(503, "ServiceUnavailable", "Service unavailable (injected)")
+        if fault == "drop_before":
+            return self._drop(request)
+        if fault == "delay":
+            await asyncio.sleep(self.config.delay_seconds)
+        response = await self._answer(request, operation, payload, body)
+        if fault == "drop_after":
+            if response.status == 200:
+                self.applied_unseen.append((operation, payload))
+            return self._drop(request)
+        return response
+
+    def _drop(self, request: web.Request) -> web.StreamResponse:
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)  # never reaches the client: the socket is gone
+
+    async def _answer(self, request: web.Request, operation: str, payload: dict[str, Any],
+                      body: bytes) -> web.Response:
         cfg = self.config
+        token = payload.get("ClientRequestToken") if operation == "TransactWriteItems" else None
+        if token and cfg.honour_tokens:
+            digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+            seen = self._tokens.get(token)
+            if seen is not None:
+                if seen[0] != digest:
+                    self.stats.token_mismatches += 1
+                    return _error(400, "IdempotentParameterMismatchException",
+                                  "The request uses the same client token as a previous, but "
+                                  "non-identical request (injected by FaultProxy)")
+                self.stats.token_replays += 1
+                return web.Response(status=seen[1], body=seen[2], content_type=seen[3])
         if operation in cfg.throttle_operations and self.random.random() < cfg.throttle_rate:
             self.stats.throttled += 1
             return _error(400, "ProvisionedThroughputExceededException",
@@ -138,6 +287,8 @@ class FaultProxy:
         if operation == "BatchGetItem":
             return await self._batch(request, payload, "RequestItems", "UnprocessedKeys")
         status, data, ctype = await self._forward(request, body)
+        if token and cfg.honour_tokens and status == 200:
+            self._tokens[token] = (digest, status, data, ctype)
         return web.Response(status=status, body=data, content_type=ctype)
 
     def _withhold(self, table: str, entry: dict[str, Any]) -> bool:
@@ -209,3 +360,29 @@ class FaultProxy:
 def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
     body = {"__type": _PREFIX + code, "message": message, **extra}
     return web.Response(status=status, body=json.dumps(body), content_type=JSON)
+
+
+@asynccontextmanager
+async def faulty_connection(
+    server: Any, config: FaultConfig, models: Sequence[Any] = (), *,
+    transport: str = "fast", max_attempts: int = 4, base_delay: float = 0.001,
+    max_delay: float = 0.02, **settings: Any,
+) -> AsyncIterator[tuple[FaultProxy, Any]]:
+    """Wipe ``server`` (a :class:`dynorm.LocalServer`), create ``models``' tables without
+    faults, then open a current connection through a :class:`FaultProxy` with ``config``.
+
+    Yields ``(proxy, connection)``.
+    """
+    import dynorm  # the proxy itself does not need dynorm
+
+    server.reset()
+    async with server.connect(transport=transport):
+        for model in models:
+            await model.create_table()
+    retry = dynorm.RetryPolicy(max_attempts=max_attempts, base_delay=base_delay,
+                               max_delay=max_delay)
+    options: dict[str, Any] = {"region": "us-east-1", "aws_access_key_id": "local",
+                               "aws_secret_access_key": "local", **settings}
+    async with FaultProxy(server.endpoint_url, config) as proxy, dynorm.connect(
+            endpoint_url=proxy.url, retry=retry, transport=transport, **options) as conn:
+        yield proxy, conn
