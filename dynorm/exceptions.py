@@ -1,6 +1,6 @@
 """Every error dynorm raises, rooted at :class:`DynormError`.
 
-The tree::
+The tree (classes defined next to the feature that raises them are marked with it)::
 
     DynormError
     ├── SchemaError              a model declaration is wrong (raised at class creation)
@@ -11,10 +11,18 @@ The tree::
     ├── ExpressionError          a condition, update or projection cannot be built
     ├── ValidationFailed         data read back does not fit the model
     ├── ItemNotFound             Model.get() found nothing
+    ├── InvalidCursor            a page cursor was altered or belongs elsewhere  (pagination)
+    ├── InvalidTransaction       over 100 actions / 4 MB, one item twice  (transaction)
+    ├── InvalidBatch             a batch used wrongly (closed, versioned model)  (batch)
+    ├── BatchWriteFailed         writes left unmade when retries ran out; ``.failed``  (batch)
+    ├── BatchGetFailed           keys left unread when retries ran out; ``.missing``  (batch)
+    ├── StreamError              a stream cannot be read as asked  (streams)
+    │   └── StreamNotEnabled     the table has no stream  (streams)
     ├── TransportError           no answer from the server (connection failed, retries spent)
     └── ServiceError             DynamoDB answered with an error (``.code``, ``.message``)
         ├── ConditionFailed          a ConditionExpression was false (``.item`` if returned)
         │   └── VersionConflict      the stored version differs (optimistic locking)
+        ├── TransactionCanceled      a transaction was refused; ``.reasons``  (transaction)
         ├── TableNotFound            ResourceNotFoundException
         ├── ResourceInUse            ResourceInUseException (e.g. the table already exists)
         ├── Throttled                throttling went on after every retry

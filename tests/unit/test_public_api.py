@@ -33,3 +33,15 @@ def test_import_does_not_load_botocore() -> None:
     code = "import sys, dynorm; print('botocore' in sys.modules, 'moto' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_exception_tree_in_the_docstring_names_every_exception() -> None:
+    import inspect
+
+    import dynorm.exceptions as exc
+
+    doc = exc.__doc__ or ""
+    for name in dynorm.__all__:
+        obj = getattr(dynorm, name)
+        if inspect.isclass(obj) and issubclass(obj, dynorm.DynormError):
+            assert f"── {name} " in doc or f"    {name}\n" in doc, name
