@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "close", "configure", "connect", "get_connection"]
 
 _current: Connection | None = None
+_configured: Connection | None = None  # the one configure() opened, and only it replaces
 
 
 class Connection:
@@ -100,6 +101,11 @@ class Connection:
             f"Connection(region={self.region!r}, endpoint_url={self.endpoint_url!r}, "
             f"table_prefix={self.table_prefix!r}, open={self._open})"
         )
+
+    @property
+    def is_open(self) -> bool:
+        """True between ``open()`` (or entering ``async with``) and ``close()``."""
+        return self._open
 
     @property
     def transport(self) -> Transport:
@@ -207,11 +213,11 @@ async def configure(**settings: Any) -> Connection:
 
     Closes the default connection set by an earlier ``configure()``.
     """
-    global _current
-    if _current is not None:
-        await _current.close()
+    global _current, _configured
+    if _configured is not None:
+        await _configured.close()
     connection = await Connection(**settings).open()
-    _current = connection
+    _current = _configured = connection
     return connection
 
 

@@ -338,3 +338,16 @@ def test_connection_repr_hides_credentials() -> None:
     conn = dynorm.connect(aws_access_key_id="AKIASECRET", aws_secret_access_key="topsecret",
                           region="eu-west-1")
     assert "SECRET" not in repr(conn) and "topsecret" not in repr(conn)
+
+
+async def test_configure_does_not_close_an_enclosing_connect_block(dynorm_server: Any) -> None:
+    dynorm_server.reset()
+    async with dynorm_server.connect() as block:
+        first = await dynorm.configure(endpoint_url=dynorm_server.endpoint_url,
+                                       region="us-east-1")
+        second = await dynorm.configure(endpoint_url=dynorm_server.endpoint_url,
+                                        region="us-east-1")
+        assert block.is_open  # configure() replaced only the connection it made before
+        assert not first.is_open and second.is_open
+        assert dynorm.get_connection() is second
+        await dynorm.close()
