@@ -1,0 +1,1 @@
+"""dynorm's benchmark suite: ``python -m benchmarks`` (see ``docs/performance.md``)."""

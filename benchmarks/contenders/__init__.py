@@ -1,0 +1,89 @@
+"""Contenders: one adapter module each, all with the same scenario methods.
+
+An adapter's ``available()`` says whether its library is installed; the runner skips a
+contender that is not, with a line in the output.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks.data import Bench
+
+#: name -> (module, class, constructor kwargs, library the adapter needs)
+REGISTRY: dict[str, tuple[str, str, dict[str, Any], str]] = {
+    "raw-aioboto3": ("raw_aioboto3", "RawAioboto3", {}, "aioboto3"),
+    "dynorm-aioboto3": ("dynorm_", "Dynorm", {"transport": "aioboto3"}, "dynorm"),
+    "dynorm-fast": ("dynorm_", "Dynorm", {"transport": "fast"}, "dynorm"),
+    "boto3-table": ("boto3_table", "Boto3Table", {}, "boto3"),
+    "pynamodb": ("pynamodb_", "PynamoDB", {}, "pynamodb"),
+    "pydynox": ("pydynox_", "Pydynox", {}, "pydynox"),
+    "aiodynamo": ("aiodynamo_", "Aiodynamo", {}, "aiodynamo"),
+}
+BASELINE = "raw-aioboto3"
+
+Key = tuple[str, int]
+
+
+class Contender:
+    """One client library. Every scenario method does the whole timed unit of work."""
+
+    name = ""
+    sync = False  # a synchronous library (runs blocking, in the same process)
+
+    async def open(self, url: str, tx_url: str) -> None:
+        """Connect to the main server (``url``) and the transactions server (``tx_url``)."""
+
+    async def close(self) -> None: ...
+
+    def activate(self) -> None:
+        """Called before each measurement (dynorm: make this contender's connection current)."""
+
+    async def put(self, items: Sequence[Bench]) -> None:
+        """One PutItem per item, one after the other."""
+        raise NotImplementedError
+
+    async def get(self, keys: Sequence[Key]) -> None:
+        """One GetItem per key, one after the other."""
+        raise NotImplementedError
+
+    async def update(self, items: Sequence[Bench]) -> None:
+        """One UpdateItem per item: score + 1, status = "seen", if the item exists and
+        score < MAX_SCORE, returning the new item (ALL_NEW)."""
+        raise NotImplementedError
+
+    async def query(self, pk: str, page_size: int) -> int:
+        """Every item of partition ``pk``, ``page_size`` per request; returns the count."""
+        raise NotImplementedError
+
+    async def batch_write(self, items: Sequence[Bench]) -> None:
+        """All items with BatchWriteItem (25 per call)."""
+        raise NotImplementedError
+
+    async def batch_get(self, keys: Sequence[Key]) -> int:
+        """All keys with BatchGetItem (100 per call); returns the number of items found."""
+        raise NotImplementedError
+
+    async def transaction(self, items: Sequence[Bench]) -> None:
+        """One TransactWriteItems putting all ``items`` (on the transactions server)."""
+        raise NotImplementedError
+
+
+def available(name: str) -> str | None:
+    """None if the contender can run, else why not."""
+    library = REGISTRY[name][3]
+    try:
+        importlib.import_module(library)
+    except ImportError as exc:
+        return f"{library} is not installed ({exc})"
+    return None
+
+
+def create(name: str) -> Contender:
+    module, cls, kwargs, _ = REGISTRY[name]
+    klass = getattr(importlib.import_module(f"benchmarks.contenders.{module}"), cls)
+    contender: Contender = klass(**kwargs)
+    contender.name = name
+    return contender
