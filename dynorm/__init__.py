@@ -1,5 +1,7 @@
 """dynorm: an async object mapper for Amazon DynamoDB built on Pydantic v2."""
 
+from typing import TYPE_CHECKING, Any
+
 from dynorm.batch import (
     BatchGetFailed,
     BatchWriteFailed,
@@ -38,16 +40,6 @@ from dynorm.indexes import GlobalIndex, LocalIndex, Projection
 from dynorm.local import LocalServer, local
 from dynorm.model import BoundIndex, Model, create_tables
 from dynorm.pagination import InvalidCursor, Page
-from dynorm.streams import (
-    ChangeEvent,
-    CheckpointStore,
-    FailedRecord,
-    InMemoryCheckpoints,
-    StreamError,
-    StreamListener,
-    StreamNotEnabled,
-    TableCheckpoints,
-)
 from dynorm.templates import KeyTemplate
 from dynorm.transaction import (
     CancellationReason,
@@ -59,7 +51,36 @@ from dynorm.transaction import (
 )
 from dynorm.transport import MockTransport, RetryPolicy, Transport
 
+if TYPE_CHECKING:
+    from dynorm.streams import (
+        ChangeEvent,
+        CheckpointStore,
+        FailedRecord,
+        InMemoryCheckpoints,
+        StreamError,
+        StreamListener,
+        StreamNotEnabled,
+        TableCheckpoints,
+    )
+
 __version__ = "0.1.0"
+
+# The stream listener is loaded on first use: most programs never need it, and its
+# modules are a tenth of dynorm's import time.
+_STREAM_NAMES = frozenset({
+    "ChangeEvent", "CheckpointStore", "FailedRecord", "InMemoryCheckpoints", "StreamError",
+    "StreamListener", "StreamNotEnabled", "TableCheckpoints",
+})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _STREAM_NAMES:
+        import dynorm.streams
+
+        value = getattr(dynorm.streams, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dynorm' has no attribute {name!r}")
 
 __all__ = [
     "TTL",

@@ -241,7 +241,10 @@ def format_datetime(v: _dt.datetime) -> str:
             f"naive datetime {v.isoformat()} cannot be stored: its instant is unknown; use an "
             "aware datetime such as datetime.now(timezone.utc) (or declare AwareDatetime)"
         )
-    return v.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if v.tzinfo is not _dt.timezone.utc:
+        v = v.astimezone(_dt.timezone.utc)
+    # isoformat is several times faster than strftime; "+00:00" becomes "Z"
+    return v.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _enc_datetime(v: Any) -> AttributeValue:
@@ -547,10 +550,18 @@ def _set_codec(tp: Any) -> Codec:
     tag = elem_tag + "S"  # SS, NS, BS
     enc = elem.encode
 
+    plain = {"S": str, "N": int}.get(elem_tag) if elem_tp in (str, int) else None
+
     def encode_set(v: Any) -> AttributeValue | None:
         values = _as_set(v)
         if not values:
             return None
+        # Fast path: a set of exact str (or small int) values needs no per-element encoder.
+        if plain is str and all(type(x) is str for x in values):
+            return {tag: sorted(values)}
+        if plain is int and all(type(x) is int and -_INT_FAST_LIMIT < x < _INT_FAST_LIMIT
+                                for x in values):
+            return {tag: sorted(map(str, values))}
         return {tag: sorted(enc(x)[elem_tag] for x in values)}  # type: ignore[index]
 
     elem_decode = _decode_number if elem_tag == "N" else None
@@ -582,9 +593,17 @@ def _list_codec(tp: Any) -> Codec:
     enc = elem.encode
     dec = elem.decode
 
+    plain = elem.python_type if elem.python_type in (str, int) else None
+
     def encode_list(v: Any) -> AttributeValue | None:
         if not isinstance(v, (list, tuple)):
             raise _fail("list", v)
+        # Fast paths: lists of exact str / small int values (the common case).
+        if plain is str and all(type(x) is str for x in v):
+            return {"L": [{"S": x} for x in v]}
+        if plain is int and all(type(x) is int and -_INT_FAST_LIMIT < x < _INT_FAST_LIMIT
+                                for x in v):
+            return {"L": [{"N": str(x)} for x in v]}
         return {"L": [_in_collection(enc(x)) for x in v]}
 
     return Codec(encode_list, tp, item_codec=elem,

