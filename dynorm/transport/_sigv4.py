@@ -145,6 +145,11 @@ class SigV4Signer:
             f"{method.upper()}\n{canonical_uri}\n{query}\n{canonical_headers}\n"
             f"{signed}\n{payload_hash}"
         )
+        return self._header(canonical, signed, access_key, secret_key, timestamp)
+
+    def _header(self, canonical: str, signed: str, access_key: str, secret_key: str,
+                timestamp: str) -> str:
+        """Sign a canonical request: the string to sign, the signature, the header value."""
         date = timestamp[:8]
         scope = date + self._scope_tail
         to_sign = (
@@ -178,19 +183,7 @@ class SigV4Signer:
         canonical = (
             f"POST\n{canonical_uri}\n\n{canonical_headers}\n{signed}\n{payload_hash}"
         )
-        date = timestamp[:8]
-        scope = date + self._scope_tail
-        to_sign = (
-            f"AWS4-HMAC-SHA256\n{timestamp}\n{scope}\n"
-            f"{_sha256(canonical.encode()).hexdigest()}"
-        )
-        signature = _hmac_new(
-            self.signing_key(secret_key, date), to_sign.encode(), _sha256
-        ).hexdigest()
-        return (
-            f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, "
-            f"SignedHeaders={signed}, Signature={signature}"
-        )
+        return self._header(canonical, signed, access_key, secret_key, timestamp)
 
 
 def sign_request(
