@@ -297,10 +297,7 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
     except EncodingError as exc:
         raise SchemaError(str(exc)) from exc
 
-    if table is None:
-        if roles[PartitionKey] or roles[SortKey] or indexes:
-            # An abstract base may declare keys for its subclasses; nothing to check yet.
-            pass
+    if table is None:  # an abstract base: its subclasses with a table are checked
         return None
     if not isinstance(table, str) or not table:
         raise SchemaError(f"{name}: table name must be a non-empty string, got {table!r}")

@@ -173,3 +173,32 @@ def test_round_trip(doc: Doc) -> None:
     assert all(av is not None for av in item.values())
     back = Doc.model_validate(codec.decode_fields(item))
     assert back == doc
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.builds(
+        Doc,
+        s=st.text(max_size=40),
+        i=st.integers(min_value=-(10**30), max_value=10**30),
+        f=st.floats(min_value=-1e20, max_value=1e20).filter(lambda x: x == 0 or abs(x) > 1e-120),
+        d=finite_decimals,
+        b=st.booleans(),
+        raw=st.binary(max_size=40),
+        ss=st.sets(st.text(max_size=8), max_size=4),
+        ns=st.frozensets(st.integers(-1000, 1000), max_size=4),
+        li=st.lists(st.integers() | st.text(max_size=8), max_size=6),
+        m=st.dictionaries(st.text(max_size=6), inner, max_size=3),
+        e=st.sampled_from(Color),
+        maybe=st.none() | st.integers(),
+        required_nullable=st.none() | st.text(max_size=3),
+    )
+)
+def test_json_length_bounds_the_item_size(doc: Doc) -> None:
+    """check_size skips the exact walk when the JSON text fits: that must be an upper bound."""
+    import orjson
+
+    from dynorm._meta import _bytes_as_text
+
+    item = ObjectCodec(Doc).encode_fields(doc)
+    assert item_size(item) <= len(orjson.dumps(item, default=_bytes_as_text))
