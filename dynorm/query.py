@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from typing_extensions import Self
@@ -183,7 +183,7 @@ class _Read(Generic[M]):
             return self._model._from_projection(raw)
         return self._model.from_item(raw)
 
-    async def _raw_pages(self, start: Item | None = None) -> AsyncIterator[Response]:
+    async def _raw_pages(self, start: Item | None = None) -> AsyncGenerator[Response, None]:
         conn = get_connection()
         remaining = self._limit
         while True:
@@ -195,18 +195,26 @@ class _Read(Generic[M]):
             if not start or (remaining is not None and remaining <= 0):
                 return
 
+    def _responses(self) -> AsyncGenerator[Response, None]:
+        """The responses to decode (a parallel scan merges its segments here)."""
+        return self._raw_pages()
+
     async def _decoded_pages(self) -> AsyncIterator[list[M]]:
         """Each response's items, decoded, cut at ``limit``."""
         left = self._limit
         decode = self._decode
-        async for response in self._raw_pages():
-            raws = response.get("Items", ())
-            if left is not None:
-                raws = raws[:left]
-                left -= len(raws)
-            yield [decode(raw) for raw in raws]
-            if left == 0:
-                return
+        responses = self._responses()
+        try:
+            async for response in responses:
+                raws = response.get("Items", ())
+                if left is not None:
+                    raws = raws[:left]
+                    left -= len(raws)
+                yield [decode(raw) for raw in raws]
+                if left == 0:
+                    return
+        finally:
+            await responses.aclose()  # stops a parallel scan's segments at once
 
     async def _iterate(self) -> AsyncIterator[M]:
         async for page in self._decoded_pages():
@@ -377,10 +385,10 @@ class Scan(_Read[M]):
         new._limit = None  # the total limit is applied where segments merge
         return new
 
-    async def _decoded_pages(self) -> AsyncIterator[list[M]]:
+    async def _responses(self) -> AsyncGenerator[Response, None]:
         if not self._segments or self._segment is not None:
-            async for page in super()._decoded_pages():
-                yield page
+            async for response in self._raw_pages():
+                yield response
             return
         queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=self._segments * 2)
 
@@ -397,8 +405,7 @@ class Scan(_Read[M]):
             await queue.put((False, None))
 
         tasks = [asyncio.ensure_future(run(self._one_segment(i))) for i in range(self._segments)]
-        left, running = self._limit, len(tasks)
-        decode = self._decode
+        running = len(tasks)
         try:
             while running:
                 ok, value = await queue.get()
@@ -407,13 +414,7 @@ class Scan(_Read[M]):
                         raise value
                     running -= 1
                     continue
-                raws = value.get("Items", ())
-                if left is not None:
-                    raws = raws[:left]
-                    left -= len(raws)
-                yield [decode(raw) for raw in raws]
-                if left == 0:
-                    return
+                yield value
         finally:
             for task in tasks:
                 task.cancel()

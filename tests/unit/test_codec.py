@@ -148,25 +148,26 @@ inner = st.builds(Inner, when=aware, amount=finite_decimals,
                   note=st.none() | st.text(max_size=5))
 
 
-@settings(max_examples=150, deadline=None)
-@given(
-    st.builds(
-        Doc,
-        s=st.text(max_size=20),
-        i=st.integers(min_value=-(10**30), max_value=10**30),
-        f=st.floats(min_value=-1e120, max_value=1e120).filter(lambda x: x == 0 or abs(x) > 1e-120),
-        d=finite_decimals,
-        b=st.booleans(),
-        raw=st.binary(max_size=10),
-        ss=st.sets(st.text(max_size=4), max_size=4),
-        ns=st.frozensets(st.integers(-1000, 1000), max_size=4),
-        li=st.lists(st.integers() | st.text(max_size=3), max_size=4),
-        m=st.dictionaries(st.text(max_size=4), inner, max_size=3),
-        e=st.sampled_from(Color),
-        maybe=st.none() | st.integers(),
-        required_nullable=st.none() | st.text(max_size=3),
-    )
+docs = st.builds(
+    Doc,
+    s=st.text(max_size=40),
+    i=st.integers(min_value=-(10**30), max_value=10**30),
+    f=st.floats(min_value=-1e120, max_value=1e120).filter(lambda x: x == 0 or abs(x) > 1e-120),
+    d=finite_decimals,
+    b=st.booleans(),
+    raw=st.binary(max_size=40),
+    ss=st.sets(st.text(max_size=8), max_size=4),
+    ns=st.frozensets(st.integers(-1000, 1000), max_size=4),
+    li=st.lists(st.integers() | st.text(max_size=8), max_size=6),
+    m=st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    e=st.sampled_from(Color),
+    maybe=st.none() | st.integers(),
+    required_nullable=st.none() | st.text(max_size=3),
 )
+
+
+@settings(max_examples=150, deadline=None)
+@given(docs)
 def test_round_trip(doc: Doc) -> None:
     codec = ObjectCodec(Doc)
     item = codec.encode_fields(doc)
@@ -176,24 +177,7 @@ def test_round_trip(doc: Doc) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    st.builds(
-        Doc,
-        s=st.text(max_size=40),
-        i=st.integers(min_value=-(10**30), max_value=10**30),
-        f=st.floats(min_value=-1e20, max_value=1e20).filter(lambda x: x == 0 or abs(x) > 1e-120),
-        d=finite_decimals,
-        b=st.booleans(),
-        raw=st.binary(max_size=40),
-        ss=st.sets(st.text(max_size=8), max_size=4),
-        ns=st.frozensets(st.integers(-1000, 1000), max_size=4),
-        li=st.lists(st.integers() | st.text(max_size=8), max_size=6),
-        m=st.dictionaries(st.text(max_size=6), inner, max_size=3),
-        e=st.sampled_from(Color),
-        maybe=st.none() | st.integers(),
-        required_nullable=st.none() | st.text(max_size=3),
-    )
-)
+@given(docs)
 def test_json_length_bounds_the_item_size(doc: Doc) -> None:
     """check_size skips the exact walk when the JSON text fits: that must be an upper bound."""
     import orjson
