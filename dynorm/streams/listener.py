@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
+from dynorm._aio import wait_event
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import DynormError, ServiceError, TransportError
 from dynorm.model import Model
@@ -269,8 +270,7 @@ class StreamListener:
                 log.warning("stream listener: %r; trying again in %.1fs", exc, tick)
             if self._stop_requested:
                 break
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=tick)
+            await wait_event(self._wake, tick)
 
     def _start_reader(self, conn: Connection, stream: _Stream, shard: Shard) -> ShardReader | None:
         key = (stream.arn, shard.shard_id)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from dynorm._aio import wait_event
 from dynorm.connection import Connection
 from dynorm.exceptions import ServiceError, TableNotFound, Throttled, TransportError
 from dynorm.model import Model
@@ -71,8 +71,7 @@ class ShardReader:
         return time.monotonic() < self.valid_until
 
     async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.stop_event.wait(), timeout=seconds)
+        await wait_event(self.stop_event, seconds)
 
     async def _iterator(self, after: str | None, kind: str | None = None) -> str | None:
         request: dict[str, Any] = {"StreamArn": self.shard.stream_arn,

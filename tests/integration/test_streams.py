@@ -266,7 +266,7 @@ async def test_two_workers_share_shards_and_take_over(dynorm_connection: Connect
         await wait_until(lambda: len(a._readers) == 1 and len(b._readers) == 1, 15)
         # Worker a dies (no graceful release): b takes its shard after the lease expires.
         task_a.cancel()
-        await asyncio.gather(task_a, return_exceptions=True)
+        await asyncio.wait_for(asyncio.gather(task_a, return_exceptions=True), 10)
         await Player(player_id="late", name="x").save()
         await Match(game="go", round=99).save()
         await wait_until(lambda: tracker.count() == 10, 15)
