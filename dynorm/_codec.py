@@ -598,12 +598,22 @@ def _list_codec(tp: Any) -> Codec:
     def encode_list(v: Any) -> AttributeValue | None:
         if not isinstance(v, (list, tuple)):
             raise _fail("list", v)
-        # Fast paths: lists of exact str / small int values (the common case).
-        if plain is str and all(type(x) is str for x in v):
-            return {"L": [{"S": x} for x in v]}
-        if plain is int and all(type(x) is int and -_INT_FAST_LIMIT < x < _INT_FAST_LIMIT
-                                for x in v):
-            return {"L": [{"N": str(x)} for x in v]}
+        # Fast paths, one pass: lists of exact str / small int values (the common case).
+        out: list[AttributeValue] = []
+        if plain is str:
+            for x in v:
+                if type(x) is not str:
+                    break
+                out.append({"S": x})
+            else:
+                return {"L": out}
+        elif plain is int:
+            for x in v:
+                if type(x) is not int or not -_INT_FAST_LIMIT < x < _INT_FAST_LIMIT:
+                    break
+                out.append({"N": str(x)})
+            else:
+                return {"L": out}
         return {"L": [_in_collection(enc(x)) for x in v]}
 
     return Codec(encode_list, tp, item_codec=elem,
@@ -728,9 +738,13 @@ class ObjectCodec:
                     if store_none and name in values:
                         out[attr] = {"NULL": True}
                     continue
-                if type(v) is plain:  # str and bool: no call needed
-                    out[attr] = {tag: v}
-                    continue
+                if type(v) is plain:  # str, bool and small ints: no call needed
+                    if tag != "N":
+                        out[attr] = {tag: v}
+                        continue
+                    if -_INT_FAST_LIMIT < v < _INT_FAST_LIMIT:
+                        out[attr] = {"N": str(v)}
+                        continue
                 av = enc(v)
                 if av is not None:
                     out[attr] = av
@@ -770,8 +784,10 @@ class ObjectCodec:
         return out
 
 
-#: encoders whose exact-type values go to the wire unchanged, inlined by encode_fields
-_PASS_THROUGH: dict[Encoder, tuple[type, str]] = {_enc_str: (str, "S"), _enc_bool: (bool, "BOOL")}
+#: encoders inlined by encode_fields for values of exactly their type
+_PASS_THROUGH: dict[Encoder, tuple[type, str]] = {
+    _enc_str: (str, "S"), _enc_bool: (bool, "BOOL"), _enc_int: (int, "N"),
+}
 
 
 def _none() -> None:
