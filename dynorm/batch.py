@@ -149,6 +149,8 @@ class BatchGetFailed(DynormError):
 
 def _norm(tag: str, raw: Any) -> Any:
     if tag == "N":
+        if raw.isdigit():  # the common case, a non-negative integer: no Decimal needed
+            return int(raw)  # equal (and hash-equal) to the Decimal of the same number
         try:
             return Decimal(raw).normalize()
         except InvalidOperation:  # pragma: no cover - keys were encoded by dynorm
@@ -398,12 +400,13 @@ class BatchWriter:
         instance = write.instance
         if write.action == "put":
             assert instance is not None
-            await instance.before_save()
+            if instance._hooked("before_save"):
+                await instance.before_save()
             op, version = instance._prepare_put(write.table, None, write.store_none)
             write.version = version
             write.request = {"PutRequest": {"Item": op.item}}
         else:
-            if instance is not None:
+            if instance is not None and instance._hooked("before_delete"):
                 await instance.before_delete()
             write.request = {"DeleteRequest": {"Key": write.key}}
 
@@ -468,8 +471,9 @@ class BatchWriter:
             return
         if write.action == "put":
             instance._written(write.version)
-            await instance.after_save()
-        else:
+            if instance._hooked("after_save"):
+                await instance.after_save()
+        elif instance._hooked("after_delete"):
             await instance.after_delete()
 
 

@@ -467,6 +467,11 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
 
     # ------------------------------------------------------------------ hooks
 
+    @classmethod
+    def _hooked(cls, name: str) -> bool:
+        """True when this class overrides the hook ``name`` (batches skip the await if not)."""
+        return getattr(cls, name) is not getattr(Model, name)
+
     async def before_save(self) -> None:
         """Called before every save of this instance (direct, batch or transaction).
 
