@@ -21,6 +21,7 @@ from aiohttp import web
 import dynorm
 from dynorm import ConditionFailed, Connection, Model, PartitionKey, SortKey
 from dynorm.local import LocalServer
+from tests.support.loopback import serve
 
 TRANSPORTS = ["aioboto3", "fast"]
 
@@ -213,15 +214,8 @@ class Scripted:
 @pytest.fixture
 async def scripted() -> AsyncIterator[tuple[Scripted, str]]:
     server = Scripted()
-    app = web.Application()
-    app.router.add_post("/", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield server, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve(server.handle) as port:
+        yield server, f"http://127.0.0.1:{port}"
 
 
 def _connect(url: str, kind: str, attempts: int = 3) -> Connection:
@@ -383,31 +377,24 @@ async def test_builtin_http_chunked_close_and_stale_connections() -> None:
             return response
         return web.Response(body=b'{"ok":1}', headers={"Connection": "close"})
 
-    app = web.Application()
-    app.router.add_post("/", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    client = HTTPClient(f"http://127.0.0.1:{port}", read_timeout=5)
-    head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 2\r\n\r\n".encode()
-    try:
-        for _ in range(3):
-            status, _, body = await client.request(head, b"{}")
-            assert (status, body) == (200, b'{"a": "bcd"}')
-        assert len(client._idle) == 1  # one connection, kept alive
-        for conn in client._idle:  # the server drops idle connections: a fresh one is used
-            assert conn.transport is not None
-            conn.transport.close()
-        await asyncio.sleep(0.01)
-        mode["kind"] = "close"
-        for _ in range(2):
-            assert (await client.request(head, b"{}"))[2] == b'{"ok":1}'
-        assert not client._idle
-    finally:
-        await client.close()
-        await runner.cleanup()
+    async with serve(handle) as port:
+        client = HTTPClient(f"http://127.0.0.1:{port}", read_timeout=5)
+        head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 2\r\n\r\n".encode()
+        try:
+            for _ in range(3):
+                status, _, body = await client.request(head, b"{}")
+                assert (status, body) == (200, b'{"a": "bcd"}')
+            assert len(client._idle) == 1  # one connection, kept alive
+            for conn in client._idle:  # the server drops idle connections: a fresh one is used
+                assert conn.transport is not None
+                conn.transport.close()
+            await asyncio.sleep(0.01)
+            mode["kind"] = "close"
+            for _ in range(2):
+                assert (await client.request(head, b"{}"))[2] == b'{"ok":1}'
+            assert not client._idle
+        finally:
+            await client.close()
 
 
 async def test_builtin_http_over_tls(tmp_path: Any) -> None:
@@ -429,24 +416,17 @@ async def test_builtin_http_over_tls(tmp_path: Any) -> None:
     async def handle(request: web.Request) -> web.Response:
         return web.Response(body=await request.read())
 
-    app = web.Application()
-    app.router.add_post("/", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    client = HTTPClient(f"https://127.0.0.1:{port}", read_timeout=5)
-    client._ssl = ssl.create_default_context(cafile=str(cert))
-    head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 5\r\n\r\n".encode()
-    try:
-        for _ in range(2):
-            assert (await client.request(head, b"hello"))[2] == b"hello"
-        assert len(client._all) == 1
-        untrusting = HTTPClient(f"https://127.0.0.1:{port}", connect_timeout=5)
-        with pytest.raises(ConnectionError, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
-            await untrusting.request(head, b"hello")
-        await untrusting.close()
-    finally:
-        await client.close()
-        await runner.cleanup()
+    async with serve(handle, ssl_context=server_ctx) as port:
+        client = HTTPClient(f"https://127.0.0.1:{port}", read_timeout=5)
+        client._ssl = ssl.create_default_context(cafile=str(cert))
+        head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 5\r\n\r\n".encode()
+        try:
+            for _ in range(2):
+                assert (await client.request(head, b"hello"))[2] == b"hello"
+            assert len(client._all) == 1
+            untrusting = HTTPClient(f"https://127.0.0.1:{port}", connect_timeout=5)
+            with pytest.raises(ConnectionError, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
+                await untrusting.request(head, b"hello")
+            await untrusting.close()
+        finally:
+            await client.close()

@@ -15,6 +15,7 @@ from aiohttp import web
 
 import dynorm
 from dynorm import Model, PartitionKey
+from tests.support.loopback import serve
 
 
 class Thing(Model, table="things"):
@@ -41,15 +42,8 @@ class FlakyServer:
 @pytest.fixture
 async def flaky() -> AsyncIterator[tuple[FlakyServer, str]]:
     server = FlakyServer()
-    app = web.Application()
-    app.router.add_post("/", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield server, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve(server.handle) as port:
+        yield server, f"http://127.0.0.1:{port}"
 
 
 def connect(url: str, attempts: int) -> dynorm.Connection:
