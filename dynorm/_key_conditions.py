@@ -31,24 +31,17 @@ from dynorm.expressions import (
 )
 from dynorm.templates import MAX_CHAR
 
-__all__ = ["build_key_condition", "key_query"]
-
-
-def build_key_condition(
-    meta: TableMeta, index: IndexMeta | None, conditions: Sequence[Condition]
-) -> KeyCondition:
-    """Validate and combine the key conditions of a query on the table or an index.
-
-    Conditions on the fields of a key template (``Order.user_id == "u1"``) are
-    compiled into conditions on the template's attribute (``pk = "USER#u1"``).
-    """
-    return key_query(meta, index, conditions)[0]
+__all__ = ["key_query"]
 
 
 def key_query(
     meta: TableMeta, index: IndexMeta | None, conditions: Sequence[Condition]
 ) -> tuple[KeyCondition, list[Condition]]:
-    """The key condition, and the filters that make it exact.
+    """Validate the key conditions of a query on the table or an index; return the key
+    condition and the filters that make it exact.
+
+    Conditions on the fields of a key template (``Order.user_id == "u1"``) are
+    compiled into conditions on the template's attribute (``pk = "USER#u1"``).
 
     A field placed in a key with a lossy format (``{created:%Y-%m-%d}``) narrows the key
     range only to its precision (the day); the original condition on the stored field

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from typing_extensions import Self
 
 from dynorm._codec import compile_codec
-from dynorm._key_conditions import build_key_condition
 from dynorm._meta import IndexMeta, TableMeta
 from dynorm._types import Item, Response
 from dynorm.connection import Connection, get_connection
@@ -36,7 +35,7 @@ from dynorm.pagination import Page, decode_cursor, encode_cursor
 if TYPE_CHECKING:
     from dynorm.model import Model
 
-__all__ = ["Query", "Scan", "build_key_condition"]
+__all__ = ["Query", "Scan"]
 
 M = TypeVar("M", bound="Model")
 
