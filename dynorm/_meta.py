@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
-import orjson
 import pydantic
 
 from dynorm._codec import (
@@ -26,6 +25,7 @@ from dynorm._codec import (
     ttl_codec,
     type_name,
 )
+from dynorm._json import dumps
 from dynorm._types import AttributeValue, Item
 from dynorm.exceptions import EncodingError, InvalidKey, ItemTooLarge, SchemaError
 from dynorm.fields import TTL, FieldMarker, PartitionKey, SortKey, Version
@@ -154,8 +154,23 @@ class TableMeta:
     def key_of(self, instance: Any) -> Item:
         return self.key_from_fields(instance.__dict__)
 
-    def encode_item(self, instance: Any, *, store_none: bool = False) -> Item:
-        """The full item of an instance, with keys checked and the 400 KB limit enforced."""
+    def encode_item(self, instance: Any, *, store_none: bool = False,
+                    version: int | None = None) -> Item:
+        """The full item of an instance, with keys checked and the 400 KB limit enforced.
+
+        ``version``: the value to store in the ``Version`` attribute instead of the
+        instance's own.
+        """
+        item = self._item(instance, store_none, version)
+        checked_json(item, self.model_name)
+        return item
+
+    def encode_item_json(self, instance: Any, *, store_none: bool = False,
+                         version: int | None = None) -> bytes:
+        """:meth:`encode_item` as the item's wire JSON (which the size check makes)."""
+        return checked_json(self._item(instance, store_none, version), self.model_name)
+
+    def _item(self, instance: Any, store_none: bool, version: int | None) -> Item:
         item = self.codec.encode_fields(instance, store_none=store_none)
         if self.derived or self.entity:
             values = instance.__dict__
@@ -176,7 +191,8 @@ class TableMeta:
             raw = item[key.attr].get(key.type)
             if raw == "" or raw == b"":
                 raise InvalidKey(f"{self.model_name}.{key.field}: key attributes cannot be empty")
-        check_size(item, self.model_name)
+        if version is not None and self.version is not None:
+            item[self.version.attr] = {"N": str(version)}
         return item
 
     def decode_item(self, item: Mapping[str, AttributeValue]) -> dict[str, Any]:
@@ -205,19 +221,14 @@ class TableMeta:
         return ", ".join(parts)
 
 
-def _bytes_as_text(value: Any) -> str:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return "x" * len(value)
-    raise TypeError(type(value).__name__)
-
-
-def check_size(item: Item, model: str) -> None:
-    """Raise ItemTooLarge when an encoded item is over DynamoDB's 400 KB."""
+def checked_json(item: Item, model: str) -> bytes:
+    """The wire JSON of an item; ItemTooLarge when the item is over DynamoDB's 400 KB."""
     # The UTF-8 JSON text of an item is never smaller than DynamoDB's size of it (every
-    # name and value appears in it, plus punctuation), and orjson makes it in about a
-    # microsecond: only items near the limit pay for the exact walk.
-    if len(orjson.dumps(item, default=_bytes_as_text)) <= MAX_ITEM_BYTES:
-        return
+    # name and value appears in it, plus punctuation and base64 for bytes), and orjson
+    # makes it in about a microsecond: only items near the limit pay for the exact walk.
+    data = dumps(item)
+    if len(data) <= MAX_ITEM_BYTES:
+        return data
     size = item_size(item)
     if size > MAX_ITEM_BYTES:
         raise ItemTooLarge(
@@ -225,6 +236,7 @@ def check_size(item: Item, model: str) -> None:
             "(400 KB); store large values elsewhere (e.g. S3) and keep a reference",
             size=size,
         )
+    return data
 
 
 def _markers(info: pydantic.fields.FieldInfo) -> list[FieldMarker]:

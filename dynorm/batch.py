@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
+from dynorm._json import Fragment
 from dynorm._types import Item
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import DynormError, ServerError, Throttled, TransportError
@@ -66,8 +67,10 @@ MAX_BATCH_GET = 100
 #: even when the first attempt was applied and only its answer was lost.
 _ROUND_ERRORS = (Throttled, ServerError, TransportError)
 
-KeyId = tuple[str, tuple[tuple[str, str, Any], ...]]
-"""A hashable identity of an item: (table, ((attr, type, value), ...)), numbers normalised."""
+KeyId = tuple[Any, ...]
+"""A hashable identity of an item: (table, attr, type, value, attr, type, value),
+attributes in name order, numbers normalised. One flat tuple of atoms: the garbage
+collector stops tracking it at its first pass (thousands wait in a batch)."""
 
 
 class InvalidBatch(DynormError, ValueError):
@@ -160,11 +163,11 @@ def _norm(tag: str, raw: Any) -> Any:
 
 def key_id(table: str, key: Item) -> KeyId:
     """The identity of an item for de-duplication (``"1"`` and ``"1.0"`` are one number)."""
-    parts = []
+    parts: list[Any] = [table]
     for attr in sorted(key):
         ((tag, raw),) = key[attr].items()
-        parts.append((attr, tag, _norm(tag, raw)))
-    return table, tuple(parts)
+        parts += (attr, tag, _norm(tag, raw))
+    return tuple(parts)
 
 
 def wire_key(model: type[Model], key: Any) -> Item:
@@ -193,17 +196,37 @@ def _backoff(policy: RetryPolicy, attempt: int) -> float:
 # ---------------------------------------------------------------------------- writes
 
 
-@dataclass
 class _Write:
-    action: Literal["put", "delete"]
-    model: type[Model]
-    table: str  # physical table name
-    key: Item
-    instance: Model | None
-    store_none: bool = False
-    version: int | None = None  # set when prepared (unversioned saves of versioned models)
-    request: dict[str, Any] | None = None  # the WriteRequest once prepared
-    kid: KeyId | None = None  # key_id(table, key), computed once
+    """One waiting write. Slotted and without the wire key of a put (it is in the item
+    once prepared): thousands of these can wait in a batch, and every container object
+    they keep alive is one more for each garbage collection to walk."""
+
+    __slots__ = ("_key", "action", "instance", "kid", "model", "request", "store_none",
+                 "table", "version")
+
+    def __init__(self, action: Literal["put", "delete"], model: type[Model], table: str,
+                 kid: KeyId, instance: Model | None, key: Item | None, store_none: bool
+                 ) -> None:
+        self.action = action
+        self.model = model
+        self.table = table  # physical table name
+        self.kid = kid  # key_id(table, key), computed once
+        self.instance = instance
+        self._key = key  # deletes only
+        self.store_none = store_none
+        self.version: int | None = None  # set when prepared (unversioned saves)
+        #: the WriteRequest once prepared (its JSON, for transports that take fragments)
+        self.request: dict[str, Any] | Fragment | None = None
+
+    @property
+    def key(self) -> Item:
+        if self._key is not None:
+            return self._key
+        meta = self.model._meta()
+        if isinstance(self.request, dict):
+            item = self.request["PutRequest"]["Item"]
+            return {k.attr: item[k.attr] for k in meta.key_attrs}
+        return meta.key_of(self.instance)
 
     def failed(self, error: DynormError | None) -> FailedWrite:
         return FailedWrite(self.action, self.model, self.key, self.instance, error)
@@ -304,7 +327,8 @@ class BatchWriter:
         table = conn.table_name(meta.table_name)
         kid = key_id(table, key)
         self._pending.pop(kid, None)  # the last write to an item wins
-        self._pending[kid] = _Write(action, model, table, key, instance, store_none, kid=kid)
+        self._pending[kid] = _Write(action, model, table, kid, instance,
+                                    key if action == "delete" else None, store_none)
         if (len(self._pending) >= self.flush_at and self._sem is not None
                 and (self._pump is None or self._pump.done())):
             self._pump = asyncio.get_running_loop().create_task(self._dispatch(final=False))
@@ -396,24 +420,29 @@ class BatchWriter:
         if not task.cancelled() and task.exception() is not None and self._abort is None:
             self._abort = task.exception()
 
-    async def _prepare(self, write: _Write) -> None:
-        instance = write.instance
-        if write.action == "put":
-            assert instance is not None
-            if instance._hooked("before_save"):
-                await instance.before_save()
-            op, version = instance._prepare_put(write.table, None, write.store_none)
-            write.version = version
-            write.request = {"PutRequest": {"Item": op.item}}
-        else:
-            if instance is not None and instance._hooked("before_delete"):
-                await instance.before_delete()
-            write.request = {"DeleteRequest": {"Key": write.key}}
-
     async def _send(self, chunk: list[_Write]) -> None:
+        assert self._conn is not None
+        fragments = self._conn.accepts_json_fragments
         try:
             for write in chunk:
-                await self._prepare(write)
+                instance = write.instance
+                if write.action == "put":
+                    assert instance is not None
+                    if instance._hooked("before_save"):
+                        await instance.before_save()
+                    if fragments:
+                        # The item's JSON, made by the size check anyway, travels as it
+                        # is: no tree of dicts waits in flight for the collector to walk.
+                        data, write.version = instance._put_json(write.store_none)
+                        write.request = Fragment(b'{"PutRequest":{"Item":' + data + b"}}")
+                    else:
+                        op, write.version = instance._prepare_put(write.table, None,
+                                                                  write.store_none)
+                        write.request = {"PutRequest": {"Item": op.item}}
+                else:
+                    if instance is not None and instance._hooked("before_delete"):
+                        await instance.before_delete()
+                    write.request = {"DeleteRequest": {"Key": write.key}}
             await self._write_chunk(chunk)
         finally:
             for write in chunk:
@@ -427,7 +456,7 @@ class BatchWriter:
         remaining = list(chunk)
         attempt = 0
         while True:
-            request: dict[str, list[dict[str, Any]]] = {}
+            request: dict[str, list[dict[str, Any] | Fragment]] = {}
             for w in remaining:
                 assert w.request is not None
                 request.setdefault(w.table, []).append(w.request)
@@ -450,8 +479,18 @@ class BatchWriter:
                         unprocessed.append(by_id[key_id(table, {a: body[a] for a in attrs})])
             left = {id(w) for w in unprocessed}
             for w in remaining:
-                if id(w) not in left:
-                    await self._succeeded(w)
+                if id(w) in left:
+                    continue
+                self.written += 1
+                instance = w.instance
+                if instance is None:
+                    continue
+                if w.action == "put":
+                    instance._written(w.version)
+                    if instance._hooked("after_save"):
+                        await instance.after_save()
+                elif instance._hooked("after_delete"):
+                    await instance.after_delete()
             remaining = unprocessed
             if not remaining:
                 return
@@ -463,18 +502,6 @@ class BatchWriter:
             log.debug("BatchWriteItem: %d unprocessed, retry %d in %.3fs", len(remaining),
                       attempt, delay)
             await asyncio.sleep(delay)
-
-    async def _succeeded(self, write: _Write) -> None:
-        self.written += 1
-        instance = write.instance
-        if instance is None:
-            return
-        if write.action == "put":
-            instance._written(write.version)
-            if instance._hooked("after_save"):
-                await instance.after_save()
-        elif instance._hooked("after_delete"):
-            await instance.after_delete()
 
 
 def batch(

@@ -113,6 +113,11 @@ class Connection:
             raise ConnectionNotConfigured("this connection is not open: use `async with` or open()")
         return self._transport
 
+    @property
+    def accepts_json_fragments(self) -> bool:
+        """True when the transport takes pre-encoded JSON fragments inside payloads."""
+        return bool(getattr(self.transport, "accepts_json_fragments", False))
+
     async def open(self) -> Connection:
         """Create the client (idempotent). Called by ``async with`` and ``configure()``."""
         if self._open:

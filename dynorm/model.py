@@ -439,17 +439,27 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
                      ) -> tuple[PutItem, int | None]:
         """The PutItem for this instance and the version it was read with (None: unversioned)."""
         meta = self._meta()
+        guard, current = self._put_guard(meta)
+        item = meta.encode_item(self, store_none=store_none,
+                                version=None if current is None else current + 1)
+        return PutItem(table, item, _both(guard, condition)), current
+
+    def _put_json(self, store_none: bool = False) -> tuple[bytes, int | None]:
+        """The item of an unconditional put as wire JSON, and the version it was read with."""
+        meta = self._meta()
+        _, current = self._put_guard(meta)
+        data = meta.encode_item_json(self, store_none=store_none,
+                                     version=None if current is None else current + 1)
+        return data, current
+
+    def _put_guard(self, meta: TableMeta) -> tuple[Condition | None, int | None]:
         missing = self._missing_fields()
         if missing:
             raise DynormError(
                 f"{type(self).__name__} is a partial (projected) copy without "
                 f"{', '.join(missing)}: saving it would erase them; use update() instead"
             )
-        guard, current = self._version_guard(meta)
-        item = meta.encode_item(self, store_none=store_none)
-        if current is not None and meta.version is not None:
-            item[meta.version.attr] = {"N": str(current + 1)}
-        return PutItem(table, item, _both(guard, condition)), current
+        return self._version_guard(meta)
 
     def _prepare_delete(self, table: str, condition: Condition | None
                         ) -> tuple[DeleteItem, int | None]:

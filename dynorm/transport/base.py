@@ -28,6 +28,9 @@ class Transport(Protocol):
 
     async def call(self, operation: str, payload: Request) -> Response: ...
 
+    # Optional: ``accepts_json_fragments = True`` on a transport that serializes payloads
+    # with orjson lets batches put pre-encoded items (``orjson.Fragment``) in them.
+
     async def close(self) -> None: ...
 
 

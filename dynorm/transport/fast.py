@@ -5,8 +5,9 @@ endpoint rules, user-agent building, its SigV4, shape-walking response parsing) 
 of an aioboto3 call's client CPU. dynorm already builds the exact request body and
 decodes AttributeValues with its own codec, so this transport only:
 
-* serializes the request dict (orjson when installed, else :mod:`json`), writing
-  ``bytes`` as base64 (the ``B``/``BS`` wire form);
+* serializes the request dict with orjson (:mod:`dynorm._json`), writing ``bytes``
+  as base64 (the ``B``/``BS`` wire form) and pre-encoded items (``Fragment``) as they
+  are;
 * signs it with :mod:`dynorm.transport._sigv4` (signing key cached per day);
 * POSTs it over keep-alive connections (:mod:`dynorm.transport._http`, or an
   ``aiohttp`` session when a proxy is configured) with
@@ -33,18 +34,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import os
 import time
 import zlib
-from collections.abc import Callable
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 from yarl import URL
 
+from dynorm._json import dumps, loads
 from dynorm._types import Request, Response
 from dynorm.exceptions import (
     RETRYABLE_CODES,
@@ -60,46 +60,12 @@ from dynorm.transport.base import STREAM_OPERATIONS, RetryPolicy, settle_ambiguo
 if TYPE_CHECKING:
     import aioboto3
 
-__all__ = ["FastTransport", "dumps", "loads"]
+__all__ = ["FastTransport"]
 
 log = logging.getLogger(__name__)
 
 _CONTENT_TYPE = "application/x-amz-json-1.0"
-_b64encode = base64.b64encode
 _b64decode = base64.b64decode
-
-
-def _default(value: Any) -> Any:
-    """JSON for what the codec leaves as Python objects: bytes (base64) and sets."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return _b64encode(value).decode("ascii")
-    if isinstance(value, (set, frozenset)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-dumps: Callable[[Any], bytes]
-loads: Callable[[bytes], Any]
-try:
-    import orjson
-
-    _orjson_dumps = orjson.dumps
-
-    def dumps(value: Any) -> bytes:
-        """The request body: compact UTF-8 JSON, bytes as base64."""
-        return _orjson_dumps(value, default=_default)
-
-    loads = orjson.loads
-except ImportError:  # pragma: no cover - depends on the install
-    _json_encoder = json.JSONEncoder(
-        separators=(",", ":"), ensure_ascii=False, default=_default
-    ).encode
-
-    def dumps(value: Any) -> bytes:
-        """The request body: compact UTF-8 JSON, bytes as base64."""
-        return _json_encoder(value).encode()
-
-    loads = json.loads
 
 
 def decode_binary(node: Any) -> None:
@@ -195,6 +161,10 @@ class FastTransport:
     #: Seconds before expiry at which refreshable credentials are refreshed (botocore's
     #: advisory window).
     REFRESH_BEFORE = 15 * 60
+
+    #: Payloads may hold pre-encoded JSON (``dynorm._json.Fragment``): batches send items
+    #: encoded once, for the size check, instead of trees of dicts.
+    accepts_json_fragments = True
 
     def __init__(
         self,

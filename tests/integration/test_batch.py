@@ -46,7 +46,13 @@ class Doc(Model, table="b_docs"):
     version: Annotated[int, Version] = 0
 
 
-TABLES = pytest.mark.dynorm_tables([Reading, Sensor, Doc])
+class Blob(Model, table="b_blobs"):
+    blob_id: Annotated[str, PartitionKey]
+    data: bytes
+    parts: set[bytes] = set()
+
+
+TABLES = pytest.mark.dynorm_tables([Reading, Sensor, Doc, Blob])
 
 
 @pytest.fixture(autouse=True)
@@ -55,11 +61,16 @@ def _clear() -> None:
 
 
 @asynccontextmanager
-async def proxied(server: LocalServer, config: FaultConfig) -> AsyncIterator[FaultProxy]:
+async def proxied(server: LocalServer, config: FaultConfig, like: dynorm.Connection
+                  ) -> AsyncIterator[FaultProxy]:
+    """A connection through a fault proxy, on the same transport as ``like``."""
+    from dynorm.transport.fast import FastTransport
+
+    kind = "fast" if isinstance(like.transport, FastTransport) else "aioboto3"
     retry = dynorm.RetryPolicy(max_attempts=3, base_delay=0.001)
     async with FaultProxy(server.endpoint_url, config) as proxy, dynorm.connect(
             endpoint_url=proxy.url, region="us-east-1", aws_access_key_id="local",
-            aws_secret_access_key="local", retry=retry):
+            aws_secret_access_key="local", retry=retry, transport=kind):
         yield proxy
 
 
@@ -124,6 +135,17 @@ async def test_deletes(dynorm_connection: Any) -> None:
 
 
 @TABLES
+async def test_binary_values_round_trip(dynorm_connection: Any) -> None:
+    # The fast transport sends batch items as pre-encoded JSON: bytes must be base64 there.
+    blobs = [Blob(blob_id=f"b{i}", data=bytes(range(i, i + 40)), parts={b"\x00", bytes([i])})
+             for i in range(1, 60)]
+    async with batch() as b:
+        for blob in blobs:
+            b.save(blob)
+    assert await get_many(Blob, [blob.blob_id for blob in blobs]) == blobs
+
+
+@TABLES
 async def test_versioned_models_are_refused_unless_unversioned(dynorm_connection: Any) -> None:
     doc = Doc(doc_id="d1", body="hi")
     async with batch() as b:
@@ -155,7 +177,7 @@ async def test_unprocessed_items_and_keys_are_retried(dynorm_server: LocalServer
                                                      dynorm_connection: Any) -> None:
     items = readings(400)
     config = FaultConfig(seed=7, unprocessed_rate=0.3, throttle_rate=0.1)
-    async with proxied(dynorm_server, config) as proxy:
+    async with proxied(dynorm_server, config, dynorm_connection) as proxy:
         async with batch(base_delay=0.001, max_delay=0.01, max_retries=30) as b:
             for r in items:
                 b.save(r)
@@ -181,7 +203,7 @@ async def test_spent_budget_names_exactly_the_unwritten_items(dynorm_server: Loc
 
     # Others are unprocessed at random too (they must get through within the budget).
     config = FaultConfig(seed=1, unprocessed=is_stuck, unprocessed_rate=0.1)
-    async with proxied(dynorm_server, config) as proxy:
+    async with proxied(dynorm_server, config, dynorm_connection) as proxy:
         with pytest.raises(BatchWriteFailed) as info:
             async with batch(max_retries=8, base_delay=0.001, max_delay=0.002) as b:
                 for r in items:
