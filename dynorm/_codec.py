@@ -38,7 +38,7 @@ import orjson
 import pydantic
 import pydantic_core
 
-from dynorm._codegen import generate_encoder
+from dynorm._codegen import generate_decoder, generate_encoder
 from dynorm._types import AttributeValue, Item
 from dynorm.exceptions import EncodingError
 
@@ -448,8 +448,11 @@ def _build(tp: Any) -> Codec:
             return _enum_codec(tp)
         if issubclass(tp, pydantic.BaseModel):
             obj = _object_codec_for(tp)
+            # A recursive model meets itself before its decoder is generated.
+            decode_fields = getattr(obj, "decode_fields", None) or (
+                lambda v: obj.decode_fields(v))
             return Codec(obj.encode_map, tp, object_codec=obj,
-                         decode=_tag_decoder("M", obj.decode_fields))
+                         decode=_tag_decoder("M", decode_fields))
         scalar = _SCALARS.get(tp)
         if scalar is not None:
             return Codec(scalar[0], tp, key_type=scalar[1], decode=_SCALAR_DECODERS.get(tp))
@@ -585,8 +588,18 @@ def _set_codec(tp: Any) -> Codec:
                 return {tag: texts}
         return {tag: sorted(enc(x)[elem_tag] for x in values)}  # type: ignore[index]
 
-    elem_decode = _decode_number if elem_tag == "N" else None
-    decode = _tag_decoder(tag, (lambda v: {elem_decode(x) for x in v}) if elem_decode else set)
+    if elem_tag != "N":
+        decode = _tag_decoder(tag, set)
+    else:
+        def decode_numbers(v: Any) -> Any:
+            if plain is int:
+                try:
+                    return {int(x) for x in v}
+                except ValueError:  # a fraction: pydantic judges the Decimal
+                    pass
+            return {_decode_number(x) for x in v}
+
+        decode = _tag_decoder(tag, decode_numbers)
     return Codec(encode_set, tp, item_codec=elem, is_set=True, decode=decode)
 
 
@@ -638,8 +651,27 @@ def _list_codec(tp: Any) -> Codec:
                 return {"L": out}
         return {"L": [_in_collection(enc(x)) for x in v]}
 
-    return Codec(encode_list, tp, item_codec=elem,
-                 decode=_tag_decoder("L", lambda v: [dec(x) for x in v]))
+    def decode_list(v: Any) -> Any:
+        return [dec(x) for x in v]
+
+    if plain is not None:
+        # One comprehension for the common case; anything unexpected (NULL, another tag,
+        # a fraction in an int list) goes element by element.
+        def decode_str_list(v: Any) -> Any:
+            try:
+                return [x["S"] for x in v]
+            except (KeyError, TypeError):
+                return decode_list(v)
+
+        def decode_int_list(v: Any) -> Any:
+            try:
+                return [int(x["N"]) for x in v]
+            except (KeyError, TypeError, ValueError):
+                return decode_list(v)
+
+        return Codec(encode_list, tp, item_codec=elem, decode=_tag_decoder(
+            "L", decode_str_list if plain is str else decode_int_list))
+    return Codec(encode_list, tp, item_codec=elem, decode=_tag_decoder("L", decode_list))
 
 
 def _in_collection(av: AttributeValue | None) -> AttributeValue:
@@ -683,8 +715,25 @@ def _map_codec(tp: Any) -> Codec:
             raise _fail("dict", v)
         return {"M": _encode_map_values(v, enc)}
 
-    return Codec(encode_map, tp, item_codec=value,
-                 decode=_tag_decoder("M", lambda v: {k: dec(x) for k, x in v.items()}))
+    def decode_map(v: Any) -> Any:
+        return {k: dec(x) for k, x in v.items()}
+
+    if plain is not None:
+        def decode_str_map(v: Any) -> Any:
+            try:
+                return {k: x["S"] for k, x in v.items()}
+            except (KeyError, TypeError):
+                return decode_map(v)
+
+        def decode_int_map(v: Any) -> Any:
+            try:
+                return {k: int(x["N"]) for k, x in v.items()}
+            except (KeyError, TypeError, ValueError):
+                return decode_map(v)
+
+        return Codec(encode_map, tp, item_codec=value, decode=_tag_decoder(
+            "M", decode_str_map if plain is str else decode_int_map))
+    return Codec(encode_map, tp, item_codec=value, decode=_tag_decoder("M", decode_map))
 
 
 def _json_codec(tp: Any) -> Codec:
@@ -770,6 +819,16 @@ class ObjectCodec:
         self.encode_fields: Callable[..., Item] = generate_encoder(
             self._encoders, _INT_FAST_LIMIT, cls.__qualname__, self._encode_fields_loop
         )
+        #: ``decode_fields(item) -> dict``: see :meth:`_decode_fields_loop` (the same,
+        #: generated per class).
+        self.decode_fields: Callable[[Mapping[str, AttributeValue]], dict[str, Any]] = (
+            generate_decoder(
+                [(attr, tag, convert, dec, fc.absent)
+                 for (attr, tag, convert, dec), fc in zip(self._decoders, self.fields.values(),
+                                                          strict=True)],
+                cls.__qualname__,
+            )
+        )
 
     def _encode_fields_loop(self, obj: Any, store_none: bool = False) -> Item:
         values = obj.__dict__
@@ -804,7 +863,7 @@ class ObjectCodec:
                 raise _fail(self.cls.__name__, obj)
         return {"M": self.encode_fields(obj)}
 
-    def decode_fields(self, item: Mapping[str, AttributeValue]) -> dict[str, Any]:
+    def _decode_fields_loop(self, item: Mapping[str, AttributeValue]) -> dict[str, Any]:
         """Attribute-name keyed plain values, ready for ``model_validate``.
 
         Attributes the model does not declare are skipped; absent attributes of required

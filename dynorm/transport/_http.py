@@ -148,13 +148,15 @@ class HTTPClient:
     """Keep-alive connections to one ``http(s)://host[:port]``, at most ``limit`` at once."""
 
     def __init__(self, url: str, *, limit: int = 64, connect_timeout: float = 5.0,
-                 read_timeout: float = 30.0) -> None:
+                 read_timeout: float = 30.0, ssl_context: _ssl.SSLContext | None = None
+                 ) -> None:
         parts = urlsplit(url)
         self.scheme = parts.scheme
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self._ssl: _ssl.SSLContext | None = (
-            _ssl.create_default_context() if parts.scheme == "https" else None)
+        self._ssl: _ssl.SSLContext | None = None
+        if parts.scheme == "https":
+            self._ssl = ssl_context or _ssl.create_default_context()
         self._idle: list[_Connection] = []
         self._limit = asyncio.Semaphore(limit)
         self._connect_timeout = connect_timeout

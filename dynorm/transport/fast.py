@@ -36,6 +36,7 @@ import asyncio
 import base64
 import logging
 import os
+import ssl
 import time
 import zlib
 from hashlib import sha256
@@ -200,6 +201,7 @@ class FastTransport:
         self._main = _Endpoint(main, "DynamoDB_20120810.", self.region)
         self._streams = _Endpoint(streams, "DynamoDBStreams_20120810.", self.region)
         self._clients: dict[str, HTTPClient] = {}
+        self._ssl_context: ssl.SSLContext | None = None
         self._max_pool_connections = max_pool_connections
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=connect_timeout, sock_read=read_timeout
@@ -234,7 +236,8 @@ class FastTransport:
         if client is None:
             client = HTTPClient(origin, limit=self._max_pool_connections,
                                 connect_timeout=self._connect_timeout,
-                                read_timeout=self._read_timeout)
+                                read_timeout=self._read_timeout,
+                                ssl_context=self._tls() if origin.startswith("https:") else None)
             self._clients[origin] = client
         endpoint.client = client
         return client
@@ -242,7 +245,8 @@ class FastTransport:
     def _ensure_http(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
             connector = aiohttp.TCPConnector(
-                limit=self._max_pool_connections, keepalive_timeout=30, ttl_dns_cache=300
+                limit=self._max_pool_connections, keepalive_timeout=30, ttl_dns_cache=300,
+                ssl=self._tls(),
             )
             self._http = aiohttp.ClientSession(
                 connector=connector,
@@ -253,6 +257,19 @@ class FastTransport:
                 trust_env=True,
             )
         return self._http
+
+    def _tls(self) -> ssl.SSLContext:
+        """Certificates as botocore verifies them: ``AWS_CA_BUNDLE`` or the profile's
+        ``ca_bundle``, else botocore's bundle (certifi's when installed)."""
+        if self._ssl_context is None:
+            from botocore.httpsession import where
+
+            bundle: str | None = None
+            botocore_session = getattr(self._session, "_session", None)
+            if botocore_session is not None:
+                bundle = botocore_session.get_config_variable("ca_bundle")
+            self._ssl_context = ssl.create_default_context(cafile=bundle or where())
+        return self._ssl_context
 
     async def close(self) -> None:
         for client in self._clients.values():

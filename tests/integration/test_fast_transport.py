@@ -430,3 +430,34 @@ async def test_builtin_http_over_tls(tmp_path: Any) -> None:
             await untrusting.close()
         finally:
             await client.close()
+
+
+@pytest.mark.parametrize("kind", TRANSPORTS)
+async def test_tls_certificates_as_botocore_verifies_them(
+        kind: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS_CA_BUNDLE (or a profile's ca_bundle) names the trusted certificates; without it
+    a self-signed server is refused, by both transports alike."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    server = Scripted()
+    server.script = [(200, {"TableNames": ["over-tls"]}, None)]
+    async with serve(server.handle, ssl_context=server_ctx) as port:
+        url = f"https://127.0.0.1:{port}"
+        monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+        async with _connect(url, kind, attempts=1) as conn:
+            with pytest.raises(dynorm.TransportError, match=r"(?i)certificate|SSL"):
+                await conn.call("ListTables", {})
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(cert))
+        async with _connect(url, kind, attempts=1) as conn:
+            answer = await conn.call("ListTables", {})
+    assert answer["TableNames"] == ["over-tls"]
