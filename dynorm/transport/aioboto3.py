@@ -1,4 +1,4 @@
-"""The default transport: aioboto3's low-level DynamoDB (and Streams) client.
+"""The aioboto3 transport: aioboto3's low-level DynamoDB (and Streams) client.
 
 botocore's own retries are switched off (one attempt per call) so that dynorm's
 :class:`RetryPolicy` is the only one: it retries throttling, 5xx and connection

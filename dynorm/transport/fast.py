@@ -107,6 +107,23 @@ def aws_endpoints(region: str) -> tuple[str, str]:
             f"https://streams.dynamodb.{region}.{suffix}/")
 
 
+def unsupported_setting(session: Any, region: str) -> str | None:
+    """What keeps the fast transport from AWS's endpoints for this configuration (None:
+    nothing). It builds the standard and China endpoints (and any explicit endpoint
+    URL), not FIPS, dual-stack or the isolated partitions' ones."""
+    if region.startswith(("us-iso", "eu-iso")):
+        return f"the isolated partition of region {region}"
+    if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
+        return None  # explicit endpoints, used as they are
+    config = getattr(session, "_session", None)  # the botocore session of aioboto3's
+    for variable, what in (("use_fips_endpoint", "FIPS endpoints"),
+                           ("use_dualstack_endpoint", "dual-stack endpoints")):
+        value = config.get_config_variable(variable) if config is not None else None
+        if str(value).lower() == "true":
+            return f"{what} ({variable} / AWS_{variable.upper()})"
+    return None
+
+
 #: Retryable answers that say the request was not carried out.
 _NOT_APPLIED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
                           "RequestLimitExceeded", "LimitExceededException"})

@@ -31,8 +31,8 @@ EXPECTED = {
     "profiles_locking.py": "20 concurrent follows: followers=20",
 }
 
-#: Also run these with the fast transport (DYNORM_TRANSPORT=fast).
-FAST = ["quickstart.py", "shopping_cart.py"]
+#: Also run these with the aioboto3 transport (the default is the fast one).
+ALSO_AIOBOTO3 = ["quickstart.py", "shopping_cart.py"]
 
 _POINTS_ELSEWHERE = ("DYNORM_ENDPOINT_URL", "DYNORM_TRANSPORT", "DYNORM_TABLE_PREFIX",
                      "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
@@ -62,9 +62,9 @@ def test_example_runs(name: str) -> None:
     assert EXPECTED[name] in output, output
 
 
-@pytest.mark.parametrize("name", FAST)
-def test_example_runs_on_the_fast_transport(name: str) -> None:
-    output = run_example(name, DYNORM_TRANSPORT="fast")
+@pytest.mark.parametrize("name", ALSO_AIOBOTO3)
+def test_example_runs_on_the_aioboto3_transport(name: str) -> None:
+    output = run_example(name, DYNORM_TRANSPORT="aioboto3")
     assert EXPECTED[name] in output, output
 
 

@@ -461,3 +461,41 @@ async def test_tls_certificates_as_botocore_verifies_them(
         async with _connect(url, kind, attempts=1) as conn:
             answer = await conn.call("ListTables", {})
     assert answer["TableNames"] == ["over-tls"]
+
+
+# ---------------------------------------------------------------- choosing the transport
+
+
+def _chosen(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], **kwargs: Any) -> str:
+    for name in ("DYNORM_TRANSPORT", "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT",
+                 "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "DYNORM_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    conn = dynorm.connect(aws_access_key_id="k", aws_secret_access_key="s", **kwargs)
+    return type(conn._make_transport()).__name__
+
+
+def test_the_fast_transport_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _chosen(monkeypatch, {}, region="eu-west-1") == "FastTransport"
+    assert _chosen(monkeypatch, {}, region="cn-north-1") == "FastTransport"
+    assert _chosen(monkeypatch, {}, endpoint_url="http://127.0.0.1:1") == "FastTransport"
+    assert _chosen(monkeypatch, {"DYNORM_TRANSPORT": "aioboto3"}, region="eu-west-1") \
+        == "Aioboto3Transport"
+    assert _chosen(monkeypatch, {}, region="eu-west-1", transport="aioboto3") \
+        == "Aioboto3Transport"
+
+
+@pytest.mark.parametrize(("env", "region"), [
+    ({"AWS_USE_FIPS_ENDPOINT": "true"}, "us-east-1"),
+    ({"AWS_USE_DUALSTACK_ENDPOINT": "true"}, "us-east-1"),
+    ({}, "us-iso-east-1"),
+])
+def test_endpoints_only_botocore_builds_pick_aioboto3(
+        monkeypatch: pytest.MonkeyPatch, env: dict[str, str], region: str) -> None:
+    assert _chosen(monkeypatch, env, region=region) == "Aioboto3Transport"
+    with pytest.raises(ValueError, match="the fast transport does not support"):
+        _chosen(monkeypatch, env, region=region, transport="fast")
+    if region == "us-east-1":  # an explicit endpoint needs nothing built
+        assert _chosen(monkeypatch, env, region=region,
+                       endpoint_url="http://127.0.0.1:1") == "FastTransport"
