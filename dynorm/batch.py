@@ -197,9 +197,10 @@ def _backoff(policy: RetryPolicy, attempt: int) -> float:
 
 
 class _Write:
-    """One waiting write. Slotted and without the wire key of a put (it is in the item
-    once prepared): thousands of these can wait in a batch, and every container object
-    they keep alive is one more for each garbage collection to walk."""
+    """One waiting write. Slotted, and a put keeps no wire key (``key`` rebuilds it from
+    the item or the instance when an error names the write): thousands of these can
+    wait in a batch, and every container object they keep alive is one more for each
+    garbage collection to walk."""
 
     __slots__ = ("_key", "action", "instance", "kid", "model", "request", "store_none",
                  "table", "version")
