@@ -32,20 +32,21 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from decimal import Decimal
-from typing import Any, Literal, cast, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args, get_origin
 
 import orjson
 import pydantic
 import pydantic_core
 
-from dynorm._codegen import generate_decoder, generate_encoder
 from dynorm._types import AttributeValue, Item
 from dynorm.exceptions import EncodingError
+
+if TYPE_CHECKING:
+    from dynorm._objects import ObjectCodec
 
 __all__ = [
     "MAX_ITEM_BYTES",
     "Codec",
-    "ObjectCodec",
     "compile_codec",
     "decode_value",
     "encode_number",
@@ -59,7 +60,7 @@ Encoder = Callable[[Any], "AttributeValue | None"]
 Decoder = Callable[[AttributeValue], Any]
 
 # DynamoDB numbers: 38 significant digits, magnitude 1E-130 .. 9.9999...E+125.
-_INT_FAST_LIMIT = 10**38
+INT_FAST_LIMIT = 10**38
 _UTC = _dt.timezone.utc
 
 
@@ -111,7 +112,8 @@ def type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "")
 
 
-def _fail(expected: str, value: Any) -> EncodingError:
+def wrong_type(expected: str, value: Any) -> EncodingError:
+    """The error for a value that is not of the declared type."""
     return EncodingError(f"expected {expected}, got {type(value).__name__} {value!r:.80}")
 
 
@@ -161,7 +163,7 @@ def encode_number(value: Any) -> str:
     """The wire text of a number, checked against DynamoDB's range and precision."""
     tp = type(value)
     if tp is int:
-        if -_INT_FAST_LIMIT < value < _INT_FAST_LIMIT:
+        if -INT_FAST_LIMIT < value < INT_FAST_LIMIT:
             return str(value)
         return _checked_decimal(Decimal(value), value)
     if tp is float:
@@ -175,7 +177,7 @@ def encode_number(value: Any) -> str:
         if len(text) <= 38 and "E" not in text and text[-1].isdigit():
             return text
     if tp is bool or not isinstance(value, (int, float, Decimal)):
-        raise _fail("a number", value)
+        raise wrong_type("a number", value)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise EncodingError(f"{value!r} cannot be stored: DynamoDB numbers must be finite")
@@ -208,13 +210,13 @@ def _checked_decimal(d: Decimal, original: Any) -> str:
 def _enc_str(v: Any) -> AttributeValue:
     if type(v) is str or isinstance(v, str):
         return {"S": v}
-    raise _fail("str", v)
+    raise wrong_type("str", v)
 
 
 def _enc_bool(v: Any) -> AttributeValue:
     if v is True or v is False:
         return {"BOOL": v}
-    raise _fail("bool", v)
+    raise wrong_type("bool", v)
 
 
 def _enc_number(v: Any) -> AttributeValue:
@@ -223,18 +225,18 @@ def _enc_number(v: Any) -> AttributeValue:
 
 def _enc_int(v: Any) -> AttributeValue:
     if type(v) is int:
-        if -_INT_FAST_LIMIT < v < _INT_FAST_LIMIT:
+        if -INT_FAST_LIMIT < v < INT_FAST_LIMIT:
             return {"N": str(v)}
         return {"N": encode_number(v)}
     if isinstance(v, int) and not isinstance(v, bool):
         return {"N": encode_number(int(v))}
-    raise _fail("int", v)
+    raise wrong_type("int", v)
 
 
 def _enc_bytes(v: Any) -> AttributeValue:
     if isinstance(v, (bytes, bytearray, memoryview)):
         return {"B": bytes(v)}
-    raise _fail("bytes", v)
+    raise wrong_type("bytes", v)
 
 
 def format_datetime(v: _dt.datetime) -> str:
@@ -260,31 +262,31 @@ def format_datetime(v: _dt.datetime) -> str:
 def _enc_datetime(v: Any) -> AttributeValue:
     if isinstance(v, _dt.datetime):
         return {"S": format_datetime(v)}
-    raise _fail("datetime", v)
+    raise wrong_type("datetime", v)
 
 
 def _enc_date(v: Any) -> AttributeValue:
     if isinstance(v, _dt.date) and not isinstance(v, _dt.datetime):
         return {"S": v.isoformat()}
-    raise _fail("date", v)
+    raise wrong_type("date", v)
 
 
 def _enc_time(v: Any) -> AttributeValue:
     if isinstance(v, _dt.time):
         return {"S": v.isoformat()}
-    raise _fail("time", v)
+    raise wrong_type("time", v)
 
 
 def _enc_uuid(v: Any) -> AttributeValue:
     if isinstance(v, uuid.UUID):
         return {"S": str(v)}
-    raise _fail("UUID", v)
+    raise wrong_type("UUID", v)
 
 
 def _enc_null(v: Any) -> AttributeValue:
     if v is None:
         return {"NULL": True}
-    raise _fail("None", v)
+    raise wrong_type("None", v)
 
 
 def epoch_seconds(v: Any) -> int:
@@ -295,7 +297,7 @@ def epoch_seconds(v: Any) -> int:
         return int(v.timestamp())
     if isinstance(v, int) and not isinstance(v, bool):
         return v
-    raise _fail("datetime or int epoch seconds", v)
+    raise wrong_type("datetime or int epoch seconds", v)
 
 
 def ttl_codec(python_type: Any) -> Codec:
@@ -355,6 +357,12 @@ _SCALARS: dict[Any, tuple[Encoder, str | None]] = {
 }
 
 
+#: encoders inlined by encode_fields for values of exactly their type
+PASS_THROUGH: dict[Encoder, tuple[type, str]] = {
+    _enc_str: (str, "S"), _enc_bool: (bool, "BOOL"), _enc_int: (int, "N"),
+}
+
+
 # ---------------------------------------------------------------------------- dynamic values
 
 
@@ -372,7 +380,9 @@ def encode_value(value: Any) -> AttributeValue:
     if isinstance(value, enum.Enum):
         return encode_value(value.value)
     if isinstance(value, pydantic.BaseModel):
-        return _object_codec_for(type(value)).encode_map(value)
+        from dynorm._objects import object_codec_for  # the objects import this module
+
+        return object_codec_for(type(value)).encode_map(value)
     if isinstance(value, Mapping):
         return {"M": _encode_map_values(value, encode_value)}
     if isinstance(value, (AbstractSet)):
@@ -408,7 +418,7 @@ def _encode_map_values(value: Mapping[Any, Any], enc: Encoder) -> dict[str, Attr
     out: dict[str, AttributeValue] = {}
     for k, v in value.items():
         if not isinstance(k, str):
-            raise _fail("str map keys", k)
+            raise wrong_type("str map keys", k)
         av = enc(v)
         if av is not None:
             out[k] = av
@@ -447,7 +457,9 @@ def _build(tp: Any) -> Codec:
         if issubclass(tp, enum.Enum):
             return _enum_codec(tp)
         if issubclass(tp, pydantic.BaseModel):
-            obj = _object_codec_for(tp)
+            from dynorm._objects import object_codec_for  # the objects import this module
+
+            obj = object_codec_for(tp)
             # A recursive model meets itself before its decoder is generated.
             decode_fields = getattr(obj, "decode_fields", None) or (
                 lambda v: obj.decode_fields(v))
@@ -500,7 +512,7 @@ def _union_codec(tp: Any) -> Codec:
                 return codec.encode(v)
             except EncodingError:
                 continue
-        raise _fail(names, v)
+        raise wrong_type(names, v)
 
     key_types = {c.key_type for c in codecs}
     return Codec(
@@ -519,7 +531,7 @@ def _literal_codec(tp: Any) -> Codec:
     def encode_literal(v: Any) -> AttributeValue | None:
         if v in allowed and type(v) in value_codecs:
             return value_codecs[type(v)].encode(v)
-        raise _fail(f"one of {allowed_text}", v)
+        raise wrong_type(f"one of {allowed_text}", v)
 
     key_types = {c.key_type for c in value_codecs.values()}
     return Codec(encode_literal, tp, key_type=key_types.pop() if len(key_types) == 1 else None)
@@ -541,7 +553,7 @@ def _enum_codec(tp: type[enum.Enum]) -> Codec:
                     return encode_raw(v)
             except TypeError:
                 pass
-        raise _fail(f"{tp.__name__} member", v)
+        raise wrong_type(f"{tp.__name__} member", v)
 
     return Codec(encode_enum, tp, key_type=value_codec.key_type if value_codec else None)
 
@@ -580,7 +592,7 @@ def _set_codec(tp: Any) -> Codec:
         elif plain is int:
             texts: list[str] = []
             for x in values:
-                if type(x) is not int or not -_INT_FAST_LIMIT < x < _INT_FAST_LIMIT:
+                if type(x) is not int or not -INT_FAST_LIMIT < x < INT_FAST_LIMIT:
                     break
                 texts.append(str(x))
             else:
@@ -606,7 +618,7 @@ def _set_codec(tp: Any) -> Codec:
 def _as_set(v: Any) -> AbstractSet[Any]:
     if isinstance(v, AbstractSet):
         return v
-    raise _fail("set", v)
+    raise wrong_type("set", v)
 
 
 def _list_codec(tp: Any) -> Codec:
@@ -619,7 +631,7 @@ def _list_codec(tp: Any) -> Codec:
 
         def encode_tuple(v: Any) -> AttributeValue | None:
             if not isinstance(v, (list, tuple)) or len(v) != len(fixed):
-                raise _fail(f"a tuple of {len(fixed)}", v)
+                raise wrong_type(f"a tuple of {len(fixed)}", v)
             return {"L": [_in_collection(c.encode(x)) for c, x in zip(fixed, v, strict=True)]}
 
         return Codec(encode_tuple, tp)
@@ -631,7 +643,7 @@ def _list_codec(tp: Any) -> Codec:
 
     def encode_list(v: Any) -> AttributeValue | None:
         if not isinstance(v, (list, tuple)):
-            raise _fail("list", v)
+            raise wrong_type("list", v)
         # Fast paths, one pass: lists of exact str / small int values (the common case).
         # (A loop: in Python 3.11 a comprehension's call costs more on short lists.)
         out: list[AttributeValue] = []
@@ -644,7 +656,7 @@ def _list_codec(tp: Any) -> Codec:
                 return {"L": out}
         elif plain is int:
             for x in v:
-                if type(x) is not int or not -_INT_FAST_LIMIT < x < _INT_FAST_LIMIT:
+                if type(x) is not int or not -INT_FAST_LIMIT < x < INT_FAST_LIMIT:
                     break
                 out.append({"N": str(x)})
             else:
@@ -706,13 +718,13 @@ def _map_codec(tp: Any) -> Codec:
             elif plain is int:
                 for k, x in v.items():
                     if (type(k) is not str or type(x) is not int
-                            or not -_INT_FAST_LIMIT < x < _INT_FAST_LIMIT):
+                            or not -INT_FAST_LIMIT < x < INT_FAST_LIMIT):
                         break
                     out[k] = {"N": str(x)}
                 else:
                     return {"M": out}
         elif not isinstance(v, Mapping):
-            raise _fail("dict", v)
+            raise wrong_type("dict", v)
         return {"M": _encode_map_values(v, enc)}
 
     def decode_map(v: Any) -> Any:
@@ -747,164 +759,9 @@ def _json_codec(tp: Any) -> Codec:
         try:
             return encode_value(adapter.dump_python(v, mode="json"))
         except pydantic_core.PydanticSerializationError as exc:
-            raise _fail(type_name(tp), v) from exc
+            raise wrong_type(type_name(tp), v) from exc
 
     return Codec(encode_json, tp)
-
-
-# ---------------------------------------------------------------------------- objects
-
-
-class FieldCodec:
-    """One field of a pydantic model: Python name, attribute name, codec."""
-
-    __slots__ = ("absent", "attr", "codec", "name")
-
-    def __init__(self, name: str, attr: str, codec: Codec, absent: Callable[[], Any] | None
-                 ) -> None:
-        self.name = name
-        self.attr = attr
-        self.codec = codec
-        #: what a missing attribute means: None for required nullable fields (None is
-        #: omitted on write), an empty set for set fields (DynamoDB has no empty sets).
-        self.absent = absent
-
-
-class ObjectCodec:
-    """The per-field codec of a pydantic model class (a document or a nested map).
-
-    Args:
-        cls: the pydantic model class.
-        overrides: field name -> codec to use instead of the annotation's (TTL fields).
-    """
-
-    def __init__(
-        self, cls: type[pydantic.BaseModel], overrides: Mapping[str, Codec] | None = None
-    ) -> None:
-        self.cls = cls
-        self.fields: dict[str, FieldCodec] = {}
-        self.by_attr: dict[str, FieldCodec] = {}
-        _object_codecs.setdefault(cls, self)  # recursive models find themselves
-        for name, info in cls.model_fields.items():
-            attr = info.alias or name
-            try:
-                codec = (overrides or {}).get(name) or compile_codec(info.annotation)
-            except EncodingError as exc:
-                raise EncodingError(f"{cls.__name__}.{name}: {exc}") from exc
-            absent: Callable[[], Any] | None = None
-            if (codec.nullable or info.annotation is Any) and info.is_required():
-                absent = _none
-            elif codec.is_set and not codec.nullable:
-                absent = set
-            fc = FieldCodec(name, attr, codec, absent)
-            self.fields[name] = fc
-            self.by_attr[attr] = fc
-        # (name, attr, encoder, type whose values are stored as {tag: value} unchanged)
-        self._encoders = tuple(
-            (fc.name, fc.attr, fc.codec.encode, *_PASS_THROUGH.get(fc.codec.encode, (None, "")))
-            for fc in self.fields.values()
-        )
-        self._decoders = tuple(
-            (fc.attr, getattr(fc.codec.decode, "tag", None),
-             getattr(fc.codec.decode, "convert", None), fc.codec.decode)
-            for fc in self.fields.values()
-        )
-        self._absent = tuple(
-            (fc.attr, fc.absent) for fc in self.fields.values() if fc.absent is not None
-        )
-        #: ``encode_fields(obj, store_none=False) -> item``: the item of a model instance
-        #: (None fields omitted unless ``store_none``); raises EncodingError naming the
-        #: class and field whose value cannot be stored. Generated per class (see
-        #: dynorm/_codegen.py); ``_encode_fields_loop`` is the same in a loop.
-        self.encode_fields: Callable[..., Item] = generate_encoder(
-            self._encoders, _INT_FAST_LIMIT, cls.__qualname__, self._encode_fields_loop
-        )
-        #: ``decode_fields(item) -> dict``: see :meth:`_decode_fields_loop` (the same,
-        #: generated per class).
-        self.decode_fields: Callable[[Mapping[str, AttributeValue]], dict[str, Any]] = (
-            generate_decoder(
-                [(attr, tag, convert, dec, fc.absent)
-                 for (attr, tag, convert, dec), fc in zip(self._decoders, self.fields.values(),
-                                                          strict=True)],
-                cls.__qualname__,
-            )
-        )
-
-    def _encode_fields_loop(self, obj: Any, store_none: bool = False) -> Item:
-        values = obj.__dict__
-        out: Item = {}
-        name = ""
-        try:
-            for name, attr, enc, plain, tag in self._encoders:
-                v = values.get(name)
-                if v is None:
-                    if store_none and name in values:
-                        out[attr] = {"NULL": True}
-                    continue
-                if type(v) is plain:  # str, bool and small ints: no call needed
-                    if tag != "N":
-                        out[attr] = {tag: v}
-                        continue
-                    if -_INT_FAST_LIMIT < v < _INT_FAST_LIMIT:
-                        out[attr] = {"N": str(v)}
-                        continue
-                av = enc(v)
-                if av is not None:
-                    out[attr] = av
-        except EncodingError as exc:
-            raise type(exc)(f"{self.cls.__name__}.{name}: {exc}") from exc.__cause__
-        return out
-
-    def encode_map(self, obj: Any) -> AttributeValue:
-        if not isinstance(obj, self.cls):
-            if isinstance(obj, Mapping):
-                obj = self.cls.model_validate(obj)
-            else:
-                raise _fail(self.cls.__name__, obj)
-        return {"M": self.encode_fields(obj)}
-
-    def _decode_fields_loop(self, item: Mapping[str, AttributeValue]) -> dict[str, Any]:
-        """Attribute-name keyed plain values, ready for ``model_validate``.
-
-        Attributes the model does not declare are skipped; absent attributes of required
-        nullable fields come back as None and of set fields as an empty set (both are
-        omitted on write).
-        """
-        out: dict[str, Any] = {}
-        for attr, tag, convert, dec in self._decoders:
-            av = item.get(attr)
-            if av is None:
-                continue
-            if tag is not None:
-                v = av.get(tag)
-                if v is not None:
-                    out[attr] = v if convert is None else convert(v)
-                    continue
-            out[attr] = dec(av)
-        for attr, absent in self._absent:
-            if attr not in out:
-                out[attr] = absent()
-        return out
-
-
-#: encoders inlined by encode_fields for values of exactly their type
-_PASS_THROUGH: dict[Encoder, tuple[type, str]] = {
-    _enc_str: (str, "S"), _enc_bool: (bool, "BOOL"), _enc_int: (int, "N"),
-}
-
-
-def _none() -> None:
-    return None
-
-
-_object_codecs: dict[type[pydantic.BaseModel], ObjectCodec] = {}
-
-
-def _object_codec_for(cls: type[pydantic.BaseModel]) -> ObjectCodec:
-    codec = _object_codecs.get(cls)
-    if codec is None:
-        codec = ObjectCodec(cls)
-    return codec
 
 
 # ---------------------------------------------------------------------------- size

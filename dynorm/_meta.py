@@ -19,13 +19,13 @@ import pydantic
 from dynorm._codec import (
     MAX_ITEM_BYTES,
     Codec,
-    ObjectCodec,
     compile_codec,
     item_size,
     ttl_codec,
     type_name,
 )
 from dynorm._json import dumps
+from dynorm._objects import ObjectCodec
 from dynorm._types import AttributeValue, Item
 from dynorm.exceptions import EncodingError, InvalidKey, ItemTooLarge, SchemaError
 from dynorm.fields import TTL, FieldMarker, PartitionKey, SortKey, Version

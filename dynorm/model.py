@@ -170,7 +170,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         cls.__dynorm_meta__ = meta
         codec = meta.codec if meta is not None else None
         if codec is None:
-            from dynorm._codec import ObjectCodec
+            from dynorm._objects import ObjectCodec
 
             codec = ObjectCodec(cls)
         cls.__dynorm_paths__ = {

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynorm._codec import ObjectCodec, compile_codec, decode_value, encode_value, item_size
+from dynorm._codec import compile_codec, decode_value, encode_value, item_size
+from dynorm._objects import ObjectCodec
 from dynorm.exceptions import EncodingError
 
 UTC = timezone.utc
