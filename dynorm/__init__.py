@@ -3,15 +3,13 @@
 from typing import TYPE_CHECKING, Any
 
 from dynorm.batch import (
-    BatchGetFailed,
     BatchWriteFailed,
     BatchWriter,
     FailedWrite,
     InvalidBatch,
     batch,
-    batch_get,
-    get_many,
 )
+from dynorm.batch_get import BatchGetFailed, batch_get, get_many
 from dynorm.collection import Collection, CollectionResult
 from dynorm.connection import Connection, close, configure, connect, get_connection
 from dynorm.exceptions import (

@@ -1,20 +1,18 @@
-"""Batches: many independent writes (BatchWriteItem) and reads (BatchGetItem).
+"""Batch writes: many independent puts and deletes with BatchWriteItem.
 
 ```python
 async with dynorm.batch() as b:           # BatchWriteItem, 25 writes per call
     for score in scores:
         b.save(score)
     b.delete(old_score)
-
-users = await dynorm.get_many(User, ["u1", "u2", "u3"])          # [User | None, ...]
-user, order = await dynorm.batch_get((User, "u1"), (Order, ("u1", "o9")))
 ```
 
 A batch is not atomic (use :func:`dynorm.transaction` for all-or-nothing): every write
-succeeds or fails on its own. Requests go out in chunks (25 writes, 100 keys), several
-at once (``concurrency``); items DynamoDB leaves unprocessed are sent again with
-exponential backoff and full jitter until done or ``max_retries`` rounds are spent, then
-:class:`BatchWriteFailed` / :class:`BatchGetFailed` names exactly what is missing.
+succeeds or fails on its own. Requests go out in chunks of 25, several at once
+(``concurrency``); items DynamoDB leaves unprocessed are sent again with exponential
+backoff and full jitter until done or ``max_retries`` rounds are spent, then
+:class:`BatchWriteFailed` names exactly what is missing. Batch reads are in
+:mod:`dynorm.batch_get`; the item identities both use are here.
 
 Writes are encoded when they are sent, after the ``before_save``/``before_delete`` hooks
 ran; ``after_save``/``after_delete`` run once that item's write succeeded.
@@ -24,11 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from dynorm._json import Fragment
 from dynorm._types import Item
@@ -40,32 +38,26 @@ if TYPE_CHECKING:
     from dynorm.model import Model
 
 __all__ = [
-    "BatchGetFailed",
+    "MAX_BATCH_WRITE",
     "BatchWriteFailed",
     "BatchWriter",
     "FailedWrite",
     "InvalidBatch",
     "batch",
-    "batch_get",
-    "get_many",
+    "key_id",
+    "wire_key",
 ]
 
 log = logging.getLogger(__name__)
 
-M = TypeVar("M", bound="Model")
-M1 = TypeVar("M1", bound="Model")
-M2 = TypeVar("M2", bound="Model")
-M3 = TypeVar("M3", bound="Model")
-M4 = TypeVar("M4", bound="Model")
-
-#: DynamoDB's limits per call.
+#: DynamoDB's limit of writes per BatchWriteItem call.
 MAX_BATCH_WRITE = 25
-MAX_BATCH_GET = 100
 
 #: Errors left after the transport's own retries that are still worth another round:
 #: BatchWriteItem's puts and deletes carry no condition, so sending one again is harmless
-#: even when the first attempt was applied and only its answer was lost.
-_ROUND_ERRORS = (Throttled, ServerError, TransportError)
+#: even when the first attempt was applied and only its answer was lost (and reads are
+#: always safe to repeat).
+ROUND_ERRORS = (Throttled, ServerError, TransportError)
 
 KeyId = tuple[Any, ...]
 """A hashable identity of an item: (table, attr, type, value, attr, type, value),
@@ -128,23 +120,6 @@ class BatchWriteFailed(DynormError):
         )
         self.failed = list(failed)
         self.written = written
-
-
-class BatchGetFailed(DynormError):
-    """Some keys of a batch read were still unprocessed after every retry.
-
-    Attributes:
-        missing: ``(model, key)`` for each key that was not read (wire-form keys).
-    """
-
-    def __init__(self, missing: Sequence[tuple[type[Model], Item]]) -> None:
-        shown = "; ".join(f"{m.__name__} ({m._meta().describe_key(k)})" for m, k in missing[:10])
-        more = f"; ... and {len(missing) - 10} more" if len(missing) > 10 else ""
-        super().__init__(
-            f"batch get: {len(missing)} key(s) still unprocessed after the last retry "
-            f"(throttled?): {shown}{more}"
-        )
-        self.missing = list(missing)
 
 
 # ---------------------------------------------------------------------------- keys
@@ -463,7 +438,7 @@ class BatchWriter:
                 request.setdefault(w.table, []).append(w.request)
             try:
                 response = await conn.call("BatchWriteItem", {"RequestItems": request})
-            except _ROUND_ERRORS as exc:
+            except ROUND_ERRORS as exc:
                 # The transport's own retries are spent: keep going with the batch budget.
                 unprocessed = remaining
                 last: DynormError | None = exc
@@ -530,164 +505,3 @@ def batch(
     """
     return BatchWriter(concurrency=concurrency, max_retries=max_retries, base_delay=base_delay,
                        max_delay=max_delay, flush_at=flush_at)
-
-
-# ---------------------------------------------------------------------------- reads
-
-
-async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, concurrency: int,
-                max_retries: int, base_delay: float, max_delay: float) -> list[Any]:
-    """One result per pair (model or None), reading each distinct key once."""
-    conn = get_connection()
-    policy = RetryPolicy(max_attempts=max_retries + 1, base_delay=base_delay,
-                         max_delay=max_delay)
-    ids: list[KeyId] = []
-    unique: dict[KeyId, tuple[type[Model], str, Item]] = {}
-    for model, key in pairs:
-        table = conn.table_name(model._meta().table_name)
-        wkey = wire_key(model, key)
-        kid = key_id(table, wkey)
-        ids.append(kid)
-        unique.setdefault(kid, (model, table, wkey))
-    found: dict[KeyId, Any] = {}
-    missing: list[tuple[type[Model], Item]] = []
-    key_attrs = {t: [k.attr for k in m._meta().key_attrs] for m, t, _ in unique.values()}
-    sem = asyncio.Semaphore(concurrency)
-
-    async def fetch(chunk: list[KeyId]) -> None:
-        async with sem:
-            remaining = chunk
-            attempt = 0
-            while True:
-                items: dict[str, dict[str, Any]] = {}
-                for kid in remaining:
-                    _, table, wkey = unique[kid]
-                    entry = items.setdefault(table, {"Keys": []})
-                    entry["Keys"].append(wkey)
-                    if consistent:
-                        entry["ConsistentRead"] = True
-                try:
-                    response = await conn.call("BatchGetItem", {"RequestItems": items})
-                except _ROUND_ERRORS:
-                    # Throttling, 5xx or no answer after the transport's retries: reads are
-                    # safe to repeat, so this costs a round of the batch's budget.
-                    left = remaining
-                else:
-                    for table, rows in (response.get("Responses") or {}).items():
-                        attrs = key_attrs[table]
-                        for row in rows:
-                            kid = key_id(table, {a: row[a] for a in attrs})
-                            found[kid] = unique[kid][0].from_item(row)
-                    left = []
-                    for table, entry in (response.get("UnprocessedKeys") or {}).items():
-                        left.extend(key_id(table, k) for k in entry["Keys"])
-                if not left:
-                    return
-                attempt += 1
-                if attempt > max_retries:
-                    missing.extend((unique[k][0], unique[k][2]) for k in left)
-                    return
-                delay = policy.delay(attempt)
-                log.debug("BatchGetItem: %d unprocessed, retry %d in %.3fs", len(left),
-                          attempt, delay)
-                remaining = left
-                await asyncio.sleep(delay)
-
-    order = list(unique)
-    chunks = [order[i:i + MAX_BATCH_GET] for i in range(0, len(order), MAX_BATCH_GET)]
-    await asyncio.gather(*(fetch(c) for c in chunks))
-    if missing:
-        raise BatchGetFailed(missing)
-    return [found.get(kid) for kid in ids]
-
-
-async def get_many(
-    model: type[M],
-    keys: Iterable[Any],
-    *,
-    consistent: bool = False,
-    concurrency: int = 8,
-    max_retries: int = 10,
-    base_delay: float = 0.05,
-    max_delay: float = 5.0,
-) -> list[M | None]:
-    """Read many items of one model by key (BatchGetItem, 100 keys per call).
-
-    ```python
-    users = await dynorm.get_many(User, ["u1", "u2"])              # [User | None, ...]
-    scores = await dynorm.get_many(Score, [("u1", "tetris"), ("u2", "chess")])
-    ```
-
-    Args:
-        model: the model class.
-        keys: partition values, or ``(partition, sort)`` tuples for tables with a sort key.
-        consistent: strongly consistent reads.
-        concurrency: BatchGetItem calls in flight at once.
-        max_retries: rounds of re-requesting unprocessed keys before giving up.
-        base_delay: the backoff between rounds (exponential, full jitter).
-        max_delay: the longest single pause, in seconds.
-
-    Returns:
-        One entry per key, in the order given: the item, or None where there is none.
-        A key given twice is read once and answered at both places.
-
-    Raises:
-        BatchGetFailed: keys still unprocessed after ``max_retries`` rounds.
-        InvalidKey: a key does not fit the model.
-    """
-    results = await _read([(model, k) for k in keys], consistent=consistent,
-                          concurrency=concurrency, max_retries=max_retries,
-                          base_delay=base_delay, max_delay=max_delay)
-    return results
-
-
-@overload
-async def batch_get(p1: tuple[type[M1], Any], /, *, consistent: bool = ...
-                    ) -> tuple[M1 | None]: ...
-
-
-@overload
-async def batch_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any], /, *,
-                    consistent: bool = ...) -> tuple[M1 | None, M2 | None]: ...
-
-
-@overload
-async def batch_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any],
-                    p3: tuple[type[M3], Any], /, *, consistent: bool = ...
-                    ) -> tuple[M1 | None, M2 | None, M3 | None]: ...
-
-
-@overload
-async def batch_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any],
-                    p3: tuple[type[M3], Any], p4: tuple[type[M4], Any], /, *,
-                    consistent: bool = ...) -> tuple[M1 | None, M2 | None, M3 | None, M4 | None]:
-    ...
-
-
-@overload
-async def batch_get(*pairs: tuple[type[Model], Any], consistent: bool = ...
-                    ) -> tuple[Model | None, ...]: ...
-
-
-async def batch_get(*pairs: tuple[type[Model], Any], consistent: bool = False
-                    ) -> tuple[Model | None, ...]:
-    """Read items of several models at once (BatchGetItem, 100 keys per call).
-
-    ```python
-    user, order = await dynorm.batch_get((User, "u1"), (Order, ("u1", "o9")))
-    ```
-
-    Each argument is ``(Model, key)`` with the key as in :func:`get_many`. Returns a tuple
-    with one entry per pair, in order (None where there is no item); with up to four
-    pairs, type checkers see each entry's model type.
-
-    Raises:
-        BatchGetFailed: keys still unprocessed after every retry.
-    """
-    for pair in pairs:
-        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], type)):
-            raise TypeError(f"batch_get() takes (Model, key) pairs, got {pair!r}")
-    results = await _read(pairs, consistent=consistent, concurrency=8, max_retries=10,
-                          base_delay=0.05, max_delay=5.0)
-    return tuple(results)
-

@@ -554,7 +554,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         Keys are given as for :meth:`update_item`: a partition value, a
         ``(partition, sort)`` tuple, or a dict of field values.
         """
-        from dynorm.batch import get_many  # batch sits above model in the layer table
+        from dynorm.batch_get import get_many  # batch reads sit above model in the layers
 
         return await get_many(cls, keys, consistent=consistent)
 

@@ -8,7 +8,8 @@ import pytest
 
 import dynorm
 from dynorm import MockTransport, Model, PartitionKey, ServiceError, SortKey, Version
-from dynorm.batch import MAX_BATCH_WRITE, batch, batch_get, get_many, key_id
+from dynorm.batch import MAX_BATCH_WRITE, batch, key_id
+from dynorm.batch_get import batch_get, get_many
 from dynorm.transaction import InvalidTransaction, TransactionCanceled, transaction
 
 

@@ -1,0 +1,218 @@
+"""Batch reads: many items by key with BatchGetItem.
+
+```python
+users = await dynorm.get_many(User, ["u1", "u2", "u3"])          # [User | None, ...]
+user, order = await dynorm.batch_get((User, "u1"), (Order, ("u1", "o9")))
+```
+
+Keys go out 100 per call, several calls at once (``concurrency``); each distinct key is
+read once. Keys DynamoDB leaves unprocessed, and calls that meet throttling, 5xx or no
+answer after the transport's own retries, are asked again with exponential backoff and
+full jitter until done or ``max_retries`` rounds are spent; then
+:class:`BatchGetFailed` names exactly the keys that were not read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from dynorm._types import Item
+from dynorm.batch import ROUND_ERRORS, KeyId, key_id, wire_key
+from dynorm.connection import get_connection
+from dynorm.exceptions import DynormError
+from dynorm.transport.base import RetryPolicy
+
+if TYPE_CHECKING:
+    from dynorm.model import Model
+
+__all__ = ["MAX_BATCH_GET", "BatchGetFailed", "batch_get", "get_many"]
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound="Model")
+M1 = TypeVar("M1", bound="Model")
+M2 = TypeVar("M2", bound="Model")
+M3 = TypeVar("M3", bound="Model")
+M4 = TypeVar("M4", bound="Model")
+
+#: DynamoDB's limit of keys per BatchGetItem call.
+MAX_BATCH_GET = 100
+
+
+class BatchGetFailed(DynormError):
+    """Some keys of a batch read were still unprocessed after every retry.
+
+    Attributes:
+        missing: ``(model, key)`` for each key that was not read (wire-form keys).
+    """
+
+    def __init__(self, missing: Sequence[tuple[type[Model], Item]]) -> None:
+        shown = "; ".join(f"{m.__name__} ({m._meta().describe_key(k)})" for m, k in missing[:10])
+        more = f"; ... and {len(missing) - 10} more" if len(missing) > 10 else ""
+        super().__init__(
+            f"batch get: {len(missing)} key(s) still unprocessed after the last retry "
+            f"(throttled?): {shown}{more}"
+        )
+        self.missing = list(missing)
+
+
+
+async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, concurrency: int,
+                max_retries: int, base_delay: float, max_delay: float) -> list[Any]:
+    """One result per pair (model or None), reading each distinct key once."""
+    conn = get_connection()
+    policy = RetryPolicy(max_attempts=max_retries + 1, base_delay=base_delay,
+                         max_delay=max_delay)
+    ids: list[KeyId] = []
+    unique: dict[KeyId, tuple[type[Model], str, Item]] = {}
+    for model, key in pairs:
+        table = conn.table_name(model._meta().table_name)
+        wkey = wire_key(model, key)
+        kid = key_id(table, wkey)
+        ids.append(kid)
+        unique.setdefault(kid, (model, table, wkey))
+    found: dict[KeyId, Any] = {}
+    missing: list[tuple[type[Model], Item]] = []
+    key_attrs = {t: [k.attr for k in m._meta().key_attrs] for m, t, _ in unique.values()}
+    sem = asyncio.Semaphore(concurrency)
+
+    async def fetch(chunk: list[KeyId]) -> None:
+        async with sem:
+            remaining = chunk
+            attempt = 0
+            while True:
+                items: dict[str, dict[str, Any]] = {}
+                for kid in remaining:
+                    _, table, wkey = unique[kid]
+                    entry = items.setdefault(table, {"Keys": []})
+                    entry["Keys"].append(wkey)
+                    if consistent:
+                        entry["ConsistentRead"] = True
+                try:
+                    response = await conn.call("BatchGetItem", {"RequestItems": items})
+                except ROUND_ERRORS:
+                    # Throttling, 5xx or no answer after the transport's retries: reads are
+                    # safe to repeat, so this costs a round of the batch's budget.
+                    left = remaining
+                else:
+                    for table, rows in (response.get("Responses") or {}).items():
+                        attrs = key_attrs[table]
+                        for row in rows:
+                            kid = key_id(table, {a: row[a] for a in attrs})
+                            found[kid] = unique[kid][0].from_item(row)
+                    left = []
+                    for table, entry in (response.get("UnprocessedKeys") or {}).items():
+                        left.extend(key_id(table, k) for k in entry["Keys"])
+                if not left:
+                    return
+                attempt += 1
+                if attempt > max_retries:
+                    missing.extend((unique[k][0], unique[k][2]) for k in left)
+                    return
+                delay = policy.delay(attempt)
+                log.debug("BatchGetItem: %d unprocessed, retry %d in %.3fs", len(left),
+                          attempt, delay)
+                remaining = left
+                await asyncio.sleep(delay)
+
+    order = list(unique)
+    chunks = [order[i:i + MAX_BATCH_GET] for i in range(0, len(order), MAX_BATCH_GET)]
+    await asyncio.gather(*(fetch(c) for c in chunks))
+    if missing:
+        raise BatchGetFailed(missing)
+    return [found.get(kid) for kid in ids]
+
+
+async def get_many(
+    model: type[M],
+    keys: Iterable[Any],
+    *,
+    consistent: bool = False,
+    concurrency: int = 8,
+    max_retries: int = 10,
+    base_delay: float = 0.05,
+    max_delay: float = 5.0,
+) -> list[M | None]:
+    """Read many items of one model by key (BatchGetItem, 100 keys per call).
+
+    ```python
+    users = await dynorm.get_many(User, ["u1", "u2"])              # [User | None, ...]
+    scores = await dynorm.get_many(Score, [("u1", "tetris"), ("u2", "chess")])
+    ```
+
+    Args:
+        model: the model class.
+        keys: partition values, or ``(partition, sort)`` tuples for tables with a sort key.
+        consistent: strongly consistent reads.
+        concurrency: BatchGetItem calls in flight at once.
+        max_retries: rounds of re-requesting unprocessed keys before giving up.
+        base_delay: the backoff between rounds (exponential, full jitter).
+        max_delay: the longest single pause, in seconds.
+
+    Returns:
+        One entry per key, in the order given: the item, or None where there is none.
+        A key given twice is read once and answered at both places.
+
+    Raises:
+        BatchGetFailed: keys still unprocessed after ``max_retries`` rounds.
+        InvalidKey: a key does not fit the model.
+    """
+    results = await _read([(model, k) for k in keys], consistent=consistent,
+                          concurrency=concurrency, max_retries=max_retries,
+                          base_delay=base_delay, max_delay=max_delay)
+    return results
+
+
+@overload
+async def batch_get(p1: tuple[type[M1], Any], /, *, consistent: bool = ...
+                    ) -> tuple[M1 | None]: ...
+
+
+@overload
+async def batch_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any], /, *,
+                    consistent: bool = ...) -> tuple[M1 | None, M2 | None]: ...
+
+
+@overload
+async def batch_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any],
+                    p3: tuple[type[M3], Any], /, *, consistent: bool = ...
+                    ) -> tuple[M1 | None, M2 | None, M3 | None]: ...
+
+
+@overload
+async def batch_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any],
+                    p3: tuple[type[M3], Any], p4: tuple[type[M4], Any], /, *,
+                    consistent: bool = ...) -> tuple[M1 | None, M2 | None, M3 | None, M4 | None]:
+    ...
+
+
+@overload
+async def batch_get(*pairs: tuple[type[Model], Any], consistent: bool = ...
+                    ) -> tuple[Model | None, ...]: ...
+
+
+async def batch_get(*pairs: tuple[type[Model], Any], consistent: bool = False
+                    ) -> tuple[Model | None, ...]:
+    """Read items of several models at once (BatchGetItem, 100 keys per call).
+
+    ```python
+    user, order = await dynorm.batch_get((User, "u1"), (Order, ("u1", "o9")))
+    ```
+
+    Each argument is ``(Model, key)`` with the key as in :func:`get_many`. Returns a tuple
+    with one entry per pair, in order (None where there is no item); with up to four
+    pairs, type checkers see each entry's model type.
+
+    Raises:
+        BatchGetFailed: keys still unprocessed after every retry.
+    """
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], type)):
+            raise TypeError(f"batch_get() takes (Model, key) pairs, got {pair!r}")
+    results = await _read(pairs, consistent=consistent, concurrency=8, max_retries=10,
+                          base_delay=0.05, max_delay=5.0)
+    return tuple(results)
+
