@@ -15,7 +15,6 @@ previous one on exit. Defaults come from the standard AWS environment variables
 
 from __future__ import annotations
 
-import logging
 import os
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,8 +28,6 @@ if TYPE_CHECKING:
     import aioboto3
 
 __all__ = ["Connection", "close", "configure", "connect", "get_connection"]
-
-log = logging.getLogger(__name__)
 
 _current: Connection | None = None
 _configured: Connection | None = None  # the one configure() opened, and only it replaces
@@ -55,9 +52,7 @@ class Connection:
         transport: ``"fast"`` (dynorm's own SigV4 signer and HTTP client: several times
             less client CPU per call), ``"aioboto3"`` (botocore's client), or a ready
             :class:`Transport` (e.g. ``MockTransport``), in which case the other network
-            settings are ignored. Default: ``DYNORM_TRANSPORT``, else ``"fast"`` unless
-            the configuration asks for endpoints only botocore builds (FIPS, dual-stack,
-            the isolated partitions), then ``"aioboto3"``.
+            settings are ignored. Default: ``DYNORM_TRANSPORT``, else ``"fast"``.
         cursor_secret: key that signs pagination cursors; default
             ``DYNORM_CURSOR_SECRET``, else a random per-process key.
     """
@@ -92,8 +87,8 @@ class Connection:
         self._profile = profile
         self._session = session
         kind: str = transport if isinstance(transport, str) else ""
-        kind = kind or os.environ.get("DYNORM_TRANSPORT") or "auto"
-        if kind not in ("fast", "aioboto3", "auto"):
+        kind = kind or os.environ.get("DYNORM_TRANSPORT") or "fast"
+        if kind not in ("fast", "aioboto3"):
             raise ValueError(f"transport must be 'fast', 'aioboto3' or a Transport, not {kind!r}")
         self._transport_kind = kind
         self._transport = None if isinstance(transport, str) else transport
@@ -150,20 +145,12 @@ class Connection:
                 region_name=self.region,
                 profile_name=self._profile,
             )
-        if self._transport_kind != "aioboto3":
-            from dynorm.transport.fast import FastTransport, unsupported_setting
+        if self._transport_kind == "fast":
+            from dynorm.transport.fast import FastTransport
 
-            region = self.region or session.region_name or "us-east-1"
-            setting = None if self.endpoint_url else unsupported_setting(session, region)
-            if setting is None:
-                return FastTransport(
-                    session, region=self.region, endpoint_url=self.endpoint_url, retry=self.retry
-                )
-            if self._transport_kind == "fast":
-                raise ValueError(f"the fast transport does not support {setting}: use "
-                                 "transport='aioboto3' or give endpoint_url")
-            log.info("dynorm uses the aioboto3 transport: the fast one does not support %s",
-                     setting)
+            return FastTransport(
+                session, region=self.region, endpoint_url=self.endpoint_url, retry=self.retry
+            )
         from dynorm.transport.aioboto3 import Aioboto3Transport
 
         return Aioboto3Transport(

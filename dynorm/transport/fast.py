@@ -36,6 +36,7 @@ import asyncio
 import base64
 import logging
 import os
+import re
 import ssl
 import time
 import zlib
@@ -107,21 +108,21 @@ def aws_endpoints(region: str) -> tuple[str, str]:
             f"https://streams.dynamodb.{region}.{suffix}/")
 
 
-def unsupported_setting(session: Any, region: str) -> str | None:
-    """What keeps the fast transport from AWS's endpoints for this configuration (None:
-    nothing). It builds the standard and China endpoints (and any explicit endpoint
-    URL), not FIPS, dual-stack or the isolated partitions' ones."""
-    if region.startswith(("us-iso", "eu-iso")):
-        return f"the isolated partition of region {region}"
-    if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"):
-        return None  # explicit endpoints, used as they are
+#: Regions of the partitions whose endpoints follow ``dynamodb.<region>.amazonaws.com``
+#: (``.com.cn`` in China); any other region's endpoints come from botocore's rules.
+_STANDARD_REGION = re.compile(r"[a-z]{2}(?:-gov)?-[a-z]+-\d+")
+
+
+def needs_botocore_endpoints(session: Any, region: str) -> bool:
+    """True when the endpoints are not the standard ones: FIPS or dual-stack endpoints are
+    asked for (environment or profile), or the region is in another partition."""
+    if not _STANDARD_REGION.fullmatch(region):
+        return True
     config = getattr(session, "_session", None)  # the botocore session of aioboto3's
-    for variable, what in (("use_fips_endpoint", "FIPS endpoints"),
-                           ("use_dualstack_endpoint", "dual-stack endpoints")):
-        value = config.get_config_variable(variable) if config is not None else None
-        if str(value).lower() == "true":
-            return f"{what} ({variable} / AWS_{variable.upper()})"
-    return None
+    if config is None:
+        return False
+    return any(str(config.get_config_variable(name)).lower() == "true"
+               for name in ("use_fips_endpoint", "use_dualstack_endpoint"))
 
 
 #: Retryable answers that say the request was not carried out.
@@ -207,14 +208,22 @@ class FastTransport:
         self.region = region or session.region_name or "us-east-1"
         self.endpoint_url = endpoint_url
         self.retry = retry or RetryPolicy()
+        #: FIPS, dual-stack or another partition: botocore's endpoint rules give the URLs,
+        #: once, when the transport opens (see :meth:`_resolve_endpoints`).
+        self._ask_botocore = False
         if endpoint_url:
             main = streams = endpoint_url
         else:
             main, streams = aws_endpoints(self.region)
             # botocore's service-specific endpoint settings, honoured the same way
             general = os.environ.get("AWS_ENDPOINT_URL")
-            main = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or general or main
-            streams = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS") or general or streams
+            explicit_main = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or general
+            explicit_streams = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS") or general
+            # (botocore's answer honours these variables too)
+            self._ask_botocore = not (explicit_main and explicit_streams) and (
+                needs_botocore_endpoints(session, self.region))
+            main = explicit_main or main
+            streams = explicit_streams or streams
         self._main = _Endpoint(main, "DynamoDB_20120810.", self.region)
         self._streams = _Endpoint(streams, "DynamoDBStreams_20120810.", self.region)
         self._clients: dict[str, HTTPClient] = {}
@@ -240,12 +249,27 @@ class FastTransport:
 
     async def open(self) -> None:
         """Read the credentials and set up HTTP now rather than on the first call."""
+        if self._ask_botocore:
+            await self._resolve_endpoints()
         if self.http == "aiohttp":
             self._ensure_http()
         else:
             for endpoint in (self._main, self._streams):
                 self._client(endpoint)
         await self._refresh_credentials()
+
+    async def _resolve_endpoints(self) -> None:
+        """The endpoint URLs botocore's rules give for this configuration (FIPS,
+        dual-stack, the isolated partitions): one client of each service is made and
+        closed, a one-time cost of tens of milliseconds."""
+        urls = []
+        for service in ("dynamodb", "dynamodbstreams"):
+            async with self._session.client(service, region_name=self.region) as client:
+                urls.append(client.meta.endpoint_url)
+        self._main = _Endpoint(urls[0], "DynamoDB_20120810.", self.region)
+        self._streams = _Endpoint(urls[1], "DynamoDBStreams_20120810.", self.region)
+        self._ask_botocore = False
+        log.debug("endpoints from botocore's rules: %s, %s", *urls)
 
     def _client(self, endpoint: _Endpoint) -> HTTPClient:
         origin = f"{endpoint.url.scheme}://{endpoint.url.raw_authority}"
@@ -362,6 +386,8 @@ class FastTransport:
         return headers
 
     async def call(self, operation: str, payload: Request) -> Response:
+        if self._ask_botocore:  # not opened through open()
+            await self._resolve_endpoints()
         endpoint = self._streams if operation in STREAM_OPERATIONS else self._main
         body = dumps(payload)
         attempt = 0

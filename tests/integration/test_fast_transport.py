@@ -486,16 +486,33 @@ def test_the_fast_transport_is_the_default(monkeypatch: pytest.MonkeyPatch) -> N
         == "Aioboto3Transport"
 
 
-@pytest.mark.parametrize(("env", "region"), [
-    ({"AWS_USE_FIPS_ENDPOINT": "true"}, "us-east-1"),
-    ({"AWS_USE_DUALSTACK_ENDPOINT": "true"}, "us-east-1"),
-    ({}, "us-iso-east-1"),
+@pytest.mark.parametrize(("env", "region", "main", "streams"), [
+    ({}, "eu-west-1", "dynamodb.eu-west-1.amazonaws.com",
+     "streams.dynamodb.eu-west-1.amazonaws.com"),
+    ({}, "cn-north-1", "dynamodb.cn-north-1.amazonaws.com.cn",
+     "streams.dynamodb.cn-north-1.amazonaws.com.cn"),
+    ({"AWS_USE_FIPS_ENDPOINT": "true"}, "us-east-1", "dynamodb-fips.us-east-1.amazonaws.com",
+     "streams.dynamodb-fips.us-east-1.amazonaws.com"),
+    ({"AWS_USE_DUALSTACK_ENDPOINT": "true"}, "eu-west-1", "dynamodb.eu-west-1.api.aws",
+     "streams.dynamodb.eu-west-1.api.aws"),
+    ({}, "us-iso-east-1", "dynamodb.us-iso-east-1.c2s.ic.gov",
+     "streams.dynamodb.us-iso-east-1.c2s.ic.gov"),
+    ({"AWS_ENDPOINT_URL_DYNAMODB": "https://ddb.example.test", "AWS_USE_FIPS_ENDPOINT": "true"},
+     "us-east-1", "ddb.example.test", "streams.dynamodb-fips.us-east-1.amazonaws.com"),
 ])
-def test_endpoints_only_botocore_builds_pick_aioboto3(
-        monkeypatch: pytest.MonkeyPatch, env: dict[str, str], region: str) -> None:
-    assert _chosen(monkeypatch, env, region=region) == "Aioboto3Transport"
-    with pytest.raises(ValueError, match="the fast transport does not support"):
-        _chosen(monkeypatch, env, region=region, transport="fast")
-    if region == "us-east-1":  # an explicit endpoint needs nothing built
-        assert _chosen(monkeypatch, env, region=region,
-                       endpoint_url="http://127.0.0.1:1") == "FastTransport"
+async def test_endpoints_match_botocore(
+        monkeypatch: pytest.MonkeyPatch, env: dict[str, str], region: str, main: str,
+        streams: str) -> None:
+    """The standard endpoints are built; FIPS, dual-stack and the isolated partitions come
+    from botocore's endpoint rules (asked once, when the transport opens); the aioboto3
+    transport's client lands on the same host."""
+    _chosen(monkeypatch, env, region=region)  # clears the variables, then sets env
+    async with dynorm.connect(region=region, aws_access_key_id="k",
+                              aws_secret_access_key="s") as conn:
+        transport: Any = conn.transport
+        assert (transport._main.host, transport._streams.host) == (main, streams)
+    async with dynorm.connect(region=region, aws_access_key_id="k", aws_secret_access_key="s",
+                              transport="aioboto3") as conn:
+        client: Any = conn.transport
+        assert main in (await client._client("dynamodb")).meta.endpoint_url
+        assert streams in (await client._client("dynamodbstreams")).meta.endpoint_url
