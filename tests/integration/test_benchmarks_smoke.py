@@ -51,3 +51,15 @@ def test_quick_suite_prints_every_row() -> None:
     for transport in ("aioboto3", "fast"):
         assert ("memory", f"dynorm-{transport}") in cells
     assert "| target | limit | measured | met |" in out
+
+
+def test_gc_tuning_script_prints_its_table() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gc_tuning", "--quick", "--server", "moto"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = [line.split("|")[1].strip() for line in proc.stdout.splitlines()
+            if line.startswith("| ") and "µs" in line]
+    assert rows == ["batch write", "get_many", "query (async for)"]
