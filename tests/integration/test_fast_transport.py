@@ -21,7 +21,7 @@ from aiohttp import web
 import dynorm
 from dynorm import ConditionFailed, Connection, Model, PartitionKey, SortKey
 from dynorm.local import LocalServer
-from tests.support.loopback import serve
+from tests.support.loopback import self_signed, serve
 
 TRANSPORTS = ["aioboto3", "fast"]
 
@@ -398,20 +398,11 @@ async def test_builtin_http_chunked_close_and_stale_connections() -> None:
 
 
 async def test_builtin_http_over_tls(tmp_path: Any) -> None:
-    import shutil
     import ssl
-    import subprocess
 
     from dynorm.transport._http import HTTPClient
 
-    if not shutil.which("openssl"):
-        pytest.skip("openssl not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_ctx.load_cert_chain(cert, key)
+    cert, server_ctx = self_signed(tmp_path)
 
     async def handle(request: web.Request) -> web.Response:
         return web.Response(body=await request.read())
@@ -437,18 +428,7 @@ async def test_tls_certificates_as_botocore_verifies_them(
         kind: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """AWS_CA_BUNDLE (or a profile's ca_bundle) names the trusted certificates; without it
     a self-signed server is refused, by both transports alike."""
-    import shutil
-    import ssl
-    import subprocess
-
-    if not shutil.which("openssl"):
-        pytest.skip("openssl not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_ctx.load_cert_chain(cert, key)
+    cert, server_ctx = self_signed(tmp_path)
     server = Scripted()
     server.script = [(200, {"TableNames": ["over-tls"]}, None)]
     async with serve(server.handle, ssl_context=server_ctx) as port:

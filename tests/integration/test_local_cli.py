@@ -10,16 +10,11 @@ from typing import Annotated
 
 import dynorm
 from dynorm import Model, PartitionKey
+from tests.support.loopback import free_port
 
 
 class Ping(Model, table="ping"):
     id: Annotated[str, PartitionKey]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_serves_another_process() -> None:

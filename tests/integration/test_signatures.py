@@ -25,6 +25,7 @@ import pytest
 
 import dynorm
 from dynorm import Model, PartitionKey, SortKey
+from tests.support.loopback import free_port
 
 
 class Signed(Model, table="sig_items"):
@@ -35,16 +36,10 @@ class Signed(Model, table="sig_items"):
     tags: set[str] = set()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def authenticating_server() -> Iterator[tuple[str, str, str]]:
     """(endpoint, access key id, secret) of a moto server that checks signatures."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")  # the three IAM calls below
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
                              "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
