@@ -65,60 +65,47 @@ class ObjectCodec:
             fc = FieldCodec(name, attr, codec, absent)
             self.fields[name] = fc
             self.by_attr[attr] = fc
-        # (name, attr, encoder, type whose values are stored as {tag: value} unchanged)
-        self._encoders = tuple(
-            (fc.name, fc.attr, fc.codec.encode, *PASS_THROUGH.get(fc.codec.encode, (None, "")))
-            for fc in self.fields.values()
-        )
-        self._decoders = tuple(
-            (fc.attr, getattr(fc.codec.decode, "tag", None),
-             getattr(fc.codec.decode, "convert", None), fc.codec.decode)
-            for fc in self.fields.values()
-        )
-        self._absent = tuple(
-            (fc.attr, fc.absent) for fc in self.fields.values() if fc.absent is not None
-        )
+        fields = list(self.fields.values())
         #: ``encode_fields(obj, store_none=False) -> item``: the item of a model instance
         #: (None fields omitted unless ``store_none``); raises EncodingError naming the
         #: class and field whose value cannot be stored. Generated per class (see
-        #: dynorm/_codegen.py); ``_encode_fields_loop`` is the same in a loop.
+        #: dynorm/_codegen.py): exact str/bool/small-int values inlined (PASS_THROUGH).
         self.encode_fields: Callable[..., Item] = generate_encoder(
-            self._encoders, INT_FAST_LIMIT, cls.__qualname__, self._encode_fields_loop
+            [(fc.name, fc.attr, fc.codec.encode,
+              *PASS_THROUGH.get(fc.codec.encode, (None, ""))) for fc in fields],
+            INT_FAST_LIMIT, cls.__qualname__, self._encode_fields_loop,
         )
-        #: ``decode_fields(item) -> dict``: see :meth:`_decode_fields_loop` (the same,
-        #: generated per class).
+        #: ``decode_fields(item) -> dict``: attribute-name keyed plain values, ready for
+        #: ``model_validate``. Attributes the model does not declare are skipped; absent
+        #: attributes of required nullable fields come back as None and of set fields as
+        #: an empty set (both are omitted on write). Generated per class: each field's
+        #: expected tag is read inline.
         self.decode_fields: Callable[[Mapping[str, AttributeValue]], dict[str, Any]] = (
             generate_decoder(
-                [(attr, tag, convert, dec, fc.absent)
-                 for (attr, tag, convert, dec), fc in zip(self._decoders, self.fields.values(),
-                                                          strict=True)],
+                [(fc.attr, getattr(fc.codec.decode, "tag", None),
+                  getattr(fc.codec.decode, "convert", None), fc.codec.decode, fc.absent)
+                 for fc in fields],
                 cls.__qualname__,
             )
         )
 
     def _encode_fields_loop(self, obj: Any, store_none: bool = False) -> Item:
+        """``encode_fields`` as a plain loop over the fields' encoders: the generated
+        function's error path, which names the field that cannot be stored."""
         values = obj.__dict__
         out: Item = {}
-        name = ""
-        try:
-            for name, attr, enc, plain, tag in self._encoders:
-                v = values.get(name)
-                if v is None:
-                    if store_none and name in values:
-                        out[attr] = {"NULL": True}
-                    continue
-                if type(v) is plain:  # str, bool and small ints: no call needed
-                    if tag != "N":
-                        out[attr] = {tag: v}
-                        continue
-                    if -INT_FAST_LIMIT < v < INT_FAST_LIMIT:
-                        out[attr] = {"N": str(v)}
-                        continue
-                av = enc(v)
-                if av is not None:
-                    out[attr] = av
-        except EncodingError as exc:
-            raise type(exc)(f"{self.cls.__name__}.{name}: {exc}") from exc.__cause__
+        for fc in self.fields.values():
+            v = values.get(fc.name)
+            if v is None:
+                if store_none and fc.name in values:
+                    out[fc.attr] = {"NULL": True}
+                continue
+            try:
+                av = fc.codec.encode(v)
+            except EncodingError as exc:
+                raise type(exc)(f"{self.cls.__name__}.{fc.name}: {exc}") from exc.__cause__
+            if av is not None:
+                out[fc.attr] = av
         return out
 
     def encode_map(self, obj: Any) -> AttributeValue:
@@ -128,29 +115,6 @@ class ObjectCodec:
             else:
                 raise wrong_type(self.cls.__name__, obj)
         return {"M": self.encode_fields(obj)}
-
-    def _decode_fields_loop(self, item: Mapping[str, AttributeValue]) -> dict[str, Any]:
-        """Attribute-name keyed plain values, ready for ``model_validate``.
-
-        Attributes the model does not declare are skipped; absent attributes of required
-        nullable fields come back as None and of set fields as an empty set (both are
-        omitted on write).
-        """
-        out: dict[str, Any] = {}
-        for attr, tag, convert, dec in self._decoders:
-            av = item.get(attr)
-            if av is None:
-                continue
-            if tag is not None:
-                v = av.get(tag)
-                if v is not None:
-                    out[attr] = v if convert is None else convert(v)
-                    continue
-            out[attr] = dec(av)
-        for attr, absent in self._absent:
-            if attr not in out:
-                out[attr] = absent()
-        return out
 
 
 def _none() -> None:

@@ -128,6 +128,18 @@ def test_a_bad_value_is_named_by_class_and_field() -> None:
         ObjectCodec(Wide).encode_fields(value)
 
 
+def reference_decode(codec: ObjectCodec, item: dict[str, Any]) -> dict[str, Any]:
+    """What decode_fields means, as a plain loop through each field's full decoder."""
+    out: dict[str, Any] = {}
+    for fc in codec.fields.values():
+        av = item.get(fc.attr)
+        if av is not None:
+            out[fc.attr] = fc.codec.decode(av)
+        elif fc.absent is not None:
+            out[fc.attr] = fc.absent()
+    return out
+
+
 wire_values = st.one_of(
     st.builds(lambda s: {"S": s}, texts),
     st.builds(lambda n: {"N": str(n)}, st.integers(-10**6, 10**6)),
@@ -152,10 +164,10 @@ def test_generated_decoder_matches_the_loop(value: Wide, damage: dict[str, Any])
         item = codec.encode_fields(value)
     except EncodingError:  # 39 significant digits: not storable, nothing to decode
         assume(False)
-    assert codec.decode_fields(item) == codec._decode_fields_loop(item)
+    assert codec.decode_fields(item) == reference_decode(codec, item)
     assert Wide.model_validate(codec.decode_fields(item)) == value
     damaged = {**item, **damage}
-    assert codec.decode_fields(damaged) == codec._decode_fields_loop(damaged)
+    assert codec.decode_fields(damaged) == reference_decode(codec, damaged)
 
 
 class Node(pydantic.BaseModel):
