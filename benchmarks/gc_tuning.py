@@ -80,7 +80,8 @@ def table(results: dict[tuple[int, int, int], list[tuple[float, float, float]]])
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--server", choices=["dynalite", "moto"], default=None)
+    parser.add_argument("--server", choices=["dynalite", "moto", "dynamodb-local"],
+                        default=None)
     parser.add_argument("--quick", action="store_true", help="a smoke-test size")
     parser.add_argument("--heap", type=int, default=20_000, help="models held meanwhile")
     parser.add_argument("--items", type=int, default=5_000, help="items batch-written")

@@ -6,7 +6,8 @@
 
 Starts the server in a separate process on 127.0.0.1 (dynalite from npm into
 benchmarks/.cache; moto via ``python -m dynorm.local`` where npm is absent or with
-``--server moto``; transactions always run against a moto process since dynalite has
+``--server moto``; ``--server dynamodb-local`` for AWS's emulator; transactions run
+against a moto process of their own unless the server is DynamoDB Local: dynalite has
 none), so ``time.process_time()`` in this process is the client's CPU alone. Contenders
 run in alternation (A B C ..., reversed every other round) over ``--rounds`` rounds; the
 table shows the median client CPU and wall time per unit and the ratio to raw aioboto3.
@@ -396,8 +397,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--ops", type=int, help="single-item operations per round (default 200)")
     p.add_argument("--rounds", type=int, help="rounds of alternation (default 3; quick 2)")
     p.add_argument("--quick", action="store_true", help="small sizes, for CI (~1 minute)")
-    p.add_argument("--server", choices=["dynalite", "moto"], default="dynalite",
-                   help="dynalite (npm; falls back to moto without npm) or moto")
+    p.add_argument("--server", choices=["dynalite", "moto", "dynamodb-local"],
+                   default="dynalite",
+                   help="dynalite (npm; falls back to moto without npm), moto, or AWS's "
+                        "DynamoDB Local (Java; serves the transactions too)")
     p.add_argument("--only", help=f"comma-separated scenarios: {','.join(SCENARIOS)}")
     p.add_argument("--contenders", help=f"comma-separated: {','.join(REGISTRY)}")
     p.add_argument("--output", help="also write the markdown to this file")
@@ -443,7 +446,7 @@ async def amain(args: argparse.Namespace) -> int:
             main_server = Server(kind)
             servers.append(main_server)
             tx_server = main_server
-            if "transaction" in io:
+            if "transaction" in io and kind != "dynamodb-local":
                 # dynalite has no transactions; and moto copies every table it holds on each
                 # transaction (seconds with the other scenarios' items): a moto of its own.
                 tx_server = Server("moto")

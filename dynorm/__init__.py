@@ -21,6 +21,7 @@ from dynorm.exceptions import (
     InvalidKey,
     ItemNotFound,
     ItemTooLarge,
+    LocalServerError,
     RequestRejected,
     ResourceInUse,
     SchemaError,
@@ -35,7 +36,7 @@ from dynorm.exceptions import (
 from dynorm.expressions import Attr, Condition, Path, attr
 from dynorm.fields import TTL, PartitionKey, SortKey, Version
 from dynorm.indexes import GlobalIndex, LocalIndex, Projection
-from dynorm.local import LocalServer, local
+from dynorm.local import DynamoDBLocalServer, LocalServer, MotoServer, local, local_server
 from dynorm.model import BoundIndex, Model, create_tables
 from dynorm.pagination import InvalidCursor, Page
 from dynorm.templates import KeyTemplate
@@ -96,6 +97,7 @@ __all__ = [
     "ConditionFailed",
     "Connection",
     "ConnectionNotConfigured",
+    "DynamoDBLocalServer",
     "DynormError",
     "EncodingError",
     "ExpressionError",
@@ -112,8 +114,10 @@ __all__ = [
     "KeyTemplate",
     "LocalIndex",
     "LocalServer",
+    "LocalServerError",
     "MockTransport",
     "Model",
+    "MotoServer",
     "Page",
     "PartitionKey",
     "Path",
@@ -148,6 +152,7 @@ __all__ = [
     "get_connection",
     "get_many",
     "local",
+    "local_server",
     "transact_get",
     "transaction",
 ]

@@ -5,6 +5,7 @@ The tree (classes defined next to the feature that raises them are marked with i
     DynormError
     ├── SchemaError              a model declaration is wrong (raised at class creation)
     ├── ConnectionNotConfigured  an operation ran before dynorm.connect()/configure()
+    ├── LocalServerError         an embedded server cannot start (moto, Java, npm missing)
     ├── EncodingError            a value cannot be written (wrong type, NaN, > 38 digits, ...)
     │   ├── InvalidKey           a key is missing, empty or of the wrong type
     │   └── ItemTooLarge         the encoded item is over DynamoDB's 400 KB
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidKey",
     "ItemNotFound",
     "ItemTooLarge",
+    "LocalServerError",
     "RequestRejected",
     "ResourceInUse",
     "SchemaError",
@@ -79,6 +81,14 @@ class ConnectionNotConfigured(DynormError, RuntimeError):
             "`async with dynorm.local()`, or call `await dynorm.configure(...)` at start-up"
         )
 
+
+
+class LocalServerError(DynormError, RuntimeError):
+    """An embedded local server could not be found, installed or started.
+
+    The message names what is missing (moto's server, Java, npm, DynamoDB Local's jar)
+    and how to provide it.
+    """
 
 class EncodingError(DynormError, ValueError):
     """A Python value cannot be written as a DynamoDB attribute value."""

@@ -726,7 +726,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST",
         read_capacity: int = 5,
         write_capacity: int = 5,
-        stream: StreamView | None = None,
+        stream: StreamView | bool | None = None,
         wait: bool = True,
     ) -> None:
         """Create this model's table from its declaration, wait until ACTIVE, enable TTL.
@@ -734,7 +734,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         Args:
             exists_ok: an existing table is fine (default); False raises ResourceInUse.
             billing_mode: on-demand (default) or ``"PROVISIONED"`` with the capacities.
-            stream: enable DynamoDB Streams with this view type.
+            stream: enable DynamoDB Streams with this view type (``True`` means
+                ``"NEW_AND_OLD_IMAGES"``); anything else is a ValueError.
             wait: wait until the table and its indexes are ACTIVE.
         """
         await create_table(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from dynorm._meta import IndexMeta, KeyAttr, TableMeta
 from dynorm._types import Request
@@ -22,14 +22,18 @@ from dynorm.exceptions import (
 )
 
 __all__ = [
+    "STREAM_VIEWS",
     "StreamView",
     "create_table",
     "create_table_request",
     "delete_table",
     "merged_table_request",
+    "stream_view",
 ]
 
 StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
+#: DynamoDB's stream view types, in the order its documentation lists them.
+STREAM_VIEWS: tuple[StreamView, ...] = get_args(StreamView)
 
 
 def _key_schema(partition: KeyAttr, sort: KeyAttr | None) -> list[dict[str, str]]:
@@ -46,6 +50,23 @@ def _projection(index: IndexMeta) -> dict[str, Any]:
     return projection
 
 
+def stream_view(stream: StreamView | bool | None) -> StreamView | None:
+    """The stream view type a ``stream=`` argument asks for (``True``: new and old images).
+
+    Raises:
+        ValueError: anything but a bool, None or one of the four view types.
+    """
+    if stream is None or stream is False:
+        return None
+    if stream is True:
+        return "NEW_AND_OLD_IMAGES"
+    if stream not in STREAM_VIEWS:
+        raise ValueError(
+            f"stream must be True or one of {', '.join(STREAM_VIEWS)}, not {stream!r}"
+        )
+    return stream
+
+
 def create_table_request(
     meta: TableMeta,
     table_name: str,
@@ -53,7 +74,7 @@ def create_table_request(
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST",
     read_capacity: int = 5,
     write_capacity: int = 5,
-    stream: StreamView | None = None,
+    stream: StreamView | bool | None = None,
 ) -> Request:
     """The CreateTable request for a model's declaration (pure)."""
     definitions: dict[str, str] = {}
@@ -98,8 +119,9 @@ def create_table_request(
         req["GlobalSecondaryIndexes"] = gsis
     if lsis:
         req["LocalSecondaryIndexes"] = lsis
-    if stream is not None:
-        req["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream}
+    view = stream_view(stream)
+    if view is not None:
+        req["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": view}
     return req
 
 

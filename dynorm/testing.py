@@ -8,15 +8,16 @@ async def test_signup(dynorm_connection):
     await User(user_id="u1", name="Ada").save()
 ```
 
-* ``dynorm_server`` (session): an embedded moto server on 127.0.0.1, started once; set
-  ``DYNORM_TEST_ENDPOINT_URL`` to use a server you run yourself (it must be moto:
-  tests wipe it through ``/moto-api/reset``).
+* ``dynorm_server`` (session): an embedded server on 127.0.0.1, started once. Which one:
+  ``DYNORM_TEST_BACKEND=moto`` (default) or ``dynamodb-local`` (AWS's emulator, Java);
+  ``DYNORM_TEST_ENDPOINT_URL`` uses a server you run yourself instead (any
+  DynamoDB-compatible one: tests delete every table on it).
 * ``dynorm_connection`` (per test, async): wipes the server, opens a connection as the
   current one, creates the tables of the ``dynorm_tables`` marker, closes afterwards.
   Pass the models as a list: pytest takes ``mark(SomeClass)`` with one class argument
   as decorating that class.
 
-Needs pytest-asyncio and the ``local`` extra.
+Needs pytest-asyncio and the ``local`` extra (for moto).
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from typing import Any
 import pytest
 
 from dynorm.connection import Connection
-from dynorm.local import LocalServer
+from dynorm.local import BACKENDS, EndpointServer, LocalServer, local_server
 
-__all__ = ["dynorm_connection", "dynorm_server", "fresh_connection"]
+__all__ = ["dynorm_connection", "dynorm_server", "fresh_connection", "server_from_env"]
 
 _async_fixture: Callable[[Any], Any]
 try:
@@ -48,23 +49,27 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-class _ExternalServer(LocalServer):
-    def __init__(self, endpoint_url: str) -> None:
-        host, _, port = endpoint_url.removeprefix("http://").partition(":")
-        super().__init__(host, int(port or 80))
+def server_from_env() -> LocalServer:
+    """The (not yet started) server the environment asks for.
 
-    def start(self) -> LocalServer:
-        return self
-
-    def stop(self) -> None:
-        pass
+    ``DYNORM_TEST_ENDPOINT_URL`` wins (a server you run: an :class:`EndpointServer`);
+    else ``DYNORM_TEST_BACKEND`` names the embedded backend (``moto`` by default).
+    """
+    external = os.environ.get("DYNORM_TEST_ENDPOINT_URL")
+    if external:
+        return EndpointServer(external)
+    backend = os.environ.get("DYNORM_TEST_BACKEND") or "moto"
+    if backend not in BACKENDS:
+        raise pytest.UsageError(
+            f"DYNORM_TEST_BACKEND={backend!r}: choose one of {', '.join(BACKENDS)}"
+        )
+    return local_server(backend)
 
 
 @pytest.fixture(scope="session")
 def dynorm_server() -> Iterator[LocalServer]:
     """A local DynamoDB-compatible server shared by the whole test session."""
-    external = os.environ.get("DYNORM_TEST_ENDPOINT_URL")
-    server = _ExternalServer(external) if external else LocalServer()
+    server = server_from_env()
     server.start()
     try:
         yield server

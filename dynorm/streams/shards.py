@@ -126,7 +126,9 @@ async def stream_arn(connection: Connection, table: str, *, model: str = "") -> 
     table_desc = (await connection.call("DescribeTable", {"TableName": table}))["Table"]
     arn = table_desc.get("LatestStreamArn")
     spec = table_desc.get("StreamSpecification") or {}
-    if not arn or spec.get("StreamEnabled") is False:
+    # Only StreamEnabled == true means a stream is on: AWS (and DynamoDB Local) keep
+    # LatestStreamArn after a stream is disabled or the table re-created without one.
+    if not arn or spec.get("StreamEnabled") is not True:
         owner = f" (model {model})" if model else ""
         raise StreamNotEnabled(
             f"table {table!r}{owner} has no stream: create it with "

@@ -17,6 +17,8 @@ import ssl as _ssl
 from typing import Any
 from urllib.parse import urlsplit
 
+from dynorm._aio import within
+
 __all__ = ["RESENT", "HTTPClient", "HTTPError"]
 
 
@@ -166,10 +168,10 @@ class HTTPClient:
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
-            _, conn = await asyncio.wait_for(
+            _, conn = await within(
                 loop.create_connection(_Connection, self.host, self.port, ssl=self._ssl,
                                        server_hostname=self.host if self._ssl else None),
-                self._connect_timeout)
+                self._connect_timeout, discard=lambda made: made[0].close())
         except (OSError, asyncio.TimeoutError) as exc:
             raise HTTPError(f"cannot connect to {self.host}:{self.port}: "
                             f"{type(exc).__name__}: {exc}") from exc

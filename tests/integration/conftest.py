@@ -1,8 +1,14 @@
-"""Run every integration test that uses ``dynorm_connection`` on both transports.
+"""The integration suite runs on any DynamoDB-compatible server, on both transports.
 
-The plugin's fixture (dynorm/testing.py) gives one connection; here it is overridden
-with a parametrized one, so the whole integration suite is the oracle for both the
-aioboto3 transport and the fast transport (issue 7).
+* The server: moto by default; ``DYNORM_TEST_BACKEND=dynamodb-local`` runs the suite on
+  AWS's DynamoDB Local (``.ci/run`` does both). A test that holds on one emulator only
+  carries ``@pytest.mark.only_on("moto", reason=...)`` (or ``"dynamodb-local"``) saying
+  why, and is skipped elsewhere. On a backend other than moto, tests that never touch
+  the shared server (they start their own, or need none) are deselected: the moto run
+  already covers them.
+* The transport: the plugin's ``dynorm_connection`` fixture (dynorm/testing.py) gives one
+  connection; here it is overridden with a parametrized one, so the whole integration
+  suite is the oracle for both the aioboto3 transport and the fast transport.
 """
 
 from __future__ import annotations
@@ -14,6 +20,30 @@ import pytest_asyncio
 
 from dynorm import Connection, LocalServer
 from dynorm.testing import fresh_connection
+from tests.support.backend import BACKEND
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "only_on(backend, reason): true on this emulator only, and why"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    deselected = []
+    for item in items:
+        marker = item.get_closest_marker("only_on")
+        if marker is not None:
+            backend, reason = marker.args[0], marker.kwargs.get("reason", "")
+            assert reason, f"{item.nodeid}: only_on({backend!r}) needs a reason"
+            if backend != BACKEND:
+                item.add_marker(pytest.mark.skip(reason=f"true on {backend} only: {reason}"))
+        if BACKEND != "moto" and "dynorm_server" not in item.fixturenames:
+            deselected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        dropped = set(map(id, deselected))
+        items[:] = [item for item in items if id(item) not in dropped]
 
 
 @pytest_asyncio.fixture(params=["aioboto3", "fast"])

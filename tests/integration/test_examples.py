@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from dynorm.local import BACKENDS
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 NOT_SCRIPTS = {"__init__.py", "fastapi_app.py"}
@@ -68,16 +70,21 @@ def test_example_runs_on_the_aioboto3_transport(name: str) -> None:
     assert EXPECTED[name] in output, output
 
 
-def test_readme_example_runs(tmp_path: Path) -> None:
-    """The README's marked example, saved to a file and run as a user would."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_readme_example_runs(tmp_path: Path, backend: str) -> None:
+    """The README's marked example, saved to a file and run as a user would: on the
+    default embedded backend as written, and with ``dynorm.local(backend=...)`` on each."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     marker = text.index("<!-- readme: run -->")
     start = text.index("```python\n", marker) + len("```python\n")
     source = text[start:text.index("```", start)]
+    if backend != "moto":
+        assert source.count("dynorm.local()") == 1
+        source = source.replace("dynorm.local()", f"dynorm.local(backend={backend!r})")
     script = tmp_path / "readme_example.py"
     script.write_text(source, encoding="utf-8")
     environ = {k: v for k, v in os.environ.items() if k not in _POINTS_ELSEWHERE}
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=environ,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "[('ada', 15, 2), ('bob', 7, 1)]" in done.stdout, done.stdout

@@ -1,17 +1,19 @@
 """Transactions through faults and cut connections: one token per transaction, so a
 retry is never applied twice by a server that honours ClientRequestToken.
 
-moto ignores ClientRequestToken. What is observable here: every attempt of a
-transaction carries the same token and the same body, and against the proxy in
-``honour_tokens`` mode (which answers a repeated token as DynamoDB documents) unguarded
-increments committed through lost answers are applied exactly once. The second test
-shows the same run against moto as it is: the doubles appear, so the token is what
-prevents them. That DynamoDB itself honours the token cannot be tested here.
+What is observable here: every attempt of a transaction carries the same token and the
+same body, and against the proxy in ``honour_tokens`` mode (which answers a repeated
+token as DynamoDB documents) unguarded increments committed through lost answers are
+applied exactly once. Then the same run without the proxy's help: DynamoDB Local honours
+the token itself, as AWS does, so each transaction is applied once; moto ignores it, so
+the lost answers show up as doubles there (which is why the token matters).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
+
+import pytest
 
 from dynorm import LocalServer, Model, PartitionKey, ServerError, TransportError
 from dynorm.transaction import TransactionCanceled, transaction
@@ -71,15 +73,28 @@ async def test_token_keeps_retries_exactly_once(dynorm_server: LocalServer) -> N
            retries_answered_by_token=proxy.stats.token_replays, double_applied=0)
 
 
-async def test_without_token_support_retries_would_double(dynorm_server: LocalServer) -> None:
-    """The control: moto ignores the token, and the lost answers then show up as doubles.
-    (If this starts failing, moto learned the token: rejoice and drop this test.)"""
+async def lost_answers_run(server: LocalServer) -> list[int]:
+    """10 transactions, half of whose answers are lost (the server did apply them)."""
     config = FaultConfig(seed=4, drop_after_rate=0.5, fault_operations=TX)
-    async with faulty_connection(dynorm_server, config, [Wallet], max_attempts=8) as (proxy, _):
+    async with faulty_connection(server, config, [Wallet], max_attempts=8) as (proxy, _):
         proxy.quiet()
         await seed_wallets(10)
         config.drop_after_rate = 0.5
         done, _ = await transfer_rounds(10)
-    async with dynorm_server.connect(transport="fast"):
-        logs = [(await Wallet.get(f"log{i}", consistent=True)).coins for i in range(10)]
-    assert done == 10 and max(logs) > 1
+        assert proxy.stats.faults["drop_after"] > 0
+    assert done == 10
+    async with server.connect(transport="fast"):
+        return [(await Wallet.get(f"log{i}", consistent=True)).coins for i in range(10)]
+
+
+@pytest.mark.only_on("dynamodb-local", reason="moto ignores ClientRequestToken")
+async def test_server_honours_the_token_a_retry_applies_once(dynorm_server: LocalServer) -> None:
+    """What AWS does: a retried transaction with the same token is applied once."""
+    assert await lost_answers_run(dynorm_server) == [1] * 10
+
+
+@pytest.mark.only_on("moto", reason="moto ignores ClientRequestToken (AWS honours it)")
+async def test_without_token_support_retries_would_double(dynorm_server: LocalServer) -> None:
+    """The control: moto ignores the token, and the lost answers then show up as doubles.
+    (If this starts failing, moto learned the token: rejoice and drop this test.)"""
+    assert max(await lost_answers_run(dynorm_server)) > 1

@@ -188,3 +188,37 @@ async def test_identical_requests_compile_identically() -> None:
             (Score.status == "a") | ~(Score.status.begins_with("b")))._op("t", None, None, False)
         ).to_request()
     assert build() == build()
+
+
+def test_stream_true_means_new_and_old_images_and_nonsense_is_refused() -> None:
+    spec = create_table_request(Note._meta(), "notes", stream=True)["StreamSpecification"]
+    assert spec == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    for off in (None, False):
+        assert "StreamSpecification" not in create_table_request(Note._meta(), "n", stream=off)
+    with pytest.raises(ValueError, match="stream must be True or one of NEW_IMAGE, OLD_IMAGE"):
+        create_table_request(Note._meta(), "notes", stream="NEW")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("table", [
+    {},                                                            # never had a stream
+    {"LatestStreamArn": "arn:old"},                                # re-created without one
+    {"LatestStreamArn": "arn:old", "StreamSpecification": {"StreamEnabled": False}},
+])
+async def test_a_stream_is_on_only_when_stream_enabled_is_true(table: dict[str, Any]) -> None:
+    from dynorm import StreamNotEnabled
+    from dynorm.streams.shards import stream_arn
+
+    transport = MockTransport(lambda op, req: {"Table": {"TableName": "notes", **table}})
+    async with dynorm.connect(transport=transport) as conn:
+        with pytest.raises(StreamNotEnabled, match="table 'notes' has no stream"):
+            await stream_arn(conn, "notes")
+
+
+async def test_an_enabled_stream_gives_its_arn() -> None:
+    from dynorm.streams.shards import stream_arn
+
+    table = {"TableName": "notes", "LatestStreamArn": "arn:s",
+             "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}}
+    transport = MockTransport(lambda op, req: {"Table": table})
+    async with dynorm.connect(transport=transport) as conn:
+        assert await stream_arn(conn, "notes") == "arn:s"
