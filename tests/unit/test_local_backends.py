@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from dynorm import DynamoDBLocalServer, LocalServerError, MotoServer, local_server
-from dynorm.local import _dynamodb_local as ddb
 from dynorm.local import EndpointServer
+from dynorm.local import _dynamodb_local as ddb
 from dynorm.testing import server_from_env
 
 
