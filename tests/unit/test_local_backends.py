@@ -44,7 +44,7 @@ def test_no_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 def test_a_directory_without_the_jar_is_a_clear_error(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DYNORM_DYNAMODB_LOCAL_DIR", str(tmp_path))
-    with pytest.raises(LocalServerError, match="holds no DynamoDBLocal.jar"):
+    with pytest.raises(LocalServerError, match=r"holds no DynamoDBLocal\.jar"):
         ddb.find_distribution()
     (tmp_path / "DynamoDBLocal.jar").touch()
     assert ddb.find_distribution() == tmp_path
