@@ -2,12 +2,22 @@
 
 The rules, as the server applies them:
 
-* values of different types are never equal and never ordered;
+* values of different types are never equal and never ordered (the comparison is
+  false, not an error, when an attribute's type differs from the operand's);
 * ``N`` compares as a decimal (``{"N": "1.0"} == {"N": "1"}``), ``S`` by code point
-  (the same order as UTF-8 bytes), ``B`` by bytes; only these three are ordered;
-* sets are equal when they hold the same elements, in any order; lists and maps
-  compare element by element;
-* ``size`` is defined for S, B, sets, L and M only.
+  (the same order as UTF-8 bytes, not UTF-16's: ``"\uffff" < "\U00010000"``), ``B`` by
+  unsigned bytes; only these three are ordered;
+* sets are equal when they hold the same elements, in any order; lists compare element
+  by element in order, maps key by key;
+* ``size`` is defined for S, B, sets, L and M only; the size of a string is its length
+  in UTF-16 code units (a character outside the BMP counts 2), of bytes their number;
+* ``contains`` is a substring test on S and on B (bytes), membership in a set (the
+  operand of the set's element type) and element equality in a list;
+* ``begins_with`` takes S or B, and is false on any other attribute type.
+
+Some expressions are refused before any item is read (ValidationException): a literal
+operand that an operator cannot take, see :func:`rejection`. Checked against DynamoDB
+Local (AWS's own emulator) by tests/integration/test_differential_types.py.
 
 Binary values may be ``bytes`` (as boto returns them) or base64 text (raw JSON).
 """
@@ -15,13 +25,17 @@ Binary values may be ``bytes`` (as boto returns them) or base64 text (raw JSON).
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from dynorm._types import AttributeValue
 
-__all__ = ["begins_with", "contains", "equal", "order", "resolve", "size_of"]
+__all__ = ["begins_with", "contains", "equal", "order", "rejection", "resolve", "size_of"]
+
+ORDERED = ("N", "S", "B")
+TYPE_NAMES = ("S", "SS", "N", "NS", "B", "BS", "BOOL", "NULL", "L", "M")
+_ORDER_OPS = ("<", "<=", ">", ">=")
 
 
 def resolve(
@@ -92,21 +106,25 @@ def order(a: AttributeValue, b: AttributeValue) -> int | None:
 
 
 def size_of(av: AttributeValue) -> int | None:
-    """``size(path)``: characters of S, bytes of B, elements of sets/L/M; else None."""
+    """``size(path)``: UTF-16 code units of S, bytes of B, elements of sets/L/M; else None."""
     tag, raw = _split(av)
     if tag == "B":
         return len(_bytes(raw))
-    if tag in ("S", "SS", "NS", "BS", "L", "M"):
+    if tag == "S":
+        return len(raw.encode("utf-16-le")) // 2
+    if tag in ("SS", "NS", "BS", "L", "M"):
         return len(raw)
     return None
 
 
 def contains(container: AttributeValue, operand: AttributeValue) -> bool:
-    """``contains(path, operand)``: substring of S, member of a set, element of L."""
+    """``contains(path, operand)``: substring of S or B, member of a set, element of L."""
     tc, rc = _split(container)
     to, ro = _split(operand)
     if tc == "S":
         return to == "S" and ro in rc
+    if tc == "B":
+        return to == "B" and _bytes(ro) in _bytes(rc)
     if tc in ("SS", "NS", "BS"):
         if to != tc[0]:
             return False
@@ -126,3 +144,32 @@ def begins_with(value: AttributeValue, prefix: AttributeValue) -> bool:
     if tv == "S":
         return bool(rv.startswith(rp))
     return _bytes(rv).startswith(_bytes(rp))
+
+
+def rejection(op: str, operands: Sequence[AttributeValue | None]) -> str | None:
+    """Why DynamoDB refuses ``op`` with these operands before reading any item, or None.
+
+    ``op`` is a comparison, ``"BETWEEN"``, ``"IN"``, ``"begins_with"``, ``"contains"`` or
+    ``"attribute_type"``; ``operands`` are in expression order, each the literal value
+    or None for a path or ``size(path)`` (known per item only, so never refused).
+    ``IN``, ``contains``, ``=`` and ``<>`` take literals of every type.
+    """
+    last = operands[-1] if operands else None
+    if op in _ORDER_OPS or op == "BETWEEN":
+        for av in operands:
+            if av is not None and _split(av)[0] not in ORDERED:
+                return f"{op}: a {_split(av)[0]} value is not ordered (only N, S and B are)"
+        if op == "BETWEEN" and len(operands) == 3:
+            lo, hi = operands[1], operands[2]
+            if lo is not None and hi is not None:
+                if _split(lo)[0] != _split(hi)[0]:
+                    return "BETWEEN: the bounds have different types"
+                if (order(lo, hi) or 0) > 0:
+                    return "BETWEEN: the low bound is above the high bound"
+    elif last is None:
+        return None
+    elif op == "begins_with" and _split(last)[0] not in ("S", "B"):
+        return f"begins_with: the prefix must be S or B, not {_split(last)[0]}"
+    elif op == "attribute_type" and (_split(last)[0] != "S" or last["S"] not in TYPE_NAMES):
+        return f"attribute_type: {last!r} is not one of {', '.join(TYPE_NAMES)}"
+    return None
