@@ -6,6 +6,10 @@ input becomes None, which takes the item out of a sparse index). Inputs the upda
 does not set come from what is known without reading: the key's own fields, or a
 loaded instance's values -- in which case a condition guards that they are still
 what the new key was computed from. An input nobody knows is an error naming it.
+
+An update that may create the item (an upsert) also writes every index key whose
+inputs are all known, as ``save()`` would have: the item it creates is in the same
+indexes as one saved with those values.
 """
 
 from __future__ import annotations
@@ -26,12 +30,13 @@ __all__ = ["derived_key_actions"]
 
 def derived_key_actions(
     cls: type[Model], meta: TableMeta, actions: tuple[UpdateAction, ...],
-    known: Mapping[str, Any], loaded: bool,
+    known: Mapping[str, Any], loaded: bool, *, creating: bool = False,
 ) -> tuple[list[UpdateAction], Condition | None]:
     """Keep index keys computed by templates in step with the fields they come from.
 
     An update that changes an input of an index key template also SETs (or, when an
-    input becomes None, REMOVEs) that index key in the same UpdateExpression.
+    input becomes None, REMOVEs) that index key in the same UpdateExpression. With
+    ``creating`` (an upsert), index keys computable from ``known`` alone are SET too.
     """
     index_keys = [k for k in meta.derived if k.template is not None and not k.template.role]
     if not index_keys:
@@ -61,6 +66,10 @@ def derived_key_actions(
         template = k.template
         assert template is not None
         if not any(f in changed for f in template.fields):
+            if creating and all(known.get(f) is not None for f in template.fields):
+                text = template.fill({f: known[f] for f in template.fields})
+                if text is not None:
+                    extra.append(Path((k.attr,), k.codec, cls, None).set(text))
             continue
         values: dict[str, Any] = {}
         missing = []

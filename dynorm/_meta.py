@@ -32,9 +32,24 @@ from dynorm.fields import TTL, FieldMarker, PartitionKey, SortKey, Version
 from dynorm.indexes import GlobalIndex, LocalIndex, _Index
 from dynorm.templates import KeyTemplate
 
-__all__ = ["IndexMeta", "KeyAttr", "TableMeta", "compile_meta"]
+__all__ = [
+    "MAX_PARTITION_KEY_BYTES",
+    "MAX_SORT_KEY_BYTES",
+    "STR_CODEC",
+    "IndexMeta",
+    "KeyAttr",
+    "TableMeta",
+    "check_update_size",
+    "checked_json",
+    "compile_meta",
+]
 
-_STR_CODEC = compile_codec(str)
+#: DynamoDB's limits on one key value (UTF-8 bytes of S, bytes of B), tables and indexes.
+MAX_PARTITION_KEY_BYTES = 2048
+MAX_SORT_KEY_BYTES = 1024
+
+STR_CODEC = compile_codec(str)
+_STR_CODEC = STR_CODEC
 _NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 
 
@@ -145,11 +160,56 @@ class TableMeta:
             key[self.sort.attr] = self.sort.encode(sort, self.model_name)
         elif sort is not None:
             raise InvalidKey(f"{self.model_name} has no sort key, but one was given: {sort!r}")
+        self.check_key_sizes(key)
         return key
 
     def key_from_fields(self, values: Mapping[str, Any]) -> Item:
         """The wire key from field values by name (templated or plain keys)."""
-        return {k.attr: k.from_fields(values, self.model_name) for k in self.key_attrs}
+        key = {k.attr: k.from_fields(values, self.model_name) for k in self.key_attrs}
+        self.check_key_sizes(key)
+        return key
+
+    def check_key_sizes(self, item: Mapping[str, AttributeValue]) -> None:
+        """InvalidKey for a table or index key value over DynamoDB's size limit (2048
+        bytes for a partition key, 1024 for a sort key), before anything is sent."""
+        for key, limit, role, where in self._key_limits:
+            av = item.get(key.attr)
+            if av is None:
+                continue
+            value = av.get("S")
+            if value is not None:
+                if len(value) * 4 <= limit:  # no UTF-8 text of this length can be over
+                    continue
+                size = len(value.encode("utf-8", "surrogatepass"))
+            else:
+                raw = av.get("B")
+                if raw is None:
+                    continue  # a number: at most 38 digits
+                size = len(raw)
+            if size > limit:
+                raise InvalidKey(
+                    f"{self.model_name}.{key.field}: the {role} key value{where} is {size} "
+                    f"bytes; DynamoDB allows at most {limit} (UTF-8 bytes of a string): "
+                    "shorten it, or key the item by a hash of it"
+                )
+
+    @property
+    def _key_limits(self) -> list[tuple[KeyAttr, int, str, str]]:
+        limits = self.__dict__.get("_limits")
+        if limits is None:
+            limits = [(self.partition, MAX_PARTITION_KEY_BYTES, "partition", "")]
+            if self.sort is not None:
+                limits.append((self.sort, MAX_SORT_KEY_BYTES, "sort", ""))
+            for index in self.indexes.values():
+                where = f" of index {index.name}"
+                if index.partition.attr != self.partition.attr:
+                    limits.append((index.partition, MAX_PARTITION_KEY_BYTES, "partition",
+                                   where))
+                if index.sort is not None and index.sort.attr not in (
+                        self.partition.attr, self.sort.attr if self.sort else None):
+                    limits.append((index.sort, MAX_SORT_KEY_BYTES, "sort", where))
+            self.__dict__["_limits"] = limits
+        return limits
 
     def key_of(self, instance: Any) -> Item:
         return self.key_from_fields(instance.__dict__)
@@ -191,6 +251,7 @@ class TableMeta:
             raw = item[key.attr].get(key.type)
             if raw == "" or raw == b"":
                 raise InvalidKey(f"{self.model_name}.{key.field}: key attributes cannot be empty")
+        self.check_key_sizes(item)
         if version is not None and self.version is not None:
             item[self.version.attr] = {"N": str(version)}
         return item
@@ -237,6 +298,22 @@ def checked_json(item: Item, model: str) -> bytes:
             size=size,
         )
     return data
+
+
+def check_update_size(model: str, request: Mapping[str, Any]) -> None:
+    """ItemTooLarge for an UpdateItem whose values alone are over 400 KB (the item it
+    would make certainly is); larger items are refused by DynamoDB itself."""
+    values = request.get("ExpressionAttributeValues")
+    if not values or len(dumps(values)) <= MAX_ITEM_BYTES:
+        return
+    size = item_size(values)
+    if size > MAX_ITEM_BYTES:
+        raise ItemTooLarge(
+            f"{model}: the values of this update are {size} bytes, over DynamoDB's limit of "
+            f"{MAX_ITEM_BYTES} bytes (400 KB) for a whole item; store large values elsewhere "
+            "(e.g. S3) and keep a reference",
+            size=size,
+        )
 
 
 def _markers(info: pydantic.fields.FieldInfo) -> list[FieldMarker]:

@@ -15,7 +15,19 @@ from dynorm._codec import decode_value
 if TYPE_CHECKING:
     from dynorm.model import Model
 
-__all__ = ["construct_partial", "field_value", "partial_value"]
+__all__ = [
+    "construct_partial",
+    "field_value",
+    "incomplete_fields",
+    "mark_complete",
+    "mark_incomplete",
+    "partial_value",
+]
+
+#: Where a partial instance records the fields it holds only in part (a projection of
+#: ``prefs["a"]`` fetches one key of the map ``prefs``). Kept in pydantic's private
+#: storage, which complete instances of dynorm models leave ``None``: no cost for them.
+_INCOMPLETE = "_dynorm_incomplete"
 
 _adapters: dict[tuple[type[Any], str], pydantic.TypeAdapter[Any]] = {}
 
@@ -55,3 +67,30 @@ def construct_partial(cls: type[pydantic.BaseModel], values: dict[str, Any]) -> 
     for name in cls.model_fields.keys() - values.keys():
         instance.__dict__.pop(name, None)
     return instance
+
+
+def mark_incomplete(instance: pydantic.BaseModel, fields: frozenset[str]) -> None:
+    """Record that ``instance`` holds ``fields`` only in part (saving it would lose data)."""
+    if not fields:
+        return
+    private = instance.__pydantic_private__
+    if private is None:
+        object.__setattr__(instance, "__pydantic_private__", {_INCOMPLETE: fields})
+    else:
+        private[_INCOMPLETE] = fields
+
+
+def incomplete_fields(instance: pydantic.BaseModel) -> frozenset[str]:
+    """The fields ``instance`` holds only in part (empty for complete instances)."""
+    private = instance.__pydantic_private__
+    if not private:
+        return frozenset()
+    found: frozenset[str] = private.get(_INCOMPLETE, frozenset())
+    return found
+
+
+def mark_complete(instance: pydantic.BaseModel) -> None:
+    """Forget partial-ness once the whole item was read into ``instance``."""
+    private = instance.__pydantic_private__
+    if private:
+        private.pop(_INCOMPLETE, None)

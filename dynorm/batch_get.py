@@ -61,8 +61,14 @@ class BatchGetFailed(DynormError):
 
 
 async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, concurrency: int,
-                max_retries: int, base_delay: float, max_delay: float) -> list[Any]:
-    """One result per pair (model or None), reading each distinct key once."""
+                max_retries: int, base_delay: float, max_delay: float, wire: bool = False,
+                raw: bool = False) -> list[Any]:
+    """One result per pair (model or None), reading each distinct key once.
+
+    An item of another entity sharing the table is not the model's: None, as for a
+    missing item. ``wire``: the keys are wire-form keys already. ``raw``: return the
+    stored items undecoded (the caller decodes them).
+    """
     conn = get_connection()
     policy = RetryPolicy(max_attempts=max_retries + 1, base_delay=base_delay,
                          max_delay=max_delay)
@@ -70,7 +76,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, c
     unique: dict[KeyId, tuple[type[Model], str, Item]] = {}
     for model, key in pairs:
         table = conn.table_name(model._meta().table_name)
-        wkey = wire_key(model, key)
+        wkey = key if wire else wire_key(model, key)
         kid = key_id(table, wkey)
         ids.append(kid)
         unique.setdefault(kid, (model, table, wkey))
@@ -101,8 +107,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, c
                     for table, rows in (response.get("Responses") or {}).items():
                         attrs = key_attrs[table]
                         for row in rows:
-                            kid = key_id(table, {a: row[a] for a in attrs})
-                            found[kid] = unique[kid][0].from_item(row)
+                            found[key_id(table, {a: row[a] for a in attrs})] = row
                     left = []
                     for table, entry in (response.get("UnprocessedKeys") or {}).items():
                         left.extend(key_id(table, k) for k in entry["Keys"])
@@ -123,7 +128,14 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, c
     await asyncio.gather(*(fetch(c) for c in chunks))
     if missing:
         raise BatchGetFailed(missing)
-    return [found.get(kid) for kid in ids]
+    results: list[Any] = []
+    for (model, _), kid in zip(pairs, ids, strict=True):
+        row = found.get(kid)
+        if row is None or not model._is_own(row):  # one key, several entities' models
+            results.append(None)
+        else:
+            results.append(row if raw else model.from_item(row))
+    return results
 
 
 async def get_many(
@@ -164,6 +176,14 @@ async def get_many(
                           concurrency=concurrency, max_retries=max_retries,
                           base_delay=base_delay, max_delay=max_delay)
     return results
+
+
+async def read_items(model: type[Model], keys: Sequence[Item], *, consistent: bool = False
+                     ) -> list[Item | None]:
+    """The stored items (undecoded) behind wire-form keys, in order; None where there is
+    none (or it is another entity's). For queries that complete index pages."""
+    return await _read([(model, k) for k in keys], consistent=consistent, concurrency=8,
+                       max_retries=10, base_delay=0.05, max_delay=5.0, wire=True, raw=True)
 
 
 @overload

@@ -11,6 +11,7 @@ The tree (classes defined next to the feature that raises them are marked with i
     │   └── ItemTooLarge         the encoded item is over DynamoDB's 400 KB
     ├── ExpressionError          a condition, update or projection cannot be built
     ├── ValidationFailed         data read back does not fit the model
+    ├── PartialCopy              a write needs what a partial (projected) copy did not read
     ├── ItemNotFound             Model.get() found nothing
     ├── InvalidCursor            a page cursor was altered or belongs elsewhere  (pagination)
     ├── InvalidTransaction       over 100 actions / 4 MB, one item twice  (transaction)
@@ -49,6 +50,7 @@ __all__ = [
     "ItemNotFound",
     "ItemTooLarge",
     "LocalServerError",
+    "PartialCopy",
     "RequestRejected",
     "ResourceInUse",
     "SchemaError",
@@ -90,6 +92,27 @@ class LocalServerError(DynormError, RuntimeError):
     and how to provide it.
     """
 
+
+class PartialCopy(DynormError):
+    """A write through an instance built from part of an item needs what it did not read.
+
+    An instance read through ``.project()``, an index that does not project every
+    attribute, or a projection of a nested path holds only part of the stored item.
+    ``save()`` and ``move()`` of it would replace the item with defaults for the rest,
+    and a write of a versioned model without its version could not be checked: both are
+    refused. ``update()`` and ``delete()`` touch only what they name and stay allowed.
+
+    Attributes:
+        model: the model class name.
+        fields: the fields the copy lacks or holds only in part.
+    """
+
+    def __init__(self, message: str, *, model: str = "", fields: list[str] | None = None
+                 ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.fields = list(fields or [])
+
 class EncodingError(DynormError, ValueError):
     """A Python value cannot be written as a DynamoDB attribute value."""
 
@@ -99,9 +122,13 @@ class InvalidKey(EncodingError):
 
 
 class ItemTooLarge(EncodingError):
-    """The encoded item is larger than DynamoDB's 400 KB item limit."""
+    """The encoded item is larger than DynamoDB's 400 KB item limit.
 
-    def __init__(self, message: str, *, size: int) -> None:
+    ``size`` is the item's size in bytes where dynorm measured it, None where DynamoDB
+    refused an update that would have grown the item past the limit.
+    """
+
+    def __init__(self, message: str, *, size: int | None) -> None:
         super().__init__(message)
         self.size = size
 

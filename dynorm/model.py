@@ -25,10 +25,24 @@ from pydantic import ConfigDict
 from pydantic._internal._model_construction import ModelMetaclass
 from typing_extensions import Self
 
+from dynorm._codec import MAX_ITEM_BYTES
 from dynorm._integrity import derived_key_actions
 from dynorm._key_conditions import key_query
-from dynorm._meta import IndexMeta, KeyAttr, TableMeta, compile_meta
-from dynorm._partial import construct_partial, partial_value
+from dynorm._meta import (
+    STR_CODEC,
+    IndexMeta,
+    KeyAttr,
+    TableMeta,
+    check_update_size,
+    compile_meta,
+)
+from dynorm._partial import (
+    construct_partial,
+    incomplete_fields,
+    mark_complete,
+    mark_incomplete,
+    partial_value,
+)
 from dynorm._types import Item
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import (
@@ -37,6 +51,9 @@ from dynorm.exceptions import (
     ExpressionError,
     InvalidKey,
     ItemNotFound,
+    ItemTooLarge,
+    PartialCopy,
+    RequestRejected,
     SchemaError,
     ValidationFailed,
     VersionConflict,
@@ -227,8 +244,18 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             raise cls._validation_failed(item, exc) from exc
 
     @classmethod
-    def _from_projection(cls, item: Mapping[str, Any]) -> Self:
-        """A partial instance holding only the fetched fields (see ``Query.project``).
+    def _from_projection(cls, item: Mapping[str, Any], covered: frozenset[str] = frozenset(),
+                         incomplete: frozenset[str] = frozenset()) -> Self:
+        """A partial instance holding only the fields the read returned (a projection, an
+        index that does not project every attribute).
+
+        Args:
+            item: the item as read.
+            covered: top-level attributes the read would have returned if stored: one
+                the item lacks is absent from the item itself, and its field reads as a
+                full read would give it (None, an empty set, the default).
+            incomplete: fields the read fetched only in part (a nested path was
+                projected): they hold what was fetched, and the copy can never be saved.
 
         Fetched fields are validated one by one; fields that were not fetched are absent
         from the instance (reading them raises AttributeError) -- never defaulted.
@@ -238,21 +265,50 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         recovered = {meta.codec.fields[n].attr for n in meta.recovered}
         values: dict[str, Any] = {}
         for attr, raw in decoded.items():
-            if attr not in item and attr not in recovered:
+            if attr not in item and attr not in recovered and attr not in covered:
                 continue  # an absent nullable field: not fetched, so not known to be None
             fc = meta.codec.by_attr[attr]
             try:
                 values[fc.name] = partial_value(cls, fc.name, raw)
             except pydantic.ValidationError as exc:
                 raise cls._validation_failed(item, exc) from exc
+        for attr in covered:  # returned by the read, yet not stored: what from_item says
+            field = meta.codec.by_attr.get(attr)
+            if field is not None and field.name not in values:
+                info = cls.model_fields[field.name]
+                if not info.is_required():
+                    values[field.name] = info.get_default(call_default_factory=True)
         partial: Self = construct_partial(cls, values)
+        mark_incomplete(partial, incomplete & values.keys())
         return partial
 
+    @classmethod
+    def _read(cls, item: Mapping[str, Any]) -> Self | None:
+        """The one way a whole stored item becomes an instance: None for an item of
+        another entity sharing the table, else the validated model."""
+        if not cls._is_own(item):
+            return None
+        return cls.from_item(item)
+
     def _missing_fields(self) -> list[str]:
+        """Fields this copy does not hold in full: absent ones, then ones read in part."""
         fields = type(self).__pydantic_fields__
-        if len(self.__dict__) >= len(fields):  # the common case: a complete instance
-            return []
-        return [name for name in fields if name not in self.__dict__]
+        if len(self.__dict__) >= len(fields) and not self.__pydantic_private__:
+            return []  # the common case: a complete instance
+        missing = [name for name in fields if name not in self.__dict__]
+        return missing + sorted(incomplete_fields(self) - set(missing))
+
+    def _refuse_partial(self, action: str) -> None:
+        missing = self._missing_fields()
+        if missing:
+            raise PartialCopy(
+                f"{type(self).__name__} is a partial copy (read through a projection or an "
+                f"index that does not hold every attribute): it lacks {', '.join(missing)} "
+                f"in full, and {action} would replace the stored values with what it does "
+                "not know; use update(), or read the whole item (refresh(), or .full() on "
+                "the query)",
+                model=type(self).__name__, fields=missing,
+            )
 
     @classmethod
     def _validation_failed(cls, item: Mapping[str, Any], exc: pydantic.ValidationError
@@ -305,9 +361,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         key = cls._wire_key(partition, sort, key_fields)
         response = await conn.call("GetItem", cls._get_request(conn, key, consistent))
         item = response.get("Item")
-        if item is None or not cls._is_own(item):
-            return None
-        return cls.from_item(item)
+        return None if item is None else cls._read(item)
 
     @classmethod
     def _get_request(cls, conn: Connection, key: Item, consistent: bool) -> dict[str, Any]:
@@ -320,6 +374,17 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         if meta.entity is None:
             return True
         return item.get(meta.entity_attr) == {"S": meta.entity}
+
+    @classmethod
+    def _presence_guard(cls, meta: TableMeta, must_exist: bool) -> Condition | None:
+        """What an update requires of the stored item: that it exists (``must_exist``),
+        and for an entity of a shared table, that it is this entity's (or, for an
+        upsert, absent): an update never writes into another entity's item."""
+        exists = cls._key_path(meta.partition).exists()
+        if meta.entity is None:
+            return exists if must_exist else None
+        own = Path((meta.entity_attr,), STR_CODEC) == meta.entity
+        return own if must_exist else cls._key_path(meta.partition).not_exists() | own
 
     @classmethod
     async def get(cls, partition: Any = None, sort: Any = None, *, consistent: bool = False,
@@ -353,21 +418,31 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         key = meta.key_of(self)
         response = await conn.call("GetItem", cls._get_request(conn, key, consistent))
         item = response.get("Item")
-        if item is None or not cls._is_own(item):
+        fresh = None if item is None else cls._read(item)
+        if fresh is None:
             raise ItemNotFound(
                 f"{cls.__name__} ({meta.describe_key(key)}) not found in table "
                 f"{meta.table_name!r}",
                 model=cls.__name__,
                 key=key,
             )
-        self.__dict__.update(cls.from_item(item).__dict__)
+        self.__dict__.update(fresh.__dict__)
+        mark_complete(self)
         return self
 
     # ------------------------------------------------------------------ writes
 
     def _version_guard(self, meta: TableMeta) -> tuple[Condition | None, int | None]:
-        if meta.version is None or meta.version.field not in self.__dict__:
-            return None, None  # unversioned, or a partial copy that did not fetch it
+        if meta.version is None:
+            return None, None
+        if meta.version.field not in self.__dict__:
+            raise PartialCopy(
+                f"{type(self).__name__} is a partial copy without its version "
+                f"{meta.version.field!r} (an index that does not project it): a write through "
+                "it could not be checked; refresh() it, or read the whole item (.full() on "
+                "the query)",
+                model=type(self).__name__, fields=[meta.version.field],
+            )
         current = self.__dict__.get(meta.version.field) or 0
         path = type(self).__dynorm_paths__[meta.version.field]
         guard = path.not_exists() if current == 0 else path == current
@@ -409,6 +484,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         from dynorm.transaction import transaction  # transactions sit above models
 
         meta = self._meta()
+        self._refuse_partial("move()")
         moved = self.model_copy(update=changes)
         moved = type(self).model_validate(moved.model_dump(by_alias=True))
         if meta.key_of(moved) == meta.key_of(self):
@@ -453,12 +529,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         return data, current
 
     def _put_guard(self, meta: TableMeta) -> tuple[Condition | None, int | None]:
-        missing = self._missing_fields()
-        if missing:
-            raise DynormError(
-                f"{type(self).__name__} is a partial (projected) copy without "
-                f"{', '.join(missing)}: saving it would erase them; use update() instead"
-            )
+        self._refuse_partial("saving it")
         return self._version_guard(meta)
 
     def _prepare_delete(self, table: str, condition: Condition | None
@@ -506,11 +577,12 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
 
     @classmethod
     def _decode_stored(cls, raw: Mapping[str, Any] | None) -> Any:
-        """An item DynamoDB returned with an error: the model where it fits, else raw."""
+        """An item DynamoDB returned with an error: the model where it fits (this
+        entity's, valid), else raw."""
         if raw is None:
             return None
         try:
-            return cls.from_item(raw)
+            return cls._read(raw) or raw
         except ValidationFailed:
             return raw
 
@@ -540,7 +612,11 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
                 error.response = exc.response
                 error.ambiguous = exc.ambiguous
                 return error
-        error = ConditionFailed(f"{where}: condition failed{suffix}", code=exc.code,
+        what = "condition failed"
+        if raw is not None and not cls._is_own(raw):
+            what = (f"the item stored under this key is not a {cls.__name__} "
+                    f"({meta.entity_attr}={raw.get(meta.entity_attr)!r}); nothing was written")
+        error = ConditionFailed(f"{where}: {what}{suffix}", code=exc.code,
                                 operation=exc.operation, item=item)
         error.response = exc.response
         error.ambiguous = exc.ambiguous
@@ -617,8 +693,9 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         conn = get_connection()
         op, current = self._prepare_update(conn.table_name(meta.table_name), actions, condition)
         response = await cls._send_update(conn, meta, op, current, guarded=True)
-        fresh = cls.from_item(response["Attributes"])
+        fresh = cls.from_item(response["Attributes"])  # ALL_NEW: the whole item
         self.__dict__.update(fresh.__dict__)
+        mark_complete(self)
         return self
 
     def _prepare_update(self, table: str, actions: tuple[UpdateAction, ...],
@@ -629,10 +706,14 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         guard, current = self._version_guard(meta)
         if current == 0:
             guard = None
-        exists = cls._key_path(meta.partition).exists()
+        exists = cls._presence_guard(meta, must_exist=True)
+        known: Mapping[str, Any] = self.__dict__
+        incomplete = incomplete_fields(self)
+        if incomplete:  # a map read in part cannot feed an index key
+            known = {k: v for k, v in known.items() if k not in incomplete}
         op = cls._update_operation(table, meta.key_of(self), actions,
                                    _both(_both(exists, guard), condition), "ALL_NEW",
-                                   bump=meta.version is not None, known=self.__dict__,
+                                   bump=meta.version is not None, known=known,
                                    loaded=True)
         return op, current
 
@@ -668,11 +749,12 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             parts = key if isinstance(key, tuple) else (key,)
             wire_key = meta.key(*parts)
             known = {k.field: v for k, v in zip(meta.key_attrs, parts, strict=False)}
-        exists = None if upsert else cls._key_path(meta.partition).exists()
+        presence = cls._presence_guard(meta, must_exist=not upsert)
         conn = get_connection()
         op = cls._update_operation(conn.table_name(meta.table_name), wire_key, actions,
-                                   _both(exists, condition), return_values,
-                                   bump=meta.version is not None, known=known)
+                                   _both(presence, condition), return_values,
+                                   bump=meta.version is not None, known=known,
+                                   creating=upsert)
         response = await cls._send_update(conn, meta, op, None, guarded=not upsert)
         attributes = response.get("Attributes")
         return cls.from_item(attributes) if attributes else None
@@ -680,20 +762,26 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     @classmethod
     def _update_operation(cls, table: str, key: Item, actions: tuple[UpdateAction, ...],
                           condition: Condition | None, return_values: Any, *, bump: bool,
-                          known: Mapping[str, Any] | None = None, loaded: bool = False
-                          ) -> UpdateItem:
-        """Check the actions and build the UpdateItem (version increment and derived index
-        keys included).
+                          known: Mapping[str, Any] | None = None, loaded: bool = False,
+                          creating: bool = False) -> UpdateItem:
+        """Check the actions and build the UpdateItem (version increment, derived index
+        keys and, for an upsert, the entity marker included).
 
         Args:
             known: field values known without reading (the key's fields, or a loaded
                 instance's values) to recompute index key templates from.
             loaded: ``known`` comes from a loaded instance: guard the values it relies on.
+            creating: the update may create the item (an upsert): it writes what ``save()``
+                would have written besides the actions' fields -- the entity marker and
+                every index key computable from ``known``.
         """
         meta = cls._meta()
         cls._check_actions(meta, actions)
-        derived, race_guard = derived_key_actions(cls, meta, actions, known or {}, loaded)
+        derived, race_guard = derived_key_actions(cls, meta, actions, known or {}, loaded,
+                                                  creating=creating)
         actions = (*actions, *derived)
+        if creating and meta.entity is not None:
+            actions = (*actions, Path((meta.entity_attr,), STR_CODEC).set(meta.entity))
         condition = _both(condition, race_guard)
         if bump and meta.version is not None:
             path = cls.__dynorm_paths__[meta.version.field]
@@ -704,10 +792,21 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     async def _send_update(cls, conn: Connection, meta: TableMeta, op: UpdateItem,
                            version: int | None, *, guarded: bool) -> dict[str, Any]:
         request = op.to_request()
+        check_update_size(cls.__name__, request)
         try:
             return await conn.call("UpdateItem", request)
+        except RequestRejected as exc:
+            if "maximum allowed size" not in exc.message:
+                raise
+            raise ItemTooLarge(
+                f"{cls.__name__} ({meta.describe_key(op.key)}): this update would make the "
+                f"item larger than DynamoDB's {MAX_ITEM_BYTES} bytes (400 KB); nothing was "
+                "written; store large values elsewhere (e.g. S3) and keep a reference",
+                size=None,
+            ) from exc
         except ConditionFailed as exc:
-            if guarded and "Item" not in exc.response:
+            stored = exc.response.get("Item")
+            if guarded and (stored is None or not cls._is_own(stored)):
                 missing = ItemNotFound(
                     f"{cls.__name__} ({meta.describe_key(op.key)}) not found in table "
                     f"{meta.table_name!r}; update_item(..., upsert=True) creates missing items",

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from typing_extensions import Self
 
-from dynorm._codec import compile_codec
-from dynorm._meta import IndexMeta, TableMeta
+from dynorm._meta import STR_CODEC, IndexMeta, TableMeta
 from dynorm._types import Item, Response
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import ExpressionError
@@ -38,8 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["Query", "Scan"]
 
 M = TypeVar("M", bound="Model")
-
-_STR_CODEC = compile_codec(str)
 
 
 class _Read(Generic[M]):
@@ -56,8 +53,14 @@ class _Read(Generic[M]):
         self._limit: int | None = None
         self._page_size: int | None = None
         self._consistent = False
+        self._full = False
         if self._meta.entity is not None:  # single-table design: only this model's items
-            self._filter = Path((self._meta.entity_attr,), _STR_CODEC) == self._meta.entity
+            self._filter = Path((self._meta.entity_attr,), STR_CODEC) == self._meta.entity
+        #: (covered top-level attributes, fields read in part) when results are partial
+        #: copies; None when every item is read whole.
+        self._partial: tuple[frozenset[str], frozenset[str]] | None = None
+        if index is not None and index.projection_type != "ALL":
+            self._partial = (frozenset(self._index_attrs()), frozenset())
 
     def _copy(self) -> Self:
         return copy.copy(self)
@@ -130,8 +133,12 @@ class _Read(Generic[M]):
     def project(self, *paths: Path) -> Self:
         """Fetch only these attributes; results are partial models (see docs/queries.md).
 
-        The key attributes are always fetched too. Fields that were not fetched are
-        absent: reading one raises AttributeError, and a partial model cannot be saved.
+        The key attributes, and the version of a versioned model, are always fetched too
+        (so every write through a partial copy keeps its version check). Fields that were
+        not fetched are absent: reading one raises AttributeError. A field fetched only in
+        part (``Doc.prefs["a"]``, ``Doc.address.city``) holds what was fetched. A partial
+        model cannot be saved or moved (``PartialCopy``); ``update()`` and ``delete()``
+        work.
         """
         for path in paths:
             if not isinstance(path, Path):
@@ -146,13 +153,43 @@ class _Read(Generic[M]):
                     f"{self._index.projection_type}; it does not hold {', '.join(missing)}"
                 )
         new = self._copy()
-        keys = [
+        always = self._key_attrs()
+        version = self._meta.version
+        if version is not None and (self._index is None or version.attr in self._index_attrs()):
+            always.append(version)
+        extra = [
             self._model._key_path(k)
-            for k in self._key_attrs()
+            for k in always
             if not any(p.elements == (k.attr,) for p in paths)
         ]
-        new._projection = (*paths, *keys)
+        new._projection = (*paths, *extra)
+        whole = frozenset(p.name for p in new._projection if len(p.elements) == 1)
+        by_attr = self._meta.codec.by_attr
+        part = frozenset(by_attr[p.name].name for p in paths
+                         if len(p.elements) > 1 and p.name not in whole and p.name in by_attr)
+        new._partial = (whole, part)
         return new
+
+    def full(self) -> Self:
+        """Complete models from an index that does not project every attribute: each page
+        of the index is followed by one BatchGetItem of the items behind it (in the same
+        order; an item deleted in between is left out). Costs the extra reads."""
+        if self._index is None or self._index.projection_type == "ALL":
+            raise ExpressionError(
+                f"{self._model.__name__}: full() reads the items behind a KEYS_ONLY or "
+                "INCLUDE index; this read returns whole items already"
+            )
+        if self._projection:
+            raise ExpressionError("full() and project() contradict each other: pick one")
+        new = self._copy()
+        new._full = True
+        new._partial = None
+        return new
+
+    def _index_attrs(self) -> set[str]:
+        """The attributes the index holds (keys of the table and index, projected ones)."""
+        assert self._index is not None
+        return {k.attr for k in self._key_attrs()} | set(self._index.projection_attrs)
 
     def _key_attrs(self) -> list[Any]:
         keys = list(self._meta.key_attrs)
@@ -178,8 +215,8 @@ class _Read(Generic[M]):
         return await conn.call(self._operation_name, op.to_request())
 
     def _decode(self, raw: Item) -> M:
-        if self._projection:
-            return self._model._from_projection(raw)
+        if self._partial is not None:
+            return self._model._from_projection(raw, *self._partial)
         return self._model.from_item(raw)
 
     async def _raw_pages(self, start: Item | None = None) -> AsyncGenerator[Response, None]:
@@ -198,6 +235,16 @@ class _Read(Generic[M]):
         """The responses to decode (a parallel scan merges its segments here)."""
         return self._raw_pages()
 
+    async def _whole_items(self, raws: list[Item]) -> list[Item]:
+        """The stored items behind index items (``full()``), in order; deleted ones left out."""
+        from dynorm.batch_get import read_items  # a query completed by a batch read
+
+        if not raws:
+            return raws
+        attrs = [k.attr for k in self._meta.key_attrs]
+        found = await read_items(self._model, [{a: raw[a] for a in attrs} for raw in raws])
+        return [item for item in found if item is not None]
+
     async def _raw_item_pages(self) -> AsyncIterator[list[Item]]:
         """Each response's raw items, cut at ``limit``."""
         left = self._limit
@@ -209,6 +256,8 @@ class _Read(Generic[M]):
                     raws = raws[:left]
                     left -= len(raws)
                 del response
+                if self._full:
+                    raws = await self._whole_items(raws)
                 yield raws
                 if left == 0:
                     return
@@ -263,8 +312,11 @@ class _Read(Generic[M]):
     # ------------------------------------------------------------------ pages
 
     def _scope(self) -> str:
+        """What a cursor is bound to: the model, the physical table (prefix included: a
+        cursor of ``staging-`` tables is refused on ``prod-`` ones) and the index."""
         index = self._index.name if self._index else ""
-        return f"{self._model.__name__}/{self._meta.table_name}/{index}"
+        table = get_connection().table_name(self._meta.table_name)
+        return f"{self._model.__name__}/{table}/{index}"
 
     def _cursor(self, key: Item | None) -> str | None:
         if not key:
@@ -275,10 +327,23 @@ class _Read(Generic[M]):
         return {k.attr: raw[k.attr] for k in self._key_attrs() if k.attr in raw}
 
     async def pages(self) -> AsyncIterator[Page[M]]:
-        """Each DynamoDB response as a :class:`Page` (its cursor resumes after it)."""
+        """Each DynamoDB response as a :class:`Page` (its cursor resumes after it), up to
+        ``limit`` items in all: the page that reaches it is cut there and is the last."""
+        left = self._limit
         async for response in self._raw_pages():
-            items = [self._decode(raw) for raw in response.get("Items", ())]
-            yield Page(items, self._cursor(response.get("LastEvaluatedKey")))
+            raws = response.get("Items", [])
+            after = response.get("LastEvaluatedKey")
+            last = left is not None and len(raws) >= left
+            if left is not None:
+                if len(raws) > left:
+                    raws = raws[:left]
+                    after = self._key_of(raws[-1])  # resume right after the cut
+                left -= len(raws)
+            if self._full:
+                raws = await self._whole_items(raws)
+            yield Page([self._decode(raw) for raw in raws], self._cursor(after))
+            if last:
+                return
 
     async def page(self, size: int = 50, cursor: str | None = None) -> Page[M]:
         """Exactly ``size`` items (fewer only on the last page) and the cursor after them.
@@ -299,8 +364,10 @@ class _Read(Generic[M]):
             want = size - len(items)
             limit = want if self._filter is None else max(want, self._page_size or want)
             response = await self._send(conn, limit, start)
-            raws = response.get("Items", ())
+            raws = response.get("Items", [])
             start = response.get("LastEvaluatedKey")
+            if self._full:
+                raws = await self._whole_items(raws)
             for i, raw in enumerate(raws):
                 items.append(self._decode(raw))
                 if len(items) == size:

@@ -579,5 +579,5 @@ async def transact_get(*pairs: tuple[type[Model], Any]) -> tuple[Model | None, .
     responses = response.get("Responses") or [{}] * len(pairs)
     for (model, _), entry in zip(pairs, responses, strict=True):
         stored = entry.get("Item")
-        results.append(None if stored is None else model.from_item(stored))
+        results.append(None if stored is None else model._read(stored))
     return tuple(results)
