@@ -236,7 +236,8 @@ async def test_upsert_writes_what_save_writes(dynorm_connection: Connection) -> 
 async def test_pages_stop_at_the_limit(dynorm_connection: Connection) -> None:
     for i in range(7):
         await Doc(owner="ada", doc_id=f"d{i}").save()
-    pages = [p async for p in Doc.query(attr(Doc.owner) == "ada").page_size(3).limit(5).pages()]
+    query = Doc.query(attr(Doc.owner) == "ada").filter(attr(Doc.total) >= 0)  # reads 3 a page
+    pages = [p async for p in query.page_size(3).limit(5).pages()]
     assert [[d.doc_id for d in p.items] for p in pages] == [["d0", "d1", "d2"], ["d3", "d4"]]
     rest = await Doc.query(attr(Doc.owner) == "ada").page(size=10, cursor=pages[-1].cursor)
     assert [d.doc_id for d in rest.items] == ["d5", "d6"]
