@@ -3,15 +3,18 @@
 Conditions on the fields of a key template (``Order.user_id == "u1"``,
 ``Order.created >= day``) are rewritten into conditions on the template's attribute
 (``pk = "USER#u1"``, ``sk BETWEEN "ORDER#2026-11-01" AND "ORDER#\U0010ffff"``). A
-range is only mapped where it is exact: on the last placeholder of the template, or
-on a fixed-width one (datetimes, dates, UUIDs, zero-padded ints); otherwise the
-error says why and points to ``.filter()``.
+range goes into the key only where the placeholder preserves order
+(:meth:`KeyTemplate.ordered`: fixed-width datetimes, dates, UUIDs and zero-padded ints,
+sortable date specs, a string ending the template); otherwise the key selects the text
+before the placeholder and a filter on the field's stored attribute decides, and a field
+stored only inside the key is refused with the reason and the fix.
 
 Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,7 +32,7 @@ from dynorm.expressions import (
     Value,
     to_key_condition,
 )
-from dynorm.templates import MAX_CHAR
+from dynorm.templates import MAX_CHAR, KeyTemplate
 
 __all__ = ["key_query"]
 
@@ -61,7 +64,8 @@ def key_query(
             and (field := _leaf_field(leaf)) in k.template.fields
             and not k.template.lossless(field)
         ]
-        conditions = _template_conditions(meta, partition, sort, index, conditions)
+        conditions, filters = _template_conditions(meta, partition, sort, index, conditions)
+        exact += [f for f in filters if all(f is not e for e in exact)]
     combined = conditions[0]
     for cond in conditions[1:]:
         combined = combined & cond
@@ -92,8 +96,9 @@ def _leaf_field(leaf: Condition) -> str | None:
 
 def _template_conditions(meta: TableMeta, partition: KeyAttr, sort: KeyAttr | None,
                          index: IndexMeta | None, conditions: Sequence[Condition]
-                         ) -> list[Condition]:
-    """Rewrite conditions on template fields into conditions on the key attributes."""
+                         ) -> tuple[list[Condition], list[Condition]]:
+    """Rewrite conditions on template fields into conditions on the key attributes; also
+    return the filters that serve a range the key's text order cannot."""
     where = f"{meta.model_name}" + (f".{index.name}" if index else "")
     leaves = _leaves(conditions)
     by_field: dict[str, list[Condition]] = {}
@@ -123,17 +128,21 @@ def _template_conditions(meta: TableMeta, partition: KeyAttr, sort: KeyAttr | No
                 )
             values[f] = _python(meta, f, equal.right.av)
         out.append(_key_path(partition) == partition.template.fill(values))
+    filters: list[Condition] = []
     if sort is not None and sort.template is not None:
-        cond = _sort_condition(meta, where, sort, by_field)
+        cond, filters = _sort_condition(meta, where, sort, by_field)
         if cond is not None:
             out.append(cond)
     if by_field:
         raise ExpressionError(f"{where}: {', '.join(by_field)} is not part of this key")
-    return out
+    return out, filters
 
 
 def _sort_condition(meta: TableMeta, where: str, sort: KeyAttr,
-                    by_field: dict[str, list[Condition]]) -> Condition | None:
+                    by_field: dict[str, list[Condition]]
+                    ) -> tuple[Condition | None, list[Condition]]:
+    """The condition on the sort key, and the filters a range needs when the key's text
+    order cannot serve it."""
     template = sort.template
     assert template is not None
     path = _key_path(sort)
@@ -149,7 +158,7 @@ def _sort_condition(meta: TableMeta, where: str, sort: KeyAttr,
                     f"(sort key {sort.attr!r} = {template.template!r})"
                 )
             prefix = template.prefix(fixed, i)
-            return path.begins_with(prefix) if prefix else None
+            return (path.begins_with(prefix) if prefix else None), []
         leaf = found[0]
         if isinstance(leaf, Compare) and leaf.op == "=" and isinstance(leaf.right, Value):
             fixed[f] = _python(meta, f, leaf.right.av)
@@ -161,60 +170,131 @@ def _sort_condition(meta: TableMeta, where: str, sort: KeyAttr,
                 f"(sort key {sort.attr!r} = {template.template!r})"
             )
         return _range(meta, where, sort, f, i, template.prefix(fixed, i), leaf)
-    return path == template.fill(fixed)
+    return path == template.fill(fixed), []
 
 
 def _range(meta: TableMeta, where: str, sort: KeyAttr, field: str, index: int, prefix: str,
-           leaf: Condition) -> Condition:
+           leaf: Condition) -> tuple[Condition | None, list[Condition]]:
+    """A range (or begins_with) on one placeholder: on the key where its text order is the
+    field's order; otherwise the key selects the prefix and a filter on the stored field
+    decides; a field stored only inside the key is then refused."""
     template = sort.template
     assert template is not None
     path = _key_path(sort)
-    last = index == len(template.fields) - 1 and not isinstance(template.parts[-1], str)
-    fixed = template.fixed_width(field)
+    stored = field not in meta.recovered
+    tp = template.python_types.get(field)
+    spec = f"sort key {sort.attr!r} = {template.template!r}"
 
-    def fmt(av: Any) -> str:
-        return prefix + template.format_value(field, _python(meta, field, av))
-
-    def refuse(why: str) -> ExpressionError:
-        return ExpressionError(
-            f"{where}: {field} {why} in sort key {sort.attr!r} = {template.template!r}; "
-            "compare it in .filter() instead"
+    def filtered(why: str, fix: str) -> tuple[Condition | None, list[Condition]]:
+        if stored:  # exact: the filter compares the field's own attribute
+            return (path.begins_with(prefix) if prefix else None), [leaf]
+        raise ExpressionError(
+            f"{where}: a range on {field} cannot be served by the key: {why} in {spec}; "
+            f"{field} is stored only inside the key, so no filter can check it either. "
+            f"Fix: {fix}, or declare the model with store_key_fields=True (dynorm then "
+            "filters on the stored field)"
         )
 
     if isinstance(leaf, BeginsWith):
-        if template.python_types.get(field) is not str:
-            raise refuse("is not a string, so begins_with cannot be mapped")
-        return path.begins_with(prefix + template.format_value(field, leaf.prefix.av["S"]))
+        if tp is not str:
+            raise ExpressionError(
+                f"{where}: {field} is not a string, so begins_with cannot be mapped in {spec}; "
+                "compare it with a range instead"
+            )
+        if template.lossless(field):  # escaping is a prefix code: prefixes map to prefixes
+            return path.begins_with(prefix + template.format_value(field, leaf.prefix.av["S"])), []
+        return filtered("its format spec changes the text", "drop the format spec")
     if isinstance(leaf, Between) and isinstance(leaf.low, Value) and isinstance(leaf.high, Value):
-        if last:
-            return path.between(fmt(leaf.low.av), fmt(leaf.high.av))
-        if fixed:
-            return path.between(fmt(leaf.low.av), fmt(leaf.high.av) + MAX_CHAR)
-        raise refuse("has no fixed width and is not last, so a range on it is inexact")
-    if not (isinstance(leaf, Compare) and isinstance(leaf.right, Value)):
-        raise refuse(f"condition {leaf!r} cannot be a key condition")
-    op, text = leaf.op, fmt(leaf.right.av)
+        op = "between"
+        bounds = [_python(meta, field, leaf.low.av), _python(meta, field, leaf.high.av)]
+    elif isinstance(leaf, Compare) and isinstance(leaf.right, Value) and leaf.op in _RANGES:
+        op, bounds = leaf.op, [_python(meta, field, leaf.right.av)]
+    else:
+        raise ExpressionError(f"{where}: condition {leaf!r} on {field} cannot be a key condition "
+                              f"in {spec}; compare it in .filter() instead")
+    if not template.ordered(field):
+        return filtered(*_unordered(template, field, index))
+    if not all(template.orderable_bound(field, b) for b in bounds):
+        return filtered(
+            "the bound holds characters whose escape in the key sorts elsewhere "
+            f"({', '.join(sorted(template.specials))} and those between them and '%')",
+            "compare against a bound without them")
+    if op == "between" and bounds[0] > bounds[1]:
+        return path == prefix + MAX_CHAR, []  # an empty range: select nothing
+    width = template.width(field)
+    if width is not None:
+        clamped = _clamp(op, bounds, 10**width - 1)
+        if clamped is None:  # no value of the placeholder can satisfy it: select nothing
+            return path == prefix + MAX_CHAR, []
+        op, bounds = clamped
+    return _key_range(template, field, index, prefix, path, op, bounds), []
+
+
+_RANGES = ("<", "<=", ">", ">=")
+
+
+def _unordered(template: KeyTemplate, field: str, index: int) -> tuple[str, str]:
+    """Why the key's text order is not the field's order, and what would fix it."""
+    tp = template.python_types.get(field)
+    spec = template.placeholders[index].spec
+    if tp is int and not spec:
+        return ("an unpadded int sorts as text ('10' < '9')",
+                f"declare a zero-padded spec such as {{{field}:08d}}")
+    if tp in (_dt.datetime, _dt.date):
+        return (f"the date format {spec!r} does not go from year down to microsecond in fixed "
+                "width", f"declare a sortable spec such as {{{field}:%Y-%m-%d}}")
+    if tp is str and template.lossless(field):
+        return ("a string followed by more of the key does not sort as itself ('a#' > 'a!#')",
+                f"put {{{field}}} last in the template")
+    name = getattr(tp, "__name__", tp)
+    return (f"{name} {{{field}{':' + spec if spec else ''}}} does not sort as text",
+            "compare it with == only")
+
+
+def _clamp(op: str, bounds: list[Any], top: int) -> tuple[str, list[Any]] | None:
+    """A range on a zero-padded int, within the values it can hold (0 .. top); None when
+    no such value satisfies it."""
+    if op == "between":
+        low, high = max(bounds[0], 0), min(bounds[1], top)
+        return ("between", [low, high]) if low <= high else None
+    value = bounds[0]
+    if op in (">", ">="):
+        if value > top or (op == ">" and value == top):
+            return None
+        return (op, [value]) if value >= 0 else (">=", [0])
+    if value < 0 or (op == "<" and value == 0):
+        return None
+    return (op, [value]) if value <= top else ("<=", [top])
+
+
+def _key_range(template: KeyTemplate, field: str, index: int, prefix: str, path: Path,
+               op: str, bounds: list[Any]) -> Condition:
+    """The key condition of an order-preserving placeholder's range."""
+    last = index == len(template.fields) - 1 and not isinstance(template.parts[-1], str)
+    fixed = template.fixed_width(field)
+    texts = [prefix + template.format_value(field, b) for b in bounds]
+    if op == "between":
+        return path.between(texts[0], texts[1] if last else texts[1] + MAX_CHAR)
+    text = texts[0]
     if not template.lossless(field):
         # The key holds the value only to the format's precision: take the whole unit
         # (e.g. the day) here; the exact comparison goes into the filter (key_query).
         op = {"<": "<=", ">": ">="}.get(op, op)
     # Every range is closed at both ends by the text before the placeholder, so no item
     # of another prefix (another day, another entity) can slip in.
-    if op == ">=" and (last or fixed):
+    if op == ">=":
         return path.between(text, prefix + MAX_CHAR)
     if op == ">" and last:
         return path.between(text + "\x00", prefix + MAX_CHAR)  # the next string after text
-    if op == ">" and fixed:
+    if op == ">":
         return path.between(text + MAX_CHAR, prefix + MAX_CHAR)
-    if op == "<=" and last:
+    if op == "<=":
+        return path.between(prefix, text if last else text + MAX_CHAR)
+    if fixed and not last:
         return path.between(prefix, text)
-    if op == "<=" and fixed:
-        return path.between(prefix, text + MAX_CHAR)
-    if op == "<" and fixed and not last:
-        return path.between(prefix, text)
-    if op == "<" and last and text != prefix:
-        return path.between(prefix, _just_below(text))
-    raise refuse(f"{op} cannot be expressed exactly as one key condition")
+    if text == prefix:  # "< empty string": nothing is below it
+        return path == prefix + MAX_CHAR
+    return path.between(prefix, _just_below(text))
 
 
 def _just_below(text: str) -> str:

@@ -12,7 +12,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dynorm import InvalidKey, KeyTemplate, Model, PartitionKey, SchemaError, SortKey
+from dynorm import (
+    ExpressionError,
+    InvalidKey,
+    KeyTemplate,
+    Model,
+    PartitionKey,
+    SchemaError,
+    SortKey,
+    attr,
+)
 
 UTC = timezone.utc
 
@@ -113,3 +122,144 @@ def test_key_needs_fields_by_name() -> None:
     with pytest.raises(InvalidKey, match="needs b"):
         meta.key_from_fields({"a": "1"})
     assert meta.recovered == ("a", "b")
+
+
+# ---------------------------------------------------------------- issue 15, principle 3
+
+
+def key_request(model: type[Model], *conditions: Any) -> tuple[str, list[str], list[Any]]:
+    """The KeyConditionExpression, the filters dynorm adds, and the values, of a query."""
+    from dynorm._key_conditions import key_query
+    from dynorm.expressions import Placeholders
+
+    key, filters = key_query(model._meta(), None, list(conditions))
+    ph = Placeholders()
+    text = key.compile(ph)
+    compiled = [f.compile(ph) for f in filters]
+    values = [next(iter(v.values())) for v in ph.to_request()["ExpressionAttributeValues"].values()]
+    return text, compiled, values
+
+
+class Truncated(Model, table="t_truncated"):
+    user: str
+    name: str
+    price: Decimal
+    pk = PartitionKey("U#{user}")
+    sk = SortKey("N#{name:.4}#{price:.2f}")
+
+
+def test_truncating_rounding_and_padding_specs_are_stored_too() -> None:
+    meta = Truncated._meta()
+    assert meta.recovered == ("user",)
+    item = Truncated(user="u", name="abcdefgh", price=Decimal("1.005")).to_item()
+    assert item["sk"] == {"S": "N#abcd#1.00"}
+    assert item["name"] == {"S": "abcdefgh"} and item["price"] == {"N": "1.005"}
+    back = Truncated.from_item(item)
+    assert (back.name, back.price) == ("abcdefgh", Decimal("1.005"))
+
+    from dynorm.streams.events import decode_keys
+
+    assert decode_keys(Truncated, {"pk": item["pk"], "sk": item["sk"]}) == {"user": "u"}
+
+    padded = bound("P#{s:>6}", s=str)
+    assert not padded.lossless("s")  # "    ab" cannot be told from a value with spaces
+
+
+def test_equal_decimals_give_one_key() -> None:
+    t = bound("N#{x}", x=Decimal)
+    keys = {t.fill({"x": v}) for v in (Decimal("1.5"), Decimal("1.50"), Decimal("15E-1"), 1.5)}
+    assert keys == {"N#1.5"}
+    assert t.fill({"x": Decimal("1E+1")}) == t.fill({"x": 10}) == "N#10"
+    assert t.fill({"x": Decimal("-0.00")}) == "N#0"
+    long = Decimal("12345678901234567890.123456789012")  # past the context's 28 digits
+    assert t.fill({"x": long}) == f"N#{long}"
+    with pytest.raises(InvalidKey, match=r"M\.x"):
+        t.fill({"x": Decimal("NaN")})
+
+
+def test_non_bmp_literal_escapes_round_trip() -> None:
+    t = bound("A\U0001f600{x}\U0001f600{y}", x=str, y=str)
+    values = {"x": "\U0001f600A0", "y": "b\U0001f600"}
+    text = t.fill(values)
+    assert text == "A\U0001f600%v01F600A0\U0001f600b%v01F600"
+    assert t.parse(text or "") == values
+    with pytest.raises(InvalidKey, match=r"is not how M\.x is written"):
+        t.parse("A\U0001f600%u1F600A0\U0001f600b")  # the old, ambiguous form
+
+
+class Ranked(Model, table="t_ranked"):
+    user: str
+    n: int
+    pk = PartitionKey("U#{user}")
+    sk = SortKey("N#{n}")
+
+
+class RankedStored(Model, table="t_ranked", store_key_fields=True):
+    user: str
+    n: int
+    pk = PartitionKey("U#{user}")
+    sk = SortKey("N#{n}")
+
+
+class Padded(Model, table="t_padded"):
+    user: str
+    n: int
+    pk = PartitionKey("U#{user}")
+    sk = SortKey("N#{n:04d}#X")
+
+
+class Dotted(Model, table="t_dotted"):
+    user: str
+    day: date
+    pk = PartitionKey("U#{user}")
+    sk = SortKey("D#{day:%d.%m.%Y}")
+
+
+class Named(Model, table="t_named"):
+    user: str
+    name: str
+    pk = PartitionKey("U#{user}")
+    sk = SortKey("S#{name}")
+
+
+U = "#n0 = :v0 AND "
+
+
+def test_unpadded_int_range_is_refused_when_only_in_the_key() -> None:
+    with pytest.raises(ExpressionError, match=r"Ranked: a range on n .*'10' < '9'.*\{n:08d\}"):
+        key_request(Ranked, attr(Ranked.user) == "u", attr(Ranked.n) > 9)
+
+
+def test_unpadded_int_range_is_filtered_when_stored() -> None:
+    assert key_request(RankedStored, attr(RankedStored.user) == "u", attr(RankedStored.n) > 9) == (
+        U + "begins_with(#n1, :v1)", ["#n2 > :v2"], ["U#u", "N#", "9"])
+
+
+def test_zero_padded_int_ranges_stay_within_the_width() -> None:
+    user = attr(Padded.user) == "u"
+    assert key_request(Padded, user, attr(Padded.n) > 12) == (
+        U + "#n1 BETWEEN :v1 AND :v2", [], ["U#u", "N#0012\U0010ffff", "N#\U0010ffff"])
+    # outside 0..9999: all, or nothing
+    assert key_request(Padded, user, attr(Padded.n) < 12345)[2] == [
+        "U#u", "N#", "N#9999\U0010ffff"]
+    assert key_request(Padded, user, attr(Padded.n) > -3)[2] == [
+        "U#u", "N#0000", "N#\U0010ffff"]
+    assert key_request(Padded, user, attr(Padded.n) > 12345) == (
+        U + "#n1 = :v1", [], ["U#u", "N#\U0010ffff"])
+    for bad in (12345, -3):
+        with pytest.raises(InvalidKey, match=r"Padded.n: .* does not fit \{n:04d\}"):
+            Padded(user="u", n=bad).to_item()
+
+
+def test_day_first_dates_are_filtered() -> None:
+    day = date(2026, 3, 1)
+    assert key_request(Dotted, attr(Dotted.user) == "u", attr(Dotted.day) >= day) == (
+        U + "begins_with(#n1, :v1)", ["#n2 >= :v2"], ["U#u", "D#", "2026-03-01"])
+
+
+def test_string_bounds_that_escaping_reorders() -> None:
+    user = attr(Named.user) == "u"
+    assert key_request(Named, user, attr(Named.name) > "o1")[2] == [
+        "U#u", "N#o1\x00".replace("N", "S"), "S#\U0010ffff"]
+    with pytest.raises(ExpressionError, match=r"Named: a range on name .*bound holds"):
+        key_request(Named, user, attr(Named.name) >= "a$")
