@@ -14,6 +14,7 @@ lossless or not, sortable or not):
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -52,7 +53,7 @@ SPECS: dict[Any, list[str]] = {
     Level: [""],
 }
 LITERAL = st.text(st.sampled_from("AZaz09#|%$&-:_/. \U0001f600\u00e9\u20ac"), max_size=4)
-TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=8) | st.text(
+TEXT = st.text(st.characters(codec="utf-8"), max_size=8) | st.text(
     st.sampled_from("ab0#|%$&-:_/. \U0001f600\u00e9\U0010fffe"), max_size=6)
 DAY_MIN, DAY_MAX = datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)
 
@@ -107,7 +108,7 @@ def templates(draw: st.DrawFn) -> Case:
     return Case(template, types)
 
 
-def fitting(case: Case, draw: st.DrawFn) -> dict[str, Any]:
+def fitting(case: Case, draw: Callable[[st.SearchStrategy[Any]], Any]) -> dict[str, Any]:
     """Values that the template accepts (a zero-padded int must fit its width)."""
     values = {}
     for p in case.template.placeholders:
