@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dynorm._types import AttributeValue
+from dynorm.exceptions import ExpressionError
 from dynorm.expressions import _evaluate as ev
 from dynorm.expressions._kinds import tag_of
 from dynorm.expressions.placeholders import Placeholders
@@ -150,6 +151,7 @@ class Compare(Condition):
         return _operand_paths(self.left, self.right)
 
     def matches(self, item: Item) -> bool:
+        _refuse_as_dynamodb_does(self.op, self.left, self.right)
         a, b = self.left.resolve(item), self.right.resolve(item)
         if a is None or b is None:
             return self.op == "<>"  # a missing attribute is "not equal" to anything
@@ -194,6 +196,7 @@ class Between(Condition):
         return _operand_paths(self.operand, self.low, self.high)
 
     def matches(self, item: Item) -> bool:
+        _refuse_as_dynamodb_does("BETWEEN", self.operand, self.low, self.high)
         x, lo, hi = (o.resolve(item) for o in (self.operand, self.low, self.high))
         if x is None or lo is None or hi is None:
             return False
@@ -240,6 +243,7 @@ class BeginsWith(Condition):
         yield self.path
 
     def matches(self, item: Item) -> bool:
+        _refuse_as_dynamodb_does("begins_with", self.path, self.prefix)
         av = self.path.resolve(item)
         return av is not None and ev.begins_with(av, self.prefix.av)
 
@@ -311,8 +315,23 @@ class IsType(Condition):
         yield self.path
 
     def matches(self, item: Item) -> bool:
+        why = ev.rejection("attribute_type", [None, {"S": self.type_tag}])
+        if why:
+            raise ExpressionError(f"DynamoDB refuses {self!r}: {why}")
         av = self.path.resolve(item)
         return av is not None and tag_of(av) == self.type_tag
+
+
+def _refuse_as_dynamodb_does(op: str, *operands: Operand) -> None:
+    """ExpressionError where DynamoDB refuses the expression before reading any item
+    (a BOOL ordered, a number as a begins_with prefix...): ``matches()`` must not answer
+    for a condition the server would never have evaluated. The builders refuse these
+    already; this guards conditions assembled from the classes directly."""
+    from dynorm.expressions.operands import Value  # operands import this module
+
+    why = ev.rejection(op, [o.av if isinstance(o, Value) else None for o in operands])
+    if why:
+        raise ExpressionError(f"DynamoDB refuses this condition: {why}")
 
 
 # ---------------------------------------------------------------------------- logic

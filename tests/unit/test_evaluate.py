@@ -81,3 +81,23 @@ def test_size_of_a_string_counts_utf16_code_units(text: str, expected: int) -> N
 ])
 def test_rejection(op: str, operands: list[AttributeValue | None], rejected: bool) -> None:
     assert (ev.rejection(op, operands) is not None) is rejected
+
+
+def test_matches_refuses_what_dynamodb_refuses() -> None:
+    """Conditions assembled from the classes directly (the builders refuse these already):
+    matches() must not answer for an expression the server never evaluates."""
+    from dynorm import ExpressionError
+    from dynorm._codec import compile_codec
+    from dynorm.expressions.conditions import BeginsWith, Between, Compare, IsType
+    from dynorm.expressions.operands import Value
+    from dynorm.expressions.paths import Path
+
+    flag = Path(("flag",), compile_codec(bool))
+    item = {"flag": {"BOOL": True}}
+    for cond in (Compare("<", flag, Value({"BOOL": False})),
+                 Between(flag, Value({"N": "1"}), Value({"S": "a"})),
+                 BeginsWith(flag, Value({"N": "1"})),
+                 IsType(flag, "BOOLEAN")):
+        with pytest.raises(ExpressionError, match="DynamoDB refuses"):
+            cond.matches(item)
+    assert Compare("=", flag, Value({"BOOL": True})).matches(item)
