@@ -36,10 +36,9 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args, get_origin
 
 import orjson
 import pydantic
-import pydantic_core
 
 from dynorm._types import AttributeValue, Item
-from dynorm.exceptions import EncodingError
+from dynorm.exceptions import EncodingError, SchemaError
 
 if TYPE_CHECKING:
     from dynorm._objects import ObjectCodec
@@ -75,10 +74,21 @@ class Codec:
         python_type: the declared type, for messages.
         item_codec: the codec of the elements/values for lists, sets and maps.
         object_codec: for nested pydantic models, the per-field codec.
+        tags: the type tags ``encode`` can write (``{"S"}``, ``{"N"}``, ``{"L"}``...),
+            ``None`` when any (``Any``); a union refuses members whose tags overlap.
+        kind: what the decoded value validates into (the declared type for scalars, the
+            value type for a ``Literal``): members of a union that share a tag must
+            share their kind, or the stored form could not say which member it was.
+        values: the finite set of values of an ``Enum`` or ``Literal`` (a union may hold
+            such members on one tag if their values are disjoint), else ``None``.
+        exact: True when the decoded plain value already has the declared type, so
+            pydantic's strict mode accepts it (``"2026-...Z"`` is not a strict datetime).
+        can_omit: True when ``encode`` may return ``None`` (an empty set): an absent
+            attribute then reads back as an empty set.
     """
 
-    __slots__ = ("decode", "encode", "is_set", "item_codec", "key_type", "nullable",
-                 "object_codec", "python_type")
+    __slots__ = ("can_omit", "decode", "encode", "exact", "is_set", "item_codec", "key_type",
+                 "kind", "nullable", "object_codec", "python_type", "tags", "values")
 
     def __init__(
         self,
@@ -91,9 +101,19 @@ class Codec:
         item_codec: Codec | None = None,
         object_codec: ObjectCodec | None = None,
         is_set: bool = False,
+        tags: AbstractSet[str] | None = None,
+        kind: Any = None,
+        values: AbstractSet[Any] | None = None,
+        exact: bool = False,
+        can_omit: bool | None = None,
     ) -> None:
         self.encode = encode
         self.is_set = is_set
+        self.tags = frozenset(tags) if tags is not None else None
+        self.kind = kind if kind is not None else python_type
+        self.values = frozenset(values) if values is not None else None
+        self.exact = exact
+        self.can_omit = is_set if can_omit is None else can_omit
         self.decode: Decoder = decode or decode_value
         self.python_type = python_type
         self.key_type = key_type
@@ -112,9 +132,32 @@ def type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "")
 
 
+class WrongType(EncodingError):
+    """A value is not of the declared type (a union then tries its next member; any
+    other EncodingError, a NaN or a lone surrogate, is the value's own and propagates)."""
+
+
 def wrong_type(expected: str, value: Any) -> EncodingError:
     """The error for a value that is not of the declared type."""
-    return EncodingError(f"expected {expected}, got {type(value).__name__} {value!r:.80}")
+    return WrongType(f"expected {expected}, got {type(value).__name__} {value!r:.80}")
+
+
+def check_text(v: str) -> str:
+    """``v`` if it can be stored as UTF-8; EncodingError for a lone surrogate.
+
+    ``str.isascii`` is O(1) in CPython, so ASCII text costs one call; other text is
+    encoded once.
+    """
+    if not v.isascii():
+        try:
+            v.encode()
+        except UnicodeEncodeError as exc:
+            raise EncodingError(
+                f"{v!r:.80} cannot be stored: it holds a lone surrogate "
+                f"({v[exc.start]!r} at index {exc.start}), which is not valid UTF-8; "
+                "decode your text with errors='replace' or store it as bytes"
+            ) from None
+    return v
 
 
 # ---------------------------------------------------------------------------- decoding
@@ -209,7 +252,7 @@ def _checked_decimal(d: Decimal, original: Any) -> str:
 
 def _enc_str(v: Any) -> AttributeValue:
     if type(v) is str or isinstance(v, str):
-        return {"S": v}
+        return {"S": check_text(v)}
     raise wrong_type("str", v)
 
 
@@ -248,7 +291,14 @@ def format_datetime(v: _dt.datetime) -> str:
             "aware datetime such as datetime.now(timezone.utc) (or declare AwareDatetime)"
         )
     if tz is not _UTC:
-        v = v.astimezone(_UTC)
+        try:
+            v = v.astimezone(_UTC)
+        except OverflowError:
+            raise EncodingError(
+                f"{v.isoformat()} cannot be stored: it is outside the datetime range once "
+                "converted to UTC (year 1..9999); use a value at least a day from "
+                "datetime.min/max"
+            ) from None
     if type(v) is _dt.datetime:
         # orjson formats a datetime 4x faster than isoformat (which is 2x strftime); it
         # drops a zero fraction, which the fixed width needs back.
@@ -357,6 +407,15 @@ _SCALARS: dict[Any, tuple[Encoder, str | None]] = {
 }
 
 
+_SCALAR_TAGS: dict[Any, str] = {
+    str: "S", bool: "BOOL", int: "N", float: "N", Decimal: "N", bytes: "B", bytearray: "B",
+    memoryview: "B", _dt.datetime: "S", _dt.date: "S", _dt.time: "S", uuid.UUID: "S",
+    type(None): "NULL",
+}
+
+#: scalars whose decoded plain value already has the declared type
+_EXACT_SCALARS = frozenset({str, bool, int, float, Decimal, bytes, type(None)})
+
 #: encoders inlined by encode_fields for values of exactly their type
 PASS_THROUGH: dict[Encoder, tuple[type, str]] = {
     _enc_str: (str, "S"), _enc_bool: (bool, "BOOL"), _enc_int: (int, "N"),
@@ -372,7 +431,7 @@ def encode_value(value: Any) -> AttributeValue:
         return {"NULL": True}
     tp = type(value)
     if tp is str:
-        return {"S": value}
+        return {"S": check_text(value)}
     if tp is bool:
         return {"BOOL": value}
     if tp is int or tp is float or tp is Decimal:
@@ -404,7 +463,7 @@ def _encode_set_dynamic(value: AbstractSet[Any]) -> AttributeValue | None:
     if not value:
         return None
     if all(type(x) is str for x in value):
-        return {"SS": sorted(value)}
+        return {"SS": sorted(check_text(x) for x in value)}
     if all(isinstance(x, (bytes, bytearray)) for x in value):
         return {"BS": sorted(bytes(x) for x in value)}
     if all(isinstance(x, (int, float, Decimal)) and not isinstance(x, bool) for x in value):
@@ -420,8 +479,12 @@ def _encode_map_values(value: Mapping[Any, Any], enc: Encoder) -> dict[str, Attr
         if not isinstance(k, str):
             raise wrong_type("str map keys", k)
         av = enc(v)
-        if av is not None:
-            out[k] = av
+        if av is None:
+            raise EncodingError(
+                f"an empty set under map key {k!r:.40} cannot be stored: DynamoDB has no empty "
+                "sets and the key would be lost; leave the key out or use list[...]"
+            )
+        out[check_text(k)] = av
     return out
 
 
@@ -444,18 +507,21 @@ def compile_codec(annotation: Any) -> Codec:
 
 
 def _build(tp: Any) -> Codec:
+    # The special types live in their own module, which imports this one.
+    from dynorm import _codec_types as special
+
     origin = get_origin(tp)
     if origin is typing.Annotated:
-        return compile_codec(get_args(tp)[0])
+        return special.annotated_codec(tp)
     if tp is Any or tp is object:
-        return Codec(encode_value, tp)
+        return Codec(encode_value, tp, kind=Any)
     if origin is typing.Union or origin is types.UnionType:
-        return _union_codec(tp)
+        return special.union_codec(tp)
     if origin is Literal:
-        return _literal_codec(tp)
+        return special.literal_codec(tp)
     if isinstance(tp, type):
         if issubclass(tp, enum.Enum):
-            return _enum_codec(tp)
+            return special.enum_codec(tp)
         if issubclass(tp, pydantic.BaseModel):
             from dynorm._objects import object_codec_for  # the objects import this module
 
@@ -464,98 +530,25 @@ def _build(tp: Any) -> Codec:
             decode_fields = getattr(obj, "decode_fields", None) or (
                 lambda v: obj.decode_fields(v))
             return Codec(obj.encode_map, tp, object_codec=obj,
-                         decode=_tag_decoder("M", decode_fields))
+                         decode=_tag_decoder("M", decode_fields), tags={"M"}, exact=True)
         scalar = _SCALARS.get(tp)
         if scalar is not None:
-            return Codec(scalar[0], tp, key_type=scalar[1], decode=_SCALAR_DECODERS.get(tp))
+            return Codec(scalar[0], tp, key_type=scalar[1], decode=_SCALAR_DECODERS.get(tp),
+                         tags={_SCALAR_TAGS[tp]}, exact=tp in _EXACT_SCALARS)
+        special_codec = special.special_codec(tp)
+        if special_codec is not None:
+            return special_codec
         if origin is None:
             for base, (enc, key_type) in _SCALARS.items():
                 if base is not type(None) and issubclass(tp, base):
-                    return Codec(enc, tp, key_type=key_type)
+                    return Codec(enc, tp, key_type=key_type, tags={_SCALAR_TAGS[base]})
     if origin in (set, frozenset, AbstractSet, typing.AbstractSet) or tp in (set, frozenset):
         return _set_codec(tp)
     if origin in (list, tuple, Sequence, typing.Sequence) or tp in (list, tuple):
         return _list_codec(tp)
     if origin in (dict, Mapping, typing.Mapping) or tp is dict:
         return _map_codec(tp)
-    return _json_codec(tp)
-
-
-def _union_codec(tp: Any) -> Codec:
-    members = [a for a in get_args(tp) if a is not type(None)]
-    nullable = len(members) < len(get_args(tp))
-    if len(members) == 1:
-        inner = compile_codec(members[0])
-        enc = inner.encode
-
-        def encode_optional(v: Any) -> AttributeValue | None:
-            return {"NULL": True} if v is None else enc(v)
-
-        return Codec(
-            encode_optional if nullable else enc,
-            tp,
-            key_type=inner.key_type,
-            nullable=nullable,
-            item_codec=inner.item_codec,
-            object_codec=inner.object_codec,
-            decode=inner.decode,
-            is_set=inner.is_set,
-        )
-    codecs = [compile_codec(m) for m in members]
-    names = " | ".join(type_name(m) for m in members)
-
-    def encode_union(v: Any) -> AttributeValue | None:
-        if v is None and nullable:
-            return {"NULL": True}
-        for codec in codecs:
-            try:
-                return codec.encode(v)
-            except EncodingError:
-                continue
-        raise wrong_type(names, v)
-
-    key_types = {c.key_type for c in codecs}
-    return Codec(
-        encode_union,
-        tp,
-        key_type=key_types.pop() if len(key_types) == 1 else None,
-        nullable=nullable,
-    )
-
-
-def _literal_codec(tp: Any) -> Codec:
-    allowed = get_args(tp)
-    value_codecs = {type(a): compile_codec(type(a)) for a in allowed}
-    allowed_text = ", ".join(repr(a) for a in allowed)
-
-    def encode_literal(v: Any) -> AttributeValue | None:
-        if v in allowed and type(v) in value_codecs:
-            return value_codecs[type(v)].encode(v)
-        raise wrong_type(f"one of {allowed_text}", v)
-
-    key_types = {c.key_type for c in value_codecs.values()}
-    return Codec(encode_literal, tp, key_type=key_types.pop() if len(key_types) == 1 else None)
-
-
-def _enum_codec(tp: type[enum.Enum]) -> Codec:
-    values = [m.value for m in tp]
-    value_types = {type(v) for v in values}
-    value_codec = compile_codec(value_types.pop()) if len(value_types) == 1 else None
-    encode_raw = value_codec.encode if value_codec is not None else encode_value
-    by_value = {m.value: m for m in tp}
-
-    def encode_enum(v: Any) -> AttributeValue | None:
-        if isinstance(v, tp):
-            return encode_raw(v.value)
-        if not isinstance(v, enum.Enum):
-            try:
-                if v in by_value:
-                    return encode_raw(v)
-            except TypeError:
-                pass
-        raise wrong_type(f"{tp.__name__} member", v)
-
-    return Codec(encode_enum, tp, key_type=value_codec.key_type if value_codec else None)
+    return special.json_codec(tp)
 
 
 def _set_codec(tp: Any) -> Codec:
@@ -565,12 +558,13 @@ def _set_codec(tp: Any) -> Codec:
     # float cannot be a key (inexact text) but is a fine member of a number set
     scalar_tag = elem.key_type or ("N" if elem_tp is float else None)
     if scalar_tag is None and elem_tp is not Any:
-        raise EncodingError(
+        raise SchemaError(
             f"set[{type_name(elem_tp)}] cannot be stored: DynamoDB sets hold only strings, "
             "numbers or bytes (use list[...] instead)"
         )
     if elem_tp is Any:
-        return Codec(lambda v: _encode_set_dynamic(_as_set(v)), tp, item_codec=elem, is_set=True)
+        return Codec(lambda v: _encode_set_dynamic(_as_set(v)), tp, item_codec=elem, is_set=True,
+                     tags={"SS", "NS", "BS"})
     elem_tag: str = scalar_tag or ""
     tag = elem_tag + "S"  # SS, NS, BS
     enc = elem.encode
@@ -585,7 +579,7 @@ def _set_codec(tp: Any) -> Codec:
         # per-element encoder.
         if plain is str:
             for x in values:
-                if type(x) is not str:
+                if type(x) is not str or not x.isascii():
                     break
             else:
                 return {tag: sorted(values)}
@@ -612,7 +606,8 @@ def _set_codec(tp: Any) -> Codec:
             return {_decode_number(x) for x in v}
 
         decode = _tag_decoder(tag, decode_numbers)
-    return Codec(encode_set, tp, item_codec=elem, is_set=True, decode=decode)
+    return Codec(encode_set, tp, item_codec=elem, is_set=True, decode=decode, tags={tag},
+                 exact=elem.exact and get_origin(tp) in (set, AbstractSet, typing.AbstractSet))
 
 
 def _as_set(v: Any) -> AbstractSet[Any]:
@@ -634,7 +629,7 @@ def _list_codec(tp: Any) -> Codec:
                 raise wrong_type(f"a tuple of {len(fixed)}", v)
             return {"L": [_in_collection(c.encode(x)) for c, x in zip(fixed, v, strict=True)]}
 
-        return Codec(encode_tuple, tp)
+        return Codec(encode_tuple, tp, tags={"L"})
     elem = compile_codec(args[0] if args else Any)
     enc = elem.encode
     dec = elem.decode
@@ -649,7 +644,7 @@ def _list_codec(tp: Any) -> Codec:
         out: list[AttributeValue] = []
         if plain is str:
             for x in v:
-                if type(x) is not str:
+                if type(x) is not str or not x.isascii():
                     break
                 out.append({"S": x})
             else:
@@ -681,9 +676,11 @@ def _list_codec(tp: Any) -> Codec:
             except (KeyError, TypeError, ValueError):
                 return decode_list(v)
 
-        return Codec(encode_list, tp, item_codec=elem, decode=_tag_decoder(
-            "L", decode_str_list if plain is str else decode_int_list))
-    return Codec(encode_list, tp, item_codec=elem, decode=_tag_decoder("L", decode_list))
+        decode = _tag_decoder("L", decode_str_list if plain is str else decode_int_list)
+    else:
+        decode = _tag_decoder("L", decode_list)
+    return Codec(encode_list, tp, item_codec=elem, decode=decode, tags={"L"},
+                 exact=elem.exact and origin is not tuple and tp is not tuple)
 
 
 def _in_collection(av: AttributeValue | None) -> AttributeValue:
@@ -697,7 +694,7 @@ def _in_collection(av: AttributeValue | None) -> AttributeValue:
 def _map_codec(tp: Any) -> Codec:
     args = get_args(tp)
     if args and args[0] is not str and cast(Any, get_origin(args[0])) is not Literal:
-        raise EncodingError(f"{type_name(tp)} cannot be stored: map keys must be str")
+        raise SchemaError(f"{type_name(tp)} cannot be stored: map keys must be str")
     value = compile_codec(args[1] if args else Any)
     enc = value.encode
     dec = value.decode
@@ -710,14 +707,15 @@ def _map_codec(tp: Any) -> Codec:
             out: dict[str, AttributeValue] = {}
             if plain is str:
                 for k, x in v.items():
-                    if type(k) is not str or type(x) is not str:
+                    if (type(k) is not str or type(x) is not str or not k.isascii()
+                            or not x.isascii()):
                         break
                     out[k] = {"S": x}
                 else:
                     return {"M": out}
             elif plain is int:
                 for k, x in v.items():
-                    if (type(k) is not str or type(x) is not int
+                    if (type(k) is not str or type(x) is not int or not k.isascii()
                             or not -INT_FAST_LIMIT < x < INT_FAST_LIMIT):
                         break
                     out[k] = {"N": str(x)}
@@ -743,25 +741,10 @@ def _map_codec(tp: Any) -> Codec:
             except (KeyError, TypeError, ValueError):
                 return decode_map(v)
 
-        return Codec(encode_map, tp, item_codec=value, decode=_tag_decoder(
-            "M", decode_str_map if plain is str else decode_int_map))
-    return Codec(encode_map, tp, item_codec=value, decode=_tag_decoder("M", decode_map))
-
-
-def _json_codec(tp: Any) -> Codec:
-    """Any other type pydantic knows: store its JSON form; pydantic parses it back."""
-    try:
-        adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(tp)
-    except Exception as exc:  # pydantic raises several kinds for unknown types
-        raise EncodingError(f"{type_name(tp)} has no DynamoDB representation: {exc}") from exc
-
-    def encode_json(v: Any) -> AttributeValue | None:
-        try:
-            return encode_value(adapter.dump_python(v, mode="json"))
-        except pydantic_core.PydanticSerializationError as exc:
-            raise wrong_type(type_name(tp), v) from exc
-
-    return Codec(encode_json, tp)
+        decode = _tag_decoder("M", decode_str_map if plain is str else decode_int_map)
+    else:
+        decode = _tag_decoder("M", decode_map)
+    return Codec(encode_map, tp, item_codec=value, decode=decode, tags={"M"}, exact=value.exact)
 
 
 # ---------------------------------------------------------------------------- size

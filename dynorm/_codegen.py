@@ -23,8 +23,8 @@ from dynorm.exceptions import EncodingError
 __all__ = ["FieldDecoder", "FieldEncoder", "generate_decoder", "generate_encoder"]
 
 #: (field name, attribute name, encoder, the type inlined for exact values or None,
-#: the tag of that inlined type)
-FieldEncoder = tuple[str, str, Callable[[Any], Any], "type | None", str]
+#: the tag of that inlined type, whether None is written as NULL even without store_none)
+FieldEncoder = tuple[str, str, Callable[[Any], Any], "type | None", str, bool]
 
 
 def generate_encoder(
@@ -45,14 +45,16 @@ def generate_encoder(
         "    d = obj.__dict__",
         "    out = {}",
     ]
-    for i, (name, attr, enc, plain, tag) in enumerate(fields):
+    for i, (name, attr, enc, plain, tag, null_always) in enumerate(fields):
         encoder = f"_enc{i}"
         namespace[encoder] = enc
         n, a = repr(name), repr(attr)
         lines.append(f"    v = d.get({n})")
         if plain is str:
+            # isascii() is O(1); other text goes through the encoder, which refuses lone
+            # surrogates (not valid UTF-8).
             lines += [
-                "    if type(v) is str:",
+                "    if type(v) is str and v.isascii():",
                 f"        out[{a}] = {{{tag!r}: v}}",
                 "    elif v is not None:",
             ]
@@ -74,7 +76,7 @@ def generate_encoder(
             f"        av = {encoder}(v)",
             "        if av is not None:",
             f"            out[{a}] = av",
-            f"    elif store_none and {n} in d:",
+            f"    elif {n} in d:" if null_always else f"    elif store_none and {n} in d:",
             f"        out[{a}] = {{'NULL': True}}",
         ]
     lines += [

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from dynorm._codec import compile_codec, decode_value, encode_value, item_size
 from dynorm._objects import ObjectCodec
-from dynorm.exceptions import EncodingError
+from dynorm.exceptions import EncodingError, SchemaError
 
 UTC = timezone.utc
 
@@ -120,9 +120,9 @@ def test_numbers_round_trip_exactly() -> None:
 
 
 def test_unstorable_declarations() -> None:
-    with pytest.raises(EncodingError, match="sets hold only strings, numbers or bytes"):
+    with pytest.raises(SchemaError, match="sets hold only strings, numbers or bytes"):
         compile_codec(set[bool])
-    with pytest.raises(EncodingError, match="map keys must be str"):
+    with pytest.raises(SchemaError, match="map keys must be str"):
         compile_codec(dict[int, str])
 
 
