@@ -11,11 +11,19 @@ Wire rules (see docs/models.md):
   infinities are refused;
 * datetimes must be timezone-aware and are stored as ISO-8601 UTC strings with a fixed
   width (``2026-11-25T01:38:29.000000Z``), so string order is time order;
-* empty sets cannot be stored: they are omitted from maps and items;
-* ``None`` is omitted from an item (the caller decides), and is ``{"NULL": true}``
-  inside lists and maps;
-* any other type pydantic can serialise to JSON (``timedelta``, ``IPv4Address``,
-  ``HttpUrl``...) is stored in its JSON form and parsed back by pydantic.
+* text must be valid UTF-8: a lone surrogate (``"\\ud800"``) is refused;
+* empty sets cannot be stored: they are left out of items and nested models (an absent set
+  attribute reads back as an empty set), and refused inside lists and under map keys;
+* ``None`` is ``{"NULL": true}`` inside lists and maps; in an item or a nested model it
+  is left out when that reads back as ``None`` (see dynorm/_objects.py);
+* ``SecretStr``/``SecretBytes`` store the secret, ``Json[X]`` its JSON text, and a fixed
+  list of types (``timedelta``, IP addresses, paths, URLs) their JSON string;
+* a type that cannot round-trip exactly, value and type, is refused with a
+  :class:`SchemaError` when the class is created: ambiguous unions (``datetime | str``,
+  ``int | float``), dataclasses, ``TypedDict``... (see dynorm/_codec_types.py).
+
+Containers live in dynorm/_codec_containers.py, unions and special types in
+dynorm/_codec_types.py.
 
 Decoding produces plain Python values that pydantic validates into the declared
 type (``"2026-...Z"`` becomes a ``datetime`` there), so every read is validated.
@@ -32,13 +40,13 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, cast, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_origin
 
 import orjson
 import pydantic
 
 from dynorm._types import AttributeValue, Item
-from dynorm.exceptions import EncodingError, SchemaError
+from dynorm.exceptions import EncodingError
 
 if TYPE_CHECKING:
     from dynorm._objects import ObjectCodec
@@ -163,7 +171,7 @@ def check_text(v: str) -> str:
 # ---------------------------------------------------------------------------- decoding
 
 
-def _decode_number(text: str) -> int | Decimal:
+def decode_number(text: str) -> int | Decimal:
     try:
         return int(text)
     except ValueError:
@@ -180,14 +188,14 @@ def _decode_l(v: Any) -> Any:
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {
     "S": lambda v: v,
-    "N": _decode_number,
+    "N": decode_number,
     "BOOL": lambda v: v,
     "NULL": lambda v: None,
     "B": lambda v: v,
     "M": _decode_m,
     "L": _decode_l,
     "SS": set,
-    "NS": lambda v: {_decode_number(x) for x in v},
+    "NS": lambda v: {decode_number(x) for x in v},
     "BS": set,
 }
 
@@ -355,7 +363,7 @@ def ttl_codec(python_type: Any) -> Codec:
     return Codec(lambda v: {"N": str(epoch_seconds(v))}, python_type, key_type=None)
 
 
-def _tag_decoder(tag: str, convert: Callable[[Any], Any] | None = None) -> Decoder:
+def tag_decoder(tag: str, convert: Callable[[Any], Any] | None = None) -> Decoder:
     """A decoder that reads the expected type tag directly; anything else (NULL, a wrong
     type written by another program) goes the generic way and pydantic judges it."""
     if convert is None:
@@ -379,15 +387,15 @@ def _tag_decoder(tag: str, convert: Callable[[Any], Any] | None = None) -> Decod
 
 
 _SCALAR_DECODERS: dict[Any, Decoder] = {
-    str: _tag_decoder("S"),
-    bool: _tag_decoder("BOOL"),
-    int: _tag_decoder("N", _decode_number),
-    float: _tag_decoder("N", float),
-    Decimal: _tag_decoder("N", Decimal),
-    bytes: _tag_decoder("B"),
-    _dt.datetime: _tag_decoder("S"),
-    _dt.date: _tag_decoder("S"),
-    uuid.UUID: _tag_decoder("S"),
+    str: tag_decoder("S"),
+    bool: tag_decoder("BOOL"),
+    int: tag_decoder("N", decode_number),
+    float: tag_decoder("N", float),
+    Decimal: tag_decoder("N", Decimal),
+    bytes: tag_decoder("B"),
+    _dt.datetime: tag_decoder("S"),
+    _dt.date: tag_decoder("S"),
+    uuid.UUID: tag_decoder("S"),
 }
 
 _SCALARS: dict[Any, tuple[Encoder, str | None]] = {
@@ -443,9 +451,9 @@ def encode_value(value: Any) -> AttributeValue:
 
         return object_codec_for(type(value)).encode_map(value)
     if isinstance(value, Mapping):
-        return {"M": _encode_map_values(value, encode_value)}
+        return {"M": encode_map_values(value, encode_value)}
     if isinstance(value, (AbstractSet)):
-        av = _encode_set_dynamic(value)
+        av = encode_set_dynamic(value)
         if av is None:
             raise EncodingError("an empty set cannot be stored here: DynamoDB has no empty sets")
         return av
@@ -459,7 +467,7 @@ def encode_value(value: Any) -> AttributeValue:
     raise EncodingError(f"{type(value).__name__} {value!r:.80} has no DynamoDB representation")
 
 
-def _encode_set_dynamic(value: AbstractSet[Any]) -> AttributeValue | None:
+def encode_set_dynamic(value: AbstractSet[Any]) -> AttributeValue | None:
     if not value:
         return None
     if all(type(x) is str for x in value):
@@ -473,7 +481,7 @@ def _encode_set_dynamic(value: AbstractSet[Any]) -> AttributeValue | None:
     )
 
 
-def _encode_map_values(value: Mapping[Any, Any], enc: Encoder) -> dict[str, AttributeValue]:
+def encode_map_values(value: Mapping[Any, Any], enc: Encoder) -> dict[str, AttributeValue]:
     out: dict[str, AttributeValue] = {}
     for k, v in value.items():
         if not isinstance(k, str):
@@ -507,7 +515,8 @@ def compile_codec(annotation: Any) -> Codec:
 
 
 def _build(tp: Any) -> Codec:
-    # The special types live in their own module, which imports this one.
+    # Containers and special types live in their own modules, which import this one.
+    from dynorm import _codec_containers as containers
     from dynorm import _codec_types as special
 
     origin = get_origin(tp)
@@ -530,7 +539,7 @@ def _build(tp: Any) -> Codec:
             decode_fields = getattr(obj, "decode_fields", None) or (
                 lambda v: obj.decode_fields(v))
             return Codec(obj.encode_map, tp, object_codec=obj,
-                         decode=_tag_decoder("M", decode_fields), tags={"M"}, exact=True)
+                         decode=tag_decoder("M", decode_fields), tags={"M"}, exact=True)
         scalar = _SCALARS.get(tp)
         if scalar is not None:
             return Codec(scalar[0], tp, key_type=scalar[1], decode=_SCALAR_DECODERS.get(tp),
@@ -543,208 +552,12 @@ def _build(tp: Any) -> Codec:
                 if base is not type(None) and issubclass(tp, base):
                     return Codec(enc, tp, key_type=key_type, tags={_SCALAR_TAGS[base]})
     if origin in (set, frozenset, AbstractSet, typing.AbstractSet) or tp in (set, frozenset):
-        return _set_codec(tp)
+        return containers.set_codec(tp)
     if origin in (list, tuple, Sequence, typing.Sequence) or tp in (list, tuple):
-        return _list_codec(tp)
+        return containers.list_codec(tp)
     if origin in (dict, Mapping, typing.Mapping) or tp is dict:
-        return _map_codec(tp)
+        return containers.map_codec(tp)
     return special.json_codec(tp)
-
-
-def _set_codec(tp: Any) -> Codec:
-    args = get_args(tp)
-    elem_tp = args[0] if args else Any
-    elem = compile_codec(elem_tp)
-    # float cannot be a key (inexact text) but is a fine member of a number set
-    scalar_tag = elem.key_type or ("N" if elem_tp is float else None)
-    if scalar_tag is None and elem_tp is not Any:
-        raise SchemaError(
-            f"set[{type_name(elem_tp)}] cannot be stored: DynamoDB sets hold only strings, "
-            "numbers or bytes (use list[...] instead)"
-        )
-    if elem_tp is Any:
-        return Codec(lambda v: _encode_set_dynamic(_as_set(v)), tp, item_codec=elem, is_set=True,
-                     tags={"SS", "NS", "BS"})
-    elem_tag: str = scalar_tag or ""
-    tag = elem_tag + "S"  # SS, NS, BS
-    enc = elem.encode
-
-    plain = {"S": str, "N": int}.get(elem_tag) if elem_tp in (str, int) else None
-
-    def encode_set(v: Any) -> AttributeValue | None:
-        values = v if type(v) is set or type(v) is frozenset else _as_set(v)
-        if not values:
-            return None
-        # Fast paths, one pass: sets of exact str (or small int) values need no
-        # per-element encoder.
-        if plain is str:
-            for x in values:
-                if type(x) is not str or not x.isascii():
-                    break
-            else:
-                return {tag: sorted(values)}
-        elif plain is int:
-            texts: list[str] = []
-            for x in values:
-                if type(x) is not int or not -INT_FAST_LIMIT < x < INT_FAST_LIMIT:
-                    break
-                texts.append(str(x))
-            else:
-                texts.sort()
-                return {tag: texts}
-        return {tag: sorted(enc(x)[elem_tag] for x in values)}  # type: ignore[index]
-
-    if elem_tag != "N":
-        decode = _tag_decoder(tag, set)
-    else:
-        def decode_numbers(v: Any) -> Any:
-            if plain is int:
-                try:
-                    return {int(x) for x in v}
-                except ValueError:  # a fraction: pydantic judges the Decimal
-                    pass
-            return {_decode_number(x) for x in v}
-
-        decode = _tag_decoder(tag, decode_numbers)
-    return Codec(encode_set, tp, item_codec=elem, is_set=True, decode=decode, tags={tag},
-                 exact=elem.exact and get_origin(tp) in (set, AbstractSet, typing.AbstractSet))
-
-
-def _as_set(v: Any) -> AbstractSet[Any]:
-    if isinstance(v, AbstractSet):
-        return v
-    raise wrong_type("set", v)
-
-
-def _list_codec(tp: Any) -> Codec:
-    args = get_args(tp)
-    origin = get_origin(tp)
-    if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
-        if args == ((),):
-            args = ()
-        fixed = [compile_codec(a) for a in args]
-
-        def encode_tuple(v: Any) -> AttributeValue | None:
-            if not isinstance(v, (list, tuple)) or len(v) != len(fixed):
-                raise wrong_type(f"a tuple of {len(fixed)}", v)
-            return {"L": [_in_collection(c.encode(x)) for c, x in zip(fixed, v, strict=True)]}
-
-        return Codec(encode_tuple, tp, tags={"L"})
-    elem = compile_codec(args[0] if args else Any)
-    enc = elem.encode
-    dec = elem.decode
-
-    plain = elem.python_type if elem.python_type in (str, int) else None
-
-    def encode_list(v: Any) -> AttributeValue | None:
-        if not isinstance(v, (list, tuple)):
-            raise wrong_type("list", v)
-        # Fast paths, one pass: lists of exact str / small int values (the common case).
-        # (A loop: in Python 3.11 a comprehension's call costs more on short lists.)
-        out: list[AttributeValue] = []
-        if plain is str:
-            for x in v:
-                if type(x) is not str or not x.isascii():
-                    break
-                out.append({"S": x})
-            else:
-                return {"L": out}
-        elif plain is int:
-            for x in v:
-                if type(x) is not int or not -INT_FAST_LIMIT < x < INT_FAST_LIMIT:
-                    break
-                out.append({"N": str(x)})
-            else:
-                return {"L": out}
-        return {"L": [_in_collection(enc(x)) for x in v]}
-
-    def decode_list(v: Any) -> Any:
-        return [dec(x) for x in v]
-
-    if plain is not None:
-        # One comprehension for the common case; anything unexpected (NULL, another tag,
-        # a fraction in an int list) goes element by element.
-        def decode_str_list(v: Any) -> Any:
-            try:
-                return [x["S"] for x in v]
-            except (KeyError, TypeError):
-                return decode_list(v)
-
-        def decode_int_list(v: Any) -> Any:
-            try:
-                return [int(x["N"]) for x in v]
-            except (KeyError, TypeError, ValueError):
-                return decode_list(v)
-
-        decode = _tag_decoder("L", decode_str_list if plain is str else decode_int_list)
-    else:
-        decode = _tag_decoder("L", decode_list)
-    return Codec(encode_list, tp, item_codec=elem, decode=decode, tags={"L"},
-                 exact=elem.exact and origin is not tuple and tp is not tuple)
-
-
-def _in_collection(av: AttributeValue | None) -> AttributeValue:
-    if av is None:
-        raise EncodingError(
-            "an empty set inside a list cannot be stored: DynamoDB has no empty sets"
-        )
-    return av
-
-
-def _map_codec(tp: Any) -> Codec:
-    args = get_args(tp)
-    if args and args[0] is not str and cast(Any, get_origin(args[0])) is not Literal:
-        raise SchemaError(f"{type_name(tp)} cannot be stored: map keys must be str")
-    value = compile_codec(args[1] if args else Any)
-    enc = value.encode
-    dec = value.decode
-
-    plain = value.python_type if value.python_type in (str, int) else None
-
-    def encode_map(v: Any) -> AttributeValue | None:
-        if type(v) is dict:
-            # Fast paths, one pass: str keys with exact str / small int values.
-            out: dict[str, AttributeValue] = {}
-            if plain is str:
-                for k, x in v.items():
-                    if (type(k) is not str or type(x) is not str or not k.isascii()
-                            or not x.isascii()):
-                        break
-                    out[k] = {"S": x}
-                else:
-                    return {"M": out}
-            elif plain is int:
-                for k, x in v.items():
-                    if (type(k) is not str or type(x) is not int or not k.isascii()
-                            or not -INT_FAST_LIMIT < x < INT_FAST_LIMIT):
-                        break
-                    out[k] = {"N": str(x)}
-                else:
-                    return {"M": out}
-        elif not isinstance(v, Mapping):
-            raise wrong_type("dict", v)
-        return {"M": _encode_map_values(v, enc)}
-
-    def decode_map(v: Any) -> Any:
-        return {k: dec(x) for k, x in v.items()}
-
-    if plain is not None:
-        def decode_str_map(v: Any) -> Any:
-            try:
-                return {k: x["S"] for k, x in v.items()}
-            except (KeyError, TypeError):
-                return decode_map(v)
-
-        def decode_int_map(v: Any) -> Any:
-            try:
-                return {k: int(x["N"]) for k, x in v.items()}
-            except (KeyError, TypeError, ValueError):
-                return decode_map(v)
-
-        decode = _tag_decoder("M", decode_str_map if plain is str else decode_int_map)
-    else:
-        decode = _tag_decoder("M", decode_map)
-    return Codec(encode_map, tp, item_codec=value, decode=decode, tags={"M"}, exact=value.exact)
 
 
 # ---------------------------------------------------------------------------- size

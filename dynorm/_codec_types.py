@@ -39,11 +39,11 @@ from dynorm._codec import (
     Codec,
     Decoder,
     WrongType,
-    _tag_decoder,
     check_text,
     compile_codec,
     decode_value,
     encode_value,
+    tag_decoder,
     type_name,
     wrong_type,
 )
@@ -323,7 +323,7 @@ def _json_text_codec(tp: Any, inner: Any) -> Codec:
             raise wrong_type(f"Json[{type_name(inner)}]", v) from exc
         return {"S": check_text(text)}
 
-    return Codec(encode_json_text, tp, decode=_tag_decoder("S"), tags={"S"}, exact=True)
+    return Codec(encode_json_text, tp, decode=tag_decoder("S"), tags={"S"}, exact=True)
 
 
 # ---------------------------------------------------------------------------- special classes
@@ -353,9 +353,9 @@ def _refused(tp: Any, why: str) -> SchemaError:
 def special_codec(tp: type) -> Codec | None:
     """The codec of a class pydantic treats specially, or None for the generic rules."""
     if tp is pydantic.SecretStr:
-        return Codec(_encode_secret_str, tp, decode=_tag_decoder("S"), tags={"S"})
+        return Codec(_encode_secret_str, tp, decode=tag_decoder("S"), tags={"S"})
     if tp is pydantic.SecretBytes:
-        return Codec(_encode_secret_bytes, tp, decode=_tag_decoder("B"), tags={"B"})
+        return Codec(_encode_secret_bytes, tp, decode=tag_decoder("B"), tags={"B"})
     if tp is pydantic.Json:
         return _json_text_codec(tp, Any)
     if tp in (pydantic.AwareDatetime, pydantic.PastDatetime):
@@ -398,4 +398,4 @@ def json_codec(tp: Any) -> Codec:
             raise wrong_type(type_name(tp), v)
         return {"S": check_text(text)}
 
-    return Codec(encode_json, tp, decode=_tag_decoder("S"), tags={"S"})
+    return Codec(encode_json, tp, decode=tag_decoder("S"), tags={"S"})
