@@ -66,6 +66,8 @@ def key_query(
         ]
         conditions, filters = _template_conditions(meta, partition, sort, index, conditions)
         exact += [f for f in filters if all(f is not e for e in exact)]
+        if exact and index is not None and index.projection_type != "ALL":
+            _check_projected(meta, index, exact)
     combined = conditions[0]
     for cond in conditions[1:]:
         combined = combined & cond
@@ -76,6 +78,23 @@ def key_query(
         index_name=index.name if index else None,
     )
     return key, exact
+
+
+def _check_projected(meta: TableMeta, index: IndexMeta, filters: list[Condition]) -> None:
+    """A filter on an attribute the index does not hold would drop every item: refuse."""
+    projected = set(index.projection_attrs)
+    for cond in filters:
+        for path in cond.paths():
+            if path.name not in projected:
+                field = path.field or path.name
+                raise ExpressionError(
+                    f"{meta.model_name}.{index.name}: this condition on {field} needs a filter "
+                    f"on the stored {field} (the index key holds it only in part or out of "
+                    f"order), but index {index.name!r} projects {index.projection_type} "
+                    f"without it, so the filter would drop every item. Fix: project it "
+                    f"(Projection.include({field!r}, ...)) or declare a key spec that keeps "
+                    "its order"
+                )
 
 
 def _leaves(conditions: Sequence[Condition]) -> list[Condition]:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from dynorm import (
     ExpressionError,
+    GlobalIndex,
     InvalidKey,
     KeyTemplate,
     Model,
@@ -22,6 +23,7 @@ from dynorm import (
     SortKey,
     attr,
 )
+from dynorm.indexes import Projection
 
 UTC = timezone.utc
 
@@ -263,3 +265,18 @@ def test_string_bounds_that_escaping_reorders() -> None:
         "U#u", "N#o1\x00".replace("N", "S"), "S#\U0010ffff"]
     with pytest.raises(ExpressionError, match=r"Named: a range on name .*bound holds"):
         key_request(Named, user, attr(Named.name) >= "a$")
+
+
+class Located(Model, table="t_located", entity="loc"):
+    loc_id: str
+    city: str
+    zip_code: str
+    pk = PartitionKey("L#{loc_id}")
+    by_city = GlobalIndex(KeyTemplate("C#{city}", attribute="g1pk"),
+                          KeyTemplate("Z#{zip_code}#{loc_id}", attribute="g1sk"),
+                          name="gsi1", projection=Projection.keys_only())
+
+
+def test_a_filter_the_index_cannot_check_is_refused() -> None:
+    with pytest.raises(ExpressionError, match=r"Located\.gsi1: .* zip_code .* KEYS_ONLY"):
+        Located.by_city.query(attr(Located.city) == "P", attr(Located.zip_code) >= "7")
