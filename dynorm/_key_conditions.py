@@ -220,9 +220,16 @@ def _range(meta: TableMeta, where: str, sort: KeyAttr, field: str, index: int, p
                 f"{where}: {field} is not a string, so begins_with cannot be mapped in {spec}; "
                 "compare it with a range instead"
             )
-        if template.lossless(field):  # escaping is a prefix code: prefixes map to prefixes
-            return path.begins_with(prefix + template.format_value(field, leaf.prefix.av["S"])), []
-        return filtered("its format spec changes the text", "drop the format spec")
+        if not template.lossless(field):
+            return filtered("its format spec changes the text", "drop the format spec")
+        after = _literal_after(template, index)
+        if after[:1].isalnum():  # "S#{s}X#{t}": s == "a" also begins with "aX"
+            return filtered(f"the text after it, {after!r}, starts with a letter or digit "
+                            "that a value can hold", f"start the text after {{{field}}} "
+                            "with a separator such as '#'")
+        # escaping is a prefix code, and a value never holds the separator that follows
+        # it unescaped: the key begins with the escaped prefix exactly when the value does
+        return path.begins_with(prefix + template.format_value(field, leaf.prefix.av["S"])), []
     if isinstance(leaf, Between) and isinstance(leaf.low, Value) and isinstance(leaf.high, Value):
         op = "between"
         bounds = [_python(meta, field, leaf.low.av), _python(meta, field, leaf.high.av)]
@@ -250,6 +257,13 @@ def _range(meta: TableMeta, where: str, sort: KeyAttr, field: str, index: int, p
 
 
 _RANGES = ("<", "<=", ">", ">=")
+
+
+def _literal_after(template: KeyTemplate, index: int) -> str:
+    """The literal text right after placeholder number ``index`` ("" at the end)."""
+    at = template.parts.index(template.placeholders[index])
+    following = template.parts[at + 1] if at + 1 < len(template.parts) else ""
+    return following if isinstance(following, str) else ""
 
 
 def _unordered(template: KeyTemplate, field: str, index: int) -> tuple[str, str]:

@@ -171,6 +171,11 @@ async def test_string_ranges(dynorm_connection: Connection) -> None:
     for _ in range(4):
         await check(Name, "name", plain, word, rng, bad)
         assert await check(StoredName, "name", stored, word, rng, lambda _: False) == 0
+    for _ in range(10):  # begins_with maps exactly, separators and "%" included
+        start = word()
+        got = await Name.query(attr(Name.user) == "u", attr(Name.name).begins_with(start)
+                               ).to_list()
+        assert sorted(x.name for x in got) == sorted(n for n in names if n.startswith(start))
 
 
 async def test_day_first_dates_and_decimals(dynorm_connection: Connection) -> None:

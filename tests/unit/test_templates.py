@@ -280,3 +280,18 @@ class Located(Model, table="t_located", entity="loc"):
 def test_a_filter_the_index_cannot_check_is_refused() -> None:
     with pytest.raises(ExpressionError, match=r"Located\.gsi1: .* zip_code .* KEYS_ONLY"):
         Located.by_city.query(attr(Located.city) == "P", attr(Located.zip_code) >= "7")
+
+
+class Lettered(Model, table="t_lettered", store_key_fields=True):
+    user: str
+    s: str
+    t: str
+    pk = PartitionKey("U#{user}")
+    sk = SortKey("S#{s}X#{t}")
+
+
+def test_begins_with_before_a_literal_starting_with_a_letter_is_filtered() -> None:
+    # s == "a" gives "S#aX#..." which begins with "S#aX": the key alone would match it
+    assert key_request(Lettered, attr(Lettered.user) == "u", attr(Lettered.s).begins_with("aX")
+                       ) == (U + "begins_with(#n1, :v1)", ["begins_with(#n2, :v2)"],
+                             ["U#u", "S#", "aX"])
