@@ -50,6 +50,7 @@ MAX_CHAR = "\U0010ffff"
 
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]*))?\}")
 _ZERO_PADDED = re.compile(r"-?0([1-9][0-9]*)d?")
+_PRECISION = re.compile(r"\.[0-9]")
 _STRFTIME = re.compile(r"%.|%$|[^%]+", re.DOTALL)
 _UNESCAPE = re.compile(r"%v([0-9A-F]{6})|%u([0-9A-F]{4})|%([0-9A-F]{2})")
 #: strftime directives from the most to the least significant, all fixed width: a spec
@@ -355,7 +356,9 @@ def _decide(p: Placeholder) -> None:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         p.lossless = _round_trips(tp, spec, list(tp))
         return  # members have no order
-    p.lossless = _round_trips(tp, spec, _SAMPLES[tp])
+    # a precision cuts strings and rounds numbers past some length, which samples of
+    # modest length might not reach ({s:.20}, {x:.30f})
+    p.lossless = not _PRECISION.search(spec) and _round_trips(tp, spec, _SAMPLES[tp])
     if not p.lossless:
         return
     if tp is str:

@@ -13,6 +13,7 @@ lossless or not, sortable or not):
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -214,19 +215,24 @@ def test_escaping_is_a_bijection(value: str, specials: set[str]) -> None:
     [
         (str, ".4", "abcdefgh"),           # truncates
         (str, ">6", "  ab"),               # pads: "    ab" cannot be told from a value
+        (str, ".20", "x" * 21),            # cuts past what short samples show
+        (Decimal, ".30f", Decimal("1E-31")),
         (Decimal, ".2f", Decimal("1.005")),  # rounds
         (Decimal, ".2f", Decimal("0.001")),
         (int, ",", 1000),                  # "1,000" does not read back
         (int, "x", 255),
         (Level, "", Level.LOW),            # "1" is not Level.LOW as text
-        (date, "%Y-%m-%d", date(2026, 1, 2)),  # strftime: never recovered
+        (datetime, "%Y-%m-%d", datetime(2026, 1, 2, 9, 30, tzinfo=UTC)),  # strftime: never
     ],
 )
 def test_hostile_specs_are_lossy(tp: Any, spec: str, value: Any) -> None:
     t = KeyTemplate("K#{v:" + spec + "}" if spec else "K#{v}")
     t.bind("M", {"v": tp})
     assert not t.lossless("v")
-    assert not t.ordered("v") or tp is date
+    assert not t.ordered("v") or tp is datetime
+    raw = t.parse(t.fill({"v": value}) or "")["v"]
+    with contextlib.suppress(pydantic.ValidationError):  # and it does alter this value
+        assert read_back(tp, raw) != value
 
 
 @pytest.mark.parametrize(
@@ -262,3 +268,14 @@ def test_a_string_bound_with_reordered_characters_is_not_orderable() -> None:
     # "#" is written %23, after "$": "$" and "#" cannot bound a range through the key
     assert not t.orderable_bound("s", "a$") and not t.orderable_bound("s", "a#")
     assert (t.fill({"s": "#"}) or "") > (t.fill({"s": "$"}) or "") and "#" < "$"
+
+
+@BUDGET
+@given(st.datetimes(min_value=DAY_MIN.replace(tzinfo=None), max_value=DAY_MAX.replace(tzinfo=None),
+                    timezones=st.just(UTC)), st.integers(-14 * 60, 14 * 60))
+def test_one_instant_gives_one_key(moment: datetime, minutes: int) -> None:
+    elsewhere = moment.astimezone(timezone(timedelta(minutes=minutes)))
+    for spec in ("", ":%Y-%m-%dT%H", ":%Y%j"):
+        t = KeyTemplate("T#{t" + spec + "}")
+        t.bind("M", {"t": datetime})
+        assert t.fill({"t": elsewhere}) == t.fill({"t": moment})
