@@ -129,12 +129,15 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, c
     if missing:
         raise BatchGetFailed(missing)
     results: list[Any] = []
+    decoded: dict[tuple[type[Model], KeyId], Any] = {}  # a key given twice: one instance
     for (model, _), kid in zip(pairs, ids, strict=True):
-        row = found.get(kid)
-        if row is None or not model._is_own(row):  # one key, several entities' models
-            results.append(None)
-        else:
-            results.append(row if raw else model.from_item(row))
+        if (model, kid) not in decoded:
+            row = found.get(kid)
+            if row is None or not model._is_own(row):  # one key, several entities' models
+                decoded[model, kid] = None
+            else:
+                decoded[model, kid] = row if raw else model.from_item(row)
+        results.append(decoded[model, kid])
     return results
 
 

@@ -7,8 +7,11 @@ await dynorm.configure(endpoint_url="http://127.0.0.1:8000")   # app start-up
 await dynorm.close()                                             # app shutdown
 ```
 
-One connection is current at a time; ``connect()`` blocks nest and restore the
-previous one on exit. Defaults come from the standard AWS environment variables
+The current connection belongs to the task (a ``ContextVar``): an ``async with
+dynorm.connect(...)`` block is current inside that task and the tasks it starts, never in
+another task that runs meanwhile. ``connect()`` blocks nest and restore the previous one
+on exit. ``configure()`` sets the process-wide default that every task without a block of
+its own falls back to (a web app's start-up). Defaults come from the standard AWS environment variables
 (``AWS_REGION``/``AWS_DEFAULT_REGION``, credentials, profiles) plus
 ``DYNORM_ENDPOINT_URL``, ``DYNORM_TABLE_PREFIX`` and ``DYNORM_TRANSPORT``.
 """
@@ -16,6 +19,7 @@ previous one on exit. Defaults come from the standard AWS environment variables
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -29,8 +33,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Connection", "close", "configure", "connect", "get_connection"]
 
-_current: Connection | None = None
-_configured: Connection | None = None  # the one configure() opened, and only it replaces
+#: The connection of the running task's ``connect()`` block, if any.
+_current: ContextVar[Connection | None] = ContextVar("dynorm_connection", default=None)
+#: The process-wide default that configure() opened (and only it replaces).
+_configured: Connection | None = None
 
 
 class Connection:
@@ -162,15 +168,16 @@ class Connection:
         if self._transport is not None and self._open:
             await self._transport.close()
         self._open = False
-        global _current
-        if _current is self:
-            _current = None
+        global _configured
+        if _current.get() is self:
+            _current.set(None)
+        if _configured is self:
+            _configured = None
 
     async def __aenter__(self) -> Connection:
-        global _current
         await self.open()
-        self._previous.append(_current)
-        _current = self
+        self._previous.append(_current.get())
+        _current.set(self)
         return self
 
     async def __aexit__(
@@ -179,10 +186,9 @@ class Connection:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        global _current
         previous = self._previous.pop()
         await self.close()
-        _current = previous
+        _current.set(previous)
 
     def table_name(self, name: str) -> str:
         """The physical table name: the prefix plus the model's table name."""
@@ -216,28 +222,33 @@ def connect(**settings: Any) -> Connection:
 async def configure(**settings: Any) -> Connection:
     """Open a connection and make it the default for the whole process (app start-up).
 
-    Closes the default connection set by an earlier ``configure()``.
+    Every task without a ``connect()`` block of its own uses it. Closes the default
+    connection set by an earlier ``configure()``.
     """
-    global _current, _configured
+    global _configured
     if _configured is not None:
         await _configured.close()
     connection = await Connection(**settings).open()
-    _current = _configured = connection
+    _configured = connection
     return connection
 
 
 async def close() -> None:
     """Close the current connection (app shutdown). Safe to call twice."""
-    if _current is not None:
-        await _current.close()
+    current = _current.get() or _configured
+    if current is not None:
+        await current.close()
 
 
 def get_connection() -> Connection:
-    """The current connection.
+    """The current connection: this task's ``connect()`` block, else ``configure()``'s.
 
     Raises:
         ConnectionNotConfigured: no ``connect()`` block or ``configure()`` is active.
     """
-    if _current is None:
-        raise ConnectionNotConfigured()
-    return _current
+    current = _current.get()
+    if current is not None:
+        return current
+    if _configured is not None:
+        return _configured
+    raise ConnectionNotConfigured()

@@ -349,5 +349,7 @@ async def test_configure_does_not_close_an_enclosing_connect_block(dynorm_server
                                         region="us-east-1")
         assert block.is_open  # configure() replaced only the connection it made before
         assert not first.is_open and second.is_open
-        assert dynorm.get_connection() is second
-        await dynorm.close()
+        assert dynorm.get_connection() is block  # this task's block wins over the default
+    assert dynorm.get_connection() is second  # outside any block: the default
+    await dynorm.close()
+    assert not second.is_open
