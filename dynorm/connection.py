@@ -11,8 +11,8 @@ The current connection belongs to the task (a ``ContextVar``): an ``async with
 dynorm.connect(...)`` block is current inside that task and the tasks it starts, never in
 another task that runs meanwhile. ``connect()`` blocks nest and restore the previous one
 on exit. ``configure()`` sets the process-wide default that every task without a block of
-its own falls back to (a web app's start-up). Defaults come from the standard AWS environment variables
-(``AWS_REGION``/``AWS_DEFAULT_REGION``, credentials, profiles) plus
+its own falls back to (a web app's start-up). Defaults come from the standard AWS
+environment variables (``AWS_REGION``/``AWS_DEFAULT_REGION``, credentials, profiles) plus
 ``DYNORM_ENDPOINT_URL``, ``DYNORM_TABLE_PREFIX`` and ``DYNORM_TRANSPORT``.
 """
 
