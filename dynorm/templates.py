@@ -253,6 +253,17 @@ class KeyTemplate:
                 ``{n:04d}``, whose keys would no longer sort like the numbers).
         """
         p = self._placeholder(field)
+        if p.tp is not None and type(value) is not p.tp:
+            # a raw key value (get(price=0.1), a str for an int...) as the field holds it:
+            # the key of what the model would store, equal values giving one text
+            try:
+                value = _adapter(p.tp).validate_python(value)
+            except pydantic.ValidationError as exc:
+                raise InvalidKey(
+                    f"{self.model}.{field}: {value!r} is not a valid "
+                    f"{getattr(p.tp, '__name__', p.tp)} for key template {self.template!r}: "
+                    f"{exc.errors()[0]['msg']}"
+                ) from None
         if p.width is not None and not (isinstance(value, int) and 0 <= value < 10**p.width):
             raise InvalidKey(
                 f"{self.model}.{field}: {value!r} does not fit {p!r} in key template "
@@ -370,10 +381,20 @@ def _decide(p: Placeholder) -> None:
         p.monotone = p.fixed = True
 
 
+_ADAPTERS: dict[Any, pydantic.TypeAdapter[Any]] = {}
+
+
+def _adapter(tp: Any) -> pydantic.TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(tp)
+    if adapter is None:
+        adapter = _ADAPTERS[tp] = pydantic.TypeAdapter(tp)
+    return adapter
+
+
 def _round_trips(tp: Any, spec: str, samples: Iterable[Any]) -> bool:
     """True when each sample formatted with ``spec`` and parsed back (as pydantic reads
     the recovered text) is the sample again."""
-    adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(tp)
+    adapter = _adapter(tp)
     for value in samples:
         try:
             back = adapter.validate_python(_format(value, spec))
@@ -395,7 +416,8 @@ def _plain_number(value: int | float | Decimal) -> str:
     """
     if isinstance(value, int):
         return str(value)
-    number = Decimal(value)
+    # a float as pydantic and the number codec read it: 0.1 is "0.1", not its binary expansion
+    number = Decimal(repr(value)) if isinstance(value, float) else value
     if not number.is_finite():
         raise InvalidKey(f"{value!r} cannot be part of a key")
     if not number:

@@ -173,6 +173,7 @@ def test_equal_decimals_give_one_key() -> None:
     assert keys == {"N#1.5"}
     assert t.fill({"x": Decimal("1E+1")}) == t.fill({"x": 10}) == "N#10"
     assert t.fill({"x": Decimal("-0.00")}) == "N#0"
+    assert t.fill({"x": 0.1}) == t.fill({"x": Decimal("0.1")}) == "N#0.1"  # as pydantic reads it
     long = Decimal("12345678901234567890.123456789012")  # past the context's 28 digits
     assert t.fill({"x": long}) == f"N#{long}"
     with pytest.raises(InvalidKey, match=r"M\.x"):
