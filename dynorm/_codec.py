@@ -40,7 +40,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 import orjson
 import pydantic
@@ -134,10 +134,15 @@ class Codec:
 
 
 def type_name(tp: Any) -> str:
-    """A short readable name for a type annotation."""
-    if isinstance(tp, type):
-        return tp.__name__
-    return str(tp).replace("typing.", "")
+    """A short readable name for a type annotation (``Annotated`` metadata left out)."""
+    origin = get_origin(tp)
+    if origin is typing.Annotated:
+        return type_name(get_args(tp)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return " | ".join(type_name(a) for a in get_args(tp))
+    if isinstance(tp, type) and not get_args(tp):
+        return "None" if tp is type(None) else tp.__name__
+    return str(tp).replace("typing.", "").replace("decimal.", "").replace("datetime.", "")
 
 
 class WrongType(EncodingError):
@@ -467,6 +472,64 @@ def encode_value(value: Any) -> AttributeValue:
     raise EncodingError(f"{type(value).__name__} {value!r:.80} has no DynamoDB representation")
 
 
+def encode_any(value: Any) -> AttributeValue:
+    """Encode the value of an ``Any`` field: only values that read back as the same type.
+
+    An ``Any`` field is decoded without a declared type: N comes back as ``int`` (or
+    ``Decimal`` for a fraction), S as ``str``, L as ``list``. A value that would come back
+    as another type (a float, a tuple, a datetime, an enum, a model...) is refused rather
+    than silently changed; declare the field's type instead.
+    """
+    tp = type(value)
+    if value is None:
+        return {"NULL": True}
+    if tp is str:
+        return {"S": check_text(value)}
+    if tp is bool:
+        return {"BOOL": value}
+    if tp is int:
+        return {"N": encode_number(value)}
+    if tp is bytes:
+        return {"B": value}
+    if tp is list:
+        return {"L": [encode_any(x) for x in value]}
+    if tp is dict:
+        return {"M": encode_map_values(value, encode_any)}
+    if tp is set:
+        if all(type(x) is str for x in value) or all(type(x) is bytes for x in value) or all(
+                type(x) is int for x in value):
+            av = encode_set_dynamic(value)
+            if av is None:
+                raise EncodingError(
+                    "an empty set cannot be stored here: DynamoDB has no empty sets")
+            return av
+        back = "a set of int, str or bytes"
+    elif tp is Decimal and value.is_finite() and value != value.to_integral_value():
+        return {"N": encode_number(value)}
+    else:
+        back = _ANY_READS_BACK.get(tp) or _any_reads_back(value)
+    raise EncodingError(
+        f"{tp.__name__} {value!r:.80} cannot be stored in an Any field: it would read back "
+        f"as {back}; declare the field's type (e.g. {tp.__name__}) instead of Any"
+    )
+
+
+_ANY_READS_BACK: dict[type, str] = {
+    float: "an int or a Decimal", Decimal: "an int", tuple: "a list", frozenset: "a set",
+    bytearray: "bytes",
+}
+
+
+def _any_reads_back(value: Any) -> str:
+    if isinstance(value, enum.Enum):
+        return "its value"
+    if isinstance(value, pydantic.BaseModel):
+        return "a dict"
+    if isinstance(value, (str, int, float, Decimal)):
+        return "the base type"
+    return "another type (or cannot be stored at all)"
+
+
 def encode_set_dynamic(value: AbstractSet[Any]) -> AttributeValue | None:
     if not value:
         return None
@@ -523,7 +586,7 @@ def _build(tp: Any) -> Codec:
     if origin is typing.Annotated:
         return special.annotated_codec(tp)
     if tp is Any or tp is object:
-        return Codec(encode_value, tp, kind=Any)
+        return Codec(encode_any, tp, kind=Any)
     if origin is typing.Union or origin is types.UnionType:
         return special.union_codec(tp)
     if origin is Literal:

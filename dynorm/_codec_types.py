@@ -390,6 +390,8 @@ def json_codec(tp: Any) -> Codec:
         raise _refused(tp, str(exc)) from exc
 
     def encode_json(v: Any) -> AttributeValue | None:
+        if not isinstance(v, tp):
+            raise wrong_type(type_name(tp), v)
         try:
             text = adapter.dump_python(v, mode="json")
         except pydantic_core.PydanticSerializationError as exc:

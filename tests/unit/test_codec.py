@@ -171,10 +171,10 @@ docs = st.builds(
     raw=st.binary(max_size=40),
     ss=st.sets(st.text(max_size=8), max_size=4),
     ns=st.frozensets(st.integers(-1000, 1000), max_size=4),
-    li=st.lists(st.integers() | st.text(max_size=8), max_size=6),
+    li=st.lists(st.integers(-(10**37), 10**37) | st.text(max_size=8), max_size=6),
     m=st.dictionaries(st.text(max_size=6), inner, max_size=3),
     e=st.sampled_from(Color),
-    maybe=st.none() | st.integers(),
+    maybe=st.none() | st.integers(-(10**37), 10**37),  # 38 digits at most
     required_nullable=st.none() | st.text(max_size=3),
 )
 

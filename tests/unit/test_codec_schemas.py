@@ -10,7 +10,10 @@ with a SchemaError when the class is created.
 
 The CI budget is fixed and derandomized (a few seconds). For a longer run::
 
-    DYNORM_PROPERTY_EXAMPLES=5000 pytest -q -p no:cacheprovider tests/unit/test_codec_schemas.py
+    DYNORM_PROPERTY_EXAMPLES=5000 pytest -q -p no:cacheprovider -o timeout=0 \
+        tests/unit/test_codec_schemas.py -k generated_schemas
+
+(``-o timeout=0`` lifts pytest-timeout's per-test limit; 800 examples take about 20 s.)
 """
 
 from __future__ import annotations
@@ -107,6 +110,13 @@ SCALARS: list[Spec] = [
     _spec(Level, st.sampled_from(Level), "N", "Level"),
     _spec(Literal["a", "b"], st.sampled_from(["a", "b"]), "S", "str"),
     _spec(Literal[1, 2], st.sampled_from([1, 2]), "N", "int"),
+    # Any holds what reads back as itself: never in a union (it shares every tag).
+    Spec(Any, st.recursive(
+        st.none() | st.booleans() | st.integers(-(10**30), 10**30) | texts
+        | st.binary(max_size=4),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+        max_leaves=6), frozenset({"S", "N", "B", "BOOL", "NULL", "L", "M", "SS", "NS", "BS"}),
+        "Any"),
 ]
 
 SET_ELEMENTS: list[tuple[Any, st.SearchStrategy[Any], str]] = [
@@ -253,7 +263,7 @@ def test_unions_sharing_a_wire_type_are_refused(a: Spec, b: Spec) -> None:
     if {a.key, b.key} & {"Color", "str"} == {"Color", "str"} and "Literal" in str(
             a.annotation) + str(b.annotation):
         pytest.skip("Literal['a', 'b'] and Color have disjoint values: the value tells")
-    with pytest.raises(SchemaError, match=r"Doc\w*\.x: .* are both stored as"):
+    with pytest.raises(SchemaError, match=r"Doc\w*\.x: .* (are both stored as|Any accepts)"):
         pydantic.create_model(f"Doc{next(_names)}", __base__=Model,
                               __cls_kwargs__={"table": "docs"},
                               pk=(Annotated[str, PartitionKey], ...),
@@ -445,3 +455,22 @@ def test_types_that_cannot_round_trip_are_refused(annotation: Any, message: str)
 def test_strict_fields_whose_stored_form_is_exact_are_fine() -> None:
     cls = declare(n=(int, pydantic.Field(strict=True)), s=(Annotated[str, pydantic.Strict()], ...))
     round_trip(cls(n=3, s="x"))
+
+
+@pytest.mark.parametrize(("value", "back"), [
+    (1.5, "an int or a Decimal"), (Decimal("2"), "an int"), ((1, 2), "a list"),
+    (datetime(2026, 1, 1, tzinfo=UTC), "another type"), (Color.RED, "its value"),
+    (Plain(name="p"), "a dict"), ([1, (2,)], "a list"), ({"k": 0.5}, "an int or a Decimal"),
+    (frozenset({1}), "a set"),
+])
+def test_any_refuses_values_that_would_read_back_as_another_type(value: Any, back: str) -> None:
+    cls = declare(x=(Any, None))
+    with pytest.raises(EncodingError, match=rf"^Doc\d+\.x: .* cannot be stored in an Any field: "
+                       rf"it would read back as {back}"):
+        cls(x=value).to_item()
+
+
+def test_any_keeps_what_reads_back_as_itself() -> None:
+    cls = declare(x=(Any, None))
+    for v in (None, 3, "s", b"b", True, Decimal("1.5"), [1, None, {"a": [b"x"]}], {"s"}):
+        round_trip(cls(x=v))
