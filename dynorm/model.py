@@ -18,7 +18,7 @@ on instances they are the values, as in any pydantic model.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 import pydantic
 from pydantic import ConfigDict
@@ -70,19 +70,25 @@ __all__ = ["BoundIndex", "Model", "ModelMeta"]
 class ModelMeta(ModelMetaclass):
     """pydantic's metaclass plus class-level attribute paths (``User.age``)."""
 
-    def __getattr__(cls, name: str) -> Any:
-        # Only reached when normal lookup fails: pydantic removes fields from the class.
-        paths = cls.__dict__.get("__dynorm_paths__")
-        if paths is not None:
-            path = paths.get(name)
-            if path is not None:
-                return path
-            if not name.startswith("_"):
-                raise AttributeError(
-                    f"{cls.__name__} has no field or attribute {name!r} "
-                    f"(fields: {', '.join(paths)})"
-                )
-        return super().__getattr__(name)  # type: ignore[misc]
+    if not TYPE_CHECKING:  # type checkers must see `User.typo` as an error, not as Any
+
+        def __getattr__(cls, name: str) -> Any:
+            # Only reached when normal lookup fails: pydantic removes fields from the class.
+            paths = cls.__dict__.get("__dynorm_paths__")
+            if paths is None and not name.startswith("__") and cls.__dict__.get(
+                    "__dynorm_pending__"):
+                cls._compile_now()  # declared before its forward references resolved
+                paths = cls.__dict__.get("__dynorm_paths__")
+            if paths is not None:
+                path = paths.get(name)
+                if path is not None:
+                    return path
+                if not name.startswith("_"):
+                    raise AttributeError(
+                        f"{cls.__name__} has no field or attribute {name!r} "
+                        f"(fields: {', '.join(paths)})"
+                    )
+            return super().__getattr__(name)
 
 
 M = TypeVar("M", bound="Model")
@@ -137,6 +143,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     __dynorm_store_key_fields__: ClassVar[bool] = False
     __dynorm_meta__: ClassVar[TableMeta | None] = None
     __dynorm_paths__: ClassVar[dict[str, Path]] = {}
+    __dynorm_pending__: ClassVar[bool] = False
 
     def __init_subclass__(
         cls,
@@ -159,8 +166,34 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         super().__init_subclass__(**kwargs)
 
     @classmethod
+    def __pydantic_on_complete__(cls) -> None:
+        """pydantic (2.12+) has resolved every annotation: compile the declaration now.
+
+        At class creation for most models; for one whose annotations name a class
+        defined later, when ``model_rebuild()`` (explicit or pydantic's own) resolves them.
+        """
+        cls._compile_now()
+
+    @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
+        if cls.__pydantic_complete__:
+            cls._compile_now()  # pydantic before 2.12 has no __pydantic_on_complete__
+        else:
+            cls.__dynorm_pending__ = True  # compiled once the annotations resolve
+
+    @classmethod
+    def _compile_now(cls) -> None:
+        """Compile the declaration (TableMeta, codecs, paths) once; SchemaError if wrong."""
+        if "__dynorm_paths__" in cls.__dict__:
+            return
+        if not cls.__pydantic_complete__ and not cls.model_rebuild(raise_errors=False):
+            raise SchemaError(
+                f"{cls.__name__} names a type that is not defined yet: define it, then call "
+                f"{cls.__name__}.model_rebuild()"
+            )
+        if "__dynorm_paths__" in cls.__dict__:
+            return  # model_rebuild() completed the class, and compiled it on the way
         declared = [
             (name, value)
             for klass in reversed(cls.__mro__)
@@ -193,12 +226,16 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         cls.__dynorm_paths__ = {
             name: Path((fc.attr,), fc.codec, cls, name) for name, fc in codec.fields.items()
         }
+        cls.__dynorm_pending__ = False
 
     # ------------------------------------------------------------------ declaration
 
     @classmethod
     def _meta(cls) -> TableMeta:
         meta = cls.__dynorm_meta__
+        if meta is None and cls.__dynorm_pending__:
+            cls._compile_now()
+            meta = cls.__dynorm_meta__
         if meta is None:
             raise SchemaError(
                 f"{cls.__name__} has no table: declare it as class {cls.__name__}(Model, "

@@ -58,6 +58,7 @@ def wrong_types_are_flagged() -> None:
     _ = attr(Player.score) > "ten"  # type: ignore[operator]
     _ = attr(Player.tags).add(5)  # type: ignore[arg-type]
     _ = attr(Player.score).between("a", "b")  # type: ignore[arg-type]
+    _ = Player.scroe  # type: ignore[attr-defined]  # a typo in a field name
 
 
 def test_module_imports() -> None:
