@@ -47,6 +47,9 @@ class Wide(pydantic.BaseModel):
     mood: Mood = Mood.UP
     either: int | str = 0
     anything: Any = None
+    # None here is always written as NULL: left out it would read back as 3 / set().
+    sticky: int | None = 3
+    maybe_tags: set[str] | None = None
     # Attribute names a generated source must quote correctly.
     quoted: str = pydantic.Field(default="q", alias="it's \"quoted\"\\n")
 
@@ -79,6 +82,8 @@ def wides(draw: st.DrawFn) -> Wide:
         "mood": draw(st.sampled_from(Mood)),
         "either": draw(ints | texts),
         "anything": draw(st.none() | ints | texts | st.lists(texts, max_size=2)),
+        "sticky": draw(st.none() | ints),
+        "maybe_tags": draw(st.none() | st.sets(texts, max_size=2)),
         "it's \"quoted\"\\n": draw(texts),
     })
 
@@ -111,6 +116,9 @@ def test_none_fields_are_left_out_or_stored_as_null() -> None:
     assert "tags" not in item  # an empty set is never stored
     assert item["flag"] == {"BOOL": False}
     assert item["it's \"quoted\"\\n"] == {"S": "q"}
+    assert item["sticky"] == {"N": "3"}  # its default, stored like any value
+    assert ObjectCodec(Wide).encode_fields(value.model_copy(update={"sticky": None}))[
+        "sticky"] == {"NULL": True}  # left out, it would read back as 3
     with_none = ObjectCodec(Wide).encode_fields(value, store_none=True)
     assert with_none["maybe_text"] == {"NULL": True}
     assert with_none["maybe_flag"] == {"NULL": True}
