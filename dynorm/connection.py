@@ -122,7 +122,7 @@ class Connection:
     @property
     def accepts_json_fragments(self) -> bool:
         """True when the transport takes pre-encoded JSON fragments inside payloads."""
-        return bool(getattr(self.transport, "accepts_json_fragments", False))
+        return self.transport.accepts_json_fragments
 
     async def open(self) -> Connection:
         """Create the client (idempotent). Called by ``async with`` and ``configure()``."""
@@ -130,9 +130,7 @@ class Connection:
             return self
         if self._transport is None:
             self._transport = self._make_transport()
-            opener = getattr(self._transport, "open", None)
-            if opener is not None:
-                await opener()
+            await self._transport.open()
         self._open = True
         return self
 

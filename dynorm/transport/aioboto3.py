@@ -69,6 +69,8 @@ class Aioboto3Transport:
         read_timeout: seconds to wait for an answer.
     """
 
+    accepts_json_fragments = False  # botocore serializes plain dicts itself
+
     def __init__(
         self,
         session: aioboto3.Session,

@@ -26,10 +26,15 @@ class Transport(Protocol):
     error and :class:`~dynorm.exceptions.TransportError` when it does not answer.
     """
 
-    async def call(self, operation: str, payload: Request) -> Response: ...
+    #: True when the transport serializes payloads with orjson, so batches may put
+    #: pre-encoded items (``orjson.Fragment``) in them; False sends plain dicts.
+    accepts_json_fragments: bool
 
-    # Optional: ``accepts_json_fragments = True`` on a transport that serializes payloads
-    # with orjson lets batches put pre-encoded items (``orjson.Fragment``) in them.
+    async def open(self) -> None:
+        """Get ready to send (credentials, connections); called once by the connection."""
+        ...
+
+    async def call(self, operation: str, payload: Request) -> Response: ...
 
     async def close(self) -> None: ...
 

@@ -25,10 +25,15 @@ class MockTransport:
     The handler may return a dict or an awaitable of one, and may raise dynorm errors.
     """
 
+    accepts_json_fragments = False  # requests are recorded as plain dicts
+
     def __init__(self, handler: Handler | None = None) -> None:
         self.handler = handler
         self.requests: list[tuple[str, Request]] = []
         self.closed = False
+
+    async def open(self) -> None:
+        """Nothing to set up."""
 
     async def call(self, operation: str, payload: Request) -> Response:
         self.requests.append((operation, copy.deepcopy(payload)))
