@@ -137,7 +137,10 @@ def type_name(tp: Any) -> str:
     """A short readable name for a type annotation (``Annotated`` metadata left out)."""
     origin = get_origin(tp)
     if origin is typing.Annotated:
-        return type_name(get_args(tp)[0])
+        inner, *metadata = get_args(tp)
+        if any(isinstance(m, pydantic.Json) for m in metadata):
+            return f"Json[{type_name(inner)}]"
+        return type_name(inner)
     if origin is typing.Union or origin is types.UnionType:
         return " | ".join(type_name(a) for a in get_args(tp))
     if isinstance(tp, type) and not get_args(tp):

@@ -182,10 +182,14 @@ def _ambiguous(tp: Any, a: Codec, b: Codec | None, tag: str, advice: str) -> Sch
     if b is None:
         return SchemaError(f"{type_name(tp)} cannot be stored: {advice}")
     return SchemaError(
-        f"{type_name(tp)} cannot be stored: {type_name(a.python_type)} and "
-        f"{type_name(b.python_type)} are both stored as {tag}, so a stored value cannot say "
-        f"which it was; {advice}"
+        f"{type_name(tp)} cannot be stored: {_member_name(a)} and {_member_name(b)} are both "
+        f"stored as {tag}, so a stored value cannot say which it was; {advice}"
     )
+
+
+def _member_name(c: Codec) -> str:
+    # A Json[X] codec's python_type is str (its wire type); its kind names it.
+    return type_name(c.kind if c.python_type is str and c.kind is not str else c.python_type)
 
 
 def _literal_values(annotation: Any) -> frozenset[Any] | None:
@@ -323,7 +327,10 @@ def _json_text_codec(tp: Any, inner: Any) -> Codec:
             raise wrong_type(f"Json[{type_name(inner)}]", v) from exc
         return {"S": check_text(text)}
 
-    return Codec(encode_json_text, tp, decode=tag_decoder("S"), tags={"S"}, exact=True)
+    # python_type str: expressions read the stored type from it (Json[list[int]] is text
+    # on the wire, not a list); kind keeps it apart from a plain str in a union.
+    return Codec(encode_json_text, str, decode=tag_decoder("S"), tags={"S"}, kind=tp,
+                 exact=True)
 
 
 # ---------------------------------------------------------------------------- special classes
