@@ -24,10 +24,10 @@ from uuid import UUID
 
 import pydantic
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from dynorm import InvalidKey, KeyTemplate
+from dynorm import InvalidKey, KeyTemplate, attr
 
 UTC = timezone.utc
 BUDGET = settings(max_examples=200, deadline=None, derandomize=True)
@@ -285,3 +285,105 @@ def test_one_instant_gives_one_key(moment: datetime, minutes: int) -> None:
         t = KeyTemplate("T#{t" + spec + "}")
         t.bind("M", {"t": datetime})
         assert t.fill({"t": elsewhere}) == t.fill({"t": moment})
+
+
+# ------------------------------------------------- key conditions against Python's answer
+
+DOMAINS: dict[str, tuple[Any, list[str], st.SearchStrategy[Any]]] = {
+    "int": (int, ["", "04d"], st.integers(-20, 120) | st.sampled_from([-1, 0, 9999, 10**4])),
+    "str": (str, ["", ""], st.text(st.sampled_from("a#$%&|X\U0001f600"), max_size=3)),
+    "dec": (Decimal, [""], st.sampled_from(["-1.5", "0", "0.50", "1E+1", "10", "2.25", "3"]
+                                          ).map(Decimal)),
+    "date": (date, ["", "%d.%m.%Y", "%Y-%m"], st.dates(date(2025, 12, 25), date(2026, 2, 5))),
+    "dt": (datetime, ["", "%Y-%m-%d"], st.datetimes(
+        datetime(2026, 1, 1), datetime(2026, 1, 4), timezones=st.just(UTC))),
+}
+SEPARATORS = ["#", "|", "X#", "$"]
+
+
+@st.composite
+def queried(draw: st.DrawFn, domains: tuple[str, ...] = tuple(DOMAINS), most: int = 2
+            ) -> tuple[type[Any], list[dict[str, Any]], list[Any], Any, bool]:
+    """A model with a random sort-key template, items, and a key query on it."""
+    from dynorm import Model, PartitionKey, SortKey
+
+    n = draw(st.integers(1, most))
+    kinds = [draw(st.sampled_from(domains)) for _ in range(n)]
+    specs = [draw(st.sampled_from(DOMAINS[k][1])) for k in kinds]
+    text = draw(st.sampled_from(["S#", "S#", "", "S", "A|"]))
+    for i, spec in enumerate(specs):
+        text += "{f" + str(i) + (":" + spec if spec else "") + "}"
+        if i < n - 1:
+            text += draw(st.sampled_from(SEPARATORS))
+    text += draw(st.sampled_from(["", "", "#E"]))
+    annotations = {"user": str, **{f"f{i}": DOMAINS[k][0] for i, k in enumerate(kinds)}}
+    stored = draw(st.booleans())
+    model = type("Q", (Model,), {"__annotations__": annotations, "__module__": __name__,
+                                 "pk": PartitionKey("U#{user}"), "sk": SortKey(text)},
+                 table="t_queried", store_key_fields=stored)
+    template = model._meta().sort.template
+    rows = []
+    for _ in range(draw(st.integers(1, 12))):
+        row = {"user": "u"}
+        for i, k in enumerate(kinds):
+            value = draw(DOMAINS[k][2])
+            if template.width(f"f{i}") is not None:
+                value = abs(value) % 10**4
+            row[f"f{i}"] = value
+        rows.append(row)
+    i = draw(st.integers(0, n - 1))
+    fixed = draw(st.sampled_from(rows))
+    conditions: list[Any] = [attr(model.user) == "u"]
+    for j in range(i):
+        conditions.append(attr(getattr(model, f"f{j}")) == fixed[f"f{j}"])
+    path = attr(getattr(model, f"f{i}"))
+    bound = draw(DOMAINS[kinds[i]][2])
+    other = draw(DOMAINS[kinds[i]][2])
+    if kinds[i] == "str" and draw(st.booleans()):  # a prefix of a stored value, plus a bit
+        bound = draw(st.sampled_from(rows))[f"f{i}"][: draw(st.integers(0, 3))] + draw(
+            st.sampled_from(["", "X", "$", "#"]))
+    ops = {"==": path == bound, "<": path < bound, "<=": path <= bound, ">": path > bound,
+           ">=": path >= bound, "between": path.between(min(bound, other), max(bound, other))}
+    if kinds[i] == "str":
+        ops["begins_with"] = path.begins_with(bound)
+    op = draw(st.sampled_from(sorted(ops)))
+    conditions.append(ops[op])
+    low, high = min(bound, other), max(bound, other)
+    tests = {"==": lambda v: v == bound, "<": lambda v: v < bound, "<=": lambda v: v <= bound,
+             ">": lambda v: v > bound, ">=": lambda v: v >= bound,
+             "between": lambda v: low <= v <= high, "begins_with": lambda v: v.startswith(bound)}
+
+    def expect(row: dict[str, Any]) -> bool:
+        return all(row[f"f{j}"] == fixed[f"f{j}"] for j in range(i)) and tests[op](row[f"f{i}"])
+
+    return model, rows, conditions, expect, stored
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(queried() | queried(domains=("str",)) | queried(domains=("str", "int", "dt"), most=1))
+def test_key_conditions_select_what_python_selects(case: Any) -> None:
+    from dynorm import ExpressionError
+    from dynorm._key_conditions import key_query
+
+    model, rows, conditions, expect, stored = case
+    try:
+        key, filters = key_query(model._meta(), None, conditions)
+    except ExpressionError as exc:
+        assert not stored, exc  # refused only for a field stored nowhere but in the key
+        event("refused")
+        return
+    except InvalidKey:  # == a value no key can hold ({n:04d} == 10000): nothing to find
+        assert not any(expect(row) for row in rows)
+        event("no such key")
+        return
+    event("filtered" if filters else "key only")
+    items = {}
+    for row in rows:
+        try:
+            item = model(**row).to_item()
+        except InvalidKey:  # an empty key: cannot be stored
+            continue
+        items[item["sk"]["S"]] = (item, row)  # one item per key, as in the table
+    for item, row in items.values():
+        got = key.matches(item) and all(f.matches(item) for f in filters)
+        assert got == expect(row), (model.__name__, item["sk"], row, key, filters)
