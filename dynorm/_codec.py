@@ -547,11 +547,21 @@ def encode_set_dynamic(value: AbstractSet[Any]) -> AttributeValue | None:
     )
 
 
+def empty_map_key() -> EncodingError:
+    """DynamoDB refuses an empty attribute name, and a map key is one."""
+    return EncodingError(
+        "a map key cannot be empty: DynamoDB refuses an empty attribute name (\"Empty "
+        "attribute name\"); use a non-empty key"
+    )
+
+
 def encode_map_values(value: Mapping[Any, Any], enc: Encoder) -> dict[str, AttributeValue]:
     out: dict[str, AttributeValue] = {}
     for k, v in value.items():
         if not isinstance(k, str):
             raise wrong_type("str map keys", k)
+        if not k:
+            raise empty_map_key()
         av = enc(v)
         if av is None:
             raise EncodingError(

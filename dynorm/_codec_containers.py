@@ -18,6 +18,7 @@ from dynorm._codec import (
     Codec,
     compile_codec,
     decode_number,
+    empty_map_key,
     encode_map_values,
     encode_set_dynamic,
     tag_decoder,
@@ -182,6 +183,8 @@ def map_codec(tp: Any) -> Codec:
 
     def encode_map(v: Any) -> AttributeValue | None:
         if type(v) is dict:
+            if "" in v:
+                raise empty_map_key()
             # Fast paths, one pass: str keys with exact str / small int values.
             out: dict[str, AttributeValue] = {}
             if plain is str:

@@ -27,8 +27,8 @@ class Dynorm(Contender):
         await self.conn.close()
 
     def activate(self) -> None:
-        # Several dynorm connections are open at once here; the current one is global.
-        dynorm.connection._current = self.conn
+        # Several dynorm connections are open at once here; the current one is the task's.
+        dynorm.connection._current.set(self.conn)
 
     async def put(self, items: Sequence[Bench]) -> None:
         for m in items:
@@ -59,10 +59,10 @@ class Dynorm(Contender):
         return sum(1 for m in found if m is not None)
 
     async def transaction(self, items: Sequence[Bench]) -> None:
-        dynorm.connection._current = self.tx_conn
+        dynorm.connection._current.set(self.tx_conn)
         try:
             async with dynorm.transaction() as tx:
                 for m in items:
                     tx.save(m)
         finally:
-            dynorm.connection._current = self.conn
+            dynorm.connection._current.set(self.conn)

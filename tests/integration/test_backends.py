@@ -171,3 +171,15 @@ async def test_table_recreated_without_its_stream(conn: Connection) -> None:
     desc = (await conn.call("DescribeTable", {"TableName": TABLE}))["Table"]
     assert "StreamSpecification" not in desc
     assert ("LatestStreamArn" in desc) is on_backend(moto=False, aws=True)
+
+
+async def test_map_with_an_empty_key(conn: Connection) -> None:
+    """AWS refuses an empty attribute name, a map key included; moto stores the map
+    mangled (``{"": {"N": "1"}}`` comes back as ``{"N": "1"}``). dynorm refuses it."""
+    await conn.call("CreateTable", _table())
+    got = await _outcome(conn, "PutItem", {"TableName": TABLE, "Item": {
+        "k": {"S": "m"}, "m": {"M": {"": {"N": "1"}}}}})
+    assert got == on_backend(moto={}, aws=RequestRejected)
+    if BACKEND == "moto":
+        stored = await conn.call("GetItem", {"TableName": TABLE, "Key": {"k": {"S": "m"}}})
+        assert stored["Item"]["m"] == {"M": {"N": "1"}}

@@ -172,7 +172,7 @@ docs = st.builds(
     ss=st.sets(st.text(max_size=8), max_size=4),
     ns=st.frozensets(st.integers(-1000, 1000), max_size=4),
     li=st.lists(st.integers(-(10**37), 10**37) | st.text(max_size=8), max_size=6),
-    m=st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    m=st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=3),  # no "" key
     e=st.sampled_from(Color),
     maybe=st.none() | st.integers(-(10**37), 10**37),  # 38 digits at most
     required_nullable=st.none() | st.text(max_size=3),

@@ -69,6 +69,7 @@ def _spec(annotation: Any, values: st.SearchStrategy[Any], tag: str, key: str) -
 
 
 texts = st.text(max_size=12)
+keys = st.text(min_size=1, max_size=12)  # DynamoDB refuses an empty map key
 in_range_floats = st.floats(allow_nan=False, allow_infinity=False).filter(
     lambda x: x == 0 or 1e-129 < abs(x) < 1e125)
 decimals = st.decimals(allow_nan=False, allow_infinity=False, places=6,
@@ -114,7 +115,7 @@ SCALARS: list[Spec] = [
     Spec(Any, st.recursive(
         st.none() | st.booleans() | st.integers(-(10**30), 10**30) | texts
         | st.binary(max_size=4),
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3),
         max_leaves=6), frozenset({"S", "N", "B", "BOOL", "NULL", "L", "M", "SS", "NS", "BS"}),
         "Any"),
 ]
@@ -164,7 +165,7 @@ def specs(draw: st.DrawFn, depth: int = 2) -> Spec:
                      st.tuples(inner.values, other.values), "L", "tuple")
     if choice == 5:
         return _spec(dict[str, inner.annotation],
-                     st.dictionaries(texts, inner.values, max_size=3), "M", f"dict[{inner.key}]")
+                     st.dictionaries(keys, inner.values, max_size=3), "M", f"dict[{inner.key}]")
     if choice == 6:
         elem, values, tag = draw(st.sampled_from(SET_ELEMENTS))
         kind = draw(st.sampled_from([set, frozenset]))
@@ -474,3 +475,19 @@ def test_any_keeps_what_reads_back_as_itself() -> None:
     cls = declare(x=(Any, None))
     for v in (None, 3, "s", b"b", True, Decimal("1.5"), [1, None, {"a": [b"x"]}], {"s"}):
         round_trip(cls(x=v))
+
+
+def test_an_empty_map_key_is_refused_naming_the_field() -> None:
+    """DynamoDB refuses an empty attribute name, and a map key is one (moto stores it
+    mangled: tests/integration/test_backends.py)."""
+    class Keys(Model, table="empty_keys"):
+        id: Annotated[str, PartitionKey]
+        ints: dict[str, int] = {}
+        nested: dict[str, list[int]] = {}
+        loose: Any = None
+
+    for values in ({"ints": {"": 1}}, {"nested": {"a": [1], "": [2]}},
+                   {"loose": {"x": {"": 2}}}):
+        field = next(iter(values))
+        with pytest.raises(EncodingError, match=rf"Keys.{field}: a map key cannot be empty"):
+            Keys(id="k", **values).to_item()
