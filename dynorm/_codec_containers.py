@@ -18,6 +18,7 @@ from dynorm._codec import (
     Codec,
     compile_codec,
     decode_number,
+    decode_value,
     empty_map_key,
     encode_map_values,
     encode_set_dynamic,
@@ -109,7 +110,16 @@ def list_codec(tp: Any) -> Codec:
                 raise wrong_type(f"a tuple of {len(fixed)}", v)
             return {"L": [_in_collection(c.encode(x)) for c, x in zip(fixed, v, strict=True)]}
 
-        return Codec(encode_tuple, tp, tags={"L"})
+        decoders = [c.decode for c in fixed]
+
+        def decode_tuple(v: Any) -> Any:
+            # Element by element with each position's codec (a nested model's absent
+            # fields, its unions...); a list of another length is left to validation.
+            if len(v) != len(decoders):
+                return [decode_value(x) for x in v]
+            return [d(x) for d, x in zip(decoders, v, strict=True)]
+
+        return Codec(encode_tuple, tp, tags={"L"}, decode=tag_decoder("L", decode_tuple))
     elem = compile_codec(args[0] if args else Any)
     enc = elem.encode
     dec = elem.decode

@@ -6,6 +6,7 @@ from ``Model.__pydantic_init_subclass__``, so a wrong model never gets imported 
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import re
 import types
@@ -397,9 +398,12 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
         )
     types = {f: info.annotation for f, info in fields.items()}
     by_role: dict[str, KeyTemplate] = {}
-    for template in templates:
-        if template.role in by_role:
-            raise SchemaError(f"{name}: more than one {template.role} key template")
+    for declared in templates:
+        if declared.role in by_role:
+            raise SchemaError(f"{name}: more than one {declared.role} key template")
+        # A template declared on a base class serves every subclass: each binds its own
+        # copy (its field types and decisions), never the one object they share.
+        template = copy.deepcopy(declared)
         template.bind(name, types)
         by_role[template.role] = template
     for role, marker in (("partition", PartitionKey), ("sort", SortKey)):
@@ -423,8 +427,10 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
                     f"{name}: key template attribute {field.attribute!r} is also a field's "
                     "attribute name"
                 )
-            field.bind(name, types)
-            return KeyAttr(field.attribute, field.attribute, "S", _STR_CODEC, field)
+            attribute = field.attribute
+            bound = copy.deepcopy(field)  # per class, as above
+            bound.bind(name, types)
+            return KeyAttr(attribute, attribute, "S", _STR_CODEC, bound)
         return _key_attr(name, field, fields[field], codec.fields[field].codec, role)
 
     partition = key(by_role.get("partition") or roles[PartitionKey][0], "partition key")

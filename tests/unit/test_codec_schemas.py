@@ -491,3 +491,22 @@ def test_an_empty_map_key_is_refused_naming_the_field() -> None:
         field = next(iter(values))
         with pytest.raises(EncodingError, match=rf"Keys.{field}: a map key cannot be empty"):
             Keys(id="k", **values).to_item()
+
+
+def test_a_fixed_tuple_decodes_each_position_with_its_codec() -> None:
+    """Found by the schema property: a fixed tuple was decoded as plain values, so a
+    nested model's None left out (it reads back as None) came back as a missing field."""
+
+    class Part(pydantic.BaseModel):
+        size: int | None
+
+    class Shelf(Model, table="tuple_shelves"):
+        id: Annotated[str, PartitionKey]
+        pair: tuple[str, Part]
+        mixed: tuple[int | str, bytes, set[str]] = (0, b"", set())
+
+    shelf = Shelf(id="s", pair=("", Part(size=None)), mixed=("7", b"\x00", {"a"}))
+    item = shelf.to_item()
+    assert item["pair"] == {"L": [{"S": ""}, {"M": {}}]}
+    back = Shelf.from_item(item)
+    assert back == shelf and type(back.mixed[0]) is str and back.mixed[2] == {"a"}

@@ -296,3 +296,24 @@ def test_begins_with_before_a_literal_starting_with_a_letter_is_filtered() -> No
     assert key_request(Lettered, attr(Lettered.user) == "u", attr(Lettered.s).begins_with("aX")
                        ) == (U + "begins_with(#n1, :v1)", ["begins_with(#n2, :v2)"],
                              ["U#u", "S#", "aX"])
+
+
+def test_an_inherited_template_is_bound_per_class() -> None:
+    """A template declared on a base class is one object: each subclass binds its own
+    copy, so one subclass's field types never decide another's key."""
+    from dynorm import Model, PartitionKey
+
+    class Base(Model):
+        pk = PartitionKey("N#{n}")  # every subclass declares n, each of its own type
+
+    class Padded(Base, table="padded_children"):
+        n: int
+
+    class Named(Base, table="named_children"):
+        n: str
+
+    padded, named = Padded._meta().partition.template, Named._meta().partition.template
+    assert padded is not named
+    assert Padded(n=7).to_item()["pk"] == {"S": "N#7"}
+    assert Named(n="a#b").to_item()["pk"] == {"S": "N#a%23b"}
+    assert Padded.from_item(Padded(n=7).to_item()).n == 7  # read back as an int
