@@ -44,7 +44,7 @@ import contextvars
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -79,7 +79,7 @@ from dynorm import (
     VersionConflict,
     attr,
 )
-from dynorm.expressions import Condition, list_append
+from dynorm.expressions import Condition, Path, list_append
 from dynorm.transaction import TransactionCanceled
 from tests.support.backend import BACKEND
 from tests.support.reference import Reference, Stored, diff, present_attrs, same
@@ -611,14 +611,15 @@ class StoreMachine(RuleBasedStateMachine):
         self.copies: list[Model] = []  # complete copies loaded earlier (possibly stale)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        STATS[coro.__qualname__] += 1
+        name = getattr(coro, "__qualname__", "?")
+        STATS[name] += 1
         # One context for every step: the connection entered in open() stays current
         # (it lives in a ContextVar, and each task would otherwise get a copy).
-        task = self.loop.create_task(coro, context=self.context)
+        task = self.loop.create_task(coro, context=self.context)  # type: ignore[call-arg]
         try:
             return self.loop.run_until_complete(task)
         except Exception as exc:
-            STATS[f"{coro.__qualname__} -> {type(exc).__name__}"] += 1
+            STATS[f"{name} -> {type(exc).__name__}"] += 1
             raise
 
     @initialize()
@@ -690,7 +691,7 @@ class StoreMachine(RuleBasedStateMachine):
     def draw_instance(self, d: Data, model: type[Model] | None = None) -> Model:
         """A held copy (maybe stale) or a new instance."""
         pool = [c for c in self.copies if model is None or type(c) is model]
-        if pool and d.draw(st.booleans()):
+        if len(pool) > 0 and d.draw(st.booleans()):
             c = d.draw(st.sampled_from(pool))
             if d.draw(st.booleans()):
                 self.mutate(d, c)
@@ -739,8 +740,8 @@ class StoreMachine(RuleBasedStateMachine):
                 for doc in DOCS:
                     key = shop_key(acct, doc)
                     for model in ENTITIES:
-                        got = await model.find_one(account=acct, doc_id=doc, consistent=True)
-                        expect(got, self.own(model, key), f"{model.__name__}({acct!r}, {doc!r})")
+                        item = await model.find_one(account=acct, doc_id=doc, consistent=True)
+                        expect(item, self.own(model, key), f"{model.__name__}({acct!r}, {doc!r})")
 
         self.run(check())
 
@@ -943,8 +944,8 @@ class StoreMachine(RuleBasedStateMachine):
         final: dict[Key, tuple[str, Model | None, type[Model]]] = {}
         for op, m, model, key in ops:
             final[key] = (op, m, model)  # last write wins
-        expected = {key: self.written_attrs(m, store_none) if m is not None else None
-                    for key, (op, m, _) in final.items()}
+        expected = {key: None if w is None else self.written_attrs(w, store_none)
+                    for key, (_, w, _) in final.items()}
         self.run(go())
         for key, (op, m, model) in final.items():
             if op == "delete":
@@ -1086,7 +1087,7 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(d=st.data())
     def project(self, d: Data) -> None:
         T_ = Thing
-        paths = {
+        paths: dict[str, Path] = {
             "score": attr(T_.score), "status": attr(T_.status), "note": attr(T_.note),
             "tags": attr(T_.tags), "log": attr(T_.log), "opt_inner": attr(T_.opt_inner),
             "inner.a": attr(T_.inner).a, "prefs.k1": attr(T_.prefs)["k1"],
@@ -1105,7 +1106,7 @@ class StoreMachine(RuleBasedStateMachine):
             for c in chosen:
                 if c == "inner.a":
                     if "inner" in s.attrs:
-                        assert copy.inner.a == exp.inner.a, (c, copy.inner, exp.inner)  # type: ignore[attr-defined]
+                        assert copy.inner.a == exp.inner.a, (c, copy.inner, exp.inner)
                         if "nested-projection-defaults" not in KNOWN_BUGS:
                             with pytest.raises(AttributeError):
                                 _ = copy.inner.b  # type: ignore[attr-defined]
@@ -1113,7 +1114,7 @@ class StoreMachine(RuleBasedStateMachine):
                     if "prefs" in s.attrs:
                         stored_prefs = s.attrs["prefs"]
                         if "k1" in stored_prefs:
-                            got_prefs = copy.prefs  # type: ignore[attr-defined]
+                            got_prefs = copy.prefs
                             assert same(got_prefs, {"k1": stored_prefs["k1"]}), got_prefs
                         else:
                             # nothing came back: either absent or empty, never invented
@@ -1128,7 +1129,7 @@ class StoreMachine(RuleBasedStateMachine):
         return sorted(items, key=lambda x: (x[1].attrs[by], x[0][1]) if by != "sk"
                       else (x[0][2], x[0][1]))
 
-    def _compare_ordered(self, got: list[Model], want: list[tuple[Key, Stored]], order: str,
+    def _compare_ordered(self, got: Sequence[Model], want: list[tuple[Key, Stored]], order: str,
                          limit: int | None, what: str, reverse: bool = False,
                          ties: bool = False) -> None:
         """``got`` are the first ``limit`` of ``want`` (already sorted); with ``ties``, the
