@@ -163,11 +163,25 @@ def _union_decoders(tp: Any, codecs: Sequence[Codec]) -> dict[str, Decoder]:
     decoders: dict[str, Decoder] = {"NULL": decode_value}
     models = [c for c in codecs if c.object_codec is not None]
     for c, c_tags in zip(codecs, tags, strict=True):
+        decode = c.decode if c.exact or c.object_codec is not None else _as_member(c)
         for tag in c_tags:
-            decoders.setdefault(tag, c.decode)
+            decoders.setdefault(tag, decode)
     if len(models) > 1:
         decoders["M"] = _discriminated_decoder(tp, models)
     return decoders
+
+
+def _as_member(codec: Codec) -> Decoder:
+    """Decode into the member's own type, not a plain value pydantic would validate
+    against the whole union: ``"2000-01-01T...Z"`` stored by the ``datetime`` member of
+    ``SecretBytes | datetime`` must not become the first member that accepts a string."""
+    adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(codec.python_type)
+    plain = codec.decode
+
+    def decode_member(av: AttributeValue) -> Any:
+        return adapter.validate_python(plain(av))
+
+    return decode_member
 
 
 def _advice(a: Codec, b: Codec) -> str:

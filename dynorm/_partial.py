@@ -13,7 +13,7 @@ import pydantic
 from dynorm._codec import decode_value
 
 if TYPE_CHECKING:
-    from dynorm.model import Model
+    pass
 
 __all__ = [
     "construct_partial",
@@ -46,19 +46,32 @@ def _adapter(cls: type[pydantic.BaseModel], name: str) -> pydantic.TypeAdapter[A
     return adapter
 
 
-def partial_value(cls: type[Model], name: str, raw: Any) -> Any:
-    """Validate one fetched field; a nested model fetched in part is built partially."""
-    try:
-        return _adapter(cls, name).validate_python(raw)
-    except pydantic.ValidationError:
-        fc = cls._meta().codec.fields[name]
-        nested = fc.codec.object_codec
-        if nested is None or not isinstance(raw, dict):
-            raise
-        values = {
-            sub.name: raw[sub.attr] for sub in nested.fields.values() if sub.attr in raw
-        }
-        return construct_partial(nested.cls, values)
+def partial_value(cls: type[pydantic.BaseModel], name: str, raw: Any, *,
+                  part: bool = False) -> Any:
+    """Validate one fetched field.
+
+    ``part``: the field was fetched in part (a projection of ``Doc.address.city``): a
+    nested model is then built with only the sub-fields that were read -- at every
+    depth, since what a deeper path left out is not known here -- and each of those is
+    validated on its own. Nothing it did not read is filled with a default.
+    """
+    if part and isinstance(raw, dict):
+        nested = _object_codec_of(cls, name)
+        if nested is not None:
+            values = {
+                sub.name: partial_value(nested.cls, sub.name, raw[sub.attr], part=True)
+                for sub in nested.fields.values() if sub.attr in raw
+            }
+            return construct_partial(nested.cls, values)
+    return _adapter(cls, name).validate_python(raw)
+
+
+def _object_codec_of(cls: type[pydantic.BaseModel], name: str) -> Any:
+    """The per-field codec of the model a field holds (None for any other field)."""
+    from dynorm._objects import object_codec_for  # the objects import the codec
+
+    field = object_codec_for(cls).fields.get(name)
+    return None if field is None else field.codec.object_codec
 
 
 def construct_partial(cls: type[pydantic.BaseModel], values: dict[str, Any]) -> Any:

@@ -18,6 +18,8 @@ environment variables (``AWS_REGION``/``AWS_DEFAULT_REGION``, credentials, profi
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from contextvars import ContextVar
 from types import TracebackType
@@ -25,13 +27,21 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from dynorm._types import Request, Response
-from dynorm.exceptions import ConnectionNotConfigured
-from dynorm.transport.base import RetryPolicy, Transport
+from dynorm.exceptions import (
+    ConnectionNotConfigured,
+    ServiceError,
+    TransportError,
+    is_retryable,
+    may_have_applied,
+)
+from dynorm.transport.base import RetryPolicy, Transport, settle_ambiguous
 
 if TYPE_CHECKING:
     import aioboto3
 
 __all__ = ["Connection", "close", "configure", "connect", "get_connection"]
+
+log = logging.getLogger(__name__)
 
 #: The connection of the running task's ``connect()`` block, if any.
 _current: ContextVar[Connection | None] = ContextVar("dynorm_connection", default=None)
@@ -152,14 +162,10 @@ class Connection:
         if self._transport_kind == "fast":
             from dynorm.transport.fast import FastTransport
 
-            return FastTransport(
-                session, region=self.region, endpoint_url=self.endpoint_url, retry=self.retry
-            )
+            return FastTransport(session, region=self.region, endpoint_url=self.endpoint_url)
         from dynorm.transport.aioboto3 import Aioboto3Transport
 
-        return Aioboto3Transport(
-            session, region=self.region, endpoint_url=self.endpoint_url, retry=self.retry
-        )
+        return Aioboto3Transport(session, region=self.region, endpoint_url=self.endpoint_url)
 
     async def close(self) -> None:
         """Close the client and forget it (idempotent)."""
@@ -193,8 +199,56 @@ class Connection:
         return self.table_prefix + name
 
     async def call(self, operation: str, payload: Request) -> Response:
-        """Send one operation through the transport."""
-        return await self.transport.call(operation, payload)
+        """Send one operation, retrying where DynamoDB says to retry.
+
+        The one retry loop of dynorm: the transport makes a single attempt; throttling,
+        5xx answers and lost connections are tried again after an exponential, jittered
+        pause (:class:`RetryPolicy`) until the attempts are spent. A failure that may
+        hide an applied write (a 5xx, an answer lost after sending) makes the outcome
+        uncertain: a conditional put or delete whose retry then meets its own effect is
+        settled as a success (:func:`settle_ambiguous`); anything else is raised with
+        ``ambiguous`` set.
+
+        Raises:
+            ServiceError: DynamoDB's answer (a subclass per code), when not retryable or
+                still there after the last attempt.
+            TransportError: no answer after the last attempt.
+        """
+        transport = self.transport
+        attempt = 0
+        uncertain = False  # an earlier attempt may have been applied without our seeing it
+        while True:
+            attempt += 1
+            try:
+                return await transport.call(operation, payload)
+            except ServiceError as error:
+                if uncertain or error.ambiguous:
+                    error.ambiguous = True
+                    settled = settle_ambiguous(operation, payload, error)
+                    if settled is not None:
+                        log.debug("%s: condition failed on the write's own lost attempt: "
+                                  "done", operation)
+                        return settled
+                if not is_retryable(error):
+                    raise
+                uncertain = uncertain or may_have_applied(error)
+                if attempt >= self.retry.max_attempts:
+                    error.ambiguous = uncertain
+                    raise
+                reason = f"{error.code} (HTTP {error.status})"
+            except TransportError as error:
+                if not error.retryable:
+                    raise
+                uncertain = uncertain or error.sent
+                if attempt >= self.retry.max_attempts:
+                    raise TransportError(
+                        f"{operation}: no answer from {self.endpoint_url or 'DynamoDB'} after "
+                        f"{attempt} attempt(s): {error}", sent=uncertain, retryable=False,
+                    ) from error.__cause__ or error
+                reason = str(error)
+            delay = self.retry.delay(attempt)
+            log.debug("%s: %s, retry %d in %.3fs", operation, reason, attempt, delay)
+            await asyncio.sleep(delay)
 
 
 def _is_loopback(url: str | None) -> bool:

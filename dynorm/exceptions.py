@@ -41,6 +41,8 @@ from typing import Any
 
 __all__ = [
     "ERROR_CODES",
+    "NOT_APPLIED_CODES",
+    "RETRYABLE_CODES",
     "ConditionFailed",
     "ConnectionNotConfigured",
     "DynormError",
@@ -62,6 +64,8 @@ __all__ = [
     "ValidationFailed",
     "VersionConflict",
     "error_for_code",
+    "is_retryable",
+    "may_have_applied",
 ]
 
 
@@ -167,7 +171,19 @@ class ItemNotFound(DynormError, LookupError):
 
 
 class TransportError(DynormError, ConnectionError):
-    """The request got no answer: connection refused/reset or timed out on every attempt."""
+    """The request got no answer: connection refused/reset or timed out on every attempt.
+
+    Attributes:
+        sent: the request may have reached the server (the connection dropped after
+            sending, an answer could not be read): a write may have been applied. False
+            when it certainly was not (the connection could not be made).
+        retryable: another attempt may succeed (False for e.g. missing credentials).
+    """
+
+    def __init__(self, message: str, *, sent: bool = True, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
+        self.retryable = retryable
 
 
 class ServiceError(DynormError):
@@ -185,13 +201,17 @@ class ServiceError(DynormError):
             can apply it twice; see docs/reliability.md.
     """
 
-    def __init__(self, message: str, *, code: str = "", operation: str = "") -> None:
+    def __init__(self, message: str, *, code: str = "", operation: str = "",
+                 response: dict[str, Any] | None = None, ambiguous: bool = False,
+                 status: int = 400) -> None:
         super().__init__(f"{operation}: {code}: {message}" if operation else message)
         self.code = code
         self.message = message
         self.operation = operation
-        self.response: dict[str, Any] = {}
-        self.ambiguous = False
+        self.response: dict[str, Any] = response if response is not None else {}
+        self.ambiguous = ambiguous
+        #: the HTTP status of the answer
+        self.status = status
 
 
 class ConditionFailed(ServiceError):
@@ -202,10 +222,8 @@ class ConditionFailed(ServiceError):
             could decode it, else the raw wire item), or ``None``.
     """
 
-    def __init__(
-        self, message: str, *, code: str = "", operation: str = "", item: Any = None
-    ) -> None:
-        super().__init__(message, code=code, operation=operation)
+    def __init__(self, message: str, *, item: Any = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
         self.item = item
 
 
@@ -217,17 +235,9 @@ class VersionConflict(ConditionFailed):
         actual: the stored version (None when the item is missing or unversioned).
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str = "",
-        operation: str = "",
-        item: Any = None,
-        expected: int | None = None,
-        actual: int | None = None,
-    ) -> None:
-        super().__init__(message, code=code, operation=operation, item=item)
+    def __init__(self, message: str, *, expected: int | None = None,
+                 actual: int | None = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
         self.expected = expected
         self.actual = actual
 
@@ -283,6 +293,32 @@ RETRYABLE_CODES = frozenset(
         "TransactionInProgressException",
     }
 )
+
+
+#: Retryable codes that say the request was not carried out (throttling): every other
+#: retried failure (a 5xx, TransactionInProgressException) may hide an applied write.
+NOT_APPLIED_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+    }
+)
+
+
+def is_retryable(error: ServiceError | TransportError) -> bool:
+    """Whether another attempt of the same request may succeed (one rule, every caller)."""
+    if isinstance(error, TransportError):
+        return error.retryable
+    return error.code in RETRYABLE_CODES or error.status >= 500
+
+
+def may_have_applied(error: ServiceError | TransportError) -> bool:
+    """Whether the failed attempt may have been carried out all the same."""
+    if isinstance(error, TransportError):
+        return error.sent
+    return error.ambiguous or error.code not in NOT_APPLIED_CODES
 
 
 def error_for_code(code: str, status: int = 400) -> type[ServiceError]:

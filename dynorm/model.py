@@ -306,7 +306,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
                 continue  # an absent nullable field: not fetched, so not known to be None
             fc = meta.codec.by_attr[attr]
             try:
-                values[fc.name] = partial_value(cls, fc.name, raw)
+                values[fc.name] = partial_value(cls, fc.name, raw, part=fc.name in incomplete)
             except pydantic.ValidationError as exc:
                 raise cls._validation_failed(item, exc) from exc
         for attr in covered:  # returned by the read, yet not stored: what from_item says
@@ -644,20 +644,17 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
                     f"{where}: version conflict: this copy has version {version}, the table "
                     f"has {'no item' if raw is None else stored}; reload and retry{suffix}",
                     code=exc.code, operation=exc.operation, item=item,
-                    expected=version, actual=stored,
+                    expected=version, actual=stored, response=exc.response,
+                    ambiguous=exc.ambiguous, status=exc.status,
                 )
-                error.response = exc.response
-                error.ambiguous = exc.ambiguous
                 return error
         what = "condition failed"
         if raw is not None and not cls._is_own(raw):
             what = (f"the item stored under this key is not a {cls.__name__} "
                     f"({meta.entity_attr}={raw.get(meta.entity_attr)!r}); nothing was written")
-        error = ConditionFailed(f"{where}: {what}{suffix}", code=exc.code,
-                                operation=exc.operation, item=item)
-        error.response = exc.response
-        error.ambiguous = exc.ambiguous
-        return error
+        return ConditionFailed(f"{where}: {what}{suffix}", code=exc.code,
+                               operation=exc.operation, item=item, response=exc.response,
+                               ambiguous=exc.ambiguous, status=exc.status)
 
     @classmethod
     async def get_many(cls, keys: Iterable[Any], *, consistent: bool = False

@@ -147,9 +147,9 @@ class TransactionCanceled(ServiceError):
         failed: the reasons of the actions that failed.
     """
 
-    def __init__(self, message: str, *, reasons: list[CancellationReason], code: str = "",
-                 operation: str = "TransactWriteItems") -> None:
-        super().__init__(message, code=code, operation=operation)
+    def __init__(self, message: str, *, reasons: list[CancellationReason],
+                 operation: str = "TransactWriteItems", **fields: Any) -> None:
+        super().__init__(message, operation=operation, **fields)
         self.reasons = reasons
 
     @property
@@ -437,8 +437,8 @@ class Transaction:
             f"transaction canceled, nothing was written: {len(failed)} of {len(reasons)} "
             f"action(s) failed: {summary}",
             reasons=reasons, code=exc.code, operation=exc.operation or "TransactWriteItems",
+            response=exc.response, ambiguous=exc.ambiguous, status=exc.status,
         )
-        error.response = exc.response
         return error
 
     def _reason(self, index: int, action: _Action, raw: dict[str, Any]) -> CancellationReason:
@@ -455,9 +455,10 @@ class Transaction:
                     f"{model.__name__} ({meta.describe_key(action.key)}) not found in table "
                     f"{meta.table_name!r}", model=model.__name__, key=action.key)
             else:
-                failure = ConditionFailed(raw.get("Message", "") or "condition failed",
-                                          code=code, operation="TransactWriteItems")
-                failure.response = {"Item": stored} if stored is not None else {}
+                failure = ConditionFailed(
+                    raw.get("Message", "") or "condition failed", code=code,
+                    operation="TransactWriteItems",
+                    response={"Item": stored} if stored is not None else {})
                 error = model._condition_failed(
                     failure, meta, action.request,
                     action.version if action.guarded else None)
@@ -572,8 +573,8 @@ async def transact_get(*pairs: tuple[type[Model], Any]) -> tuple[Model | None, .
                                               entry.get("Message")))
         summary = "; ".join(r.describe() for r in reasons if r.failed) or exc.message
         error = TransactionCanceled(f"transactional read canceled: {summary}", reasons=reasons,
-                                    code=exc.code, operation="TransactGetItems")
-        error.response = exc.response
+                                    code=exc.code, operation="TransactGetItems",
+                                    response=exc.response, status=exc.status)
         raise error from exc
     results: list[Model | None] = []
     responses = response.get("Responses") or [{}] * len(pairs)

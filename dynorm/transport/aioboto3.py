@@ -1,8 +1,9 @@
 """The aioboto3 transport: aioboto3's low-level DynamoDB (and Streams) client.
 
-botocore's own retries are switched off (one attempt per call) so that dynorm's
-:class:`RetryPolicy` is the only one: it retries throttling, 5xx and connection
-failures with exponential backoff and full jitter, then raises a dynorm error.
+botocore's own retries are switched off: each call is one attempt, and the connection's
+:class:`RetryPolicy` is the only retry (:meth:`dynorm.Connection.call`). botocore's
+errors become dynorm's: ``ServiceError`` subclasses with ``status``, ``TransportError``
+saying whether the request may have reached the server.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ from aiobotocore.config import AioConfig
 
 from dynorm._types import Request, Response
 from dynorm.exceptions import (
-    RETRYABLE_CODES,
     RequestRejected,
     ServiceError,
     Throttled,
     TransportError,
     error_for_code,
 )
-from dynorm.transport.base import STREAM_OPERATIONS, RetryPolicy, settle_ambiguous
+from dynorm.transport.base import STREAM_OPERATIONS
 
 __all__ = ["Aioboto3Transport"]
 
@@ -63,7 +63,6 @@ class Aioboto3Transport:
         session: an ``aioboto3.Session`` (credentials and region come from it).
         region: the AWS region (default: the session's, else ``us-east-1``).
         endpoint_url: a DynamoDB-compatible endpoint (local servers); None for AWS.
-        retry: the retry policy.
         max_pool_connections: HTTP connections kept open for concurrent calls.
         connect_timeout: seconds.
         read_timeout: seconds to wait for an answer.
@@ -77,7 +76,6 @@ class Aioboto3Transport:
         *,
         region: str | None = None,
         endpoint_url: str | None = None,
-        retry: RetryPolicy | None = None,
         max_pool_connections: int = 64,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
@@ -85,7 +83,6 @@ class Aioboto3Transport:
         self._session = session
         self.region = region or session.region_name or "us-east-1"
         self.endpoint_url = endpoint_url
-        self.retry = retry or RetryPolicy()
         self._config = AioConfig(
             retries={"total_max_attempts": 1, "mode": "standard"},
             max_pool_connections=max_pool_connections,
@@ -125,48 +122,23 @@ class Aioboto3Transport:
         await self._stack.aclose()
 
     async def call(self, operation: str, payload: Request) -> Response:
+        """One attempt (the connection retries): botocore's answer, or dynorm's error."""
         service = "dynamodbstreams" if operation in STREAM_OPERATIONS else "dynamodb"
         method = getattr(await self._client(service), _method_name(operation))
-        attempt = 0
-        uncertain = False  # an earlier attempt may have been applied without our seeing it
-        while True:
-            attempt += 1
-            try:
-                response: Response = await method(**payload)
-                return response
-            except botocore.exceptions.ClientError as exc:
-                error = _translate(exc, operation)
-                if uncertain:
-                    error.ambiguous = True
-                    settled = settle_ambiguous(operation, payload, error)
-                    if settled is not None:
-                        log.debug("%s: condition failed on the write's own lost attempt: done",
-                                  operation)
-                        return settled
-                if error.code not in RETRYABLE_CODES:
-                    raise error from exc
-                uncertain = uncertain or _status(exc) >= 500
-                if attempt >= self.retry.max_attempts:
-                    error.ambiguous = uncertain
-                    raise error from exc
-                delay = self.retry.delay(attempt)
-                log.debug("%s: %s, retry %d in %.3fs", operation, error.code, attempt, delay)
-            except botocore.exceptions.ParamValidationError as exc:
-                raise RequestRejected(str(exc), code="ParamValidationError",
-                                      operation=operation) from exc
-            except _CONNECTION_ERRORS as exc:
-                uncertain = uncertain or not isinstance(exc, _UNSENT)
-                if attempt >= self.retry.max_attempts:
-                    raise TransportError(
-                        f"{operation}: no answer from {self.endpoint_url or 'DynamoDB'} after "
-                        f"{attempt} attempt(s): {type(exc).__name__}: {exc}"
-                    ) from exc
-                delay = self.retry.delay(attempt)
-                log.debug("%s: %s, retry %d in %.3fs", operation, type(exc).__name__, attempt,
-                          delay)
-            except botocore.exceptions.BotoCoreError as exc:
-                raise TransportError(f"{operation}: {type(exc).__name__}: {exc}") from exc
-            await asyncio.sleep(delay)
+        try:
+            response: Response = await method(**payload)
+            return response
+        except botocore.exceptions.ClientError as exc:
+            raise _translate(exc, operation) from exc
+        except botocore.exceptions.ParamValidationError as exc:
+            raise RequestRejected(str(exc), code="ParamValidationError",
+                                  operation=operation) from exc
+        except _CONNECTION_ERRORS as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}",
+                                 sent=not isinstance(exc, _UNSENT)) from exc
+        except botocore.exceptions.BotoCoreError as exc:  # e.g. no credentials
+            raise TransportError(f"{operation}: {type(exc).__name__}: {exc}",
+                                 sent=False, retryable=False) from exc
 
 
 def _status(exc: botocore.exceptions.ClientError) -> int:
@@ -183,6 +155,4 @@ def _translate(exc: botocore.exceptions.ClientError, operation: str) -> ServiceE
     message = err.get("Message", "") or str(exc)
     if cls is Throttled:
         message += " (retries exhausted)"
-    error = cls(message, code=code, operation=operation)
-    error.response = body
-    return error
+    return cls(message, code=code, operation=operation, response=body, status=status)

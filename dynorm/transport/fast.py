@@ -17,8 +17,9 @@ decodes AttributeValues with its own codec, so this transport only:
   into ``bytes`` (only when the body holds a binary value at all);
 * maps ``__type`` error codes to dynorm's exceptions with the same classes, messages,
   ``.code``, ``.operation`` and ``.response`` as :class:`Aioboto3Transport`;
-* retries throttling, 5xx, bad checksums and connection failures with the shared
-  :class:`~dynorm.transport.base.RetryPolicy`.
+* makes one attempt per call: a bad checksum or a lost connection is a
+  ``TransportError`` saying whether the request may have reached the server; the
+  connection retries (:meth:`dynorm.Connection.call`).
 
 Credentials, region and endpoint come from an ``aioboto3.Session`` (the whole AWS
 credential chain). They are frozen once and refreshed only when botocore's refreshable
@@ -49,7 +50,6 @@ from yarl import URL
 from dynorm._json import dumps, loads
 from dynorm._types import Request, Response
 from dynorm.exceptions import (
-    RETRYABLE_CODES,
     ServiceError,
     Throttled,
     TransportError,
@@ -57,7 +57,7 @@ from dynorm.exceptions import (
 )
 from dynorm.transport._http import RESENT, HTTPClient, HTTPError
 from dynorm.transport._sigv4 import SigV4Signer, host_from_url, normalize_path
-from dynorm.transport.base import STREAM_OPERATIONS, RetryPolicy, settle_ambiguous
+from dynorm.transport.base import STREAM_OPERATIONS
 
 if TYPE_CHECKING:
     import aioboto3
@@ -125,23 +125,6 @@ def needs_botocore_endpoints(session: Any, region: str) -> bool:
                for name in ("use_fips_endpoint", "use_dualstack_endpoint"))
 
 
-#: Retryable answers that say the request was not carried out.
-_NOT_APPLIED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
-                          "RequestLimitExceeded", "LimitExceededException"})
-
-
-class _Retry(Exception):
-    """Internal: this attempt failed in a way worth another attempt."""
-
-    def __init__(self, reason: str, error: ServiceError | None = None, *,
-                 sent: bool = True) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.error = error
-        #: False when the request certainly never reached the server (no connection).
-        self.sent = sent
-
-
 class _Endpoint:
     """One endpoint's pre-computed request parts."""
 
@@ -167,7 +150,6 @@ class FastTransport:
         region: the AWS region (default: the session's, else ``us-east-1``).
         endpoint_url: a DynamoDB-compatible endpoint (local servers; it then serves the
             stream operations too); None for AWS's public endpoints.
-        retry: the retry policy.
         max_pool_connections: HTTP connections kept open for concurrent calls.
         connect_timeout: seconds.
         read_timeout: seconds to wait for an answer.
@@ -191,7 +173,6 @@ class FastTransport:
         *,
         region: str | None = None,
         endpoint_url: str | None = None,
-        retry: RetryPolicy | None = None,
         max_pool_connections: int = 64,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
@@ -207,7 +188,6 @@ class FastTransport:
         self._session = session
         self.region = region or session.region_name or "us-east-1"
         self.endpoint_url = endpoint_url
-        self.retry = retry or RetryPolicy()
         #: FIPS, dual-stack or another partition: botocore's endpoint rules give the URLs,
         #: once, when the transport opens (see :meth:`_resolve_endpoints`).
         self._ask_botocore = False
@@ -333,7 +313,8 @@ class FastTransport:
                 if source is None:
                     raise TransportError(
                         "NoCredentialsError: Unable to locate credentials (configure the "
-                        "AWS credential chain or pass aws_access_key_id/aws_secret_access_key)"
+                        "AWS credential chain or pass aws_access_key_id/aws_secret_access_key)",
+                        sent=False, retryable=False,
                     )
                 self._credential_source = source
             frozen = await source.get_frozen_credentials()
@@ -386,46 +367,18 @@ class FastTransport:
         return headers
 
     async def call(self, operation: str, payload: Request) -> Response:
+        """One attempt (the connection retries): the parsed answer, or the error.
+
+        Raises:
+            ServiceError: DynamoDB's error answer (``status`` set; ``ambiguous`` when the
+                HTTP client had to send the request twice).
+            TransportError: no usable answer; ``sent`` says whether the request may
+                have reached the server.
+        """
         if self._ask_botocore:  # not opened through open()
             await self._resolve_endpoints()
         endpoint = self._streams if operation in STREAM_OPERATIONS else self._main
         body = dumps(payload)
-        attempt = 0
-        uncertain = False  # an earlier attempt may have been applied without our seeing it
-        while True:
-            attempt += 1
-            try:
-                return await self._attempt(endpoint, operation, body)
-            except ServiceError as error:
-                if not (uncertain or error.ambiguous):
-                    raise
-                error.ambiguous = True
-                settled = settle_ambiguous(operation, payload, error)
-                if settled is None:
-                    raise
-                log.debug("%s: condition failed on the write's own lost attempt: done",
-                          operation)
-                return settled
-            except _Retry as failure:
-                # Throttling answers mean "not done"; 5xx, lost connections and unreadable
-                # answers may hide a write that was applied.
-                if failure.sent and (failure.error is None
-                                     or failure.error.code not in _NOT_APPLIED
-                                     or failure.error.ambiguous):
-                    uncertain = True
-                if attempt >= self.retry.max_attempts:
-                    if failure.error is not None:
-                        failure.error.ambiguous = uncertain
-                        raise failure.error from None
-                    raise TransportError(
-                        f"{operation}: no answer from {self.endpoint_url or 'DynamoDB'} after "
-                        f"{attempt} attempt(s): {failure.reason}"
-                    ) from failure.__cause__
-                delay = self.retry.delay(attempt)
-                log.debug("%s: %s, retry %d in %.3fs", operation, failure.reason, attempt, delay)
-            await asyncio.sleep(delay)
-
-    async def _attempt(self, endpoint: _Endpoint, operation: str, body: bytes) -> Response:
         if time.time() >= self._credentials_until:
             await self._refresh_credentials()
         headers = self._headers(endpoint, operation, body, self._timestamp())
@@ -450,27 +403,24 @@ class FastTransport:
         except (HTTPError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             unsent = isinstance(exc, aiohttp.ClientConnectorError) or (
                 isinstance(exc, HTTPError) and str(exc).startswith("cannot connect"))
-            raise _Retry(f"{type(exc).__name__}: {exc}", sent=not unsent) from exc
+            raise TransportError(f"{type(exc).__name__}: {exc}", sent=not unsent) from exc
         if crc is not None and zlib.crc32(raw) != int(crc):
-            raise _Retry(f"x-amz-crc32 mismatch (header {crc}, body {zlib.crc32(raw)})")
+            raise TransportError(f"x-amz-crc32 mismatch (header {crc}, body {zlib.crc32(raw)})")
         if status == 200:
             try:
                 parsed: Response = loads(raw)
             except ValueError as exc:
-                raise _Retry(f"unreadable response body: {exc}") from exc
+                raise TransportError(f"unreadable response body: {exc}") from exc
             if _has_binary(raw):
                 decode_binary(parsed)
             return parsed
-        error = _error(operation, status, raw, request_id)
         # Sent twice by the HTTP client (a kept-alive connection closed under it): the
         # first may have been applied.
-        error.ambiguous = resent
-        if error.code in RETRYABLE_CODES or status >= 500:
-            raise _Retry(f"{error.code} (HTTP {status})", error)
-        raise error
+        raise _error(operation, status, raw, request_id, ambiguous=resent)
 
 
-def _error(operation: str, status: int, raw: bytes, request_id: str | None) -> ServiceError:
+def _error(operation: str, status: int, raw: bytes, request_id: str | None, *,
+           ambiguous: bool = False) -> ServiceError:
     """The dynorm exception for an error answer, shaped like botocore's ClientError."""
     try:
         body = loads(raw) if raw else {}
@@ -495,6 +445,5 @@ def _error(operation: str, status: int, raw: bytes, request_id: str | None) -> S
                    "(reached max retries: 0): ")
     if cls is Throttled:
         message += " (retries exhausted)"
-    error = cls(message, code=code, operation=operation)
-    error.response = response
-    return error
+    return cls(message, code=code, operation=operation, response=response,
+               ambiguous=ambiguous, status=status)

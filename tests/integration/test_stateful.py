@@ -86,14 +86,7 @@ from tests.support.reference import Reference, Stored, diff, present_attrs, same
 
 #: Known dynorm bugs that would stop the machine: name -> minimal reproduction. The
 #: operation or case named is skipped while the entry is here.
-KNOWN_BUGS: dict[str, str] = {
-    "nested-projection-defaults": (
-        "a projection of a nested model field fills the fields it did not fetch with their "
-        "defaults instead of leaving them absent: Doc(pk='p', sk=1, inner=Inner(a=5, "
-        "b='stored')).save(); [c] = await Doc.query(Doc.pk == 'p').project(Doc.inner.a)"
-        ".to_list(); c.inner.b == '' (stored: 'stored'; expected AttributeError)"
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 EXAMPLES = int(os.environ.get("DYNORM_STATEFUL_EXAMPLES", "20"))
 STEPS = int(os.environ.get("DYNORM_STATEFUL_STEPS", "30"))
@@ -1107,9 +1100,8 @@ class StoreMachine(RuleBasedStateMachine):
                 if c == "inner.a":
                     if "inner" in s.attrs:
                         assert copy.inner.a == exp.inner.a, (c, copy.inner, exp.inner)
-                        if "nested-projection-defaults" not in KNOWN_BUGS:
-                            with pytest.raises(AttributeError):
-                                _ = copy.inner.b  # type: ignore[attr-defined]
+                        with pytest.raises(AttributeError):  # not fetched: absent
+                            _ = copy.inner.b  # type: ignore[attr-defined]
                 elif c == "prefs.k1":
                     if "prefs" in s.attrs:
                         stored_prefs = s.attrs["prefs"]
