@@ -108,7 +108,9 @@ async def test_nested_projection_cannot_be_saved_or_moved(dynorm_connection: Con
     before = await raw(dynorm_connection, "integrity_docs", DOC_KEY)
     [copy] = await Doc.query(attr(Doc.owner) == "ada").project(
         Doc.prefs["a"], Doc.address.city, Doc.status, Doc.total).to_list()
-    assert copy.prefs == {"a": 1}
+    assert copy.prefs == {"a": 1} and copy.address.city == "Paris"
+    with pytest.raises(AttributeError):
+        _ = copy.address.street  # not read: absent, never the default "" (stored: "Rue")
     with pytest.raises(PartialCopy, match=r"address, prefs") as info:
         await copy.save()
     assert info.value.fields == ["address", "prefs"]
