@@ -7,6 +7,7 @@ from ``Model.__pydantic_init_subclass__``, so a wrong model never gets imported 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 import re
 import types
@@ -461,6 +462,13 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
     resolved: dict[str, IndexMeta] = {}
     for index in indexes:
         meta = _index_meta(name, index, partition, sort, codec, fields, key)
+        if entity is not None and meta.projection_type != "ALL" and (
+                entity_attr not in meta.projection_attrs):
+            # A query keeps to its entity with a filter on the entity attribute, and
+            # DynamoDB refuses a filter on an attribute the index does not project: the
+            # index of an entity always projects it (KEYS_ONLY becomes INCLUDE).
+            meta = dataclasses.replace(meta, projection_type="INCLUDE",
+                                       projection_attrs=(*meta.projection_attrs, entity_attr))
         if not _NAME.fullmatch(meta.name):
             raise SchemaError(
                 f"{name}: index name {meta.name!r} is not valid in DynamoDB (3-255 characters "

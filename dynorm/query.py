@@ -79,9 +79,21 @@ class _Read(Generic[M]):
         return new
 
     def _check_filter(self, cond: Condition) -> None:
+        held = self._index_attrs() if self._partial_index() else None
         for path in cond.paths():
             self._check_owner(path)
             self._check_stored(path)
+            if held is not None and path.name not in held:
+                assert self._index is not None
+                raise ExpressionError(
+                    f"{self._model.__name__}.{self._index.name} projects "
+                    f"{self._index.projection_type} and does not hold {path.label}: DynamoDB "
+                    "refuses a filter on it; filter in Python, query the table, or project "
+                    "the attribute into the index"
+                )
+
+    def _partial_index(self) -> bool:
+        return self._index is not None and self._index.projection_type != "ALL"
 
     def _refine(self, conditions: list[Condition]) -> Self:
         """Add filters dynorm derived itself (exactness for lossy key templates)."""

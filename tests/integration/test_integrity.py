@@ -287,3 +287,38 @@ async def test_update_past_400_kb_is_item_too_large(dynorm_connection: Connectio
     with pytest.raises(ItemTooLarge, match="would make the item larger than"):
         await doc.update(attr(Doc.prefs).set({f"key{i:05d}": i for i in range(12_000)}))
     assert (await Doc.get("ada", "d1", consistent=True)).prefs == {}
+
+
+class Member(Model, table="integrity_members", entity="member"):
+    mid: str
+    team: str | None = None
+    pk = PartitionKey("M#{mid}")
+    sk = SortKey("ROW")
+    by_team = GlobalIndex(KeyTemplate("TEAM#{team}", attribute="gsi1pk"),
+                          projection=Projection.keys_only(), name="gsi1")
+
+
+def test_an_entity_index_projects_the_entity_attribute() -> None:
+    """Found by the state machine on DynamoDB Local: an entity's query filters on the
+    entity attribute, which DynamoDB refuses on an index that does not project it."""
+    from dynorm.tables import create_table_request
+
+    [index] = create_table_request(Member._meta(), "t")["GlobalSecondaryIndexes"]
+    assert index["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["_type"]}
+
+
+@pytest.mark.dynorm_tables([Member])
+async def test_entity_query_of_a_keys_only_index(dynorm_connection: Connection) -> None:
+    await Member(mid="a", team="red").save()
+    await Member(mid="b", team="blue").save()
+    [red] = await Member.by_team.query(attr(Member.team) == "red").to_list()
+    assert red.mid == "a"
+    [whole] = await Member.by_team.query(attr(Member.team) == "red").full().to_list()
+    assert whole == Member(mid="a", team="red")
+
+
+def test_a_filter_on_what_the_index_does_not_hold_is_refused_when_built() -> None:
+    with pytest.raises(dynorm.ExpressionError, match=r"Doc.by_status projects KEYS_ONLY and "
+                                                      r"does not hold Doc.total"):
+        Doc.by_status.query(attr(Doc.status) == "open").filter(attr(Doc.total) > 1)
+    Doc.by_total.query(attr(Doc.status) == "open").filter(attr(Doc.prefs).exists())  # held
