@@ -579,15 +579,24 @@ _cache: dict[Any, Codec] = {}
 
 
 def compile_codec(annotation: Any) -> Codec:
-    """The codec for a type annotation (cached per annotation)."""
+    """The codec for a type annotation (cached per annotation; an annotation that names a
+    model class is not cached here -- its model's codec lives on the class -- so that
+    the cache never keeps a model class alive)."""
     try:
         return _cache[annotation]
     except (KeyError, TypeError):
         pass
     codec = _build(annotation)
-    with contextlib.suppress(TypeError):  # unhashable metadata inside Annotated
-        _cache[annotation] = codec
+    if not _names_a_model(annotation):
+        with contextlib.suppress(TypeError):  # unhashable metadata inside Annotated
+            _cache[annotation] = codec
     return codec
+
+
+def _names_a_model(annotation: Any) -> bool:
+    if isinstance(annotation, type):
+        return issubclass(annotation, pydantic.BaseModel)
+    return any(_names_a_model(arg) for arg in get_args(annotation))
 
 
 def _build(tp: Any) -> Codec:

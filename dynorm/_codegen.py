@@ -10,17 +10,38 @@ their ``__init__`` the same way.
 The generated code only encodes; it never names the field that failed. On an
 ``EncodingError`` the caller runs its generic loop again, which does (errors are rare, so
 the second pass costs nothing in the common case).
+
+The source is registered in :mod:`linecache` under a unique file name (as attrs does), so
+tracebacks, ``pdb`` and ``inspect.getsource`` show the generated lines. Set
+``DYNORM_NO_CODEGEN=1`` (before models are defined) to use the plain loops instead
+(:data:`ENABLED`), e.g. to step through a codec in a debugger.
 """
 
 from __future__ import annotations
 
+import itertools
+import linecache
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dynorm._types import Item
 from dynorm.exceptions import EncodingError
 
-__all__ = ["FieldDecoder", "FieldEncoder", "generate_decoder", "generate_encoder"]
+__all__ = ["ENABLED", "FieldDecoder", "FieldEncoder", "generate_decoder", "generate_encoder"]
+
+#: False when ``DYNORM_NO_CODEGEN`` is set: models then encode and decode with loops.
+ENABLED = os.environ.get("DYNORM_NO_CODEGEN", "") in ("", "0")
+
+_serial = itertools.count(1)
+
+
+def _define(source: str, what: str, qualname: str, namespace: dict[str, Any]) -> Any:
+    """Compile ``source`` under a file name registered in linecache; its one function."""
+    filename = f"<dynorm {what} of {qualname} #{next(_serial)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace[f"{what}_fields"]
 
 #: (field name, attribute name, encoder, the type inlined for exact values or None,
 #: the tag of that inlined type, whether None is written as NULL even without store_none)
@@ -84,9 +105,8 @@ def generate_encoder(
         "  except EncodingError:",
         "    return on_error(obj, store_none)",
     ]
-    source = "\n".join(lines)
-    exec(compile(source, f"<dynorm encoder of {qualname}>", "exec"), namespace)
-    function: Callable[..., Item] = namespace["encode_fields"]
+    source = "\n".join(lines) + "\n"
+    function: Callable[..., Item] = _define(source, "encode", qualname, namespace)
     function.__qualname__ = f"{qualname}.encode_fields"
     return function
 
@@ -122,8 +142,8 @@ def generate_decoder(fields: Sequence[FieldDecoder], qualname: str
             namespace[f"_absent{i}"] = absent
             lines += ["    else:", f"        out[{a}] = _absent{i}()"]
     lines.append("    return out")
-    source = "\n".join(lines)
-    exec(compile(source, f"<dynorm decoder of {qualname}>", "exec"), namespace)
-    function: Callable[[Mapping[str, Any]], dict[str, Any]] = namespace["decode_fields"]
+    source = "\n".join(lines) + "\n"
+    function: Callable[[Mapping[str, Any]], dict[str, Any]] = _define(
+        source, "decode", qualname, namespace)
     function.__qualname__ = f"{qualname}.decode_fields"
     return function

@@ -26,6 +26,7 @@ from typing import Any
 import pydantic
 from pydantic.fields import FieldInfo
 
+from dynorm import _codegen as codegen
 from dynorm._codec import INT_FAST_LIMIT, PASS_THROUGH, Codec, compile_codec, wrong_type
 from dynorm._codec_types import strict_error
 from dynorm._codegen import generate_decoder, generate_encoder
@@ -70,7 +71,8 @@ class ObjectCodec:
         self.cls = cls
         self.fields: dict[str, FieldCodec] = {}
         self.by_attr: dict[str, FieldCodec] = {}
-        _object_codecs.setdefault(cls, self)  # recursive models find themselves
+        if "__dynorm_object_codec__" not in cls.__dict__:  # recursive models find themselves
+            type.__setattr__(cls, "__dynorm_object_codec__", self)
         strict = bool(cls.model_config.get("strict"))
         for name, info in cls.model_fields.items():
             attr = info.alias or name
@@ -92,7 +94,7 @@ class ObjectCodec:
             [(fc.name, fc.attr, fc.codec.encode,
               *PASS_THROUGH.get(fc.codec.encode, (None, "")), fc.null_always) for fc in fields],
             INT_FAST_LIMIT, cls.__qualname__, self._encode_fields_loop,
-        )
+        ) if codegen.ENABLED else self._encode_fields_loop
         #: ``decode_fields(item) -> dict``: attribute-name keyed plain values, ready for
         #: ``model_validate``. Attributes the model does not declare are skipped; absent
         #: attributes of required nullable fields come back as None and of set fields as
@@ -104,8 +106,19 @@ class ObjectCodec:
                   getattr(fc.codec.decode, "convert", None), fc.codec.decode, fc.absent)
                  for fc in fields],
                 cls.__qualname__,
-            )
+            ) if codegen.ENABLED else self._decode_fields_loop
         )
+
+    def _decode_fields_loop(self, item: Mapping[str, AttributeValue]) -> dict[str, Any]:
+        """``decode_fields`` as a plain loop (``DYNORM_NO_CODEGEN``)."""
+        out: dict[str, Any] = {}
+        for fc in self.fields.values():
+            av = item.get(fc.attr)
+            if av is not None:
+                out[fc.attr] = fc.codec.decode(av)
+            elif fc.absent is not None:
+                out[fc.attr] = fc.absent()
+        return out
 
     def _encode_fields_loop(self, obj: Any, store_none: bool = False) -> Item:
         """``encode_fields`` as a plain loop over the fields' encoders: the generated
@@ -164,11 +177,10 @@ def _field_codec(name: str, attr: str, codec: Codec, info: FieldInfo) -> FieldCo
     return FieldCodec(name, attr, codec, absent, null_always=may_be_none and not absent_is_none)
 
 
-_object_codecs: dict[type[pydantic.BaseModel], ObjectCodec] = {}
-
-
 def object_codec_for(cls: type[pydantic.BaseModel]) -> ObjectCodec:
-    codec = _object_codecs.get(cls)
+    """The class's codec, made once and kept on the class itself (a module-level cache
+    would keep every model class alive)."""
+    codec: ObjectCodec | None = cls.__dict__.get("__dynorm_object_codec__")
     if codec is None:
         codec = ObjectCodec(cls)
     return codec

@@ -29,20 +29,24 @@ __all__ = [
 #: storage, which complete instances of dynorm models leave ``None``: no cost for them.
 _INCOMPLETE = "_dynorm_incomplete"
 
-_adapters: dict[tuple[type[Any], str], pydantic.TypeAdapter[Any]] = {}
-
-
 def field_value(cls: type[pydantic.BaseModel], name: str, av: dict[str, Any]) -> Any:
     """The Python value of an encoded literal for one field (to fill key templates)."""
     return _adapter(cls, name).validate_python(decode_value(av))
 
 
 def _adapter(cls: type[pydantic.BaseModel], name: str) -> pydantic.TypeAdapter[Any]:
-    adapter = _adapters.get((cls, name))
+    """One field's validator, made once and kept on the class (not in a module-level
+    cache, which would keep every model class alive)."""
+    adapters: dict[str, pydantic.TypeAdapter[Any]] | None = cls.__dict__.get(
+        "__dynorm_adapters__")
+    if adapters is None:
+        adapters = {}
+        type.__setattr__(cls, "__dynorm_adapters__", adapters)
+    adapter = adapters.get(name)
     if adapter is None:
         info = cls.model_fields[name]
         adapter = pydantic.TypeAdapter(info.annotation if info.annotation is not None else Any)
-        _adapters[(cls, name)] = adapter
+        adapters[name] = adapter
     return adapter
 
 

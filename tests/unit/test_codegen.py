@@ -105,7 +105,7 @@ def test_generated_encoder_matches_the_loop(value: Wide, store_none: bool) -> No
 def test_the_generated_encoder_is_used_and_named() -> None:
     codec = ObjectCodec(Wide)
     assert codec.encode_fields.__qualname__ == "Wide.encode_fields"
-    assert codec.encode_fields.__code__.co_filename == "<dynorm encoder of Wide>"
+    assert codec.encode_fields.__code__.co_filename.startswith("<dynorm encode of Wide #")
 
 
 def test_none_fields_are_left_out_or_stored_as_null() -> None:
