@@ -25,11 +25,11 @@ from pydantic import ConfigDict
 from pydantic._internal._model_construction import ModelMetaclass
 from typing_extensions import Self
 
+from dynorm import _read as reads
+from dynorm import _write as writes
 from dynorm._codec import MAX_ITEM_BYTES
-from dynorm._integrity import derived_key_actions
 from dynorm._key_conditions import key_query
 from dynorm._meta import (
-    STR_CODEC,
     IndexMeta,
     KeyAttr,
     TableMeta,
@@ -37,11 +37,7 @@ from dynorm._meta import (
     compile_meta,
 )
 from dynorm._partial import (
-    construct_partial,
-    incomplete_fields,
     mark_complete,
-    mark_incomplete,
-    partial_value,
 )
 from dynorm._types import Item
 from dynorm.connection import Connection, get_connection
@@ -52,11 +48,9 @@ from dynorm.exceptions import (
     InvalidKey,
     ItemNotFound,
     ItemTooLarge,
-    PartialCopy,
     RequestRejected,
     SchemaError,
     ValidationFailed,
-    VersionConflict,
 )
 from dynorm.expressions import Condition, Path, UpdateAction
 from dynorm.indexes import GlobalIndex, LocalIndex, _Index
@@ -275,101 +269,32 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         Raises:
             ValidationFailed: naming the table, key and fields that do not fit.
         """
-        try:
-            return cls.model_validate(cls._meta().decode_item(item))
-        except pydantic.ValidationError as exc:
-            raise cls._validation_failed(item, exc) from exc
+        found: Self = reads.from_item(cls, item)
+        return found
 
     @classmethod
     def _from_projection(cls, item: Mapping[str, Any], covered: frozenset[str] = frozenset(),
                          incomplete: frozenset[str] = frozenset()) -> Self:
-        """A partial instance holding only the fields the read returned (a projection, an
-        index that does not project every attribute).
-
-        Args:
-            item: the item as read.
-            covered: top-level attributes the read would have returned if stored: one
-                the item lacks is absent from the item itself, and its field reads as a
-                full read would give it (None, an empty set, the default).
-            incomplete: fields the read fetched only in part (a nested path was
-                projected): they hold what was fetched, and the copy can never be saved.
-
-        Fetched fields are validated one by one; fields that were not fetched are absent
-        from the instance (reading them raises AttributeError) -- never defaulted.
-        """
-        meta = cls._meta()
-        decoded = meta.decode_item(item)
-        recovered = {meta.codec.fields[n].attr for n in meta.recovered}
-        values: dict[str, Any] = {}
-        for attr, raw in decoded.items():
-            if attr not in item and attr not in recovered and attr not in covered:
-                continue  # an absent nullable field: not fetched, so not known to be None
-            fc = meta.codec.by_attr[attr]
-            try:
-                values[fc.name] = partial_value(cls, fc.name, raw, part=fc.name in incomplete)
-            except pydantic.ValidationError as exc:
-                raise cls._validation_failed(item, exc) from exc
-        for attr in covered:  # returned by the read, yet not stored: what from_item says
-            field = meta.codec.by_attr.get(attr)
-            if field is not None and field.name not in values:
-                info = cls.model_fields[field.name]
-                if not info.is_required():
-                    values[field.name] = info.get_default(call_default_factory=True)
-        partial: Self = construct_partial(cls, values)
-        mark_incomplete(partial, incomplete & values.keys())
+        """A partial copy of what a read returned (see :func:`dynorm._read.from_projection`)."""
+        partial: Self = reads.from_projection(cls, item, covered, incomplete)
         return partial
 
     @classmethod
     def _read(cls, item: Mapping[str, Any]) -> Self | None:
-        """The one way a whole stored item becomes an instance: None for an item of
-        another entity sharing the table, else the validated model."""
-        if not cls._is_own(item):
-            return None
-        return cls.from_item(item)
+        """A whole stored item as an instance; None for another entity's item."""
+        found: Self | None = reads.read(cls, item)
+        return found
 
     def _missing_fields(self) -> list[str]:
-        """Fields this copy does not hold in full: absent ones, then ones read in part."""
-        fields = type(self).__pydantic_fields__
-        if len(self.__dict__) >= len(fields) and not self.__pydantic_private__:
-            return []  # the common case: a complete instance
-        missing = [name for name in fields if name not in self.__dict__]
-        return missing + sorted(incomplete_fields(self) - set(missing))
+        return writes.missing_fields(self)
 
     def _refuse_partial(self, action: str) -> None:
-        missing = self._missing_fields()
-        if missing:
-            raise PartialCopy(
-                f"{type(self).__name__} is a partial copy (read through a projection or an "
-                f"index that does not hold every attribute): it lacks {', '.join(missing)} "
-                f"in full, and {action} would replace the stored values with what it does "
-                "not know; use update(), or read the whole item (refresh(), or .full() on "
-                "the query)",
-                model=type(self).__name__, fields=missing,
-            )
+        writes.refuse_partial(self, action)
 
     @classmethod
     def _validation_failed(cls, item: Mapping[str, Any], exc: pydantic.ValidationError
                            ) -> ValidationFailed:
-        meta = cls._meta()
-        key = {k.attr: item[k.attr] for k in meta.key_attrs if k.attr in item}
-        by_attr = meta.codec.by_attr
-
-        def location(loc: tuple[Any, ...]) -> str:
-            head = by_attr[loc[0]].name if loc and loc[0] in by_attr else loc[0]
-            return ".".join(str(p) for p in (head, *loc[1:]))
-
-        fields = [location(err["loc"]) for err in exc.errors()]
-        details = "; ".join(
-            f"{location(err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        return ValidationFailed(
-            f"item in table {meta.table_name!r} with key ({meta.describe_key(key)}) does not "
-            f"fit {cls.__name__}: {details}",
-            model=cls.__name__,
-            table=meta.table_name,
-            key=key,
-            fields=fields,
-        )
+        return reads.validation_failed(cls, item, exc)
 
     # ------------------------------------------------------------------ reads
 
@@ -407,21 +332,11 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     @classmethod
     def _is_own(cls, item: Mapping[str, Any]) -> bool:
         """False for an item of another entity sharing the table (single-table design)."""
-        meta = cls._meta()
-        if meta.entity is None:
-            return True
-        return item.get(meta.entity_attr) == {"S": meta.entity}
+        return reads.is_own(cls._meta(), item)
 
     @classmethod
     def _presence_guard(cls, meta: TableMeta, must_exist: bool) -> Condition | None:
-        """What an update requires of the stored item: that it exists (``must_exist``),
-        and for an entity of a shared table, that it is this entity's (or, for an
-        upsert, absent): an update never writes into another entity's item."""
-        exists = cls._key_path(meta.partition).exists()
-        if meta.entity is None:
-            return exists if must_exist else None
-        own = Path((meta.entity_attr,), STR_CODEC) == meta.entity
-        return own if must_exist else cls._key_path(meta.partition).not_exists() | own
+        return writes.presence_guard(cls, meta, must_exist)
 
     @classmethod
     async def get(cls, partition: Any = None, sort: Any = None, *, consistent: bool = False,
@@ -470,20 +385,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     # ------------------------------------------------------------------ writes
 
     def _version_guard(self, meta: TableMeta) -> tuple[Condition | None, int | None]:
-        if meta.version is None:
-            return None, None
-        if meta.version.field not in self.__dict__:
-            raise PartialCopy(
-                f"{type(self).__name__} is a partial copy without its version "
-                f"{meta.version.field!r} (an index that does not project it): a write through "
-                "it could not be checked; refresh() it, or read the whole item (.full() on "
-                "the query)",
-                model=type(self).__name__, fields=[meta.version.field],
-            )
-        current = self.__dict__.get(meta.version.field) or 0
-        path = type(self).__dynorm_paths__[meta.version.field]
-        guard = path.not_exists() if current == 0 else path == current
-        return guard, current
+        return writes.version_guard(self, meta)
 
     async def save(self, *, condition: Condition | None = None, store_none: bool = False) -> Self:
         """Write the whole item (PutItem), replacing any item with the same key.
@@ -551,11 +453,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     def _prepare_put(self, table: str, condition: Condition | None, store_none: bool = False
                      ) -> tuple[PutItem, int | None]:
         """The PutItem for this instance and the version it was read with (None: unversioned)."""
-        meta = self._meta()
-        guard, current = self._put_guard(meta)
-        item = meta.encode_item(self, store_none=store_none,
-                                version=None if current is None else current + 1)
-        return PutItem(table, item, _both(guard, condition)), current
+        return writes.prepare_put(self, table, condition, store_none)
 
     def _put_json(self, store_none: bool = False) -> tuple[bytes, int | None]:
         """The item of an unconditional put as wire JSON, and the version it was read with."""
@@ -566,16 +464,11 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         return data, current
 
     def _put_guard(self, meta: TableMeta) -> tuple[Condition | None, int | None]:
-        self._refuse_partial("saving it")
-        return self._version_guard(meta)
+        return writes.put_guard(self, meta)
 
     def _prepare_delete(self, table: str, condition: Condition | None
                         ) -> tuple[DeleteItem, int | None]:
-        meta = self._meta()
-        guard, current = self._version_guard(meta)
-        if current == 0:
-            guard = None  # never saved through dynorm: nothing to compare
-        return DeleteItem(table, meta.key_of(self), _both(guard, condition)), current
+        return writes.prepare_delete(self, table, condition)
 
     def _written(self, version: int | None) -> None:
         """Record a successful put/update: the version this copy now carries."""
@@ -614,47 +507,13 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
 
     @classmethod
     def _decode_stored(cls, raw: Mapping[str, Any] | None) -> Any:
-        """An item DynamoDB returned with an error: the model where it fits (this
-        entity's, valid), else raw."""
-        if raw is None:
-            return None
-        try:
-            return cls._read(raw) or raw
-        except ValidationFailed:
-            return raw
+        """An item DynamoDB returned with an error: the model where it fits, else raw."""
+        return reads.decode_stored(cls, raw)
 
     @classmethod
     def _condition_failed(cls, exc: ConditionFailed, meta: TableMeta, request: dict[str, Any],
                           version: int | None) -> ConditionFailed:
-        raw = exc.response.get("Item")
-        item = cls._decode_stored(raw)
-        key = request.get("Key") or {k.attr: request["Item"][k.attr] for k in meta.key_attrs}
-        where = f"{cls.__name__} ({meta.describe_key(key)})"
-        # A retried write can fail its condition because its own first attempt applied.
-        suffix = (
-            "; an earlier attempt of this write got no answer and may have applied it: "
-            "reload and check before retrying" if exc.ambiguous else ""
-        )
-        if version is not None and meta.version is not None:
-            stored: int | None = None
-            if raw is not None and meta.version.attr in raw:
-                stored = int(raw[meta.version.attr]["N"])
-            if stored != (version or None):
-                error: ConditionFailed = VersionConflict(
-                    f"{where}: version conflict: this copy has version {version}, the table "
-                    f"has {'no item' if raw is None else stored}; reload and retry{suffix}",
-                    code=exc.code, operation=exc.operation, item=item,
-                    expected=version, actual=stored, response=exc.response,
-                    ambiguous=exc.ambiguous, status=exc.status,
-                )
-                return error
-        what = "condition failed"
-        if raw is not None and not cls._is_own(raw):
-            what = (f"the item stored under this key is not a {cls.__name__} "
-                    f"({meta.entity_attr}={raw.get(meta.entity_attr)!r}); nothing was written")
-        return ConditionFailed(f"{where}: {what}{suffix}", code=exc.code,
-                               operation=exc.operation, item=item, response=exc.response,
-                               ambiguous=exc.ambiguous, status=exc.status)
+        return writes.condition_failed(cls, exc, meta, request, version)
 
     @classmethod
     async def get_many(cls, keys: Iterable[Any], *, consistent: bool = False
@@ -689,27 +548,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
 
     @classmethod
     def _check_actions(cls, meta: TableMeta, actions: tuple[UpdateAction, ...]) -> None:
-        if not actions:
-            raise ExpressionError(f"{cls.__name__}: an update needs at least one action")
-        keys = {k.attr: k.field for k in meta.key_attrs}
-        table_inputs = {f for k in meta.key_attrs if k.template for f in k.template.fields}
-        for action in actions:
-            if not isinstance(action, UpdateAction):
-                raise ExpressionError(f"update() takes update actions, got {action!r}")
-            path = action.path
-            if path.owner is not None and not issubclass(cls, path.owner):
-                raise ExpressionError(f"{path!r} does not belong to {cls.__name__}")
-            if path.name in keys or path.field in table_inputs:
-                raise ExpressionError(
-                    f"{cls.__name__}.{path.field or keys[path.name]} is (part of) the table "
-                    "key and cannot be updated: the item would move; delete it and save it "
-                    "under the new key (in one transaction)"
-                )
-            if meta.version is not None and path.name == meta.version.attr:
-                raise ExpressionError(
-                    f"{cls.__name__}.{meta.version.field} is the version attribute; dynorm "
-                    "increments it on every write"
-                )
+        writes.check_actions(cls, meta, actions)
 
     async def update(self, *actions: UpdateAction, condition: Condition | None = None) -> Self:
         """Apply update actions (UpdateItem) and refresh this instance from the result.
@@ -735,21 +574,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     def _prepare_update(self, table: str, actions: tuple[UpdateAction, ...],
                         condition: Condition | None) -> tuple[UpdateItem, int | None]:
         """The UpdateItem for this instance: the item must exist and carry our version."""
-        cls = type(self)
-        meta = self._meta()
-        guard, current = self._version_guard(meta)
-        if current == 0:
-            guard = None
-        exists = cls._presence_guard(meta, must_exist=True)
-        known: Mapping[str, Any] = self.__dict__
-        incomplete = incomplete_fields(self)
-        if incomplete:  # a map read in part cannot feed an index key
-            known = {k: v for k, v in known.items() if k not in incomplete}
-        op = cls._update_operation(table, meta.key_of(self), actions,
-                                   _both(_both(exists, guard), condition), "ALL_NEW",
-                                   bump=meta.version is not None, known=known,
-                                   loaded=True)
-        return op, current
+        return writes.prepare_update(self, table, actions, condition)
 
     @classmethod
     async def update_item(
@@ -786,7 +611,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         presence = cls._presence_guard(meta, must_exist=not upsert)
         conn = get_connection()
         op = cls._update_operation(conn.table_name(meta.table_name), wire_key, actions,
-                                   _both(presence, condition), return_values,
+                                   writes.both(presence, condition), return_values,
                                    bump=meta.version is not None, known=known,
                                    creating=upsert)
         response = await cls._send_update(conn, meta, op, None, guarded=not upsert)
@@ -798,29 +623,9 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
                           condition: Condition | None, return_values: Any, *, bump: bool,
                           known: Mapping[str, Any] | None = None, loaded: bool = False,
                           creating: bool = False) -> UpdateItem:
-        """Check the actions and build the UpdateItem (version increment, derived index
-        keys and, for an upsert, the entity marker included).
-
-        Args:
-            known: field values known without reading (the key's fields, or a loaded
-                instance's values) to recompute index key templates from.
-            loaded: ``known`` comes from a loaded instance: guard the values it relies on.
-            creating: the update may create the item (an upsert): it writes what ``save()``
-                would have written besides the actions' fields -- the entity marker and
-                every index key computable from ``known``.
-        """
-        meta = cls._meta()
-        cls._check_actions(meta, actions)
-        derived, race_guard = derived_key_actions(cls, meta, actions, known or {}, loaded,
-                                                  creating=creating)
-        actions = (*actions, *derived)
-        if creating and meta.entity is not None:
-            actions = (*actions, Path((meta.entity_attr,), STR_CODEC).set(meta.entity))
-        condition = _both(condition, race_guard)
-        if bump and meta.version is not None:
-            path = cls.__dynorm_paths__[meta.version.field]
-            actions = (*actions, path.set(path.if_not_exists(0) + 1))
-        return UpdateItem(table, key, actions, condition, return_values)
+        return writes.update_operation(cls, table, key, actions, condition, return_values,
+                                       bump=bump, known=known, loaded=loaded,
+                                       creating=creating)
 
     @classmethod
     async def _send_update(cls, conn: Connection, meta: TableMeta, op: UpdateItem,
@@ -886,14 +691,6 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
 def _reserved_names() -> frozenset[str]:
     """Names a field may not take: they would hide Model's public methods."""
     return frozenset(n for n in vars(Model) if not n.startswith("_") and n != "model_config")
-
-
-def _both(a: Condition | None, b: Condition | None) -> Condition | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a & b
 
 
 async def create_tables(*models: type[Model], **options: Any) -> None:

@@ -1,0 +1,126 @@
+"""The read path: how a stored item becomes an instance (pure: no I/O).
+
+Every read that builds a model goes through here, so each applies the same checks:
+
+* :func:`read` -- a whole item: ``None`` for an item of another entity sharing the table
+  (single-table design), else the validated model;
+* :func:`from_projection` -- part of an item (a projection, an index that does not
+  project every attribute): a *partial copy* holding only what was read, never a default
+  for what was not (see docs/integrity.md);
+* :func:`validation_failed` -- the error that names the table, key and fields that do
+  not fit the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+
+from dynorm._meta import TableMeta
+from dynorm._partial import construct_partial, mark_incomplete, partial_value
+from dynorm.exceptions import ValidationFailed
+
+if TYPE_CHECKING:
+    from dynorm.model import Model
+
+__all__ = ["decode_stored", "from_item", "from_projection", "is_own", "read",
+           "validation_failed"]
+
+
+def is_own(meta: TableMeta, item: Mapping[str, Any]) -> bool:
+    """False for an item of another entity sharing the table (single-table design)."""
+    if meta.entity is None:
+        return True
+    return item.get(meta.entity_attr) == {"S": meta.entity}
+
+
+def from_item(cls: type[Model], item: Mapping[str, Any]) -> Any:
+    """The validated instance of a whole item (``ValidationFailed`` if it does not fit)."""
+    try:
+        return cls.model_validate(cls._meta().decode_item(item))
+    except pydantic.ValidationError as exc:
+        raise validation_failed(cls, item, exc) from exc
+
+
+def read(cls: type[Model], item: Mapping[str, Any]) -> Any:
+    """The one way a whole stored item becomes an instance: None for an item of another
+    entity sharing the table, else the validated model."""
+    if not is_own(cls._meta(), item):
+        return None
+    return from_item(cls, item)
+
+
+def from_projection(cls: type[Model], item: Mapping[str, Any],
+                    covered: frozenset[str] = frozenset(),
+                    incomplete: frozenset[str] = frozenset()) -> Any:
+    """A partial instance holding only the fields the read returned.
+
+    Args:
+        cls: the model class.
+        item: the item as read.
+        covered: top-level attributes the read would have returned if stored: one the
+            item lacks is absent from the item itself, and its field reads as a full
+            read would give it (None, an empty set, the default).
+        incomplete: fields the read fetched only in part (a nested path was projected):
+            they hold what was fetched, and the copy can never be saved.
+
+    Fetched fields are validated one by one; fields that were not fetched are absent from
+    the instance (reading them raises AttributeError) -- never defaulted.
+    """
+    meta = cls._meta()
+    decoded = meta.decode_item(item)
+    recovered = {meta.codec.fields[n].attr for n in meta.recovered}
+    values: dict[str, Any] = {}
+    for attr, raw in decoded.items():
+        if attr not in item and attr not in recovered and attr not in covered:
+            continue  # an absent nullable field: not fetched, so not known to be None
+        fc = meta.codec.by_attr[attr]
+        try:
+            values[fc.name] = partial_value(cls, fc.name, raw, part=fc.name in incomplete)
+        except pydantic.ValidationError as exc:
+            raise validation_failed(cls, item, exc) from exc
+    for attr in covered:  # returned by the read, yet not stored: what from_item says
+        field = meta.codec.by_attr.get(attr)
+        if field is not None and field.name not in values:
+            info = cls.model_fields[field.name]
+            if not info.is_required():
+                values[field.name] = info.get_default(call_default_factory=True)
+    partial = construct_partial(cls, values)
+    mark_incomplete(partial, incomplete & values.keys())
+    return partial
+
+
+def decode_stored(cls: type[Model], raw: Mapping[str, Any] | None) -> Any:
+    """An item DynamoDB returned with an error: the model where it fits (this entity's,
+    valid), else the raw item."""
+    if raw is None:
+        return None
+    try:
+        return read(cls, raw) or raw
+    except ValidationFailed:
+        return raw
+
+
+def validation_failed(cls: type[Model], item: Mapping[str, Any],
+                      exc: pydantic.ValidationError) -> ValidationFailed:
+    """The error for a stored item that does not fit ``cls``: table, key and fields."""
+    meta = cls._meta()
+    key = {k.attr: item[k.attr] for k in meta.key_attrs if k.attr in item}
+    by_attr = meta.codec.by_attr
+
+    def location(loc: tuple[Any, ...]) -> str:
+        head = by_attr[loc[0]].name if loc and loc[0] in by_attr else loc[0]
+        return ".".join(str(p) for p in (head, *loc[1:]))
+
+    fields = [location(err["loc"]) for err in exc.errors()]
+    details = "; ".join(f"{location(err['loc'])}: {err['msg']}" for err in exc.errors())
+    return ValidationFailed(
+        f"item in table {meta.table_name!r} with key ({meta.describe_key(key)}) does not "
+        f"fit {cls.__name__}: {details}",
+        model=cls.__name__,
+        table=meta.table_name,
+        key=key,
+        fields=fields,
+    )
