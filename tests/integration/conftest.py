@@ -46,6 +46,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if id(item) not in dropped]
 
 
+@pytest_asyncio.fixture
+async def raw_conn(dynorm_server: LocalServer) -> AsyncIterator[Connection]:
+    """An emptied server and a fast-transport connection making one attempt per call:
+    for tests of the server itself (raw payloads are sent as written, Binary as base64)."""
+    dynorm_server.reset()
+    async with dynorm_server.connect(transport="fast", max_attempts=1) as connection:
+        yield connection
+
+
 @pytest_asyncio.fixture(params=["aioboto3", "fast"])
 async def dynorm_connection(
     dynorm_server: LocalServer, request: pytest.FixtureRequest

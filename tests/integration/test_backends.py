@@ -10,7 +10,6 @@ table names before sending, and reads ``StreamEnabled``, not ``LatestStreamArn``
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ import pytest
 from dynorm import (
     ConditionFailed,
     Connection,
-    LocalServer,
     RequestRejected,
     ServerError,
     ServiceError,
@@ -44,30 +42,22 @@ def _table(name: str = TABLE, *, stream: str | None = None) -> dict[str, Any]:
     return request
 
 
-async def _outcome(conn: Connection, operation: str, payload: dict[str, Any]) -> Any:
+async def _outcome(raw_conn: Connection, operation: str, payload: dict[str, Any]) -> Any:
     """The answer, or the class of dynorm error it was turned into."""
     try:
-        return await conn.call(operation, payload)
+        return await raw_conn.call(operation, payload)
     except ServiceError as exc:
         return type(exc)
 
 
 @pytest.fixture
-async def conn(dynorm_server: LocalServer) -> AsyncIterator[Connection]:
-    """The fast transport only: it sends these payloads as written (Binary as base64)."""
-    dynorm_server.reset()
-    async with dynorm_server.connect(transport="fast", max_attempts=1) as connection:
-        yield connection
-
-
-@pytest.fixture
-async def table(conn: Connection) -> Connection:
-    await conn.call("CreateTable", _table())
-    await conn.call("PutItem", {"TableName": TABLE, "Item": {
+async def table(raw_conn: Connection) -> Connection:
+    await raw_conn.call("CreateTable", _table())
+    await raw_conn.call("PutItem", {"TableName": TABLE, "Item": {
         "k": {"S": "a"}, "l": {"L": [{"N": "1"}, {"N": "2"}, {"N": "3"}]},
         "b": {"B": base64.b64encode(b"\x01\x02\x03").decode()},
     }})
-    return conn
+    return raw_conn
 
 
 async def test_size_of_a_missing_attribute(table: Connection) -> None:
@@ -144,42 +134,42 @@ async def test_query_of_an_index_the_table_lacks(table: Connection) -> None:
     assert got is on_backend(moto=TableNotFound, aws=RequestRejected)
 
 
-async def test_table_name_of_two_characters(conn: Connection) -> None:
+async def test_table_name_of_two_characters(raw_conn: Connection) -> None:
     """AWS wants 3 to 255 characters; moto creates the table."""
-    got = await _outcome(conn, "CreateTable", _table("ab"))
+    got = await _outcome(raw_conn, "CreateTable", _table("ab"))
     assert isinstance(got, dict) is on_backend(moto=True, aws=False)
 
 
-async def test_stream_shard_ids(conn: Connection) -> None:
+async def test_stream_shard_ids(raw_conn: Connection) -> None:
     """AWS gives each stream its own shards; moto gives every table the same shard id."""
     ids = []
     for name in ("backend_probe_a", "backend_probe_b"):
-        await conn.call("CreateTable", _table(name, stream="KEYS_ONLY"))
-        desc = await conn.call("DescribeTable", {"TableName": name})
-        stream = await conn.call(
+        await raw_conn.call("CreateTable", _table(name, stream="KEYS_ONLY"))
+        desc = await raw_conn.call("DescribeTable", {"TableName": name})
+        stream = await raw_conn.call(
             "DescribeStream", {"StreamArn": desc["Table"]["LatestStreamArn"]})
         ids.append(stream["StreamDescription"]["Shards"][0]["ShardId"])
     assert (ids[0] == ids[1]) is on_backend(moto=True, aws=False)
 
 
-async def test_table_recreated_without_its_stream(conn: Connection) -> None:
+async def test_table_recreated_without_its_stream(raw_conn: Connection) -> None:
     """AWS keeps ``LatestStreamArn`` (the old, disabled stream); moto drops it. Both
     leave out ``StreamSpecification``: only ``StreamEnabled == true`` means a stream."""
-    await conn.call("CreateTable", _table(stream="NEW_IMAGE"))
-    await conn.call("DeleteTable", {"TableName": TABLE})
-    await conn.call("CreateTable", _table())
-    desc = (await conn.call("DescribeTable", {"TableName": TABLE}))["Table"]
+    await raw_conn.call("CreateTable", _table(stream="NEW_IMAGE"))
+    await raw_conn.call("DeleteTable", {"TableName": TABLE})
+    await raw_conn.call("CreateTable", _table())
+    desc = (await raw_conn.call("DescribeTable", {"TableName": TABLE}))["Table"]
     assert "StreamSpecification" not in desc
     assert ("LatestStreamArn" in desc) is on_backend(moto=False, aws=True)
 
 
-async def test_map_with_an_empty_key(conn: Connection) -> None:
+async def test_map_with_an_empty_key(raw_conn: Connection) -> None:
     """AWS refuses an empty attribute name, a map key included; moto stores the map
     mangled (``{"": {"N": "1"}}`` comes back as ``{"N": "1"}``). dynorm refuses it."""
-    await conn.call("CreateTable", _table())
-    got = await _outcome(conn, "PutItem", {"TableName": TABLE, "Item": {
+    await raw_conn.call("CreateTable", _table())
+    got = await _outcome(raw_conn, "PutItem", {"TableName": TABLE, "Item": {
         "k": {"S": "m"}, "m": {"M": {"": {"N": "1"}}}}})
     assert got == on_backend(moto={}, aws=RequestRejected)
     if BACKEND == "moto":
-        stored = await conn.call("GetItem", {"TableName": TABLE, "Key": {"k": {"S": "m"}}})
+        stored = await raw_conn.call("GetItem", {"TableName": TABLE, "Key": {"k": {"S": "m"}}})
         assert stored["Item"]["m"] == {"M": {"N": "1"}}

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path as FilePath
 from typing import Any
 
 import pytest
 
-from dynorm import Connection, LocalServer
+from dynorm import Connection
 from dynorm._types import AttributeValue
 from dynorm.expressions import Condition
 from dynorm.expressions.conditions import (
@@ -168,28 +168,21 @@ def _path_names(leaf: Condition) -> Iterator[str | int]:
         yield p.elements[0]
 
 
-@pytest.fixture
-async def conn(dynorm_server: LocalServer) -> AsyncIterator[Connection]:
-    dynorm_server.reset()
-    async with dynorm_server.connect(transport="fast", max_attempts=1) as connection:
-        yield connection
-
-
-async def test_sample_tables(conn: Connection) -> None:
+async def test_sample_tables(raw_conn: Connection) -> None:
     start = time.monotonic()
     failures: list[str] = []
     checked = 0
     skipped: dict[str, int] = {}
     for name, rows in sample_items().items():
-        await create_table(conn, name)
-        items = await load(conn, name, rows)
+        await create_table(raw_conn, name)
+        items = await load(raw_conn, name, rows)
         types: dict[str, set[str]] = {}
         for it in items.values():
             for attr, av in it.items():
                 types.setdefault(attr, set()).add(tag(av))
         mixed = {attr for attr, tags in types.items() if len(tags) > 1}
         for cond in [*guide_conditions(), *derived_conditions(rows)]:
-            got = await server_select(conn, name, cond)
+            got = await server_select(raw_conn, name, cond)
             reason = moto_reason(cond, mixed)
             if reason is not None:
                 skipped[reason] = skipped.get(reason, 0) + 1

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 
 import pytest
 
-from dynorm import Connection, LocalServer
+from dynorm import Connection
 from dynorm._types import AttributeValue
 from dynorm.expressions import Condition
 from dynorm.expressions import _evaluate as ev
@@ -275,12 +275,12 @@ def moto_reason(cond: Condition) -> str | None:
     return None
 
 
-async def run(conn: Connection, table: str, items: dict[str, Item],
+async def run(raw_conn: Connection, table: str, items: dict[str, Item],
               conditions: list[Condition]) -> tuple[list[str], dict[str, int]]:
     failures: list[str] = []
     skipped: dict[str, int] = {}
     for cond in conditions:
-        got = await server_select(conn, table, cond)
+        got = await server_select(raw_conn, table, cond)
         reason = moto_reason(cond)
         if reason is not None:
             skipped[reason] = skipped.get(reason, 0) + 1
@@ -306,41 +306,34 @@ def describe(cond: Condition, items: dict[str, Item], got: Outcome, want: Outcom
             f"{'; '.join(show)}")
 
 
-@pytest.fixture
-async def conn(dynorm_server: LocalServer) -> AsyncIterator[Connection]:
-    dynorm_server.reset()
-    async with dynorm_server.connect(transport="fast", max_attempts=1) as connection:
-        yield connection
-
-
-async def test_literal_operands(conn: Connection) -> None:
+async def test_literal_operands(raw_conn: Connection) -> None:
     start = time.monotonic()
-    await create_table(conn, "singles")
+    await create_table(raw_conn, "singles")
     rows = [{KEY: {"S": f"v{i:02d}"}, "x": v} for i, v in enumerate(EDGE)]
     rows.append({KEY: {"S": "missing"}})
-    items = await load(conn, "singles", rows)
-    failures, skipped = await run(conn, "singles", items,
+    items = await load(raw_conn, "singles", rows)
+    failures, skipped = await run(raw_conn, "singles", items,
                                   [*literal_conditions(), *nested_conditions()])
     print(f"literal operands: {time.monotonic() - start:.1f}s, moto skips {skipped}")
     assert not failures, f"{len(failures)} disagreements:\n" + "\n".join(failures[:60])
 
 
-async def test_nested_paths(conn: Connection) -> None:
-    await create_table(conn, "nested")
+async def test_nested_paths(raw_conn: Connection) -> None:
+    await create_table(raw_conn, "nested")
     rows: list[dict[str, AV]] = [{KEY: {"S": f"v{i:02d}"}, "x": v} for i, v in enumerate(EDGE)]
     rows.append({KEY: {"S": "deep"}, "x": {"M": {"a": {"M": {"b": {"N": "7"}}}}}})
     rows.append({KEY: {"S": "lists"}, "x": {"L": [{"L": [{"N": "7"}]}, {"N": "7"}]}})
     rows.append({KEY: {"S": "mixed"}, "x": {"L": [{"M": {"a": {"N": "7"}}}]}})
     rows.append({KEY: {"S": "flat"}, "x": {"M": {"a": {"N": "7"}}}})
     rows.append({KEY: {"S": "missing"}})
-    items = await load(conn, "nested", rows)
-    failures, _ = await run(conn, "nested", items, list(nested_conditions()))
+    items = await load(raw_conn, "nested", rows)
+    failures, _ = await run(raw_conn, "nested", items, list(nested_conditions()))
     assert not failures, f"{len(failures)} disagreements:\n" + "\n".join(failures[:60])
 
 
-async def test_path_operands(conn: Connection) -> None:
+async def test_path_operands(raw_conn: Connection) -> None:
     start = time.monotonic()
-    await create_table(conn, "pairs")
+    await create_table(raw_conn, "pairs")
     values: list[AV | None] = [*PAIR, None]
     rows = []
     for i, x in enumerate(values):
@@ -351,7 +344,7 @@ async def test_path_operands(conn: Connection) -> None:
             if y is not None:
                 row["y"] = y
             rows.append(row)
-    items = await load(conn, "pairs", rows)
-    failures, skipped = await run(conn, "pairs", items, list(pair_conditions()))
+    items = await load(raw_conn, "pairs", rows)
+    failures, skipped = await run(raw_conn, "pairs", items, list(pair_conditions()))
     print(f"path operands: {time.monotonic() - start:.1f}s, moto skips {skipped}")
     assert not failures, f"{len(failures)} disagreements:\n" + "\n".join(failures[:60])
