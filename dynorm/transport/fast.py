@@ -22,8 +22,9 @@ decodes AttributeValues with its own codec, so this transport only:
   connection retries (:meth:`dynorm.Connection.call`).
 
 Credentials, region and endpoint come from an ``aioboto3.Session`` (the whole AWS
-credential chain). They are frozen once and refreshed only when botocore's refreshable
-credentials approach expiry, never per call.
+credential chain). They are frozen once; refreshable ones are looked at again once a
+minute (botocore refreshes them inside ``get_frozen_credentials()`` when they near
+expiry), never per call. Only botocore's public credential methods are used.
 
 Differences from :class:`Aioboto3Transport` a caller can see: responses are DynamoDB's
 JSON as sent (timestamps such as ``CreationDateTime`` are epoch seconds rather than
@@ -159,9 +160,9 @@ class FastTransport:
             variable is set, else builtin.
     """
 
-    #: Seconds before expiry at which refreshable credentials are refreshed (botocore's
-    #: advisory window).
-    REFRESH_BEFORE = 15 * 60
+    #: Seconds between two looks at refreshable credentials (botocore refreshes them 15
+    #: minutes before they expire, so a look a minute is always in time).
+    RECHECK = 60.0
 
     #: Payloads may hold pre-encoded JSON (``dynorm._json.Fragment``): batches send items
     #: encoded once, for the size check, instead of trees of dicts.
@@ -317,19 +318,16 @@ class FastTransport:
                         sent=False, retryable=False,
                     )
                 self._credential_source = source
+            # Refreshable credentials refresh themselves inside get_frozen_credentials()
+            # when botocore's advisory window (15 minutes before expiry) has come: asking
+            # again every RECHECK seconds is enough, through public methods only.
             frozen = await source.get_frozen_credentials()
             self._access_key = frozen.access_key
             self._secret_key = frozen.secret_key
             self._token = frozen.token or None
-            expiry = getattr(source, "_expiry_time", None)
-            if expiry is None or not hasattr(source, "refresh_needed"):
-                self._credentials_until = float("inf")  # static credentials
-                return
-            remaining = expiry.timestamp() - time.time()
-            wait = remaining - self.REFRESH_BEFORE
-            if wait < 1.0:  # short-lived: botocore decides; look again soon, not per call
-                wait = min(30.0, max(1.0, remaining / 4))
-            self._credentials_until = time.time() + wait
+            refreshable = callable(getattr(source, "refresh_needed", None))
+            self._credentials_until = (time.time() + self.RECHECK if refreshable
+                                       else float("inf"))  # static credentials
 
     # ------------------------------------------------------------------ calls
 

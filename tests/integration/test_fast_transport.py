@@ -318,7 +318,6 @@ async def test_fast_connection_refused_is_transport_error() -> None:
 
 async def test_fast_refreshes_credentials_only_near_expiry(
         scripted: tuple[Scripted, str]) -> None:
-    from datetime import datetime, timedelta, timezone
     from types import SimpleNamespace
 
     from dynorm.transport.fast import FastTransport
@@ -328,7 +327,6 @@ async def test_fast_refreshes_credentials_only_near_expiry(
     class Refreshable:
         def __init__(self) -> None:
             self.reads = 0
-            self._expiry_time = datetime.now(timezone.utc) + timedelta(hours=1)
 
         def refresh_needed(self, refresh_in: int | None = None) -> bool:
             return False
@@ -351,7 +349,7 @@ async def test_fast_refreshes_credentials_only_near_expiry(
         for _ in range(5):
             await transport.call("GetItem", {"TableName": "t", "Key": {}})
         assert source.reads == 1
-        transport._credentials_until = 0.0  # as if the advisory window had come
+        transport._credentials_until = 0.0  # as if a minute had passed: botocore is asked
         await transport.call("GetItem", {"TableName": "t", "Key": {}})
         assert source.reads == 2
         assert "Credential=AK2/" in server.headers[-1]["Authorization"]
