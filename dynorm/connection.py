@@ -23,8 +23,10 @@ import logging
 import os
 from contextvars import ContextVar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 from urllib.parse import urlsplit
+
+from typing_extensions import Unpack
 
 from dynorm._types import Request, Response
 from dynorm.exceptions import (
@@ -39,7 +41,14 @@ from dynorm.transport.base import RetryPolicy, Transport, settle_ambiguous
 if TYPE_CHECKING:
     import aioboto3
 
-__all__ = ["Connection", "close", "configure", "connect", "get_connection"]
+__all__ = [
+    "Connection",
+    "ConnectionSettings",
+    "close",
+    "configure",
+    "connect",
+    "get_connection",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,24 @@ log = logging.getLogger(__name__)
 _current: ContextVar[Connection | None] = ContextVar("dynorm_connection", default=None)
 #: The process-wide default that configure() opened (and only it replaces).
 _configured: Connection | None = None
+
+
+class ConnectionSettings(TypedDict, total=False):
+    """The keyword arguments of :class:`Connection`, ``connect()``, ``configure()`` and
+    ``dynorm.local()``, typed: a misspelt setting (``regin=``) is a type error."""
+
+    region: str | None
+    endpoint_url: str | None
+    aws_access_key_id: str | None
+    aws_secret_access_key: str | None
+    aws_session_token: str | None
+    profile: str | None
+    session: aioboto3.Session | None
+    table_prefix: str | None
+    max_attempts: int
+    retry: RetryPolicy | None
+    transport: Transport | Literal["fast", "aioboto3"] | None
+    cursor_secret: str | bytes | None
 
 
 class Connection:
@@ -266,12 +293,12 @@ def _env_credentials() -> bool:
     )
 
 
-def connect(**settings: Any) -> Connection:
+def connect(**settings: Unpack[ConnectionSettings]) -> Connection:
     """A connection to use as ``async with dynorm.connect(...):`` (see :class:`Connection`)."""
     return Connection(**settings)
 
 
-async def configure(**settings: Any) -> Connection:
+async def configure(**settings: Unpack[ConnectionSettings]) -> Connection:
     """Open a connection and make it the default for the whole process (app start-up).
 
     Every task without a ``connect()`` block of its own uses it. Closes the default

@@ -30,7 +30,9 @@ import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal
 
-from dynorm.connection import Connection
+from typing_extensions import Unpack
+
+from dynorm.connection import Connection, ConnectionSettings
 from dynorm.exceptions import LocalServerError
 from dynorm.local._wire import LOCAL_CREDENTIALS, LOCAL_REGION, delete_all_tables
 
@@ -94,7 +96,7 @@ class LocalServer:
         """Delete every table on the server (and so every item)."""
         delete_all_tables(self.endpoint_url)
 
-    def connect(self, **settings: Any) -> Connection:
+    def connect(self, **settings: Unpack[ConnectionSettings]) -> Connection:
         """A connection to this server (dummy credentials, ``us-east-1`` unless given)."""
         options: dict[str, Any] = {"region": LOCAL_REGION, **LOCAL_CREDENTIALS, **settings}
         return Connection(endpoint_url=self.endpoint_url, **options)
@@ -239,7 +241,8 @@ def local_server(backend: Backend = "moto", host: str = "127.0.0.1",
 
 
 @contextlib.asynccontextmanager
-async def local(backend: Backend = "moto", **settings: Any) -> AsyncIterator[Connection]:
+async def local(backend: Backend = "moto", **settings: Unpack[ConnectionSettings]
+                ) -> AsyncIterator[Connection]:
     """Start an embedded server, connect dynorm to it, and stop it on exit.
 
     Args:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from typing_extensions import assert_type
 
+import dynorm
 from dynorm import Attr, Condition, GlobalIndex, Model, PartitionKey, SortKey, attr
 from dynorm.expressions import UpdateAction
 from dynorm.pagination import Page
@@ -59,6 +60,8 @@ def wrong_types_are_flagged() -> None:
     _ = attr(Player.tags).add(5)  # type: ignore[arg-type]
     _ = attr(Player.score).between("a", "b")  # type: ignore[arg-type]
     _ = Player.scroe  # type: ignore[attr-defined]  # a typo in a field name
+    _ = dynorm.connect(regin="eu-west-1")  # type: ignore[call-arg]  # a misspelt setting
+    _ = dynorm.local(max_attempts="3")  # type: ignore[arg-type]
 
 
 def test_module_imports() -> None:
