@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from dynorm._codec import compile_codec
 from dynorm.connection import get_connection
-from dynorm.exceptions import ExpressionError, SchemaError
+from dynorm.exceptions import ExpressionError, ItemNotFound, SchemaError
 from dynorm.expressions import Path, to_key_condition
 from dynorm.model import Model
 from dynorm.operations import Query as QueryOp
@@ -42,8 +42,17 @@ class CollectionResult:
         """The items of one model, in sort-key order."""
         return [item for item in self.items if type(item) is model]
 
-    def one(self, model: type[M]) -> M | None:
-        """The single item of ``model`` (e.g. the profile of a user), or None."""
+    def one(self, model: type[M]) -> M:
+        """The single item of ``model`` (e.g. the profile of a user), as SQLAlchemy's
+        ``one()``: ItemNotFound when there is none, ExpressionError when several."""
+        found = self.one_or_none(model)
+        if found is None:
+            raise ItemNotFound(f"no {model.__name__} item in this collection",
+                               model=model.__name__, key={})
+        return found
+
+    def one_or_none(self, model: type[M]) -> M | None:
+        """The single item of ``model``, or None; ExpressionError when several."""
         found = self.of(model)
         if len(found) > 1:
             raise ExpressionError(f"{len(found)} {model.__name__} items in this collection")

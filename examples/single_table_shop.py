@@ -107,7 +107,7 @@ async def main() -> dict[str, object]:
 
     everything = await Collection(User, Address, Order).query(user_id="u1")
     user = everything.one(User)
-    print("user:", user.name if user else None, "| addresses:",
+    print("user:", user.name, "| addresses:",
           [a.city for a in everything.of(Address)], "| orders:",
           [o.order_id for o in everything.of(Order)])
 

@@ -278,3 +278,15 @@ async def test_stream_events_per_entity(dynorm_connection: Connection) -> None:
     assert seen == [("user", "insert", {"user_id": "u1"}), ("order", "insert", order_keys),
                     ("order", "modify", order_keys)]
     assert errors == []  # the address was skipped, not reported as a poison record
+
+
+async def test_collection_one_is_sqlalchemys_one(dynorm_connection: Connection) -> None:
+    await shop.seed()
+    result = await Collection(User, Address, OrderLine).query(user_id="u1")
+    assert result.one(User).name == "Ada" and result.one_or_none(User) is result.one(User)
+    no_orders = await Collection(User, Order).query(user_id="nobody")
+    with pytest.raises(dynorm.ItemNotFound, match="no User item"):
+        no_orders.one(User)
+    assert no_orders.one_or_none(User) is None
+    with pytest.raises(dynorm.ExpressionError, match="2 Address items"):
+        result.one(Address)
