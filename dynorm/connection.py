@@ -166,10 +166,32 @@ class Connection:
         if self._open:
             return self
         if self._transport is None:
-            self._transport = self._make_transport()
-            await self._transport.open()
+            import botocore.exceptions
+
+            try:
+                transport = self._make_transport()
+                await transport.open()
+            except botocore.exceptions.ProfileNotFound as exc:
+                raise self._profile_not_found(exc) from exc
+            self._transport = transport
         self._open = True
         return self
+
+    def _profile_not_found(self, exc: Exception) -> ConnectionNotConfigured:
+        """botocore's ProfileNotFound as dynorm's error: which profile, from where, the fix."""
+        profile = getattr(exc, "kwargs", {}).get("profile") or self._profile
+        if self._profile is not None:
+            source = f"profile={self._profile!r}"
+        else:
+            variable = "AWS_PROFILE" if os.environ.get("AWS_PROFILE") else "AWS_DEFAULT_PROFILE"
+            source = f"{variable}={os.environ.get(variable, profile)}"
+        return ConnectionNotConfigured(
+            f"Connection: the AWS profile {profile!r} ({source}) is not in ~/.aws/config or "
+            f"~/.aws/credentials (AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE): correct the "
+            f"name, create it with `aws configure --profile {profile}`, or "
+            + ("pass another profile=" if self._profile is not None
+               else f"unset {source.split('=')[0]}")
+        )
 
     def _make_transport(self) -> Transport:
         import aioboto3

