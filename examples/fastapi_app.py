@@ -1,8 +1,10 @@
 """A FastAPI service on dynorm: user profiles with cursor pagination and optimistic locking.
 
-The lifespan opens the dynorm connection (``dynorm.configure()`` reads
-``DYNORM_ENDPOINT_URL`` and the AWS settings) and closes it on shutdown. Without
-``DYNORM_ENDPOINT_URL`` it starts the embedded local backend.
+The lifespan opens the dynorm connection and closes it on shutdown. It starts the
+embedded local backend unless told otherwise, explicitly: ``DYNORM_ENDPOINT_URL`` (a
+server you run) or ``DYNORM_EXAMPLE_AWS=1`` (real AWS; ``dynorm.configure()`` then reads
+the usual AWS settings). AWS credentials or ``AWS_REGION`` in the environment never
+switch it to AWS.
 
 Run it::
 
@@ -62,8 +64,8 @@ class ProfilePage(BaseModel):
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     server = None
-    if not os.environ.get("DYNORM_ENDPOINT_URL") and not os.environ.get("AWS_REGION"):
-        server = dynorm.LocalServer().start()  # no AWS configured: embedded backend
+    if not os.environ.get("DYNORM_ENDPOINT_URL") and os.environ.get("DYNORM_EXAMPLE_AWS") != "1":
+        server = dynorm.local_server().start()  # not told otherwise: the embedded backend
         await dynorm.configure(endpoint_url=server.endpoint_url, region="us-east-1")
     else:
         await dynorm.configure()

@@ -4,9 +4,13 @@ Run it on the embedded local backend (no AWS account, no Docker):
 
     python examples/quickstart.py
 
-Against real AWS or another server, set DYNORM_ENDPOINT_URL or the usual AWS settings
-(AWS_PROFILE / AWS_ACCESS_KEY_ID, AWS_REGION); the table "quickstart-scores" is created
-and deleted again.
+It never goes to AWS on its own: credentials in the environment (AWS_PROFILE,
+AWS_ACCESS_KEY_ID) do not switch it. To run it elsewhere, say so:
+
+    DYNORM_ENDPOINT_URL=http://127.0.0.1:8000 python examples/quickstart.py  # a server you run
+    DYNORM_EXAMPLE_AWS=1 AWS_REGION=eu-west-1 python examples/quickstart.py  # real AWS
+
+On AWS the table "quickstart-scores" is created (billed) and deleted again.
 """
 
 from __future__ import annotations
@@ -67,9 +71,9 @@ async def main() -> None:
 
 
 async def run() -> None:
-    settings = ("DYNORM_ENDPOINT_URL", "AWS_PROFILE", "AWS_ACCESS_KEY_ID")
-    aws = any(os.environ.get(v) for v in settings)
-    if aws:
+    # Only an explicit choice leaves the embedded backend (never the mere presence of
+    # AWS credentials): a server's URL, or DYNORM_EXAMPLE_AWS=1 for real AWS.
+    if os.environ.get("DYNORM_ENDPOINT_URL") or os.environ.get("DYNORM_EXAMPLE_AWS") == "1":
         async with dynorm.connect():
             await main()
     else:

@@ -88,3 +88,14 @@ def test_readme_example_runs(tmp_path: Path, backend: str) -> None:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "[('ada', 15, 2), ('bob', 7, 1)]" in done.stdout, done.stdout
+
+
+def test_quickstart_stays_local_with_aws_credentials_around(tmp_path: Path) -> None:
+    """Credentials in the environment never send the quickstart to AWS (issue 17): only
+    DYNORM_ENDPOINT_URL or DYNORM_EXAMPLE_AWS=1 do. These would fail on AWS."""
+    config = tmp_path / "config"
+    config.write_text("[profile someone]\nregion = eu-west-1\n")
+    output = run_example("quickstart.py", AWS_PROFILE="someone", AWS_CONFIG_FILE=str(config),
+                         AWS_ACCESS_KEY_ID="AKIAEXAMPLEEXAMPLE1", AWS_SECRET_ACCESS_KEY="x",
+                         AWS_REGION="eu-west-1")
+    assert EXPECTED["quickstart.py"] in output, output

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+import dynorm
 from examples.fastapi_app import app
 
 
@@ -18,6 +19,20 @@ def client(dynorm_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Test
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     with TestClient(app) as c:
         yield c
+
+
+def test_aws_settings_alone_keep_the_embedded_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS_REGION and credentials do not switch the app to AWS (issue 17): only
+    DYNORM_ENDPOINT_URL or DYNORM_EXAMPLE_AWS=1 do."""
+    for name in ("DYNORM_ENDPOINT_URL", "DYNORM_EXAMPLE_AWS", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE1")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    with TestClient(app) as c:
+        assert c.post("/profiles", json=profile(1)).status_code == 201
+        endpoint = dynorm.get_connection().endpoint_url
+        assert endpoint is not None and endpoint.startswith("http://127.0.0.1:"), endpoint
 
 
 def profile(i: int, org: str = "acme") -> dict[str, str]:
