@@ -1,6 +1,6 @@
 """Python values <-> DynamoDB AttributeValues, compiled once per declared type.
 
-``compile_codec(int)`` returns a :class:`Codec` whose ``encode`` turns ``5`` into
+``compile_codec(int)`` returns a `Codec` whose ``encode`` turns ``5`` into
 ``{"N": "5"}`` and whose ``decode`` turns it back. Codecs are built from the type
 annotation when a model class is created, so no call inspects types at run time
 (except for ``Any`` and unions, which dispatch on the value).
@@ -19,8 +19,8 @@ Wire rules (see docs/models.md):
 * ``SecretStr``/``SecretBytes`` store the secret, ``Json[X]`` its JSON text, and a fixed
   list of types (``timedelta``, IP addresses, paths, URLs) their JSON string;
 * a type that cannot round-trip exactly, value and type, is refused with a
-  :class:`SchemaError` when the class is created: ambiguous unions (``datetime | str``,
-  ``int | float``), dataclasses, ``TypedDict``... (see dynorm/_codec_types.py).
+  [`SchemaError`][dynorm.SchemaError] when the class is created: ambiguous unions (``datetime |
+  str``, ``int | float``), dataclasses, ``TypedDict``... (see dynorm/_codec_types.py).
 
 Containers live in dynorm/_codec_containers.py, unions and special types in
 dynorm/_codec_types.py.
@@ -76,7 +76,8 @@ class Codec:
 
     Attributes:
         encode: Python value -> AttributeValue; ``None`` means "nothing to store"
-            (an empty set). Raises :class:`EncodingError` on a value of the wrong type.
+            (an empty set). Raises [`EncodingError`][dynorm.EncodingError] on a value of the
+            wrong type.
         decode: AttributeValue -> a plain Python value pydantic validates.
         key_type: ``"S"``, ``"N"`` or ``"B"`` when the type can be a key attribute.
         python_type: the declared type, for messages.

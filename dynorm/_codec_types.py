@@ -2,7 +2,7 @@
 enums, ``Annotated`` metadata, secrets, ``Json[...]`` and the JSON-stored types.
 
 Every type either round-trips exactly (value and type) or is refused with a
-:class:`SchemaError` when the class is created:
+[`SchemaError`][dynorm.SchemaError] when the class is created:
 
 * a union is decoded by the wire type of the stored value, so its members must be told
   apart by it: ``int | str`` (N / S), ``bytes | str``, ``list[int] | str``,

@@ -11,10 +11,10 @@ The generated code only encodes; it never names the field that failed. On an
 ``EncodingError`` the caller runs its generic loop again, which does (errors are rare, so
 the second pass costs nothing in the common case).
 
-The source is registered in :mod:`linecache` under a unique file name (as attrs does), so
+The source is registered in `linecache` under a unique file name (as attrs does), so
 tracebacks, ``pdb`` and ``inspect.getsource`` show the generated lines. Set
 ``DYNORM_NO_CODEGEN=1`` (before models are defined) to use the plain loops instead
-(:data:`ENABLED`), e.g. to step through a codec in a debugger.
+(`ENABLED`), e.g. to step through a codec in a debugger.
 """
 
 from __future__ import annotations

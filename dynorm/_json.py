@@ -1,9 +1,9 @@
 """DynamoDB's JSON wire form: compact UTF-8 JSON with ``bytes`` as base64.
 
-The fast transport serializes requests with :func:`dumps`; the model layer uses it too,
+The fast transport serializes requests with `dumps()`; the model layer uses it too,
 for the 400 KB size check (the JSON text of an item is never smaller than DynamoDB's size
 of it) and for items written in batches, whose JSON then travels as a pre-encoded
-:class:`Fragment` instead of a tree of dicts.
+`Fragment` instead of a tree of dicts.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ __all__ = ["Fragment", "dumps", "loads"]
 _b64encode = base64.b64encode
 _orjson_dumps = orjson.dumps
 
-#: Pre-encoded JSON placed as-is into what :func:`dumps` writes.
+#: Pre-encoded JSON placed as-is into what `dumps()` writes.
 Fragment = orjson.Fragment
 
 loads = orjson.loads

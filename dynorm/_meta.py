@@ -1,7 +1,7 @@
 """TableMeta: what a model class declares, compiled once when the class is created.
 
-Every declaration mistake is a :class:`SchemaError` naming the class and field, raised
-from ``Model.__pydantic_init_subclass__``, so a wrong model never gets imported quietly.
+Every declaration mistake is a [`SchemaError`][dynorm.SchemaError] naming the class and field,
+raised from ``Model.__pydantic_init_subclass__``, so a wrong model never gets imported quietly.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 class KeyAttr:
     """A key attribute: Python field name, wire attribute name, scalar type S/N/B.
 
-    A key computed by a :class:`KeyTemplate` has ``template`` set; its ``field`` is then
-    the wire attribute name (it is not a model field) and its type is ``S``.
+    A key computed by a [`KeyTemplate`][dynorm.KeyTemplate] has ``template`` set; its ``field``
+    is then the wire attribute name (it is not a model field) and its type is ``S``.
     """
 
     field: str
@@ -229,7 +229,7 @@ class TableMeta:
 
     def encode_item_json(self, instance: Any, *, store_none: bool = False,
                          version: int | None = None) -> bytes:
-        """:meth:`encode_item` as the item's wire JSON (which the size check makes)."""
+        """`encode_item()` as the item's wire JSON (which the size check makes)."""
         return checked_json(self._item(instance, store_none, version), self.model_name)
 
     def _item(self, instance: Any, store_none: bool, version: int | None) -> Item:

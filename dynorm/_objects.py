@@ -1,8 +1,8 @@
 """The codec of a pydantic model class: one compiled codec per field, and the
 generated functions that encode an instance into an item and decode an item back.
 
-:class:`ObjectCodec` serves both a table model's items and nested models stored as maps
-(``M``); :func:`object_codec_for` caches one per class, and a recursive model finds its
+`ObjectCodec` serves both a table model's items and nested models stored as maps
+(``M``); `object_codec_for()` caches one per class, and a recursive model finds its
 own codec while it is being built.
 
 ``None`` and absent attributes, the same rule for items and nested maps:

@@ -2,12 +2,12 @@
 
 Every read that builds a model goes through here, so each applies the same checks:
 
-* :func:`read` -- a whole item: ``None`` for an item of another entity sharing the table
+* `read()` -- a whole item: ``None`` for an item of another entity sharing the table
   (single-table design), else the validated model;
-* :func:`from_projection` -- part of an item (a projection, an index that does not
+* `from_projection()` -- part of an item (a projection, an index that does not
   project every attribute): a *partial copy* holding only what was read, never a default
   for what was not (see docs/integrity.md);
-* :func:`validation_failed` -- the error that names the table, key and fields that do
+* `validation_failed()` -- the error that names the table, key and fields that do
   not fit the model.
 """
 

@@ -3,8 +3,8 @@
 ``save``, ``update``, ``delete``, batches and transactions all prepare their requests
 here, so each builds the item, its derived keys, the entity marker and the version guard
 the same way, and refuses the same things: a partial copy's ``save()``
-(:func:`refuse_partial`), a write that could not be checked (:func:`version_guard`), an
-update into another entity's item (:func:`presence_guard`).
+(`refuse_partial()`), a write that could not be checked (`version_guard()`), an
+update into another entity's item (`presence_guard()`).
 """
 
 from __future__ import annotations

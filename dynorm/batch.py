@@ -7,12 +7,12 @@ async with dynorm.batch() as b:           # BatchWriteItem, 25 writes per call
     b.delete(old_score)
 ```
 
-A batch is not atomic (use :func:`dynorm.transaction` for all-or-nothing): every write
-succeeds or fails on its own. Requests go out in chunks of 25, several at once
-(``concurrency``); items DynamoDB leaves unprocessed are sent again with exponential
-backoff and full jitter until done or ``max_retries`` rounds are spent, then
-:class:`BatchWriteFailed` names exactly what is missing. Batch reads are in
-:mod:`dynorm.batch_get`; the item identities both use are here.
+A batch is not atomic (use [`dynorm.transaction()`][dynorm.transaction.transaction] for
+all-or-nothing): every write succeeds or fails on its own. Requests go out in chunks of 25,
+several at once (``concurrency``); items DynamoDB leaves unprocessed are sent again with
+exponential backoff and full jitter until done or ``max_retries`` rounds are spent, then
+[`BatchWriteFailed`][dynorm.BatchWriteFailed] names exactly what is missing. Batch reads are in
+[`dynorm.batch_get`][dynorm.batch_get]; the item identities both use are here.
 
 Writes are encoded when they are sent, after the ``before_save``/``before_delete`` hooks
 ran; ``after_save``/``after_delete`` run once that item's write succeeded.
@@ -79,9 +79,9 @@ class FailedWrite:
         key: the item's key (wire form).
         instance: the instance given to ``save``/``delete`` (None for a delete by key).
         error: the error that stopped it, or None when DynamoDB still reported it
-            unprocessed after every retry. A :class:`~dynorm.TransportError` or
-            :class:`~dynorm.ServerError` here means the last attempt got no usable answer:
-            DynamoDB may have made that write all the same (see :attr:`uncertain`).
+            unprocessed after every retry. A [`TransportError`][dynorm.TransportError] or
+            [`ServerError`][dynorm.ServerError] here means the last attempt got no usable answer:
+            DynamoDB may have made that write all the same (see `uncertain`).
     """
 
     action: Literal["put", "delete"]
@@ -108,7 +108,7 @@ class BatchWriteFailed(DynormError):
     """Some writes of a batch were not made; every other write was.
 
     Attributes:
-        failed: one :class:`FailedWrite` per write that did not happen (model + key).
+        failed: one [`FailedWrite`][dynorm.FailedWrite] per write that did not happen (model + key).
         written: how many writes succeeded.
     """
 
@@ -209,7 +209,8 @@ class _Write:
 
 
 class BatchWriter:
-    """Collects puts and deletes and writes them with BatchWriteItem (see :func:`batch`).
+    """Collects puts and deletes and writes them with BatchWriteItem (see
+    [`batch()`][dynorm.batch.batch]).
 
     Use it as ``async with dynorm.batch() as b:``. Writes added to the batch are sent in
     chunks of 25 while the block runs (once ``flush_at`` writes are waiting and the block

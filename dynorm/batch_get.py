@@ -9,7 +9,7 @@ Keys go out 100 per call, several calls at once (``concurrency``); each distinct
 read once. Keys DynamoDB leaves unprocessed, and calls that meet throttling, 5xx or no
 answer after the transport's own retries, are asked again with exponential backoff and
 full jitter until done or ``max_retries`` rounds are spent; then
-:class:`BatchGetFailed` names exactly the keys that were not read.
+[`BatchGetFailed`][dynorm.BatchGetFailed] names exactly the keys that were not read.
 """
 
 from __future__ import annotations
@@ -225,9 +225,9 @@ async def batch_get(*pairs: tuple[type[Model], Any], consistent: bool = False
     user, order = await dynorm.batch_get((User, "u1"), (Order, ("u1", "o9")))
     ```
 
-    Each argument is ``(Model, key)`` with the key as in :func:`get_many`. Returns a tuple
-    with one entry per pair, in order (None where there is no item); with up to four
-    pairs, type checkers see each entry's model type.
+    Each argument is ``(Model, key)`` with the key as in [`get_many()`][dynorm.get_many].
+    Returns a tuple with one entry per pair, in order (None where there is no item); with up to
+    four pairs, type checkers see each entry's model type.
 
     Raises:
         BatchGetFailed: keys still unprocessed after every retry.

@@ -109,11 +109,11 @@ class GlobalIndex(_Index):
 
     Args:
         partition_key: the field used as the index partition key, or a
-            :class:`~dynorm.KeyTemplate` with ``attribute=`` (single-table design).
+            [`KeyTemplate`][dynorm.KeyTemplate] with ``attribute=`` (single-table design).
         sort_key: the field (or template) used as the index sort key, if any.
         name: the index name in DynamoDB (default: the class attribute's name).
         projection: ``"ALL"`` (default), ``"KEYS_ONLY"``, a list of fields to include,
-            or a :class:`Projection`.
+            or a [`Projection`][dynorm.Projection].
         read_capacity: read capacity units, for provisioned tables only.
         write_capacity: write capacity units, for provisioned tables only.
     """
@@ -143,7 +143,7 @@ class LocalIndex(_Index):
     Args:
         sort_key: the field used as the index sort key.
         name: the index name in DynamoDB (default: the class attribute's name).
-        projection: as for :class:`GlobalIndex`.
+        projection: as for [`GlobalIndex`][dynorm.GlobalIndex].
     """
 
     kind: Literal["global", "local"] = "local"

@@ -339,7 +339,7 @@ class _Read(Generic[M]):
         return {k.attr: raw[k.attr] for k in self._key_attrs() if k.attr in raw}
 
     async def pages(self) -> AsyncIterator[Page[M]]:
-        """Each DynamoDB response as a :class:`Page` (its cursor resumes after it), up to
+        """Each DynamoDB response as a [`Page`][dynorm.Page] (its cursor resumes after it), up to
         ``limit`` items in all: the page that reaches it is cut there and is the last."""
         left = self._limit
         async for response in self._raw_pages():
@@ -511,6 +511,8 @@ class Scan(_Read[M]):
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def count(self) -> int:
+        """How many items match (``Select=COUNT``, summed across pages; capped by limit);
+        with ``segments(n)`` the segments are counted concurrently."""
         if self._segments:
             counts = await asyncio.gather(
                 *(Scan._count_one(self._one_segment(i)) for i in range(self._segments))
@@ -523,6 +525,8 @@ class Scan(_Read[M]):
         return await _Read.count(self)
 
     async def page(self, size: int = 50, cursor: str | None = None) -> Page[M]:
+        """Exactly ``size`` items (fewer only on the last page) and the cursor after them, as
+        for a query; refused (``ExpressionError``) after ``segments()``: iterate instead."""
         if self._segments:
             raise ExpressionError("page() cannot be combined with segments(): iterate instead")
         return await super().page(size, cursor)

@@ -70,7 +70,8 @@ _SAMPLES: dict[Any, tuple[Any, ...]] = {
 
 
 class Placeholder:
-    """One ``{field:spec}`` of a template, with what :meth:`KeyTemplate.bind` decided."""
+    """One ``{field:spec}`` of a template, with what
+    [`KeyTemplate.bind()`][dynorm.KeyTemplate.bind] decided."""
 
     __slots__ = ("field", "fixed", "lossless", "monotone", "spec", "tp", "width")
 

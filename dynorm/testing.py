@@ -52,8 +52,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def server_from_env() -> LocalServer:
     """The (not yet started) server the environment asks for.
 
-    ``DYNORM_TEST_ENDPOINT_URL`` wins (a server you run: an :class:`EndpointServer`);
-    else ``DYNORM_TEST_BACKEND`` names the embedded backend (``moto`` by default).
+    ``DYNORM_TEST_ENDPOINT_URL`` wins (a server you run: an
+    [`EndpointServer`][dynorm.local.EndpointServer]); else ``DYNORM_TEST_BACKEND`` names the
+    embedded backend (``moto`` by default).
     """
     external = os.environ.get("DYNORM_TEST_ENDPOINT_URL")
     if external:

@@ -17,8 +17,8 @@ limit of 100 actions, one action per item). At commit the ``before_save``/
 the items are encoded, the 4 MB limit checked and the request sent. After success the
 instances carry their new versions and the ``after_*`` hooks run.
 
-A canceled transaction raises :class:`TransactionCanceled` with one
-:class:`CancellationReason` per action. Transaction conflicts are retried with
+A canceled transaction raises [`TransactionCanceled`][dynorm.TransactionCanceled] with one
+[`CancellationReason`][dynorm.CancellationReason] per action. Transaction conflicts are retried with
 exponential backoff and full jitter under the same client request token, so a retry
 can never apply the transaction twice.
 """
@@ -97,9 +97,9 @@ class CancellationReason:
         item: the stored item when DynamoDB returned it (a model instance, or the raw
             wire item if it does not fit the model).
         error: for a failed condition, the error the same write would raise on its own:
-            :class:`~dynorm.VersionConflict` (with ``.expected``/``.actual``),
-            :class:`~dynorm.ItemNotFound` (an update of a missing item) or
-            :class:`~dynorm.ConditionFailed`.
+            [`VersionConflict`][dynorm.VersionConflict] (with ``.expected``/``.actual``),
+            [`ItemNotFound`][dynorm.ItemNotFound] (an update of a missing item) or
+            [`ConditionFailed`][dynorm.ConditionFailed].
     """
 
     index: int
@@ -143,7 +143,8 @@ class TransactionCanceled(ServiceError):
     """DynamoDB canceled the transaction; nothing was written.
 
     Attributes:
-        reasons: one :class:`CancellationReason` per action, in the order added.
+        reasons: one [`CancellationReason`][dynorm.CancellationReason] per action, in the order
+            added.
         failed: the reasons of the actions that failed.
     """
 
@@ -205,7 +206,8 @@ def _size(request: Request) -> int:
 
 
 class Transaction:
-    """Collects actions and commits them in one TransactWriteItems (see :func:`transaction`).
+    """Collects actions and commits them in one TransactWriteItems (see
+    [`transaction()`][dynorm.transaction.transaction]).
 
     Args:
         max_retries: how often a transaction canceled only by conflicts with other

@@ -1,6 +1,7 @@
 """Paths, conditions, key conditions, update actions and projections (pure, no I/O).
 
-One :class:`Placeholders` per request; every part of the request compiles into it::
+One [`Placeholders`][dynorm.expressions.Placeholders] per request; every part of the request
+compiles into it::
 
     ph = Placeholders()
     key = to_key_condition(User.id == "u1", partition_attr="id", sort_attr=None,

@@ -16,7 +16,7 @@ The rules, as the server applies them:
 * ``begins_with`` takes S or B, and is false on any other attribute type.
 
 Some expressions are refused before any item is read (ValidationException): a literal
-operand that an operator cannot take, see :func:`rejection`. Checked against DynamoDB
+operand that an operator cannot take, see `rejection()`. Checked against DynamoDB
 Local (AWS's own emulator) by tests/integration/test_differential_types.py.
 
 Binary values may be ``bytes`` (as boto returns them) or base64 text (raw JSON).

@@ -1,7 +1,7 @@
 """Frozen condition trees: filters, condition expressions and (validated) key conditions.
 
 Built from paths with Python operators and methods, compiled with a shared
-:class:`~dynorm.expressions.placeholders.Placeholders`:
+[`Placeholders`][dynorm.expressions.Placeholders]:
 
 =====================================  ===========================================
 Python                                 DynamoDB (one fresh allocator)
@@ -22,7 +22,7 @@ Python                                 DynamoDB (one fresh allocator)
 
 Values are encoded with the path's codec when the condition is built, so a datetime
 compares as its stored string and an Enum as its value, and a wrong-typed value fails
-at once with :class:`~dynorm.exceptions.ExpressionError`.
+at once with [`ExpressionError`][dynorm.ExpressionError].
 
 Conditions have no truth value: ``if User.age > 3:``, ``a and b`` and
 ``1 < User.age < 3`` raise TypeError instead of silently dropping a clause.
@@ -60,8 +60,8 @@ __all__ = [
     "Or",
 ]
 
-#: The type names ``attribute_type`` accepts.
 TYPE_TAGS = ("S", "SS", "N", "NS", "B", "BS", "BOOL", "NULL", "L", "M")
+"""The type names ``attribute_type`` accepts (``Path.is_type``)."""
 _FLIP = {"=": "=", "<>": "<>", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 Item = Mapping[str, AttributeValue]
@@ -92,13 +92,19 @@ class Condition:
 
     def __and__(self, other: Condition) -> Condition:
         if not isinstance(other, Condition):
-            return NotImplemented
+            raise precedence_error(self, "&", other)
         return And((*_flat(self, And), *_flat(other, And)))
 
     def __or__(self, other: Condition) -> Condition:
         if not isinstance(other, Condition):
-            return NotImplemented
+            raise precedence_error(self, "|", other)
         return Or((*_flat(self, Or), *_flat(other, Or)))
+
+    def __rand__(self, other: object) -> Condition:
+        raise precedence_error(other, "&", self)
+
+    def __ror__(self, other: object) -> Condition:
+        raise precedence_error(other, "|", self)
 
     def __invert__(self) -> Condition:
         return Not(self)
@@ -130,6 +136,24 @@ def _flat(cond: Condition, kind: type[And] | type[Or]) -> tuple[Condition, ...]:
 def _operand_paths(*operands: Operand) -> Iterator[Path]:
     for op in operands:
         yield from op.paths()
+
+
+def _label(side: object) -> str:
+    label = getattr(side, "label", None)  # an operand (Path, size(...)) names itself
+    return label if isinstance(label, str) else repr(side)
+
+
+def precedence_error(left: object, op: str, right: object) -> ExpressionError:
+    """``&``/``|`` with something that is not a condition: almost always Python's operator
+    precedence (``&`` and ``|`` bind tighter than ``<``, ``==``...), so say how to write it."""
+    name = next((_label(s) for s in (left, right) if hasattr(s, "label")), "User.age")
+    return ExpressionError(
+        f"cannot combine {_label(left)} {op} {_label(right)}: {op} only joins two conditions. "
+        f"Python applies & and | before comparisons, so `{name} > 1 {op} {name} < 9` reads "
+        f"as `{name} > (1 {op} {name}) < 9`: put each comparison in parentheses, "
+        f"`({name} > 1) {op} ({name} < 9)`"
+        + (f" (or use `{name}.between(low, high)`)" if op == "&" else "")
+    )
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)

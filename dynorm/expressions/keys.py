@@ -12,7 +12,7 @@ Python                                                          KeyConditionExpr
 ==============================================================  ================================
 
 Anything else (OR, NOT, IN, contains, a non-key or nested attribute) belongs in a
-filter, and :func:`to_key_condition` says so.
+filter, and [`to_key_condition()`][dynorm.expressions.to_key_condition] says so.
 """  # noqa: E501
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Operands of conditions: paths, ``size(path)`` and encoded values.
 
-Their comparison operators build :mod:`~dynorm.expressions.conditions`, not booleans::
+Their comparison operators build `conditions`, not booleans::
 
     User.age > 3            ->  #n0 > :v0
     User.tags.size() <= 10  ->  size(#n0) <= :v0
@@ -18,7 +18,7 @@ from dynorm._types import AttributeValue
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import _evaluate as ev
 from dynorm.expressions._kinds import encode, stored_tag, tag_of, type_label
-from dynorm.expressions.conditions import Between, Compare, Condition, In
+from dynorm.expressions.conditions import Between, Compare, Condition, In, precedence_error
 
 if TYPE_CHECKING:
     from dynorm.expressions.paths import Path
@@ -34,7 +34,8 @@ Item = Mapping[str, AttributeValue]
 
 
 class Operand:
-    """Something a condition compares: a :class:`Path`, ``size(path)``, or a value.
+    """Something a condition compares: a [`Path`][dynorm.expressions.Path], ``size(path)``, or a
+    value.
 
     Comparison operators build conditions, not booleans::
 
@@ -97,6 +98,19 @@ class Operand:
 
     def __ge__(self, other: Any) -> Compare:
         return self._ordered(">=", other)
+
+    # ``User.age > 1 & User.age < 9`` evaluates ``1 & User.age`` first: say why, and the fix.
+    def __and__(self, other: Any) -> Condition:
+        raise precedence_error(self, "&", other)
+
+    def __rand__(self, other: Any) -> Condition:
+        raise precedence_error(other, "&", self)
+
+    def __or__(self, other: Any) -> Condition:
+        raise precedence_error(self, "|", other)
+
+    def __ror__(self, other: Any) -> Condition:
+        raise precedence_error(other, "|", self)
 
     __hash__ = object.__hash__
 

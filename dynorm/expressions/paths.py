@@ -1,9 +1,9 @@
 """Attribute paths: ``User.age``, ``User.address.city``, ``User.tags[0]``.
 
-A :class:`Path` names a (possibly nested) attribute by its wire names and carries the
-codec of the value found there, so conditions and updates can encode their operands
-exactly as the field is stored. Its operators and methods build conditions
-(``User.age > 3``) and update actions (``User.age.add(1)``).
+A [`Path`][dynorm.expressions.Path] names a (possibly nested) attribute by its wire names and
+carries the codec of the value found there, so conditions and updates can encode their operands
+exactly as the field is stored. Its operators and methods build conditions (``User.age > 3``)
+and update actions (``User.age.add(1)``).
 
 A nested field whose name is also a Path method (``size``, ``set``, ``contains``...)
 is reached with brackets: ``User.box["size"]``.
@@ -264,8 +264,9 @@ class Path(_Arith, Operand):
         """``User.name.set("Ann")`` -> ``SET #n0 = :v0``.
 
         Also takes another path (``User.a.set(User.b)``), ``User.n + 1``,
-        ``User.n.if_not_exists(0)`` and :func:`list_append`. ``None`` stores NULL and is
-        accepted only by nullable fields; to delete an attribute use :meth:`remove`.
+        ``User.n.if_not_exists(0)`` and [`list_append()`][dynorm.expressions.list_append].
+        ``None`` stores NULL and is accepted only by nullable fields; to delete an attribute use
+        [`remove()`][dynorm.expressions.Path.remove].
 
         Raises:
             ExpressionError: the value does not fit the field (or is an empty set).

@@ -1,10 +1,10 @@
 """``attr()``: the statically typed way to use a model field in an expression.
 
-On the class, ``User.age`` is an attribute :class:`Path` at run time, but type checkers
-read it as ``int`` (pydantic declares model fields that way), so ``User.age > 30``
-type-checks as ``bool`` and ``User.age.add(5)`` as an error. ``attr(User.age)`` returns
-the very same Path at run time, typed for checkers as ``Attr[int]``, whose operators
-and methods take the field's own type:
+On the class, ``User.age`` is an attribute [`Path`][dynorm.expressions.Path] at run time, but
+type checkers read it as ``int`` (pydantic declares model fields that way), so ``User.age > 30``
+type-checks as ``bool`` and ``User.age.add(5)`` as an error. ``attr(User.age)`` returns the very
+same Path at run time, typed for checkers as ``Attr[int]``, whose operators and methods take the
+field's own type:
 
 ```python
 User.query(attr(User.user_id) == "u1").filter(attr(User.age) >= 18)
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from dynorm.expressions.updates import UpdateAction, UpdateOperand
 
     class Attr(Path, Generic[T]):
-        """A :class:`Path` as type checkers see it: operands typed by the field's type."""
+        """A [`Path`][dynorm.expressions.Path] as type checkers see it: operands typed by the
+        field's type."""
 
         def __eq__(self, other: T | Attr[T]) -> Condition: ...  # type: ignore[override]
         def __ne__(self, other: T | Attr[T]) -> Condition: ...  # type: ignore[override]

@@ -13,7 +13,8 @@ Python                                             DynamoDB (one fresh allocator
 ``User.tags.delete({"a"})``                        ``DELETE #n0 :v0``
 =================================================  ======================================
 
-:func:`compile_update` joins actions into ``SET a, b REMOVE c ADD d DELETE e``.
+[`compile_update()`][dynorm.expressions.compile_update] joins actions into ``SET a, b REMOVE c
+ADD d DELETE e``.
 
 ``set(None)`` stores NULL, which only a nullable field (``int | None``) accepts;
 ``remove()`` is how an attribute is deleted.

@@ -1,11 +1,15 @@
 """DynamoDB Streams as typed change events: a polling listener and a Lambda adapter.
 
-* :class:`StreamListener` — subscribe async handlers per model and kind; ``run()`` reads
-  the shards (parents before children), checkpoints after each batch, shares shards
-  between workers through leases when the checkpoint store supports them.
-* :class:`ChangeEvent` — what a handler receives (``kind``, ``old``, ``new``, ``keys``...).
-* :class:`InMemoryCheckpoints`, :class:`TableCheckpoints` — where progress is kept.
-* :func:`lambda_handler`, :func:`sync_lambda_handler` — the same handlers in AWS Lambda.
+* [`StreamListener`][dynorm.streams.StreamListener] — subscribe async handlers per model and
+  kind; ``run()`` reads the shards (parents before children), checkpoints after each batch,
+  shares shards between workers through leases when the checkpoint store supports them.
+* [`ChangeEvent`][dynorm.streams.ChangeEvent] — what a handler receives (``kind``, ``old``,
+  ``new``, ``keys``...).
+* [`InMemoryCheckpoints`][dynorm.streams.InMemoryCheckpoints],
+  [`TableCheckpoints`][dynorm.streams.TableCheckpoints] — where progress is kept.
+* [`lambda_handler()`][dynorm.streams.lambda_handler],
+  [`sync_lambda_handler()`][dynorm.streams.sync_lambda_handler] — the same handlers in AWS
+  Lambda.
 
 Guarantees: at least once, in order per shard (see ``docs/streams.md``).
 """

@@ -8,8 +8,9 @@ checkpoint are delivered again (at least once).
 
 Checkpoints never move backwards: sequence numbers compare as integers.
 
-* :class:`InMemoryCheckpoints` (the default): lost when the process ends.
-* :class:`~dynorm.streams.TableCheckpoints`: a DynamoDB table, shared by workers, which
+* [`InMemoryCheckpoints`][dynorm.streams.InMemoryCheckpoints] (the default): lost when the
+  process ends.
+* [`TableCheckpoints`][dynorm.streams.TableCheckpoints]: a DynamoDB table, shared by workers, which
   also holds their shard leases.
 """
 

@@ -1,7 +1,7 @@
 """Subscriptions, handler failure policies, error callbacks and metrics.
 
 Shared by the polling listener and the Lambda adapter: both decode records into
-:class:`~dynorm.streams.ChangeEvent` values and hand them to :meth:`Dispatcher.deliver`.
+[`ChangeEvent`][dynorm.streams.ChangeEvent] values and hand them to `Dispatcher.deliver()`.
 """
 
 from __future__ import annotations

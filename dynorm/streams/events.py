@@ -1,7 +1,8 @@
 """Stream records as typed change events.
 
 A DynamoDB Streams record (from ``GetRecords`` or from a Lambda event) becomes a
-:class:`ChangeEvent` whose images are model instances decoded with the model's codec::
+[`ChangeEvent`][dynorm.streams.ChangeEvent] whose images are model instances decoded with the
+model's codec::
 
     ChangeEvent(kind="modify", old=User(user_id="u1", age=3), new=User(user_id="u1", age=4),
                 keys={"user_id": "u1"}, sequence_number="1100...", ...)

@@ -10,7 +10,7 @@ handler = sync_lambda_handler(listener, connect={})   # the Lambda entry point
 ```
 
 Lambda reads the shards and keeps the checkpoints; the adapter decodes each record
-of the batch into the same :class:`~dynorm.streams.ChangeEvent` and runs the same
+of the batch into the same [`ChangeEvent`][dynorm.streams.ChangeEvent] and runs the same
 handlers, in order. Enable *ReportBatchItemFailures* on the event source mapping: the
 result lists the sequence number of the first record whose handlers failed (after their
 retries, with ``on_failure="stop"``) and of every record after it, which were not
@@ -140,9 +140,9 @@ def sync_lambda_handler(
     """The same handler for Lambda's Python runtime: runs it with ``asyncio.run``.
 
     Args:
-        listener: as for :func:`lambda_handler`.
-        table_prefix: as for :func:`lambda_handler`.
-        connect: settings of a :class:`~dynorm.Connection` opened around each invocation
+        listener: as for [`lambda_handler()`][dynorm.streams.lambda_handler].
+        table_prefix: as for [`lambda_handler()`][dynorm.streams.lambda_handler].
+        connect: settings of a [`Connection`][dynorm.Connection] opened around each invocation
             (``{}`` for the defaults from the environment), for handlers that call
             DynamoDB; None opens none.
     """

@@ -13,8 +13,8 @@ then (until the request expires). A shard is therefore never read by two workers
 once as long as clocks agree to within the lease duration; a holder also stops reading
 a shard on its own when it could not renew in time.
 
-:func:`plan` is pure; :class:`LeaseStore` is implemented by
-:class:`~dynorm.streams.TableCheckpoints`.
+`plan()` is pure; [`LeaseStore`][dynorm.streams.LeaseStore] is implemented by
+[`TableCheckpoints`][dynorm.streams.TableCheckpoints].
 """
 
 from __future__ import annotations

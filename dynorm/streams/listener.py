@@ -73,9 +73,10 @@ class StreamListener:
 
     Args:
         models: the models whose tables to follow (``on()`` adds more).
-        checkpoints: where progress is kept; default :class:`InMemoryCheckpoints`.
-            A store that also implements ``LeaseStore`` (``TableCheckpoints``) makes
-            workers with the same store share the shards.
+        checkpoints: where progress is kept; default
+            [`InMemoryCheckpoints`][dynorm.streams.InMemoryCheckpoints]. A store that also
+            implements ``LeaseStore`` (``TableCheckpoints``) makes workers with the same store
+            share the shards.
         start: where to begin a shard that has no checkpoint: ``"TRIM_HORIZON"`` (the
             oldest record kept, 24 h) or ``"LATEST"`` (only new changes; applies to the
             shards open when the listener starts, shards appearing later are read whole).
@@ -125,7 +126,8 @@ class StreamListener:
 
     @property
     def metrics(self) -> StreamMetrics:
-        """Counters: events handled, errors, lag (see :class:`StreamMetrics`)."""
+        """Counters: events handled, errors, lag (see
+        [`StreamMetrics`][dynorm.streams.StreamMetrics])."""
         return self._dispatcher.metrics
 
     @property
@@ -187,7 +189,8 @@ class StreamListener:
 
     def on_error(self, callback: C) -> C:
         """Register a callback for records that could not be delivered (usable as a
-        decorator); it receives a :class:`FailedRecord`. Without one, failures are logged.
+        decorator); it receives a [`FailedRecord`][dynorm.streams.FailedRecord]. Without one,
+        failures are logged.
         """
         self._dispatcher.error_callbacks.append(callback)
         return callback
@@ -207,7 +210,7 @@ class StreamListener:
             self._wake.set()
 
     async def run(self, *, handle_signals: bool = False) -> None:
-        """Follow the streams until :meth:`stop` (or SIGTERM/SIGINT with ``handle_signals``).
+        """Follow the streams until `stop()` (or SIGTERM/SIGINT with ``handle_signals``).
 
         Raises:
             StreamNotEnabled: a model's table has no stream.
@@ -388,7 +391,7 @@ class StreamListener:
 
     def lambda_handler(self, *, table_prefix: str | None = None) -> AsyncLambdaHandler:
         """An ``async (event, context) -> dict`` Lambda handler; see
-        :func:`dynorm.streams.lambda_handler`."""
+        [`dynorm.streams.lambda_handler()`][dynorm.streams.lambda_handler]."""
         from dynorm.streams.lambda_ import lambda_handler
 
         return lambda_handler(self, table_prefix=table_prefix)

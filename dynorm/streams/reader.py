@@ -93,7 +93,7 @@ class ShardReader:
         return str(iterator) if iterator else None
 
     async def run(self) -> ReadResult:
-        """Read until the shard ends, :meth:`stop` is called or the lease lapses."""
+        """Read until the shard ends, `stop()` is called or the lease lapses."""
         shard = self.shard
         saved = await self.checkpoints.load(shard.stream_arn, shard.shard_id)
         if saved is not None and saved.finished:

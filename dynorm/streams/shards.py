@@ -5,8 +5,9 @@ gets an ``EndingSequenceNumber``) and its children name it as ``ParentShardId``.
 per-item order, a child is read only once its parent has been read to the end (or has
 aged out of the stream's 24-hour window and is no longer listed).
 
-:func:`order_shards` and :func:`ready_shards` are pure; :func:`stream_arn` and
-:func:`describe_shards` talk to the server.
+[`order_shards()`][dynorm.streams.order_shards] and
+[`ready_shards()`][dynorm.streams.ready_shards] are pure; `stream_arn()` and `describe_shards()`
+talk to the server.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Shard:
 
 
 def parse_shards(stream_arn: str, shards: Iterable[Mapping[str, Any]]) -> list[Shard]:
-    """``DescribeStream``'s ``Shards`` entries as :class:`Shard` values."""
+    """``DescribeStream``'s ``Shards`` entries as [`Shard`][dynorm.streams.Shard] values."""
     out = []
     for raw in shards:
         seq = raw.get("SequenceNumberRange") or {}

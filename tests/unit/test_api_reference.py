@@ -1,0 +1,199 @@
+"""The API reference (docs/api.md, rendered by mkdocstrings) covers the public API.
+
+The documentation is built once (``mkdocs build --strict`` into a temporary directory) and
+the headings mkdocstrings rendered on the API page are read back: each has as its ``id``
+the dotted path it documents (``dynorm.query.Query.filter``). A public name has an entry
+when a heading's path resolves, by import and attribute access, to the very same object
+under the same name (``dynorm.Attr`` is documented as ``dynorm.expressions.Attr``).
+Reading the built page, not the ``:::`` directives, is what makes this exact: an object
+mkdocstrings skips (no docstring, a filtered member, an inherited method not rendered) has
+no heading.
+
+Sphinx roles (``:class:`X```) are not markdown: mkdocs shows them as literal text. No
+rendered docstring may contain one, except in the files listed in ``PENDING`` (being
+rewritten separately; ``test_pending_files_still_have_roles`` notes when they are done).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytest.importorskip("mkdocstrings_handlers.python", reason="needs the dev extras (mkdocs)")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: The modules whose ``__all__`` must be documented, name by name.
+PUBLIC_MODULES = ["dynorm", "dynorm.expressions", "dynorm.streams", "dynorm.testing",
+                  "dynorm.local"]
+
+#: Files still carrying Sphinx roles (issue 17), edited by another change: not checked.
+PENDING = ("dynorm/connection.py", "dynorm/model.py", "dynorm/tables.py",
+           "dynorm/exceptions.py", "dynorm/local/__init__.py", "dynorm/transport/")
+
+_ROLE = re.compile(r":(?:py:)?(?:class|meth|func|data|const|mod|attr|exc|obj|ref):`")
+_RENDERED_ROLE = re.compile(
+    r":(?:py:)?(?:class|meth|func|data|const|mod|attr|exc|obj|ref):(?:<code>|`)"
+)
+_MISSING = object()
+
+
+class _Headings(HTMLParser):
+    """The ``id`` and source offset of every mkdocstrings heading (class ``doc-heading``)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.headings: list[tuple[str, tuple[int, int]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if "doc-heading" in (values.get("class") or "").split() and values.get("id"):
+            self.headings.append((str(values["id"]), self.getpos()))
+
+
+def headings(html: str) -> list[tuple[str, str]]:
+    """``(id, html)`` of every rendered entry: its heading and what follows up to the next."""
+    parser = _Headings()
+    parser.feed(html)
+    parser.close()
+    starts = [0]
+    for line in html.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    offsets = [starts[line - 1] + col for _, (line, col) in parser.headings]
+    ends = [*offsets[1:], len(html)]
+    spans = zip(parser.headings, offsets, ends, strict=True)
+    return [(ident, html[a:b]) for (ident, _), a, b in spans]
+
+
+def resolve(path: str) -> object:
+    """The object a dotted path names, as mkdocstrings reads it: the longest importable
+    module prefix, then attributes (``dynorm.local`` is the module, ``dynorm.local.local``
+    the function); ``_MISSING`` when it names nothing."""
+    parts = path.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for part in parts[i:]:
+            obj = getattr(obj, part, _MISSING)
+            if obj is _MISSING:
+                return _MISSING
+        return obj
+    return _MISSING
+
+
+def source_file(path: str) -> str | None:
+    """The file (relative to the repository) that defines what a heading documents: the
+    object itself, or the nearest enclosing one (an attribute's class or module)."""
+    parts = path.split(".")
+    for i in range(len(parts), 0, -1):
+        obj = resolve(".".join(parts[:i]))
+        if isinstance(obj, property):
+            obj = obj.fget
+        if obj is _MISSING or not (isinstance(obj, (ModuleType, type)) or callable(obj)):
+            continue
+        try:
+            file = inspect.getsourcefile(inspect.unwrap(obj))  # type: ignore[arg-type]
+        except TypeError:
+            continue
+        if file:
+            return Path(file).resolve().relative_to(ROOT).as_posix()
+    return None
+
+
+@pytest.fixture(scope="module")
+def api_page(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str]]:
+    site = tmp_path_factory.mktemp("site")
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-f",
+         str(ROOT / "mkdocs.yml"), "-d", str(site)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return headings((site / "api" / "index.html").read_text(encoding="utf-8"))
+
+
+def test_the_reader_sees_the_headings(api_page: list[tuple[str, str]]) -> None:
+    """Guards the parser and the resolver: a broken one would make the checks vacuous."""
+    ids = [ident for ident, _ in api_page]
+    assert len(ids) > 250 and len(set(ids)) == len(ids)
+    assert "dynorm.Model" in ids and "dynorm.Model.save" in ids
+    import dynorm
+    assert resolve("dynorm.local") is sys.modules["dynorm.local"]
+    assert resolve("dynorm.local.local") is dynorm.local
+    assert resolve("dynorm.query.Query.filter") is dynorm.Model.query.__globals__[
+        "Query"].filter
+    assert resolve("dynorm.nothing") is _MISSING
+    assert source_file("dynorm.query.Query.filter") == "dynorm/query.py"
+    assert source_file("dynorm.connection.ConnectionSettings") == "dynorm/connection.py"
+
+
+def test_every_public_name_has_an_entry(api_page: list[tuple[str, str]]) -> None:
+    entries: dict[str, list[object]] = {}
+    for ident, _ in api_page:
+        entries.setdefault(ident.rsplit(".", 1)[-1], []).append(resolve(ident))
+    missing = []
+    for module_name in PUBLIC_MODULES:
+        module = sys.modules.get(module_name) or importlib.import_module(module_name)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if not any(entry is obj for entry in entries.get(name, ())):
+                missing.append(f"{module_name}.{name}")
+    assert not missing, "public names without an entry in docs/api.md: " + ", ".join(missing)
+
+
+@pytest.mark.parametrize("cls", ["Query", "Scan"])
+def test_queries_and_scans_list_their_inherited_methods(
+    api_page: list[tuple[str, str]], cls: str
+) -> None:
+    ids = {ident for ident, _ in api_page}
+    shared = ["filter", "project", "limit", "page_size", "consistent", "full", "to_list",
+              "first", "count", "page", "pages"]
+    absent = [m for m in shared if f"dynorm.query.{cls}.{m}" not in ids]
+    assert not absent, f"{cls} has no entry for {absent}"
+
+
+def _pending(file: str | None) -> bool:
+    return file is not None and file.startswith(PENDING)
+
+
+def test_no_sphinx_roles_in_rendered_docstrings(api_page: list[tuple[str, str]]) -> None:
+    found = [f"{ident} ({source_file(ident)}): {m.group(0)}"
+             for ident, html in api_page if not _pending(source_file(ident))
+             for m in _RENDERED_ROLE.finditer(html)]
+    assert not found, (
+        "Sphinx roles render as literal text; write [`Name`][dynorm.Name] (or `Name`):\n"
+        + "\n".join(found)
+    )
+
+
+def test_no_sphinx_roles_in_the_sources() -> None:
+    """Private modules too: their docstrings are read in editors and by contributors."""
+    found = []
+    for file in sorted((ROOT / "dynorm").rglob("*.py")):
+        rel = file.relative_to(ROOT).as_posix()
+        if _pending(rel):
+            continue
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+            if _ROLE.search(line):
+                found.append(f"{rel}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.xfail(reason="PENDING files are converted by another change", strict=False)
+def test_pending_files_still_have_roles(api_page: list[tuple[str, str]]) -> None:
+    """XPASS once the PENDING files are clean: then empty PENDING."""
+    found = [ident for ident, html in api_page
+             if _pending(source_file(ident)) and _RENDERED_ROLE.search(html)]
+    assert not found, found
