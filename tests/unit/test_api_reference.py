@@ -112,7 +112,8 @@ def source_file(path: str) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def api_page(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str]]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The documentation, built as CI builds it."""
     site = tmp_path_factory.mktemp("site")
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
     proc = subprocess.run(
@@ -121,6 +122,11 @@ def api_page(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str]]:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return site
+
+
+@pytest.fixture(scope="module")
+def api_page(site: Path) -> list[tuple[str, str]]:
     return headings((site / "api" / "index.html").read_text(encoding="utf-8"))
 
 
@@ -197,3 +203,12 @@ def test_pending_files_still_have_roles(api_page: list[tuple[str, str]]) -> None
     found = [ident for ident, html in api_page
              if _pending(source_file(ident)) and _RENDERED_ROLE.search(html)]
     assert not found, found
+
+
+def test_rendered_pages_show_no_test_markers(site: Path) -> None:
+    """docs/hooks/strip_test_markers.py: ``# docs: run`` stays in the source, not on the page
+    (nor in what the copy button copies)."""
+    sources = [p for p in (ROOT / "docs").glob("*.md") if "# docs: " in p.read_text("utf-8")]
+    assert len(sources) > 10
+    pages = [p for p in site.rglob("*.html") if re.search(r"#\s*docs:\s*\w", p.read_text("utf-8"))]
+    assert not pages, pages
