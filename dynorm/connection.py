@@ -32,6 +32,7 @@ from dynorm._types import Request, Response
 from dynorm.exceptions import (
     ConnectionNotConfigured,
     ServiceError,
+    TableNotFound,
     TransportError,
     is_retryable,
     may_have_applied,
@@ -271,6 +272,8 @@ class Connection:
             try:
                 return await transport.call(operation, payload)
             except ServiceError as error:
+                if isinstance(error, TableNotFound):
+                    self._explain_missing_table(operation, payload, error)
                 if uncertain or error.ambiguous:
                     error.ambiguous = True
                     settled = settle_ambiguous(operation, payload, error)
@@ -300,11 +303,52 @@ class Connection:
             await asyncio.sleep(delay)
 
 
+    def _explain_missing_table(self, operation: str, payload: Request,
+                               error: TableNotFound) -> None:
+        """Name the table(s) of a ResourceNotFoundException and the fix in ``str(error)``
+        (its ``code``, ``message`` and ``operation`` stay DynamoDB's)."""
+        tables = _table_names(payload)
+        if not tables or operation in ("DescribeTimeToLive", "DescribeContinuousBackups"):
+            return
+        names = ", ".join(repr(t) for t in tables)
+        what = f"table {names}" if len(tables) == 1 else f"one of the tables {names}"
+        index = payload.get("IndexName")
+        if index:
+            what += f" or its index {index!r}"
+        prefix = (f" (with the connection's table_prefix {self.table_prefix!r})"
+                  if self.table_prefix and all(t.startswith(self.table_prefix) for t in tables)
+                  else "")
+        where = f" at {self.endpoint_url}" if self.endpoint_url else (
+            f" in {self.region}" if self.region else "")
+        text = f"{operation}: {what}{prefix} does not exist{where} (or is still being created)"
+        if operation not in ("DeleteTable", "DescribeTable"):
+            text += (": create it first, e.g. `await YourModel.create_table()` (or "
+                     "`dynorm.create_tables(...)`) at start-up")
+            if index:
+                text += ("; for a missing index on an existing table, add it (UpdateTable) "
+                         "or re-create the table")
+        error.args = (f"{text} [{error.code}: {error.message}]",)
+
+
 def _is_loopback(url: str | None) -> bool:
     if not url:
         return False
     host = urlsplit(url).hostname or ""
     return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _table_names(payload: Request) -> list[str]:
+    """The tables a request names: ``TableName``, a batch's ``RequestItems``, the actions
+    of a transaction."""
+    if isinstance(payload.get("TableName"), str):
+        return [payload["TableName"]]
+    names: list[str] = list(payload.get("RequestItems") or ())
+    for action in payload.get("TransactItems") or ():
+        for body in action.values():
+            name = body.get("TableName") if isinstance(body, dict) else None
+            if isinstance(name, str) and name not in names:
+                names.append(name)
+    return names
 
 
 def _env_credentials() -> bool:

@@ -125,6 +125,10 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     """
 
     model_config = ConfigDict(
+        # An unknown keyword is a typo (``Score(scroe=5)``), not data to drop silently.
+        # Reading is unaffected: decoding passes only declared fields, so items holding
+        # more (an entity marker, index keys, attributes of older versions) still load.
+        extra="forbid",
         validate_assignment=True,
         validate_by_name=True,
         validate_by_alias=True,

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, Literal, get_args
 
@@ -197,6 +198,34 @@ async def _wait(connection: Connection, table_name: str, *, gone: bool, timeout:
         delay = min(delay * 2, 2.0)
 
 
+log = logging.getLogger(__name__)
+
+
+async def _warn_missing_indexes(connection: Connection, metas: list[TableMeta],
+                                request: Request) -> None:
+    """The table existed: warn (the logger ``dynorm.tables``) about each index the models
+    declare that it lacks; ``create_table()`` does not change an existing table, and every
+    query of such an index fails. (Adding indexes to existing tables is the table-lifecycle
+    work: until then, add them with UpdateTable or re-create the table.)"""
+    name = request["TableName"]
+    desc = (await connection.call("DescribeTable", {"TableName": name}))["Table"]
+    kinds = (("GlobalSecondaryIndexes", "global"), ("LocalSecondaryIndexes", "local"))
+    models = ", ".join(sorted({m.model_name for m in metas}))
+    for field, kind in kinds:
+        have = {ix["IndexName"] for ix in desc.get(field) or ()}
+        for ix in request.get(field) or ():
+            if ix["IndexName"] not in have:
+                fix = ("add it with UpdateTable (GlobalSecondaryIndexUpdates=[{'Create': ...}]) "
+                       "or delete and re-create the table" if kind == "global" else
+                       "a local index can only be created with the table: delete and "
+                       "re-create it")
+                log.warning(
+                    "%s: table %r already exists without the %s index %r that the model "
+                    "declares; create_table() does not change an existing table, so every "
+                    "query of that index will fail: %s", models, name, kind,
+                    ix["IndexName"], fix)
+
+
 async def create_table(
     connection: Connection,
     meta: TableMeta | list[TableMeta],
@@ -211,13 +240,18 @@ async def create_table(
     metas = meta if isinstance(meta, list) else [meta]
     meta = next((m for m in metas if m.ttl is not None), metas[0])
     name = connection.table_name(meta.table_name)
+    request = merged_table_request(metas, name, **options)
+    existed = False
     try:
-        await connection.call("CreateTable", merged_table_request(metas, name, **options))
+        await connection.call("CreateTable", request)
     except ResourceInUse:
         if not exists_ok:
             raise
+        existed = True
     if wait or meta.ttl is not None:  # TTL can only be enabled on an ACTIVE table
         await _wait(connection, name, gone=False, timeout=timeout)
+    if existed:
+        await _warn_missing_indexes(connection, metas, request)
     if meta.ttl is not None:
         ttl = await connection.call("DescribeTimeToLive", {"TableName": name})
         status = ttl.get("TimeToLiveDescription", {}).get("TimeToLiveStatus")

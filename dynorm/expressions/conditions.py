@@ -92,15 +92,20 @@ class Condition:
 
     def __and__(self, other: Condition) -> Condition:
         if not isinstance(other, Condition):
-            raise precedence_error(self, "&", other)
+            if hasattr(other, "label"):  # an operand: `(a > 1) & a < 9`
+                raise precedence_error(self, "&", other)
+            return NotImplemented
         return And((*_flat(self, And), *_flat(other, And)))
 
     def __or__(self, other: Condition) -> Condition:
         if not isinstance(other, Condition):
-            raise precedence_error(self, "|", other)
+            if hasattr(other, "label"):  # an operand: `(a > 1) | a < 9`
+                raise precedence_error(self, "|", other)
+            return NotImplemented
         return Or((*_flat(self, Or), *_flat(other, Or)))
 
     def __rand__(self, other: object) -> Condition:
+        # only a non-condition reaches here: `a > 1 & (a < 9)` computes `1 & (a < 9)` first
         raise precedence_error(other, "&", self)
 
     def __ror__(self, other: object) -> Condition:
