@@ -17,6 +17,8 @@ on instances they are the values, as in any pydantic model.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
@@ -60,6 +62,22 @@ from dynorm.tables import StreamView, create_table, delete_table
 from dynorm.templates import KeyTemplate
 
 __all__ = ["BoundIndex", "Model", "ModelMeta"]
+
+log = logging.getLogger(__name__)
+
+
+class _Flight:
+    """The ``update()`` calls of one instance now running (see ``Model.update``)."""
+
+    __slots__ = ("overlapped", "running")
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.overlapped = False
+
+
+#: id(instance) -> its running updates; an entry lives only while one runs.
+_UPDATES_IN_FLIGHT: dict[int, _Flight] = {}
 
 class ModelMeta(ModelMetaclass):
     """pydantic's metaclass plus class-level attribute paths (``User.age``)."""
@@ -561,6 +579,16 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         still exist (a deleted item is not recreated) and, with a ``Version`` field, still
         have this copy's version, which then goes up by one.
 
+        The instance then holds the item as stored after the update (DynamoDB's
+        ``ALL_NEW``). Several updates of one instance may run at once (``asyncio.gather``);
+        their answers can arrive in another order than DynamoDB applied them, so:
+
+        * with a ``Version`` field, the instance keeps the answer with the highest version;
+        * without one, answers are applied as they come, and when the last of a set of
+          overlapping updates of this instance returns, it re-reads the item (one strongly
+          consistent ``GetItem``): the instance then holds the item as stored after all of
+          them. Updates that never overlap cost no extra read.
+
         Raises:
             ItemNotFound: the item no longer exists.
             ConditionFailed / VersionConflict: ``condition`` or the version check failed.
@@ -569,11 +597,38 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         meta = self._meta()
         conn = get_connection()
         op, current = self._prepare_update(conn.table_name(meta.table_name), actions, condition)
-        response = await cls._send_update(conn, meta, op, current, guarded=True)
-        fresh = cls.from_item(response["Attributes"])  # ALL_NEW: the whole item
-        self.__dict__.update(fresh.__dict__)
-        mark_complete(self)
+        flight = _UPDATES_IN_FLIGHT.setdefault(id(self), _Flight())
+        flight.running += 1
+        flight.overlapped = flight.overlapped or flight.running > 1
+        cancelled = False
+        try:
+            response = await cls._send_update(conn, meta, op, current, guarded=True)
+            fresh = cls.from_item(response["Attributes"])  # ALL_NEW: the whole item
+            version = meta.version.field if meta.version is not None else None
+            if version is None or getattr(fresh, version) >= (getattr(self, version, 0) or 0):
+                self.__dict__.update(fresh.__dict__)
+                mark_complete(self)
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        finally:
+            flight.running -= 1
+            if flight.running == 0:
+                del _UPDATES_IN_FLIGHT[id(self)]
+                if flight.overlapped and meta.version is None and not cancelled:
+                    await self._reload_after_overlap()
         return self
+
+    async def _reload_after_overlap(self) -> None:
+        """The last of overlapping unversioned updates: the answers may have come out of
+        order, so read the item as stored. The updates themselves were made: a failed
+        read leaves the newest answer applied and is logged, not raised."""
+        try:
+            await self.refresh()
+        except DynormError as exc:
+            log.warning("%s: could not re-read the item after overlapping updates (%s); "
+                        "the instance may be older than the stored item", type(self).__name__,
+                        exc)
 
     def _prepare_update(self, table: str, actions: tuple[UpdateAction, ...],
                         condition: Condition | None) -> tuple[UpdateItem, int | None]:
