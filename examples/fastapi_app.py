@@ -8,7 +8,7 @@ switch it to AWS.
 
 Run it::
 
-    pip install -e '.[examples]'
+    pip install -e . --group examples    # pip >= 25.1 (PEP 735 dependency groups)
     uvicorn examples.fastapi_app:app
 
 Every dynorm exception maps to an HTTP status (``HTTP_STATUS``: 400 a bad cursor or query,

@@ -1,0 +1,54 @@
+"""The wheel and sdist `python -m build` makes (issue 17): complete metadata, a license
+file, and no extras for files the wheel does not ship. (.ci/run installs the wheel into a
+fresh venv and runs the README example.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+import zipfile
+from email.parser import Parser
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    done = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir",
+                           str(out), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return out
+
+
+def test_wheel_metadata_is_complete(dist: Path) -> None:
+    (wheel,) = dist.glob("dynorm-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        info = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        meta = Parser().parsestr(z.read(info).decode())
+    assert meta["License-Expression"] == "MIT"
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert meta["Author"]
+    urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [])
+    assert {"Homepage", "Repository", "Issues", "Documentation", "Changelog"} <= set(urls)
+    classifiers = meta.get_all("Classifier") or []
+    assert "Typing :: Typed" in classifiers and "Framework :: AsyncIO" in classifiers
+    assert "Programming Language :: Python :: 3.10" in classifiers
+    assert "dynorm/py.typed" in names
+    # examples/ and benchmarks/ are not in the wheel, so no extra may stand for them
+    assert not any(n.startswith(("examples/", "benchmarks/")) for n in names)
+    assert sorted(meta.get_all("Provides-Extra") or []) == ["dev", "local"]
+
+
+def test_sdist_holds_the_sources_and_the_license(dist: Path) -> None:
+    (sdist,) = dist.glob("dynorm-*.tar.gz")
+    with tarfile.open(sdist) as t:
+        names = {n.split("/", 1)[1] for n in t.getnames() if "/" in n}
+    assert {"LICENSE", "README.md", "pyproject.toml", "dynorm/__init__.py",
+            "examples/quickstart.py"} <= names
+    assert not any("__pycache__" in n or n.startswith(("site/", ".venv/")) for n in names)
