@@ -4,10 +4,11 @@ Conditions on the fields of a key template (``Order.user_id == "u1"``,
 ``Order.created >= day``) are rewritten into conditions on the template's attribute
 (``pk = "USER#u1"``, ``sk BETWEEN "ORDER#2026-11-01" AND "ORDER#\U0010ffff"``). A
 range goes into the key only where the placeholder preserves order
-([`KeyTemplate.ordered()`][dynorm.KeyTemplate.ordered]: fixed-width datetimes, dates, UUIDs and
-zero-padded ints, sortable date specs, a string ending the template); otherwise the key selects
-the text before the placeholder and a filter on the field's stored attribute decides, and a
-field stored only inside the key is refused with the reason and the fix.
+([`KeyTemplate.ordered()`][dynorm.templates.KeyTemplate.ordered]: fixed-width datetimes,
+dates, UUIDs and zero-padded ints, sortable date specs, a string ending the template);
+otherwise the key selects the text before the placeholder and a filter on the field's stored
+attribute decides, and a field stored only inside the key is refused with the reason and the
+fix.
 
 Pure: no I/O.
 """

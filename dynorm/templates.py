@@ -71,7 +71,7 @@ _SAMPLES: dict[Any, tuple[Any, ...]] = {
 
 class Placeholder:
     """One ``{field:spec}`` of a template, with what
-    [`KeyTemplate.bind()`][dynorm.KeyTemplate.bind] decided."""
+    [`KeyTemplate.bind()`][dynorm.templates.KeyTemplate.bind] decided."""
 
     __slots__ = ("field", "fixed", "lossless", "monotone", "spec", "tp", "width")
 
