@@ -60,7 +60,7 @@ _configured: Connection | None = None
 
 
 class ConnectionSettings(TypedDict, total=False):
-    """The keyword arguments of :class:`Connection`, ``connect()``, ``configure()`` and
+    """The keyword arguments of `Connection`, ``connect()``, ``configure()`` and
     ``dynorm.local()``, typed: a misspelt setting (``regin=``) is a type error."""
 
     region: str | None
@@ -92,10 +92,10 @@ class Connection:
         table_prefix: prepended to every table name (``"staging-"``); default
             ``DYNORM_TABLE_PREFIX``.
         max_attempts: attempts per request for throttling/5xx/connection errors.
-        retry: a full :class:`RetryPolicy` (overrides ``max_attempts``).
+        retry: a full `RetryPolicy` (overrides ``max_attempts``).
         transport: ``"fast"`` (dynorm's own SigV4 signer and HTTP client: several times
             less client CPU per call), ``"aioboto3"`` (botocore's client), or a ready
-            :class:`Transport` (e.g. ``MockTransport``), in which case the other network
+            `Transport` (e.g. ``MockTransport``), in which case the other network
             settings are ignored. Default: ``DYNORM_TRANSPORT``, else ``"fast"``.
         cursor_secret: key that signs pagination cursors; default
             ``DYNORM_CURSOR_SECRET``, else a random per-process key.
@@ -253,10 +253,10 @@ class Connection:
 
         The one retry loop of dynorm: the transport makes a single attempt; throttling,
         5xx answers and lost connections are tried again after an exponential, jittered
-        pause (:class:`RetryPolicy`) until the attempts are spent. A failure that may
+        pause (`RetryPolicy`) until the attempts are spent. A failure that may
         hide an applied write (a 5xx, an answer lost after sending) makes the outcome
         uncertain: a conditional put or delete whose retry then meets its own effect is
-        settled as a success (:func:`settle_ambiguous`); anything else is raised with
+        settled as a success (`settle_ambiguous`); anything else is raised with
         ``ambiguous`` set.
 
         Raises:
@@ -360,7 +360,7 @@ def _env_credentials() -> bool:
 
 
 def connect(**settings: Unpack[ConnectionSettings]) -> Connection:
-    """A connection to use as ``async with dynorm.connect(...):`` (see :class:`Connection`)."""
+    """A connection to use as ``async with dynorm.connect(...):`` (see `Connection`)."""
     return Connection(**settings)
 
 

@@ -1,4 +1,4 @@
-"""Every error dynorm raises, rooted at :class:`DynormError`.
+"""Every error dynorm raises, rooted at `DynormError`.
 
 The tree (classes defined next to the feature that raises them are marked with it)::
 
@@ -31,7 +31,7 @@ The tree (classes defined next to the feature that raises them are marked with i
         ├── RequestRejected          ValidationException and other client-side 400s
         └── ServerError              a 5xx went on after every retry
 
-AWS error codes are turned into these classes by one table, :data:`ERROR_CODES`,
+AWS error codes are turned into these classes by one table, `ERROR_CODES`,
 and the original exception is kept as ``__cause__``.
 """
 
@@ -196,7 +196,7 @@ class ServiceError(DynormError):
         response: the parsed error response (e.g. ``Item`` or ``CancellationReasons``).
         ambiguous: True when an earlier attempt of the same request got no usable answer
             (the connection dropped after sending, or a 5xx) and so may have been applied:
-            a :class:`ConditionFailed` with ``ambiguous`` set can be the first attempt's
+            a `ConditionFailed` with ``ambiguous`` set can be the first attempt's
             own write making the retried condition false. Retrying such a write blindly
             can apply it twice; see docs/reliability.md.
     """

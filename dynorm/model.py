@@ -297,7 +297,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     @classmethod
     def _from_projection(cls, item: Mapping[str, Any], covered: frozenset[str] = frozenset(),
                          incomplete: frozenset[str] = frozenset()) -> Self:
-        """A partial copy of what a read returned (see :func:`dynorm._read.from_projection`)."""
+        """A partial copy of what a read returned (see `dynorm._read.from_projection`)."""
         partial: Self = reads.from_projection(cls, item, covered, incomplete)
         return partial
 
@@ -363,7 +363,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     @classmethod
     async def get(cls, partition: Any = None, sort: Any = None, *, consistent: bool = False,
                   **key_fields: Any) -> Self:
-        """The item with this key (same arguments as :meth:`find_one`).
+        """The item with this key (same arguments as `find_one`).
 
         Raises:
             ItemNotFound: no item has this key.
@@ -542,7 +542,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
                        ) -> list[Self | None]:
         """Items by key (BatchGetItem, 100 per call), in the order given; None where missing.
 
-        Keys are given as for :meth:`update_item`: a partition value, a
+        Keys are given as for `update_item`: a partition value, a
         ``(partition, sort)`` tuple, or a dict of field values.
         """
         from dynorm.batch_get import get_many  # batch reads sit above model in the layers

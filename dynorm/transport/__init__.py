@@ -1,12 +1,12 @@
-"""How requests reach DynamoDB: a one-method :class:`Transport` Protocol.
+"""How requests reach DynamoDB: a one-method `Transport` Protocol.
 
 Everything above this package builds plain request dicts; a transport sends them and
 returns the parsed response, raising dynorm's exceptions (never botocore's).
 
-* :class:`Aioboto3Transport` — aioboto3's low-level client (the AWS credential chain).
-* :class:`FastTransport` — dynorm's own SigV4 signer and keep-alive HTTP client posting
+* `Aioboto3Transport` — aioboto3's low-level client (the AWS credential chain).
+* `FastTransport` — dynorm's own SigV4 signer and keep-alive HTTP client posting
   the already-built JSON (credentials still from the aioboto3 session).
-* :class:`MockTransport` — records requests and answers from a handler, for unit tests.
+* `MockTransport` — records requests and answers from a handler, for unit tests.
 """
 
 from dynorm.transport.base import RetryPolicy, Transport

@@ -23,7 +23,7 @@ __all__ = ["RESENT", "HTTPClient", "HTTPError"]
 
 
 #: Pseudo-header set on an answer to a request that was sent a second time (see
-#: :meth:`HTTPClient.request`).
+#: `HTTPClient.request`).
 RESENT = ":resent"
 
 
@@ -184,7 +184,7 @@ class HTTPClient:
         Returns (status, lower-cased headers, body). A reused connection that the server
         had closed is replaced once at no cost to the caller's retry budget. The server
         may have read the request before it closed that connection, so the answer then
-        carries the pseudo-header :data:`RESENT` (``":resent"``, not a valid header name):
+        carries the pseudo-header `RESENT` (``":resent"``, not a valid header name):
         a caller sending a non-idempotent request must treat its outcome as possibly the
         second application (see ``FastTransport``).
         """

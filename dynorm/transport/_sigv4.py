@@ -123,7 +123,7 @@ class SigV4Signer:
 
         Args:
             method: the HTTP method.
-            canonical_uri: the normalized path (see :func:`normalize_path`).
+            canonical_uri: the normalized path (see `normalize_path`).
             query: the canonical query string (``""`` for DynamoDB).
             headers: every header sent, as (name, value) pairs in any order and case,
                 including ``host`` and ``x-amz-date`` (and ``x-amz-security-token``).
@@ -173,7 +173,7 @@ class SigV4Signer:
         secret_key: str,
         timestamp: str,
     ) -> str:
-        """:meth:`authorization` for a POST whose headers are already canonical.
+        """`authorization` for a POST whose headers are already canonical.
 
         ``headers``: lower-case names, sorted, unique, values already trimmed (the
         transport's fixed header set). Skips the grouping and sorting.
@@ -203,7 +203,7 @@ def sign_request(
     """The headers to add to a request (``X-Amz-Date``, token, ``Authorization``).
 
     The general form used by the differential test; the transport calls
-    :meth:`SigV4Signer.authorization` with headers it already has in canonical form.
+    `SigV4Signer.authorization` with headers it already has in canonical form.
     """
     given = [(n, v) for n, v in headers
              if n.lower() not in ("authorization", "x-amz-date", "x-amz-security-token")]

@@ -1,7 +1,7 @@
 """The aioboto3 transport: aioboto3's low-level DynamoDB (and Streams) client.
 
 botocore's own retries are switched off: each call is one attempt, and the connection's
-:class:`RetryPolicy` is the only retry (:meth:`dynorm.Connection.call`). botocore's
+`RetryPolicy` is the only retry (`dynorm.Connection.call`). botocore's
 errors become dynorm's: ``ServiceError`` subclasses with ``status``, ``TransportError``
 saying whether the request may have reached the server.
 """

@@ -22,8 +22,8 @@ class Transport(Protocol):
 
     ``operation`` is the API name (``"PutItem"``); ``payload`` its parameters in the
     API's own names. Returns the parsed response. Raises a
-    :class:`~dynorm.exceptions.ServiceError` subclass when DynamoDB answers with an
-    error and :class:`~dynorm.exceptions.TransportError` when it does not answer.
+    `ServiceError` subclass when DynamoDB answers with an
+    error and `TransportError` when it does not answer.
     """
 
     #: True when the transport serializes payloads with orjson, so batches may put

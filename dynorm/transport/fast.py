@@ -5,28 +5,28 @@ endpoint rules, user-agent building, its SigV4, shape-walking response parsing) 
 of an aioboto3 call's client CPU. dynorm already builds the exact request body and
 decodes AttributeValues with its own codec, so this transport only:
 
-* serializes the request dict with orjson (:mod:`dynorm._json`), writing ``bytes``
+* serializes the request dict with orjson (`dynorm._json`), writing ``bytes``
   as base64 (the ``B``/``BS`` wire form) and pre-encoded items (``Fragment``) as they
   are;
-* signs it with :mod:`dynorm.transport._sigv4` (signing key cached per day);
-* POSTs it over keep-alive connections (:mod:`dynorm.transport._http`, or an
+* signs it with `dynorm.transport._sigv4` (signing key cached per day);
+* POSTs it over keep-alive connections (`dynorm.transport._http`, or an
   ``aiohttp`` session when a proxy is configured) with
   ``X-Amz-Target: DynamoDB_20120810.<Op>`` (``DynamoDBStreams_20120810.<Op>`` for the
   stream operations);
 * verifies ``x-amz-crc32``, parses the body, and turns base64 ``B``/``BS`` values back
   into ``bytes`` (only when the body holds a binary value at all);
 * maps ``__type`` error codes to dynorm's exceptions with the same classes, messages,
-  ``.code``, ``.operation`` and ``.response`` as :class:`Aioboto3Transport`;
+  ``.code``, ``.operation`` and ``.response`` as `Aioboto3Transport`;
 * makes one attempt per call: a bad checksum or a lost connection is a
   ``TransportError`` saying whether the request may have reached the server; the
-  connection retries (:meth:`dynorm.Connection.call`).
+  connection retries (`dynorm.Connection.call`).
 
 Credentials, region and endpoint come from an ``aioboto3.Session`` (the whole AWS
 credential chain). They are frozen once; refreshable ones are looked at again once a
 minute (botocore refreshes them inside ``get_frozen_credentials()`` when they near
 expiry), never per call. Only botocore's public credential methods are used.
 
-Differences from :class:`Aioboto3Transport` a caller can see: responses are DynamoDB's
+Differences from `Aioboto3Transport` a caller can see: responses are DynamoDB's
 JSON as sent (timestamps such as ``CreationDateTime`` are epoch seconds rather than
 ``datetime``; no ``ResponseMetadata`` key on success), and no client-side parameter
 validation happens (DynamoDB's own ``ValidationException`` answers instead).
@@ -190,7 +190,7 @@ class FastTransport:
         self.region = region or session.region_name or "us-east-1"
         self.endpoint_url = endpoint_url
         #: FIPS, dual-stack or another partition: botocore's endpoint rules give the URLs,
-        #: once, when the transport opens (see :meth:`_resolve_endpoints`).
+        #: once, when the transport opens (see `_resolve_endpoints`).
         self._ask_botocore = False
         if endpoint_url:
             main = streams = endpoint_url

@@ -10,8 +10,7 @@ mkdocstrings skips (no docstring, a filtered member, an inherited method not ren
 no heading.
 
 Sphinx roles (``:class:`X```) are not markdown: mkdocs shows them as literal text. No
-rendered docstring may contain one, except in the files listed in ``PENDING`` (being
-rewritten separately; ``test_pending_files_still_have_roles`` notes when they are done).
+rendered docstring or source file may contain one.
 """
 
 from __future__ import annotations
@@ -35,10 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The modules whose ``__all__`` must be documented, name by name.
 PUBLIC_MODULES = ["dynorm", "dynorm.expressions", "dynorm.streams", "dynorm.testing",
                   "dynorm.local"]
-
-#: Files still carrying Sphinx roles (issue 17), edited by another change: not checked.
-PENDING = ("dynorm/connection.py", "dynorm/model.py", "dynorm/tables.py",
-           "dynorm/exceptions.py", "dynorm/local/__init__.py", "dynorm/transport/")
 
 _ROLE = re.compile(r":(?:py:)?(?:class|meth|func|data|const|mod|attr|exc|obj|ref):`")
 _RENDERED_ROLE = re.compile(
@@ -170,14 +165,9 @@ def test_queries_and_scans_list_their_inherited_methods(
     assert not absent, f"{cls} has no entry for {absent}"
 
 
-def _pending(file: str | None) -> bool:
-    return file is not None and file.startswith(PENDING)
-
-
 def test_no_sphinx_roles_in_rendered_docstrings(api_page: list[tuple[str, str]]) -> None:
     found = [f"{ident} ({source_file(ident)}): {m.group(0)}"
-             for ident, html in api_page if not _pending(source_file(ident))
-             for m in _RENDERED_ROLE.finditer(html)]
+             for ident, html in api_page for m in _RENDERED_ROLE.finditer(html)]
     assert not found, (
         "Sphinx roles render as literal text; write [`Name`][dynorm.Name] (or `Name`):\n"
         + "\n".join(found)
@@ -189,20 +179,10 @@ def test_no_sphinx_roles_in_the_sources() -> None:
     found = []
     for file in sorted((ROOT / "dynorm").rglob("*.py")):
         rel = file.relative_to(ROOT).as_posix()
-        if _pending(rel):
-            continue
         for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
             if _ROLE.search(line):
                 found.append(f"{rel}:{number}: {line.strip()}")
     assert not found, "\n".join(found)
-
-
-@pytest.mark.xfail(reason="PENDING files are converted by another change", strict=False)
-def test_pending_files_still_have_roles(api_page: list[tuple[str, str]]) -> None:
-    """XPASS once the PENDING files are clean: then empty PENDING."""
-    found = [ident for ident, html in api_page
-             if _pending(source_file(ident)) and _RENDERED_ROLE.search(html)]
-    assert not found, found
 
 
 def test_rendered_pages_show_no_test_markers(site: Path) -> None:
