@@ -2,14 +2,6 @@
 
 from typing import TYPE_CHECKING, Any
 
-from dynorm.batch import (
-    BatchWriteFailed,
-    BatchWriter,
-    FailedWrite,
-    InvalidBatch,
-    batch,
-)
-from dynorm.batch_get import BatchGetFailed, batch_get, get_many
 from dynorm.collection import Collection, CollectionResult
 from dynorm.connection import Connection, close, configure, connect, get_connection
 from dynorm.exceptions import (
@@ -35,13 +27,22 @@ from dynorm.exceptions import (
     VersionConflict,
 )
 from dynorm.expressions import Attr, Condition, Path, attr
-from dynorm.fields import TTL, PartitionKey, SortKey, Version
-from dynorm.indexes import GlobalIndex, LocalIndex, Projection
 from dynorm.local import DynamoDBLocalServer, LocalServer, MotoServer, local, local_server
 from dynorm.model import BoundIndex, Model, create_tables
-from dynorm.pagination import InvalidCursor, Page
-from dynorm.templates import KeyTemplate
-from dynorm.transaction import (
+from dynorm.read.batch_get import BatchGetFailed, batch_get, get_many
+from dynorm.read.pagination import InvalidCursor, Page
+from dynorm.schema.fields import TTL, PartitionKey, SortKey, Version
+from dynorm.schema.indexes import GlobalIndex, LocalIndex, Projection
+from dynorm.schema.templates import KeyTemplate
+from dynorm.transport import MockTransport, RetryPolicy, Transport
+from dynorm.write.batch import (
+    BatchWriteFailed,
+    BatchWriter,
+    FailedWrite,
+    InvalidBatch,
+    batch,
+)
+from dynorm.write.transaction import (
     CancellationReason,
     InvalidTransaction,
     Transaction,
@@ -49,7 +50,6 @@ from dynorm.transaction import (
     transact_get,
     transaction,
 )
-from dynorm.transport import MockTransport, RetryPolicy, Transport
 
 if TYPE_CHECKING:
     from dynorm.streams import (

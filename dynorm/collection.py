@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
-from dynorm._codec import compile_codec
+from dynorm.codec.core import compile_codec
 from dynorm.connection import get_connection
 from dynorm.exceptions import ExpressionError, ItemNotFound, SchemaError
 from dynorm.expressions import Path, to_key_condition
+from dynorm.expressions.operations import Query as QueryOp
 from dynorm.model import Model
-from dynorm.operations import Query as QueryOp
 
 __all__ = ["Collection", "CollectionResult"]
 

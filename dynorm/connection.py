@@ -31,8 +31,10 @@ from typing_extensions import Unpack
 from dynorm._types import Request, Response
 from dynorm.exceptions import (
     ConnectionNotConfigured,
+    ServerError,
     ServiceError,
     TableNotFound,
+    Throttled,
     TransportError,
     is_retryable,
     may_have_applied,
@@ -52,6 +54,12 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Errors left after the transport's own retries that are still worth another round:
+#: BatchWriteItem's puts and deletes carry no condition, so sending one again is harmless
+#: even when the first attempt was applied and only its answer was lost (and reads are
+#: always safe to repeat).
+ROUND_ERRORS = (Throttled, ServerError, TransportError)
 
 #: The connection of the running task's ``connect()`` block, if any.
 _current: ContextVar[Connection | None] = ContextVar("dynorm_connection", default=None)

@@ -27,21 +27,8 @@ from pydantic import ConfigDict
 from pydantic._internal._model_construction import ModelMetaclass
 from typing_extensions import Self
 
-from dynorm import _read as reads
-from dynorm import _write as writes
-from dynorm._codec import MAX_ITEM_BYTES
-from dynorm._key_conditions import key_query
-from dynorm._meta import (
-    IndexMeta,
-    KeyAttr,
-    TableMeta,
-    check_update_size,
-    compile_meta,
-)
-from dynorm._partial import (
-    mark_complete,
-)
 from dynorm._types import Item
+from dynorm.codec.core import MAX_ITEM_BYTES
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import (
     ConditionFailed,
@@ -55,11 +42,24 @@ from dynorm.exceptions import (
     ValidationFailed,
 )
 from dynorm.expressions import Condition, Path, UpdateAction
-from dynorm.indexes import GlobalIndex, LocalIndex, _Index
-from dynorm.operations import DeleteItem, GetItem, PutItem, UpdateItem
-from dynorm.query import Query, Scan
+from dynorm.expressions.operations import DeleteItem, GetItem, PutItem, UpdateItem
+from dynorm.read.query import Query, Scan
+from dynorm.schema import decode as reads
+from dynorm.schema import prepare as writes
+from dynorm.schema.indexes import GlobalIndex, LocalIndex, _Index
+from dynorm.schema.key_conditions import key_query
+from dynorm.schema.meta import (
+    IndexMeta,
+    KeyAttr,
+    TableMeta,
+    check_update_size,
+    compile_meta,
+)
+from dynorm.schema.partial import (
+    mark_complete,
+)
+from dynorm.schema.templates import KeyTemplate
 from dynorm.tables import StreamView, create_table, delete_table
-from dynorm.templates import KeyTemplate
 
 __all__ = ["BoundIndex", "Model", "ModelMeta"]
 
@@ -236,7 +236,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         cls.__dynorm_meta__ = meta
         codec = meta.codec if meta is not None else None
         if codec is None:
-            from dynorm._objects import ObjectCodec
+            from dynorm.codec.objects import ObjectCodec
 
             codec = ObjectCodec(cls)
         cls.__dynorm_paths__ = {
@@ -297,7 +297,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     @classmethod
     def _from_projection(cls, item: Mapping[str, Any], covered: frozenset[str] = frozenset(),
                          incomplete: frozenset[str] = frozenset()) -> Self:
-        """A partial copy of what a read returned (see `dynorm._read.from_projection`)."""
+        """A partial copy of what a read returned (see `dynorm.schema.decode.from_projection`)."""
         partial: Self = reads.from_projection(cls, item, covered, incomplete)
         return partial
 
@@ -442,7 +442,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         Raises:
             TransactionCanceled: the old item changed or the new key is taken.
         """
-        from dynorm.transaction import transaction  # transactions sit above models
+        from dynorm.write.transaction import transaction  # transactions sit above models
 
         meta = self._meta()
         self._refuse_partial("move()")
@@ -545,7 +545,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         Keys are given as for `update_item`: a partition value, a
         ``(partition, sort)`` tuple, or a dict of field values.
         """
-        from dynorm.batch_get import get_many  # batch reads sit above model in the layers
+        from dynorm.read.batch_get import get_many  # batch reads sit above model in the layers
 
         return await get_many(cls, keys, consistent=consistent)
 

@@ -11,7 +11,6 @@ import logging
 import time
 from typing import Any, Literal, get_args
 
-from dynorm._meta import IndexMeta, KeyAttr, TableMeta
 from dynorm._types import Request
 from dynorm.connection import Connection
 from dynorm.exceptions import (
@@ -21,6 +20,7 @@ from dynorm.exceptions import (
     SchemaError,
     TableNotFound,
 )
+from dynorm.schema.meta import IndexMeta, KeyAttr, TableMeta
 
 __all__ = [
     "STREAM_VIEWS",

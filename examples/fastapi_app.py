@@ -33,7 +33,7 @@ from pydantic import BaseModel
 
 import dynorm
 from dynorm import GlobalIndex, Model, PartitionKey, Version, attr
-from dynorm.pagination import InvalidCursor, decode_cursor, encode_cursor
+from dynorm.read.pagination import InvalidCursor, decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
 

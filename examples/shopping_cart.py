@@ -26,7 +26,7 @@ from typing import Annotated
 
 import dynorm
 from dynorm import Model, PartitionKey, SortKey, attr
-from dynorm.transaction import TransactionCanceled
+from dynorm.write.transaction import TransactionCanceled
 
 
 class Product(Model, table="cart-products"):

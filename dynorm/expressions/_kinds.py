@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from dynorm._codec import Codec, type_name
 from dynorm._types import AttributeValue
+from dynorm.codec.core import Codec, type_name
 from dynorm.exceptions import EncodingError, ExpressionError
 
 __all__ = ["covers", "encode", "is_dynamic", "stored_tag", "tag_of", "type_label"]

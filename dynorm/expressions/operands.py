@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dynorm._codec import Codec, compile_codec
 from dynorm._types import AttributeValue
+from dynorm.codec.core import Codec, compile_codec
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import _evaluate as ev
 from dynorm.expressions._kinds import encode, stored_tag, tag_of, type_label

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn
 
-from dynorm._codec import Codec, compile_codec, type_name
 from dynorm._types import AttributeValue
+from dynorm.codec.core import Codec, compile_codec, type_name
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import _evaluate
 from dynorm.expressions._kinds import encode, is_dynamic, stored_tag, tag_of, type_label

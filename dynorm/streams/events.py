@@ -32,9 +32,9 @@ from typing import Any, Generic, Literal, TypeVar
 
 import pydantic
 
-from dynorm._partial import partial_value
 from dynorm.exceptions import DynormError, ValidationFailed
 from dynorm.model import Model
+from dynorm.schema.partial import partial_value
 
 __all__ = [
     "ChangeEvent",

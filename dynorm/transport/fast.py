@@ -5,7 +5,7 @@ endpoint rules, user-agent building, its SigV4, shape-walking response parsing) 
 of an aioboto3 call's client CPU. dynorm already builds the exact request body and
 decodes AttributeValues with its own codec, so this transport only:
 
-* serializes the request dict with orjson (`dynorm._json`), writing ``bytes``
+* serializes the request dict with orjson (`dynorm.codec.json`), writing ``bytes``
   as base64 (the ``B``/``BS`` wire form) and pre-encoded items (``Fragment``) as they
   are;
 * signs it with `dynorm.transport._sigv4` (signing key cached per day);
@@ -48,8 +48,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import aiohttp
 from yarl import URL
 
-from dynorm._json import dumps, loads
 from dynorm._types import Request, Response
+from dynorm.codec.json import dumps, loads
 from dynorm.exceptions import (
     ServiceError,
     Throttled,
@@ -164,7 +164,7 @@ class FastTransport:
     #: minutes before they expire, so a look a minute is always in time).
     RECHECK = 60.0
 
-    #: Payloads may hold pre-encoded JSON (``dynorm._json.Fragment``): batches send items
+    #: Payloads may hold pre-encoded JSON (``dynorm.codec.json.Fragment``): batches send items
     #: encoded once, for the size check, instead of trees of dicts.
     accepts_json_fragments = True
 

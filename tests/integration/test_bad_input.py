@@ -31,8 +31,8 @@ from dynorm import (
     ValidationFailed,
     Version,
 )
-from dynorm.pagination import InvalidCursor
-from dynorm.transaction import InvalidTransaction, transact_get, transaction
+from dynorm.read.pagination import InvalidCursor
+from dynorm.write.transaction import InvalidTransaction, transact_get, transaction
 from tests.support.figures import record
 
 

@@ -12,8 +12,8 @@ import pytest
 
 import dynorm
 from dynorm import LocalServer, Model, PartitionKey, SortKey, Version
-from dynorm.batch import BatchWriteFailed, InvalidBatch, batch
-from dynorm.batch_get import BatchGetFailed, batch_get, get_many
+from dynorm.read.batch_get import BatchGetFailed, batch_get, get_many
+from dynorm.write.batch import BatchWriteFailed, InvalidBatch, batch
 from tests.support.fault_proxy import FaultConfig, FaultProxy
 
 saved: list[str] = []

@@ -16,8 +16,8 @@ from typing import Annotated, Any
 import pytest
 
 from dynorm import LocalServer, Model, PartitionKey, SortKey
-from dynorm.batch import BatchWriteFailed, batch
-from dynorm.batch_get import BatchGetFailed, get_many
+from dynorm.read.batch_get import BatchGetFailed, get_many
+from dynorm.write.batch import BatchWriteFailed, batch
 from tests.support.fault_proxy import FaultConfig, faulty_connection
 from tests.support.figures import record
 

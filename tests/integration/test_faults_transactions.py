@@ -16,7 +16,7 @@ from typing import Annotated
 import pytest
 
 from dynorm import LocalServer, Model, PartitionKey, ServerError, TransportError
-from dynorm.transaction import TransactionCanceled, transaction
+from dynorm.write.transaction import TransactionCanceled, transaction
 from tests.support.fault_proxy import FaultConfig, faulty_connection
 from tests.support.figures import record
 

@@ -21,7 +21,7 @@ from dynorm import (
     SortKey,
     Version,
 )
-from dynorm.pagination import InvalidCursor
+from dynorm.read.pagination import InvalidCursor
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 

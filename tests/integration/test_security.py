@@ -11,7 +11,7 @@ from pydantic import Field
 
 import dynorm
 from dynorm import LocalServer, Model, PartitionKey, SortKey, TransportError
-from dynorm.pagination import InvalidCursor, decode_cursor, encode_cursor
+from dynorm.read.pagination import InvalidCursor, decode_cursor, encode_cursor
 from tests.support.fault_proxy import FaultConfig, faulty_connection
 
 ACCESS_KEY = "AKIASECRETKEYID12345"

@@ -80,7 +80,7 @@ from dynorm import (
     attr,
 )
 from dynorm.expressions import Condition, Path, list_append
-from dynorm.transaction import TransactionCanceled
+from dynorm.write.transaction import TransactionCanceled
 from tests.support.backend import BACKEND
 from tests.support.reference import Reference, Stored, diff, present_attrs, same
 

@@ -11,7 +11,7 @@ import pytest
 
 import dynorm
 from dynorm import ItemNotFound, LocalServer, Model, PartitionKey, SortKey, Version
-from dynorm.transaction import (
+from dynorm.write.transaction import (
     InvalidTransaction,
     TransactionCanceled,
     transact_get,

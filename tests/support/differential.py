@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dynorm import Connection, RequestRejected, ServiceError
-from dynorm._codec import compile_codec
 from dynorm._types import AttributeValue
+from dynorm.codec.core import compile_codec
 from dynorm.expressions import Condition, Path, Placeholders, Value
 
 __all__ = ["KEY", "Outcome", "b", "create_table", "load", "path", "python_select",

@@ -13,8 +13,8 @@ from typing_extensions import assert_type
 import dynorm
 from dynorm import Attr, Condition, GlobalIndex, Model, PartitionKey, SortKey, attr
 from dynorm.expressions import UpdateAction
-from dynorm.pagination import Page
-from dynorm.query import Query, Scan
+from dynorm.read.pagination import Page
+from dynorm.read.query import Query, Scan
 
 
 class Player(Model, table="players"):

@@ -2,7 +2,7 @@
 
 The documentation is built once (``mkdocs build --strict`` into a temporary directory) and
 the headings mkdocstrings rendered on the API page are read back: each has as its ``id``
-the dotted path it documents (``dynorm.query.Query.filter``). A public name has an entry
+the dotted path it documents (``dynorm.read.query.Query.filter``). A public name has an entry
 when a heading's path resolves, by import and attribute access, to the very same object
 under the same name (``dynorm.Attr`` is documented as ``dynorm.expressions.Attr``).
 Reading the built page, not the ``:::`` directives, is what makes this exact: an object
@@ -133,10 +133,10 @@ def test_the_reader_sees_the_headings(api_page: list[tuple[str, str]]) -> None:
     import dynorm
     assert resolve("dynorm.local") is sys.modules["dynorm.local"]
     assert resolve("dynorm.local.local") is dynorm.local
-    assert resolve("dynorm.query.Query.filter") is dynorm.Model.query.__globals__[
+    assert resolve("dynorm.read.query.Query.filter") is dynorm.Model.query.__globals__[
         "Query"].filter
     assert resolve("dynorm.nothing") is _MISSING
-    assert source_file("dynorm.query.Query.filter") == "dynorm/query.py"
+    assert source_file("dynorm.read.query.Query.filter") == "dynorm/read/query.py"
     assert source_file("dynorm.connection.ConnectionSettings") == "dynorm/connection.py"
 
 
@@ -161,7 +161,7 @@ def test_queries_and_scans_list_their_inherited_methods(
     ids = {ident for ident, _ in api_page}
     shared = ["filter", "project", "limit", "page_size", "consistent", "full", "to_list",
               "first", "count", "page", "pages"]
-    absent = [m for m in shared if f"dynorm.query.{cls}.{m}" not in ids]
+    absent = [m for m in shared if f"dynorm.read.query.{cls}.{m}" not in ids]
     assert not absent, f"{cls} has no entry for {absent}"
 
 

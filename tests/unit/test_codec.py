@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynorm._codec import compile_codec, decode_value, encode_value, item_size
-from dynorm._objects import ObjectCodec
+from dynorm.codec.core import compile_codec, decode_value, encode_value, item_size
+from dynorm.codec.objects import ObjectCodec
 from dynorm.exceptions import EncodingError, SchemaError
 
 UTC = timezone.utc
@@ -194,7 +194,7 @@ def test_round_trip(doc: Doc) -> None:
 def test_json_length_bounds_the_item_size(doc: Doc) -> None:
     """checked_json skips the exact walk when the JSON text fits: that must be an upper
     bound (bytes are base64 there, never shorter than the raw bytes DynamoDB counts)."""
-    from dynorm._json import dumps
+    from dynorm.codec.json import dumps
 
     item = ObjectCodec(Doc).encode_fields(doc)
     assert item_size(item) <= len(dumps(item))

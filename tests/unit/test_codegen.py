@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from dynorm._objects import ObjectCodec
+from dynorm.codec.objects import ObjectCodec
 from dynorm.exceptions import EncodingError
 
 

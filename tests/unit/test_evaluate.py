@@ -87,7 +87,7 @@ def test_matches_refuses_what_dynamodb_refuses() -> None:
     """Conditions assembled from the classes directly (the builders refuse these already):
     matches() must not answer for an expression the server never evaluates."""
     from dynorm import ExpressionError
-    from dynorm._codec import compile_codec
+    from dynorm.codec.core import compile_codec
     from dynorm.expressions.conditions import BeginsWith, Between, Compare, IsType
     from dynorm.expressions.operands import Value
     from dynorm.expressions.paths import Path

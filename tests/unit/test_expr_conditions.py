@@ -13,7 +13,7 @@ from typing import Any, Optional
 import pytest
 from pydantic import BaseModel, Field
 
-from dynorm._codec import compile_codec
+from dynorm.codec.core import compile_codec
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import (
     Condition,

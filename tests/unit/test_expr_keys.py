@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from dynorm._codec import compile_codec
+from dynorm.codec.core import compile_codec
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import Condition, KeyCondition, Path, Placeholders, to_key_condition
 

@@ -363,7 +363,7 @@ def queried(draw: st.DrawFn, domains: tuple[str, ...] = tuple(DOMAINS), most: in
 @given(queried() | queried(domains=("str",)) | queried(domains=("str", "int", "dt"), most=1))
 def test_key_conditions_select_what_python_selects(case: Any) -> None:
     from dynorm import ExpressionError
-    from dynorm._key_conditions import key_query
+    from dynorm.schema.key_conditions import key_query
 
     model, rows, conditions, expect, stored = case
     try:

@@ -23,7 +23,7 @@ from dynorm import (
     SortKey,
     attr,
 )
-from dynorm.indexes import Projection
+from dynorm.schema.indexes import Projection
 
 UTC = timezone.utc
 
@@ -131,8 +131,8 @@ def test_key_needs_fields_by_name() -> None:
 
 def key_request(model: type[Model], *conditions: Any) -> tuple[str, list[str], list[Any]]:
     """The KeyConditionExpression, the filters dynorm adds, and the values, of a query."""
-    from dynorm._key_conditions import key_query
     from dynorm.expressions import Placeholders
+    from dynorm.schema.key_conditions import key_query
 
     key, filters = key_query(model._meta(), None, list(conditions))
     ph = Placeholders()

@@ -8,9 +8,10 @@ import pytest
 
 import dynorm
 from dynorm import MockTransport, Model, PartitionKey, ServiceError, SortKey, Version
-from dynorm.batch import MAX_BATCH_WRITE, batch, key_id
-from dynorm.batch_get import batch_get, get_many
-from dynorm.transaction import InvalidTransaction, TransactionCanceled, transaction
+from dynorm.read.batch_get import batch_get, get_many
+from dynorm.schema.keys import key_id
+from dynorm.write.batch import MAX_BATCH_WRITE, batch
+from dynorm.write.transaction import InvalidTransaction, TransactionCanceled, transaction
 
 
 class Acct(Model, table="accts"):

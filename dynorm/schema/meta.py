@@ -18,7 +18,8 @@ from typing import Any, get_args, get_origin
 
 import pydantic
 
-from dynorm._codec import (
+from dynorm._types import AttributeValue, Item
+from dynorm.codec.core import (
     MAX_ITEM_BYTES,
     Codec,
     compile_codec,
@@ -26,13 +27,12 @@ from dynorm._codec import (
     ttl_codec,
     type_name,
 )
-from dynorm._json import dumps
-from dynorm._objects import ObjectCodec
-from dynorm._types import AttributeValue, Item
+from dynorm.codec.json import dumps
+from dynorm.codec.objects import ObjectCodec
 from dynorm.exceptions import EncodingError, InvalidKey, ItemTooLarge, SchemaError
-from dynorm.fields import TTL, FieldMarker, PartitionKey, SortKey, Version
-from dynorm.indexes import GlobalIndex, LocalIndex, _Index
-from dynorm.templates import KeyTemplate
+from dynorm.schema.fields import TTL, FieldMarker, PartitionKey, SortKey, Version
+from dynorm.schema.indexes import GlobalIndex, LocalIndex, _Index
+from dynorm.schema.templates import KeyTemplate
 
 __all__ = [
     "MAX_PARTITION_KEY_BYTES",

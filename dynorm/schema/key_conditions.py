@@ -4,7 +4,7 @@ Conditions on the fields of a key template (``Order.user_id == "u1"``,
 ``Order.created >= day``) are rewritten into conditions on the template's attribute
 (``pk = "USER#u1"``, ``sk BETWEEN "ORDER#2026-11-01" AND "ORDER#\U0010ffff"``). A
 range goes into the key only where the placeholder preserves order
-([`KeyTemplate.ordered()`][dynorm.templates.KeyTemplate.ordered]: fixed-width datetimes,
+([`KeyTemplate.ordered()`][dynorm.schema.templates.KeyTemplate.ordered]: fixed-width datetimes,
 dates, UUIDs and zero-padded ints, sortable date specs, a string ending the template);
 otherwise the key selects the text before the placeholder and a filter on the field's stored
 attribute decides, and a field stored only inside the key is refused with the reason and the
@@ -19,8 +19,6 @@ import datetime as _dt
 from collections.abc import Sequence
 from typing import Any
 
-from dynorm._meta import IndexMeta, KeyAttr, TableMeta
-from dynorm._partial import field_value
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import (
     And,
@@ -33,7 +31,9 @@ from dynorm.expressions import (
     Value,
     to_key_condition,
 )
-from dynorm.templates import MAX_CHAR, KeyTemplate
+from dynorm.schema.meta import IndexMeta, KeyAttr, TableMeta
+from dynorm.schema.partial import field_value
+from dynorm.schema.templates import MAX_CHAR, KeyTemplate
 
 __all__ = ["key_query"]
 

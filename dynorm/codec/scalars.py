@@ -35,7 +35,8 @@ from typing import Any, Literal, get_args, get_origin
 import pydantic
 import pydantic_core
 
-from dynorm._codec import (
+from dynorm._types import AttributeValue
+from dynorm.codec.core import (
     Codec,
     Decoder,
     WrongType,
@@ -47,7 +48,6 @@ from dynorm._codec import (
     type_name,
     wrong_type,
 )
-from dynorm._types import AttributeValue
 from dynorm.exceptions import EncodingError, SchemaError
 
 __all__ = [

@@ -15,15 +15,15 @@ Wire rules (see docs/models.md):
 * empty sets cannot be stored: they are left out of items and nested models (an absent set
   attribute reads back as an empty set), and refused inside lists and under map keys;
 * ``None`` is ``{"NULL": true}`` inside lists and maps; in an item or a nested model it
-  is left out when that reads back as ``None`` (see dynorm/_objects.py);
+  is left out when that reads back as ``None`` (see dynorm/codec/objects.py);
 * ``SecretStr``/``SecretBytes`` store the secret, ``Json[X]`` its JSON text, and a fixed
   list of types (``timedelta``, IP addresses, paths, URLs) their JSON string;
 * a type that cannot round-trip exactly, value and type, is refused with a
   [`SchemaError`][dynorm.SchemaError] when the class is created: ambiguous unions (``datetime |
-  str``, ``int | float``), dataclasses, ``TypedDict``... (see dynorm/_codec_types.py).
+  str``, ``int | float``), dataclasses, ``TypedDict``... (see dynorm/codec/scalars.py).
 
-Containers live in dynorm/_codec_containers.py, unions and special types in
-dynorm/_codec_types.py.
+Containers live in dynorm/codec/containers.py, unions and special types in
+dynorm/codec/scalars.py.
 
 Decoding produces plain Python values that pydantic validates into the declared
 type (``"2026-...Z"`` becomes a ``datetime`` there), so every read is validated.
@@ -49,7 +49,7 @@ from dynorm._types import AttributeValue, Item
 from dynorm.exceptions import EncodingError
 
 if TYPE_CHECKING:
-    from dynorm._objects import ObjectCodec
+    from dynorm.codec.objects import ObjectCodec
 
 __all__ = [
     "MAX_ITEM_BYTES",
@@ -456,7 +456,7 @@ def encode_value(value: Any) -> AttributeValue:
     if isinstance(value, enum.Enum):
         return encode_value(value.value)
     if isinstance(value, pydantic.BaseModel):
-        from dynorm._objects import object_codec_for  # the objects import this module
+        from dynorm.codec.objects import object_codec_for  # the objects import this module
 
         return object_codec_for(type(value)).encode_map(value)
     if isinstance(value, Mapping):
@@ -602,8 +602,8 @@ def _names_a_model(annotation: Any) -> bool:
 
 def _build(tp: Any) -> Codec:
     # Containers and special types live in their own modules, which import this one.
-    from dynorm import _codec_containers as containers
-    from dynorm import _codec_types as special
+    from dynorm.codec import containers
+    from dynorm.codec import scalars as special
 
     origin = get_origin(tp)
     if origin is typing.Annotated:
@@ -618,7 +618,7 @@ def _build(tp: Any) -> Codec:
         if issubclass(tp, enum.Enum):
             return special.enum_codec(tp)
         if issubclass(tp, pydantic.BaseModel):
-            from dynorm._objects import object_codec_for  # the objects import this module
+            from dynorm.codec.objects import object_codec_for  # the objects import this module
 
             obj = object_codec_for(tp)
             # A recursive model meets itself before its decoder is generated.

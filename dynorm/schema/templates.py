@@ -23,7 +23,7 @@ placeholder when the model class is created:
   (``%Y-%m-%d``, ``%Y%j``...) and strings that end the template (for bounds without the
   characters their escaping reorders). Unpadded numbers, Decimals, enums, strings before
   another placeholder and day-first dates are not: a range on them is filtered or
-  refused (see ``dynorm._key_conditions``).
+  refused (see ``dynorm.schema.key_conditions``).
 
 Pure: no models, no I/O.
 """
@@ -40,7 +40,7 @@ from typing import Any
 
 import pydantic
 
-from dynorm._codec import format_datetime
+from dynorm.codec.core import format_datetime
 from dynorm.exceptions import InvalidKey, SchemaError
 
 __all__ = ["MAX_CHAR", "KeyTemplate", "Placeholder"]
@@ -71,7 +71,7 @@ _SAMPLES: dict[Any, tuple[Any, ...]] = {
 
 class Placeholder:
     """One ``{field:spec}`` of a template, with what
-    [`KeyTemplate.bind()`][dynorm.templates.KeyTemplate.bind] decided."""
+    [`KeyTemplate.bind()`][dynorm.schema.templates.KeyTemplate.bind] decided."""
 
     __slots__ = ("field", "fixed", "lossless", "monotone", "spec", "tp", "width")
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dynorm._integrity import derived_key_actions
-from dynorm._meta import STR_CODEC, TableMeta
-from dynorm._partial import incomplete_fields
-from dynorm._read import decode_stored, is_own
 from dynorm._types import Item
 from dynorm.exceptions import ConditionFailed, ExpressionError, PartialCopy, VersionConflict
 from dynorm.expressions import Condition, Path, UpdateAction
-from dynorm.operations import DeleteItem, PutItem, UpdateItem
+from dynorm.expressions.operations import DeleteItem, PutItem, UpdateItem
+from dynorm.schema.decode import decode_stored, is_own
+from dynorm.schema.integrity import derived_key_actions
+from dynorm.schema.meta import STR_CODEC, TableMeta
+from dynorm.schema.partial import incomplete_fields
 
 if TYPE_CHECKING:
     from dynorm.model import Model

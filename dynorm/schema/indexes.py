@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from dynorm.templates import KeyTemplate
+from dynorm.schema.templates import KeyTemplate
 
 if TYPE_CHECKING:  # typing only: indexes sit below the model layer
     from dynorm.model import BoundIndex, Model

@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from typing_extensions import Self
 
-from dynorm._meta import STR_CODEC, IndexMeta, TableMeta
 from dynorm._types import Item, Response
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import Condition, KeyCondition, Path
-from dynorm.operations import Query as QueryOp
-from dynorm.operations import Scan as ScanOp
-from dynorm.pagination import Page, decode_cursor, encode_cursor
+from dynorm.expressions.operations import Query as QueryOp
+from dynorm.expressions.operations import Scan as ScanOp
+from dynorm.read.pagination import Page, decode_cursor, encode_cursor
+from dynorm.schema.meta import STR_CODEC, IndexMeta, TableMeta
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -249,7 +249,7 @@ class _Read(Generic[M]):
 
     async def _whole_items(self, raws: list[Item]) -> list[Item]:
         """The stored items behind index items (``full()``), in order; deleted ones left out."""
-        from dynorm.batch_get import read_items  # a query completed by a batch read
+        from dynorm.read.batch_get import read_items  # a query completed by a batch read
 
         if not raws:
             return raws

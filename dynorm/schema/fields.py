@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from dynorm.templates import KeyTemplate
+from dynorm.schema.templates import KeyTemplate
 
 __all__ = ["TTL", "FieldMarker", "PartitionKey", "SortKey", "Version"]
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from dynorm._meta import TableMeta
-from dynorm._partial import field_value
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import Condition, Path, RemoveAction, SetAction, UpdateAction, Value
+from dynorm.schema.meta import TableMeta
+from dynorm.schema.partial import field_value
 
 if TYPE_CHECKING:
     from dynorm.model import Model

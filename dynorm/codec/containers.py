@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any, Literal, cast, get_args, get_origin
 
-from dynorm._codec import (
+from dynorm._types import AttributeValue
+from dynorm.codec.core import (
     INT_FAST_LIMIT,
     Codec,
     compile_codec,
@@ -26,7 +27,6 @@ from dynorm._codec import (
     type_name,
     wrong_type,
 )
-from dynorm._types import AttributeValue
 from dynorm.exceptions import EncodingError, SchemaError
 
 __all__ = ["list_codec", "map_codec", "set_codec"]

@@ -20,9 +20,9 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from dynorm._types import Item
-from dynorm.batch import ROUND_ERRORS, KeyId, key_id, wire_key
-from dynorm.connection import get_connection
+from dynorm.connection import ROUND_ERRORS, get_connection
 from dynorm.exceptions import DynormError
+from dynorm.schema.keys import KeyId, key_id, wire_key
 from dynorm.transport.base import RetryPolicy
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, c
     unique: dict[KeyId, tuple[type[Model], str, Item]] = {}
     for model, key in pairs:
         table = conn.table_name(model._meta().table_name)
-        wkey = key if wire else wire_key(model, key)
+        wkey = key if wire else wire_key(model._meta(), model.__name__, key)
         kid = key_id(table, wkey)
         ids.append(kid)
         unique.setdefault(kid, (model, table, wkey))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from dynorm._codec import decode_value
+from dynorm.codec.core import decode_value
 
 if TYPE_CHECKING:
     pass
@@ -72,7 +72,7 @@ def partial_value(cls: type[pydantic.BaseModel], name: str, raw: Any, *,
 
 def _object_codec_of(cls: type[pydantic.BaseModel], name: str) -> Any:
     """The per-field codec of the model a field holds (None for any other field)."""
-    from dynorm._objects import object_codec_for  # the objects import the codec
+    from dynorm.codec.objects import object_codec_for  # the objects import the codec
 
     field = object_codec_for(cls).fields.get(name)
     return None if field is None else field.codec.object_codec

@@ -26,11 +26,11 @@ from typing import Any
 import pydantic
 from pydantic.fields import FieldInfo
 
-from dynorm import _codegen as codegen
-from dynorm._codec import INT_FAST_LIMIT, PASS_THROUGH, Codec, compile_codec, wrong_type
-from dynorm._codec_types import strict_error
-from dynorm._codegen import generate_decoder, generate_encoder
 from dynorm._types import AttributeValue, Item
+from dynorm.codec import codegen
+from dynorm.codec.codegen import generate_decoder, generate_encoder
+from dynorm.codec.core import INT_FAST_LIMIT, PASS_THROUGH, Codec, compile_codec, wrong_type
+from dynorm.codec.scalars import strict_error
 from dynorm.exceptions import EncodingError, SchemaError
 
 __all__ = ["FieldCodec", "ObjectCodec", "object_codec_for"]
@@ -89,7 +89,7 @@ class ObjectCodec:
         #: ``encode_fields(obj, store_none=False) -> item``: the item of a model instance
         #: (None fields omitted unless ``store_none``); raises EncodingError naming the
         #: class and field whose value cannot be stored. Generated per class (see
-        #: dynorm/_codegen.py): exact str/bool/small-int values inlined (PASS_THROUGH).
+        #: dynorm/codec/codegen.py): exact str/bool/small-int values inlined (PASS_THROUGH).
         self.encode_fields: Callable[..., Item] = generate_encoder(
             [(fc.name, fc.attr, fc.codec.encode,
               *PASS_THROUGH.get(fc.codec.encode, (None, "")), fc.null_always) for fc in fields],

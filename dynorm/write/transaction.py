@@ -32,9 +32,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from dynorm._codec import item_size
 from dynorm._types import Item, Request
-from dynorm.batch import key_id, wire_key
+from dynorm.codec.core import item_size
 from dynorm.connection import get_connection
 from dynorm.exceptions import (
     ConditionFailed,
@@ -44,6 +43,7 @@ from dynorm.exceptions import (
     VersionConflict,
 )
 from dynorm.expressions import Condition, Placeholders, UpdateAction
+from dynorm.schema.keys import key_id, wire_key
 from dynorm.transport.base import RetryPolicy
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ def _size(request: Request) -> int:
 
 class Transaction:
     """Collects actions and commits them in one TransactWriteItems (see
-    [`transaction()`][dynorm.transaction.transaction]).
+    [`transaction()`][dynorm.write.transaction.transaction]).
 
     Args:
         max_retries: how often a transaction canceled only by conflicts with other
@@ -288,7 +288,8 @@ class Transaction:
             key, condition = args
             if condition is None:
                 raise InvalidTransaction(f"check({target.__name__}, ...) needs a condition")
-            self._add(_Action("check", target, wire_key(target, key), None, condition))
+            wkey = wire_key(target._meta(), target.__name__, key)
+            self._add(_Action("check", target, wkey, None, condition))
             return
         if len(args) > 1:
             raise TypeError("check(instance, condition) takes one condition")
@@ -548,7 +549,7 @@ async def transact_get(*pairs: tuple[type[Model], Any]) -> tuple[Model | None, .
             raise TypeError(f"transact_get() takes (Model, key) pairs, got {pair!r}")
         model, key = pair
         meta = model._meta()
-        wkey = wire_key(model, key)
+        wkey = wire_key(model._meta(), model.__name__, key)
         kid = key_id(meta.table_name, wkey)
         if kid in seen:
             raise InvalidTransaction(

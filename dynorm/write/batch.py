@@ -7,12 +7,13 @@ async with dynorm.batch() as b:           # BatchWriteItem, 25 writes per call
     b.delete(old_score)
 ```
 
-A batch is not atomic (use [`dynorm.transaction()`][dynorm.transaction.transaction] for
+A batch is not atomic (use [`dynorm.transaction()`][dynorm.write.transaction.transaction] for
 all-or-nothing): every write succeeds or fails on its own. Requests go out in chunks of 25,
 several at once (``concurrency``); items DynamoDB leaves unprocessed are sent again with
 exponential backoff and full jitter until done or ``max_retries`` rounds are spent, then
 [`BatchWriteFailed`][dynorm.BatchWriteFailed] names exactly what is missing. Batch reads are in
-[`dynorm.batch_get`][dynorm.batch_get]; the item identities both use are here.
+[`dynorm.batch_get`][dynorm.read.batch_get.batch_get]; the item identities both use are
+in `dynorm.schema.keys`.
 
 Writes are encoded when they are sent, after the ``before_save``/``before_delete`` hooks
 ran; ``after_save``/``after_delete`` run once that item's write succeeded.
@@ -22,16 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from dynorm._json import Fragment
 from dynorm._types import Item
-from dynorm.connection import Connection, get_connection
-from dynorm.exceptions import DynormError, ServerError, Throttled, TransportError
+from dynorm.codec.json import Fragment
+from dynorm.connection import ROUND_ERRORS, Connection, get_connection
+from dynorm.exceptions import DynormError, ServerError, TransportError
+from dynorm.schema.keys import KeyId, key_id, wire_key
 from dynorm.transport.base import RetryPolicy
 
 if TYPE_CHECKING:
@@ -44,25 +45,12 @@ __all__ = [
     "FailedWrite",
     "InvalidBatch",
     "batch",
-    "key_id",
-    "wire_key",
 ]
 
 log = logging.getLogger(__name__)
 
 #: DynamoDB's limit of writes per BatchWriteItem call.
 MAX_BATCH_WRITE = 25
-
-#: Errors left after the transport's own retries that are still worth another round:
-#: BatchWriteItem's puts and deletes carry no condition, so sending one again is harmless
-#: even when the first attempt was applied and only its answer was lost (and reads are
-#: always safe to repeat).
-ROUND_ERRORS = (Throttled, ServerError, TransportError)
-
-KeyId = tuple[Any, ...]
-"""A hashable identity of an item: (table, attr, type, value, attr, type, value),
-attributes in name order, numbers normalised. One flat tuple of atoms: the garbage
-collector stops tracking it at its first pass (thousands wait in a batch)."""
 
 
 class InvalidBatch(DynormError, ValueError):
@@ -122,48 +110,6 @@ class BatchWriteFailed(DynormError):
         self.written = written
 
 
-# ---------------------------------------------------------------------------- keys
-
-
-def _norm(tag: str, raw: Any) -> Any:
-    if tag == "N":
-        if raw.isdigit():  # the common case, a non-negative integer: no Decimal needed
-            return int(raw)  # equal (and hash-equal) to the Decimal of the same number
-        try:
-            return Decimal(raw).normalize()
-        except InvalidOperation:  # pragma: no cover - keys were encoded by dynorm
-            return raw
-    return raw
-
-
-def key_id(table: str, key: Item) -> KeyId:
-    """The identity of an item for de-duplication (``"1"`` and ``"1.0"`` are one number)."""
-    parts: list[Any] = [table]
-    for attr in sorted(key):
-        ((tag, raw),) = key[attr].items()
-        parts += (attr, tag, _norm(tag, raw))
-    return tuple(parts)
-
-
-def wire_key(model: type[Model], key: Any) -> Item:
-    """The wire key of ``model`` for ``key``: the partition value, ``(partition, sort)``,
-    or a dict of field values (keys computed by templates)."""
-    meta = model._meta()
-    if isinstance(key, Mapping):
-        return meta.key_from_fields(key)
-    if isinstance(key, tuple):
-        if len(key) != (2 if meta.sort is not None else 1):
-            from dynorm.exceptions import InvalidKey
-
-            raise InvalidKey(
-                f"{model.__name__}: a key is "
-                + ("(partition, sort)" if meta.sort is not None else "the partition value")
-                + f", got {key!r}"
-            )
-        return meta.key(*key)
-    return meta.key(key)
-
-
 def _backoff(policy: RetryPolicy, attempt: int) -> float:
     return policy.delay(attempt)
 
@@ -210,7 +156,7 @@ class _Write:
 
 class BatchWriter:
     """Collects puts and deletes and writes them with BatchWriteItem (see
-    [`batch()`][dynorm.batch.batch]).
+    [`batch()`][dynorm.write.batch.batch]).
 
     Use it as ``async with dynorm.batch() as b:``. Writes added to the batch are sent in
     chunks of 25 while the block runs (once ``flush_at`` writes are waiting and the block
@@ -281,7 +227,8 @@ class BatchWriter:
         ``unversioned=True`` (the stored version is not checked).
         """
         if isinstance(target, type):
-            self._add("delete", target, None, wire_key(target, key), unversioned, False)
+            wkey = wire_key(target._meta(), target.__name__, key)
+            self._add("delete", target, None, wkey, unversioned, False)
         else:
             self._add("delete", type(target), target, None, unversioned, False)
 

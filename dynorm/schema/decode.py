@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from dynorm._meta import TableMeta
-from dynorm._partial import construct_partial, mark_incomplete, partial_value
 from dynorm.exceptions import ValidationFailed
+from dynorm.schema.meta import TableMeta
+from dynorm.schema.partial import construct_partial, mark_incomplete, partial_value
 
 if TYPE_CHECKING:
     from dynorm.model import Model

@@ -1,0 +1,1 @@
+"""Attribute values: DynamoDB's wire form of Python values (pure)."""

@@ -1,0 +1,1 @@
+"""Reads: queries, scans, pagination and batch reads."""
