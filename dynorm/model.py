@@ -46,6 +46,7 @@ from dynorm.expressions.operations import DeleteItem, GetItem, PutItem, UpdateIt
 from dynorm.read.query import Query, Scan
 from dynorm.schema import decode as reads
 from dynorm.schema import prepare as writes
+from dynorm.schema.compile import compile_meta
 from dynorm.schema.indexes import GlobalIndex, LocalIndex, _Index
 from dynorm.schema.key_conditions import key_query
 from dynorm.schema.meta import (
@@ -53,7 +54,6 @@ from dynorm.schema.meta import (
     KeyAttr,
     TableMeta,
     check_update_size,
-    compile_meta,
 )
 from dynorm.schema.partial import (
     mark_complete,

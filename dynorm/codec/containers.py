@@ -20,13 +20,11 @@ from dynorm.codec.core import (
     compile_codec,
     decode_number,
     decode_value,
-    empty_map_key,
-    encode_map_values,
-    encode_set_dynamic,
     tag_decoder,
     type_name,
     wrong_type,
 )
+from dynorm.codec.dynamic import empty_map_key, encode_map_values, encode_set_dynamic
 from dynorm.exceptions import EncodingError, SchemaError
 
 __all__ = ["list_codec", "map_codec", "set_codec"]

@@ -43,11 +43,11 @@ from dynorm.codec.core import (
     check_text,
     compile_codec,
     decode_value,
-    encode_value,
     tag_decoder,
     type_name,
     wrong_type,
 )
+from dynorm.codec.dynamic import encode_value
 from dynorm.exceptions import EncodingError, SchemaError
 
 __all__ = [

@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from dynorm._types import Item, Request
-from dynorm.codec.core import item_size
+from dynorm.codec.dynamic import item_size
 from dynorm.connection import get_connection
 from dynorm.exceptions import (
     ConditionFailed,
