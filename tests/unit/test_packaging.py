@@ -4,6 +4,7 @@ fresh venv and runs the README example.)"""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tarfile
@@ -43,6 +44,17 @@ def test_wheel_metadata_is_complete(dist: Path) -> None:
     # examples/ and benchmarks/ are not in the wheel, so no extra may stand for them
     assert not any(n.startswith(("examples/", "benchmarks/")) for n in names)
     assert sorted(meta.get_all("Provides-Extra") or []) == ["dev", "local"]
+
+
+def test_long_description_links_are_absolute(dist: Path) -> None:
+    """PyPI shows README.md without the repository: its relative links would be dead."""
+    (wheel,) = dist.glob("dynorm-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+        text = z.read(meta).decode("utf-8")
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    assert "https://github.com/dynorm/dynorm/blob/main/docs/getting-started.md" in links
+    assert [link for link in links if not link.startswith(("https://", "#"))] == []
 
 
 def test_sdist_holds_the_sources_and_the_license(dist: Path) -> None:
