@@ -39,6 +39,7 @@ from dynorm.exceptions import (
     is_retryable,
     may_have_applied,
 )
+from dynorm.transport._config import ProfileNotFound
 from dynorm.transport.base import RetryPolicy, Transport, settle_ambiguous
 
 if TYPE_CHECKING:
@@ -175,25 +176,24 @@ class Connection:
         if self._open:
             return self
         if self._transport is None:
-            import botocore.exceptions
-
             try:
                 transport = self._make_transport()
                 await transport.open()
-            except botocore.exceptions.ProfileNotFound as exc:
+            except ProfileNotFound as exc:
                 raise self._profile_not_found(exc) from exc
             self._transport = transport
         self._open = True
         return self
 
-    def _profile_not_found(self, exc: Exception) -> ConnectionNotConfigured:
-        """botocore's ProfileNotFound as dynorm's error: which profile, from where, the fix."""
-        profile = getattr(exc, "kwargs", {}).get("profile") or self._profile
+    def _profile_not_found(self, exc: ProfileNotFound) -> ConnectionNotConfigured:
+        """A profile in neither AWS file, as dynorm's error: which, from where, the fix."""
+        profile = exc.profile
         if self._profile is not None:
             source = f"profile={self._profile!r}"
         else:
-            variable = "AWS_PROFILE" if os.environ.get("AWS_PROFILE") else "AWS_DEFAULT_PROFILE"
-            source = f"{variable}={os.environ.get(variable, profile)}"
+            variable = exc.source if exc.source not in (None, "profile=") else (
+                "AWS_PROFILE" if os.environ.get("AWS_PROFILE") else "AWS_DEFAULT_PROFILE")
+            source = f"{variable}={os.environ.get(str(variable), profile)}"
         return ConnectionNotConfigured(
             f"Connection: the AWS profile {profile!r} ({source}) is not in ~/.aws/config or "
             f"~/.aws/credentials (AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE): correct the "
@@ -203,26 +203,23 @@ class Connection:
         )
 
     def _make_transport(self) -> Transport:
-        import aioboto3
-
-        session = self._session
-        if session is None:
-            key, secret, token = self._credentials
-            if key is None and _is_loopback(self.endpoint_url) and not _env_credentials():
-                key, secret = "local", "local"  # local servers check no signature
-            session = aioboto3.Session(
-                aws_access_key_id=key,
-                aws_secret_access_key=secret,
-                aws_session_token=token,
-                region_name=self.region,
-                profile_name=self._profile,
-            )
+        key, secret, token = self._credentials
+        if self._session is None and key is None and _is_loopback(self.endpoint_url) and (
+                not _env_credentials()):
+            key, secret = "local", "local"  # local servers check no signature
         if self._transport_kind == "fast":
             from dynorm.transport.fast import FastTransport
 
-            return FastTransport(session, region=self.region, endpoint_url=self.endpoint_url)
-        from dynorm.transport.aioboto3 import Aioboto3Transport
+            # no botocore here: the fast transport finds credentials itself
+            return FastTransport(self._session, region=self.region,
+                                 endpoint_url=self.endpoint_url, aws_access_key_id=key,
+                                 aws_secret_access_key=secret, aws_session_token=token,
+                                 profile=None if self._session is not None else self._profile)
+        from dynorm.transport.aioboto3 import Aioboto3Transport, make_session
 
+        session = self._session or make_session(
+            aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token,
+            region_name=self.region, profile_name=self._profile)
         return Aioboto3Transport(session, region=self.region, endpoint_url=self.endpoint_url)
 
     async def close(self) -> None:

@@ -26,9 +26,10 @@ from dynorm.exceptions import (
     TransportError,
     error_for_code,
 )
+from dynorm.transport._config import ProfileNotFound
 from dynorm.transport.base import STREAM_OPERATIONS
 
-__all__ = ["Aioboto3Transport"]
+__all__ = ["Aioboto3Transport", "make_session"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,19 @@ _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
 
 def _method_name(operation: str) -> str:
     return _SNAKE.sub("_", operation).lower()
+
+
+def _profile_not_found(exc: botocore.exceptions.ProfileNotFound) -> ProfileNotFound:
+    return ProfileNotFound(str(exc.kwargs.get("profile")), None)
+
+
+def make_session(**settings: str | None) -> aioboto3.Session:
+    """An ``aioboto3.Session`` from ``connect()``'s settings (``aws_access_key_id``,
+    ``profile_name``...); a profile in neither AWS file is `ProfileNotFound`."""
+    try:
+        return aioboto3.Session(**settings)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise _profile_not_found(exc) from exc
 
 
 class Aioboto3Transport:
@@ -102,14 +116,17 @@ class Aioboto3Transport:
             async with self._lock:
                 client = self._clients.get(service)
                 if client is None:
-                    client = await self._stack.enter_async_context(
-                        self._session.client(
-                            service,
-                            region_name=self.region,
-                            endpoint_url=self.endpoint_url,
-                            config=self._config,
+                    try:
+                        client = await self._stack.enter_async_context(
+                            self._session.client(
+                                service,
+                                region_name=self.region,
+                                endpoint_url=self.endpoint_url,
+                                config=self._config,
+                            )
                         )
-                    )
+                    except botocore.exceptions.ProfileNotFound as exc:
+                        raise _profile_not_found(exc) from exc
                     self._clients[service] = client
         return client
 

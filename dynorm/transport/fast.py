@@ -21,10 +21,13 @@ decodes AttributeValues with its own codec, so this transport only:
   ``TransportError`` saying whether the request may have reached the server; the
   connection retries (`dynorm.Connection.call`).
 
-Credentials, region and endpoint come from an ``aioboto3.Session`` (the whole AWS
-credential chain). They are frozen once; refreshable ones are looked at again once a
-minute (botocore refreshes them inside ``get_frozen_credentials()`` when they near
-expiry), never per call. Only botocore's public credential methods are used.
+Credentials and region are found the way botocore finds them, in botocore's order, and
+without importing it for the common sources: explicit keys, the environment, the shared
+files' static keys, container credentials, web identity (STS) and EC2 instance metadata
+(`dynorm.transport._credentials`); temporary ones are refreshed in the background before
+they expire. SSO, ``credential_process``, assume-role profiles and a session passed in go
+through botocore's own chain (public methods only), imported then. TLS trusts what
+botocore trusts (``AWS_CA_BUNDLE``, a profile's ``ca_bundle``, certifi's bundle).
 
 Differences from `Aioboto3Transport` a caller can see: responses are DynamoDB's
 JSON as sent (timestamps such as ``CreationDateTime`` are epoch seconds rather than
@@ -38,15 +41,12 @@ import asyncio
 import base64
 import logging
 import os
-import re
 import ssl
 import time
 import zlib
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Literal
-
-import aiohttp
-from yarl import URL
+from urllib.parse import urlsplit
 
 from dynorm._types import Request, Response
 from dynorm.codec.json import dumps, loads
@@ -56,12 +56,20 @@ from dynorm.exceptions import (
     TransportError,
     error_for_code,
 )
+from dynorm.transport._config import STANDARD_REGION, AwsConfig, load_config, ssl_context
+from dynorm.transport._credentials import (
+    Botocore,
+    CredentialRefresher,
+    Source,
+    find_source,
+    no_credentials,
+)
 from dynorm.transport._http import RESENT, HTTPClient, HTTPError
 from dynorm.transport._sigv4 import SigV4Signer, host_from_url, normalize_path
 from dynorm.transport.base import STREAM_OPERATIONS
 
 if TYPE_CHECKING:
-    import aioboto3
+    import aiohttp
 
 __all__ = ["FastTransport"]
 
@@ -109,34 +117,38 @@ def aws_endpoints(region: str) -> tuple[str, str]:
             f"https://streams.dynamodb.{region}.{suffix}/")
 
 
-#: Regions of the partitions whose endpoints follow ``dynamodb.<region>.amazonaws.com``
-#: (``.com.cn`` in China); any other region's endpoints come from botocore's rules.
-_STANDARD_REGION = re.compile(r"[a-z]{2}(?:-gov)?-[a-z]+-\d+")
-
-
-def needs_botocore_endpoints(session: Any, region: str) -> bool:
+def needs_botocore_endpoints(config: AwsConfig, region: str) -> bool:
     """True when the endpoints are not the standard ones: FIPS or dual-stack endpoints are
     asked for (environment or profile), or the region is in another partition."""
-    if not _STANDARD_REGION.fullmatch(region):
+    if not STANDARD_REGION.fullmatch(region):
         return True
-    config = getattr(session, "_session", None)  # the botocore session of aioboto3's
-    if config is None:
-        return False
-    return any(str(config.get_config_variable(name)).lower() == "true"
-               for name in ("use_fips_endpoint", "use_dualstack_endpoint"))
+    return config.flag("use_fips_endpoint", "AWS_USE_FIPS_ENDPOINT") or config.flag(
+        "use_dualstack_endpoint", "AWS_USE_DUALSTACK_ENDPOINT")
+
+
+def _session_setting(session: Any, name: str) -> str | None:
+    """``region_name``/``profile_name`` of an aioboto3 (boto3) session, or of a botocore
+    one (``get_config_variable``), through public attributes only."""
+    value = getattr(session, f"{name}_name", None)
+    if value is None and callable(getattr(session, "get_config_variable", None)):
+        value = session.get_config_variable(name)
+    return value if isinstance(value, str) else None
 
 
 class _Endpoint:
     """One endpoint's pre-computed request parts."""
 
-    __slots__ = ("canonical_uri", "client", "host", "path", "prefix", "signer", "url")
+    __slots__ = ("canonical_uri", "client", "host", "origin", "path", "prefix", "signer",
+                 "url")
 
     def __init__(self, url: str, prefix: str, region: str) -> None:
-        self.url = URL(url)
-        self.path = self.url.raw_path or "/"
+        parts = urlsplit(url)
+        self.url = url
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.path = parts.path or "/"
         self.client: HTTPClient | None = None
         self.host = host_from_url(url)
-        self.canonical_uri = normalize_path(self.url.raw_path or "/")
+        self.canonical_uri = normalize_path(parts.path or "/")
         self.prefix = prefix
         # DynamoDB Streams signs as "dynamodb" too (its signingName).
         self.signer = SigV4Signer(region, "dynamodb")
@@ -146,11 +158,18 @@ class FastTransport:
     """Sends dynorm's request dicts to DynamoDB's JSON API with its own SigV4 signer.
 
     Args:
-        session: an ``aioboto3.Session``: credentials (the full AWS chain, refreshable
-            ones refreshed before they expire) and the default region.
-        region: the AWS region (default: the session's, else ``us-east-1``).
+        session: an ``aioboto3.Session`` (or a ``botocore.session.Session``) to take
+            credentials and the default region from, through botocore's chain; None (the
+            default) finds them without botocore where it can (see
+            [Credentials and region](../configuration.md#credentials-and-region)).
+        region: the AWS region (default: the session's, else ``AWS_REGION``,
+            ``AWS_DEFAULT_REGION``, the profile's ``region``, else ``us-east-1``).
         endpoint_url: a DynamoDB-compatible endpoint (local servers; it then serves the
             stream operations too); None for AWS's public endpoints.
+        aws_access_key_id: explicit credentials (without ``session``).
+        aws_secret_access_key: the secret of ``aws_access_key_id``.
+        aws_session_token: the session token of explicit temporary credentials.
+        profile: an AWS profile name (without ``session``).
         max_pool_connections: HTTP connections kept open for concurrent calls.
         connect_timeout: seconds.
         read_timeout: seconds to wait for an answer.
@@ -158,11 +177,12 @@ class FastTransport:
             call) or ``"aiohttp"`` (an ``aiohttp.ClientSession`` honouring the
             ``HTTP(S)_PROXY`` environment variables). Default: aiohttp when a proxy
             variable is set, else builtin.
-    """
 
-    #: Seconds between two looks at refreshable credentials (botocore refreshes them 15
-    #: minutes before they expire, so a look a minute is always in time).
-    RECHECK = 60.0
+    Raises:
+        ConnectionNotConfigured: a configuration file cannot be read, or the profile named
+            (``profile``, ``AWS_PROFILE``) is in neither file (its ``__cause__`` then says
+            which).
+    """
 
     #: Payloads may hold pre-encoded JSON (``dynorm.codec.json.Fragment``): batches send items
     #: encoded once, for the size check, instead of trees of dicts.
@@ -170,10 +190,14 @@ class FastTransport:
 
     def __init__(
         self,
-        session: aioboto3.Session,
+        session: Any = None,
         *,
         region: str | None = None,
         endpoint_url: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        profile: str | None = None,
         max_pool_connections: int = 64,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
@@ -187,7 +211,13 @@ class FastTransport:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._session = session
-        self.region = region or session.region_name or "us-east-1"
+        self._explicit = (aws_access_key_id, aws_secret_access_key, aws_session_token)
+        if session is not None:
+            named = _session_setting(session, "profile")
+            profile = None if named == "default" else named
+        self._config = load_config(profile)
+        self.region = (region or (_session_setting(session, "region") if session is not None
+                                  else None) or self._config.region or "us-east-1")
         self.endpoint_url = endpoint_url
         #: FIPS, dual-stack or another partition: botocore's endpoint rules give the URLs,
         #: once, when the transport opens (see `_resolve_endpoints`).
@@ -196,13 +226,12 @@ class FastTransport:
             main = streams = endpoint_url
         else:
             main, streams = aws_endpoints(self.region)
-            # botocore's service-specific endpoint settings, honoured the same way
-            general = os.environ.get("AWS_ENDPOINT_URL")
-            explicit_main = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or general
-            explicit_streams = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB_STREAMS") or general
-            # (botocore's answer honours these variables too)
+            # botocore's configured endpoints (AWS_ENDPOINT_URL_DYNAMODB..., the profile's)
+            explicit_main = self._config.endpoint_url("dynamodb")
+            explicit_streams = self._config.endpoint_url("dynamodb_streams")
+            # (botocore's answer honours these settings too)
             self._ask_botocore = not (explicit_main and explicit_streams) and (
-                needs_botocore_endpoints(session, self.region))
+                needs_botocore_endpoints(self._config, self.region))
             main = explicit_main or main
             streams = explicit_streams or streams
         self._main = _Endpoint(main, "DynamoDB_20120810.", self.region)
@@ -210,16 +239,12 @@ class FastTransport:
         self._clients: dict[str, HTTPClient] = {}
         self._ssl_context: ssl.SSLContext | None = None
         self._max_pool_connections = max_pool_connections
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout, sock_read=read_timeout
-        )
         self._http: aiohttp.ClientSession | None = None
-        self._credential_source: Any = None
+        self._refresher: CredentialRefresher | None = None
         self._access_key = ""
         self._secret_key = ""
         self._token: str | None = None
-        self._credentials_until = 0.0  # time.time() after which credentials are re-read
-        self._credentials_lock = asyncio.Lock()
+        self._credentials_until = 0.0  # time.time() from which the refresher is asked
         self._second = -1
         self._amz_date = ""
 
@@ -229,7 +254,7 @@ class FastTransport:
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
-        """Read the credentials and set up HTTP now rather than on the first call."""
+        """Find the credentials and set up HTTP now rather than on the first call."""
         if self._ask_botocore:
             await self._resolve_endpoints()
         if self.http == "aiohttp":
@@ -237,23 +262,37 @@ class FastTransport:
         else:
             for endpoint in (self._main, self._streams):
                 self._client(endpoint)
-        await self._refresh_credentials()
+        await self._update_credentials()
 
     async def _resolve_endpoints(self) -> None:
         """The endpoint URLs botocore's rules give for this configuration (FIPS,
         dual-stack, the isolated partitions): one client of each service is made and
-        closed, a one-time cost of tens of milliseconds."""
+        closed, a one-time cost of tens of milliseconds (and botocore's import)."""
         urls = []
+        session = self._session
         for service in ("dynamodb", "dynamodbstreams"):
-            async with self._session.client(service, region_name=self.region) as client:
-                urls.append(client.meta.endpoint_url)
+            if session is not None and not callable(getattr(session, "create_client", None)):
+                async with session.client(service, region_name=self.region) as client:
+                    urls.append(client.meta.endpoint_url)
+                continue
+            if session is None:
+                import botocore.session
+
+                profile = self._config.profile_name if self._config.explicit_profile else None
+                session = botocore.session.Session(profile=profile)
+            # no credentials are looked up for this: the keys given are never used
+            client = session.create_client(service, region_name=self.region,
+                                           aws_access_key_id="unused",
+                                           aws_secret_access_key="unused")
+            urls.append(client.meta.endpoint_url)
+            client.close()
         self._main = _Endpoint(urls[0], "DynamoDB_20120810.", self.region)
         self._streams = _Endpoint(urls[1], "DynamoDBStreams_20120810.", self.region)
         self._ask_botocore = False
         log.debug("endpoints from botocore's rules: %s, %s", *urls)
 
     def _client(self, endpoint: _Endpoint) -> HTTPClient:
-        origin = f"{endpoint.url.scheme}://{endpoint.url.raw_authority}"
+        origin = endpoint.origin
         client = self._clients.get(origin)
         if client is None:
             client = HTTPClient(origin, limit=self._max_pool_connections,
@@ -265,6 +304,8 @@ class FastTransport:
         return client
 
     def _ensure_http(self) -> aiohttp.ClientSession:
+        import aiohttp  # behind a proxy only
+
         if self._http is None or self._http.closed:
             connector = aiohttp.TCPConnector(
                 limit=self._max_pool_connections, keepalive_timeout=30, ttl_dns_cache=300,
@@ -272,7 +313,8 @@ class FastTransport:
             )
             self._http = aiohttp.ClientSession(
                 connector=connector,
-                timeout=self._timeout,
+                timeout=aiohttp.ClientTimeout(total=None, connect=self._connect_timeout,
+                                              sock_read=self._read_timeout),
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent",),
                 headers={"Accept-Encoding": "identity"},
@@ -282,15 +324,9 @@ class FastTransport:
 
     def _tls(self) -> ssl.SSLContext:
         """Certificates as botocore verifies them: ``AWS_CA_BUNDLE`` or the profile's
-        ``ca_bundle``, else botocore's bundle (certifi's when installed)."""
+        ``ca_bundle``, else certifi's bundle (botocore's own without certifi)."""
         if self._ssl_context is None:
-            from botocore.httpsession import where
-
-            bundle: str | None = None
-            botocore_session = getattr(self._session, "_session", None)
-            if botocore_session is not None:
-                bundle = botocore_session.get_config_variable("ca_bundle")
-            self._ssl_context = ssl.create_default_context(cafile=bundle or where())
+            self._ssl_context = ssl_context(self._config)
         return self._ssl_context
 
     async def close(self) -> None:
@@ -301,33 +337,39 @@ class FastTransport:
         if self._http is not None:
             await self._http.close()
             self._http = None
+        if self._refresher is not None:
+            await self._refresher.close()
 
     # ------------------------------------------------------------------ credentials
 
-    async def _refresh_credentials(self) -> None:
-        async with self._credentials_lock:
-            if self._credential_source is not None and time.time() < self._credentials_until:
-                return  # another call refreshed them while this one waited
-            source = self._credential_source
-            if source is None:
-                source = await self._session.get_credentials()
-                if source is None:
-                    raise TransportError(
-                        "NoCredentialsError: Unable to locate credentials (configure the "
-                        "AWS credential chain or pass aws_access_key_id/aws_secret_access_key)",
-                        sent=False, retryable=False,
-                    )
-                self._credential_source = source
-            # Refreshable credentials refresh themselves inside get_frozen_credentials()
-            # when botocore's advisory window (15 minutes before expiry) has come: asking
-            # again every RECHECK seconds is enough, through public methods only.
-            frozen = await source.get_frozen_credentials()
-            self._access_key = frozen.access_key
-            self._secret_key = frozen.secret_key
-            self._token = frozen.token or None
-            refreshable = callable(getattr(source, "refresh_needed", None))
-            self._credentials_until = (time.time() + self.RECHECK if refreshable
-                                       else float("inf"))  # static credentials
+    def _source(self) -> Source:
+        if self._session is not None:
+            return Botocore(session=self._session)
+        key, secret, token = self._explicit
+        source = find_source(self._config, access_key=key, secret_key=secret, token=token,
+                             region=self.region, tls=self._tls)
+        if source is None:
+            raise no_credentials()
+        return source
+
+    @property
+    def credential_source(self) -> str | None:
+        """Where the credentials come from, in botocore's names: ``explicit``, ``env``,
+        ``shared-credentials-file``, ``config-file``, ``container-role``,
+        ``assume-role-with-web-identity``, ``iam-role`` or ``botocore`` (its own chain);
+        None before the transport opens."""
+        return self._refresher.source.name if self._refresher is not None else None
+
+    async def _update_credentials(self) -> None:
+        """The refresher's current credentials (it refreshes them in the background)."""
+        refresher = self._refresher
+        if refresher is None:
+            refresher = self._refresher = CredentialRefresher(self._source())
+        credentials = await refresher.get()
+        self._access_key = credentials.access_key
+        self._secret_key = credentials.secret_key
+        self._token = credentials.token
+        self._credentials_until = refresher.check_at
 
     # ------------------------------------------------------------------ calls
 
@@ -378,30 +420,24 @@ class FastTransport:
         endpoint = self._streams if operation in STREAM_OPERATIONS else self._main
         body = dumps(payload)
         if time.time() >= self._credentials_until:
-            await self._refresh_credentials()
+            await self._update_credentials()
         headers = self._headers(endpoint, operation, body, self._timestamp())
         resent = False
-        try:
-            if self.http == "builtin":
-                client = endpoint.client or self._client(endpoint)
-                head = "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
+        if self.http == "builtin":
+            client = endpoint.client or self._client(endpoint)
+            head = "".join([f"{k}: {v}\r\n" for k, v in headers.items()])
+            try:
                 status, answer_headers, raw = await client.request(
                     f"POST {endpoint.path} HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n"
                     "Accept-Encoding: identity\r\n\r\n".encode(), body)
-                crc = answer_headers.get("x-amz-crc32")
-                request_id = answer_headers.get("x-amzn-requestid")
-                resent = RESENT in answer_headers
-            else:
-                http = self._http or self._ensure_http()
-                async with http.post(endpoint.url, data=body, headers=headers) as response:
-                    raw = await response.read()
-                    status = response.status
-                    crc = response.headers.get("x-amz-crc32")
-                    request_id = response.headers.get("x-amzn-requestid")
-        except (HTTPError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            unsent = isinstance(exc, aiohttp.ClientConnectorError) or (
-                isinstance(exc, HTTPError) and str(exc).startswith("cannot connect"))
-            raise TransportError(f"{type(exc).__name__}: {exc}", sent=not unsent) from exc
+            except (HTTPError, asyncio.TimeoutError, OSError) as exc:
+                unsent = isinstance(exc, HTTPError) and str(exc).startswith("cannot connect")
+                raise TransportError(f"{type(exc).__name__}: {exc}", sent=not unsent) from exc
+            crc = answer_headers.get("x-amz-crc32")
+            request_id = answer_headers.get("x-amzn-requestid")
+            resent = RESENT in answer_headers
+        else:
+            status, raw, crc, request_id = await self._post_aiohttp(endpoint, body, headers)
         if crc is not None and zlib.crc32(raw) != int(crc):
             raise TransportError(f"x-amz-crc32 mismatch (header {crc}, body {zlib.crc32(raw)})")
         if status == 200:
@@ -415,6 +451,21 @@ class FastTransport:
         # Sent twice by the HTTP client (a kept-alive connection closed under it): the
         # first may have been applied.
         raise _error(operation, status, raw, request_id, ambiguous=resent)
+
+    async def _post_aiohttp(self, endpoint: _Endpoint, body: bytes, headers: dict[str, str]
+                            ) -> tuple[int, bytes, str | None, str | None]:
+        """POST through aiohttp (a proxy is configured): status, body, CRC, request id."""
+        import aiohttp
+
+        http = self._http or self._ensure_http()
+        try:
+            async with http.post(endpoint.url, data=body, headers=headers) as response:
+                return (response.status, await response.read(),
+                        response.headers.get("x-amz-crc32"),
+                        response.headers.get("x-amzn-requestid"))
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}", sent=not isinstance(
+                exc, aiohttp.ClientConnectorError)) from exc
 
 
 def _error(operation: str, status: int, raw: bytes, request_id: str | None, *,

@@ -316,7 +316,7 @@ async def test_fast_connection_refused_is_transport_error() -> None:
             await connection.call("GetItem", {"TableName": "t", "Key": {}})
 
 
-async def test_fast_refreshes_credentials_only_near_expiry(
+async def test_fast_polls_a_botocore_session_in_the_background(
         scripted: tuple[Scripted, str]) -> None:
     from types import SimpleNamespace
 
@@ -343,15 +343,25 @@ async def test_fast_refreshes_credentials_only_near_expiry(
         async def get_credentials(self) -> Refreshable:
             return source
 
-    transport = FastTransport(Session(), endpoint_url=url)  # type: ignore[arg-type]
+    transport = FastTransport(Session(), endpoint_url=url)
     await transport.open()
     try:
         for _ in range(5):
             await transport.call("GetItem", {"TableName": "t", "Key": {}})
         assert source.reads == 1
-        transport._credentials_until = 0.0  # as if a minute had passed: botocore is asked
+        assert transport.credential_source == "botocore"
+        # as if a minute had passed: botocore is asked again, in the background, while
+        # this call signs with the credentials it has
+        assert transport._refresher is not None
+        transport._refresher._next_attempt = transport._credentials_until = 0.0
         await transport.call("GetItem", {"TableName": "t", "Key": {}})
+        assert "Credential=AK1/" in server.headers[-1]["Authorization"]
+        for _ in range(100):
+            if source.reads == 2:
+                break
+            await asyncio.sleep(0.01)
         assert source.reads == 2
+        await transport.call("GetItem", {"TableName": "t", "Key": {}})
         assert "Credential=AK2/" in server.headers[-1]["Authorization"]
     finally:
         await transport.close()

@@ -1,0 +1,67 @@
+"""A cold start on the fast transport never imports botocore (issue 18): a fresh process
+doing ``import dynorm`` + ``connect()`` (credentials and region from the environment, as
+on AWS Lambda) + one GetItem loads neither botocore, boto3, aiobotocore, aioboto3 nor
+aiohttp."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from dynorm import LocalServer
+
+SDK = ("botocore", "boto3", "aiobotocore", "aioboto3", "aiohttp")
+ROOT = Path(__file__).resolve().parents[2]
+
+PROGRAM = textwrap.dedent("""
+    import asyncio, json, sys
+
+    import dynorm
+
+    async def main(url: str) -> None:
+        async with dynorm.connect(endpoint_url=url, region="us-east-1") as conn:
+            answer = await conn.call(
+                "GetItem", {"TableName": "no_botocore", "Key": {"pk": {"S": "a"}}})
+            source = conn.transport.credential_source
+        loaded = sorted({name.split(".")[0] for name in sys.modules} & set(SDK))
+        print(json.dumps({"item": answer.get("Item"), "loaded": loaded, "source": source}))
+
+    SDK = %r
+    asyncio.run(main(sys.argv[1]))
+""")
+
+
+def test_connect_and_get_load_no_aws_sdk(dynorm_server: LocalServer) -> None:
+    import asyncio
+
+    import dynorm
+
+    async def seed() -> None:
+        dynorm_server.reset()
+        async with dynorm_server.connect() as conn:
+            await conn.call("CreateTable", {
+                "TableName": "no_botocore", "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]})
+            await conn.call("PutItem", {"TableName": "no_botocore",
+                                        "Item": {"pk": {"S": "a"}, "v": {"S": "x"}}})
+
+    asyncio.run(seed())
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "DYNORM_", "BOTO_"))}
+    env.update(AWS_ACCESS_KEY_ID="AKIALAMBDA", AWS_SECRET_ACCESS_KEY="secret",
+               AWS_SESSION_TOKEN="token", AWS_REGION="us-east-1",
+               PYTHONPATH=str(ROOT), HOME=str(ROOT / "tests"))
+    result = subprocess.run([sys.executable, "-c", PROGRAM % (SDK,),
+                             dynorm_server.endpoint_url], env=env, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["item"] == {"pk": {"S": "a"}, "v": {"S": "x"}}
+    assert report["source"] == "env"
+    assert report["loaded"] == [], f"the cold start imported {report['loaded']}"
+    assert dynorm.Connection is not None
