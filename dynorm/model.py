@@ -58,6 +58,7 @@ from dynorm.schema.meta import (
 from dynorm.schema.partial import (
     mark_complete,
 )
+from dynorm.schema.settings import TableSettings
 from dynorm.schema.templates import KeyTemplate
 from dynorm.tables import StreamView, create_table, delete_table
 
@@ -157,6 +158,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     __dynorm_entity__: ClassVar[str | None] = None
     __dynorm_entity_attr__: ClassVar[str] = "_type"
     __dynorm_store_key_fields__: ClassVar[bool] = False
+    #: the table settings declared with settings=TableSettings(...) (dynorm.plan/apply)
+    __dynorm_settings__: ClassVar[TableSettings | None] = None
     __dynorm_meta__: ClassVar[TableMeta | None] = None
     __dynorm_paths__: ClassVar[dict[str, Path]] = {}
     __dynorm_pending__: ClassVar[bool] = False
@@ -168,6 +171,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         entity: str | None = None,
         entity_attribute: str | None = None,
         store_key_fields: bool | None = None,
+        settings: TableSettings | None = None,
         **kwargs: Any,
     ) -> None:
         # Runs before pydantic has collected fields; keep the declaration for later.
@@ -179,6 +183,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             cls.__dynorm_entity_attr__ = entity_attribute
         if store_key_fields is not None:
             cls.__dynorm_store_key_fields__ = store_key_fields
+        if settings is not None:
+            cls.__dynorm_settings__ = settings
         super().__init_subclass__(**kwargs)
 
     @classmethod

@@ -30,6 +30,7 @@ __all__ = [
     "delete_table",
     "merged_table_request",
     "stream_view",
+    "wait_table",
 ]
 
 StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
@@ -176,7 +177,9 @@ def merged_table_request(metas: list[TableMeta], table_name: str, **options: Any
     return base
 
 
-async def _wait(connection: Connection, table_name: str, *, gone: bool, timeout: float) -> None:
+async def wait_table(connection: Connection, table_name: str, *, gone: bool, timeout: float
+                     ) -> None:
+    """Wait until the table is ACTIVE with every index ACTIVE (or, ``gone``, deleted)."""
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
@@ -198,7 +201,7 @@ async def _wait(connection: Connection, table_name: str, *, gone: bool, timeout:
         delay = min(delay * 2, 2.0)
 
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("dynorm.tables")  # the package's logger, where users look
 
 
 async def _warn_missing_indexes(connection: Connection, metas: list[TableMeta],
@@ -249,7 +252,7 @@ async def create_table(
             raise
         existed = True
     if wait or meta.ttl is not None:  # TTL can only be enabled on an ACTIVE table
-        await _wait(connection, name, gone=False, timeout=timeout)
+        await wait_table(connection, name, gone=False, timeout=timeout)
     if existed:
         await _warn_missing_indexes(connection, metas, request)
     if meta.ttl is not None:
@@ -285,4 +288,4 @@ async def delete_table(
             raise
         return
     if wait:
-        await _wait(connection, name, gone=True, timeout=timeout)
+        await wait_table(connection, name, gone=True, timeout=timeout)
