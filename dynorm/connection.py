@@ -138,7 +138,7 @@ class Connection:
         self.cursor_secret = secret.encode() if isinstance(secret, str) else secret
         self._credentials = (aws_access_key_id, aws_secret_access_key, aws_session_token)
         self._profile = profile
-        self._session = session
+        self._aws_session = session
         kind: str = transport if isinstance(transport, str) else ""
         kind = kind or os.environ.get("DYNORM_TRANSPORT") or "fast"
         if kind not in ("fast", "aioboto3"):
@@ -204,20 +204,20 @@ class Connection:
 
     def _make_transport(self) -> Transport:
         key, secret, token = self._credentials
-        if self._session is None and key is None and _is_loopback(self.endpoint_url) and (
+        if self._aws_session is None and key is None and _is_loopback(self.endpoint_url) and (
                 not _env_credentials()):
             key, secret = "local", "local"  # local servers check no signature
         if self._transport_kind == "fast":
             from dynorm.transport.fast import FastTransport
 
             # no botocore here: the fast transport finds credentials itself
-            return FastTransport(self._session, region=self.region,
+            return FastTransport(self._aws_session, region=self.region,
                                  endpoint_url=self.endpoint_url, aws_access_key_id=key,
                                  aws_secret_access_key=secret, aws_session_token=token,
-                                 profile=None if self._session is not None else self._profile)
+                                 profile=None if self._aws_session is not None else self._profile)
         from dynorm.transport.aioboto3 import Aioboto3Transport, make_session
 
-        session = self._session or make_session(
+        session = self._aws_session or make_session(
             aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token,
             region_name=self.region, profile_name=self._profile)
         return Aioboto3Transport(session, region=self.region, endpoint_url=self.endpoint_url)

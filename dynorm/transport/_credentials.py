@@ -130,7 +130,7 @@ class Botocore:
     name = "botocore"
 
     def __init__(self, session: Any = None, profile: str | None = None) -> None:
-        self._session = session
+        self._aws_session = session
         self._profile = profile
         self._credentials: Any = None
         self.poll: float | None = None
@@ -152,11 +152,11 @@ class Botocore:
 
     async def fetch(self) -> Credentials | None:
         if self._credentials is None:
-            session = self._session
+            session = self._aws_session
             if session is None:
                 import botocore.session
 
-                session = self._session = botocore.session.Session(profile=self._profile)
+                session = self._aws_session = botocore.session.Session(profile=self._profile)
             self._credentials = await self._call(session.get_credentials)
             if self._credentials is None:
                 return None

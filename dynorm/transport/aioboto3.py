@@ -94,7 +94,7 @@ class Aioboto3Transport:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
     ) -> None:
-        self._session = session
+        self._aws_session = session
         self.region = region or session.region_name or "us-east-1"
         self.endpoint_url = endpoint_url
         self._config = AioConfig(
@@ -118,7 +118,7 @@ class Aioboto3Transport:
                 if client is None:
                     try:
                         client = await self._stack.enter_async_context(
-                            self._session.client(
+                            self._aws_session.client(
                                 service,
                                 region_name=self.region,
                                 endpoint_url=self.endpoint_url,

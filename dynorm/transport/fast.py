@@ -161,7 +161,7 @@ class FastTransport:
         session: an ``aioboto3.Session`` (or a ``botocore.session.Session``) to take
             credentials and the default region from, through botocore's chain; None (the
             default) finds them without botocore where it can (see
-            [Credentials and region](../configuration.md#credentials-and-region)).
+            [Credentials and region](configuration.md#credentials-and-region)).
         region: the AWS region (default: the session's, else ``AWS_REGION``,
             ``AWS_DEFAULT_REGION``, the profile's ``region``, else ``us-east-1``).
         endpoint_url: a DynamoDB-compatible endpoint (local servers; it then serves the
@@ -210,7 +210,7 @@ class FastTransport:
         self.http = http
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._session = session
+        self._aws_session = session
         self._explicit = (aws_access_key_id, aws_secret_access_key, aws_session_token)
         if session is not None:
             named = _session_setting(session, "profile")
@@ -269,7 +269,7 @@ class FastTransport:
         dual-stack, the isolated partitions): one client of each service is made and
         closed, a one-time cost of tens of milliseconds (and botocore's import)."""
         urls = []
-        session = self._session
+        session = self._aws_session
         for service in ("dynamodb", "dynamodbstreams"):
             if session is not None and not callable(getattr(session, "create_client", None)):
                 async with session.client(service, region_name=self.region) as client:
@@ -343,8 +343,8 @@ class FastTransport:
     # ------------------------------------------------------------------ credentials
 
     def _source(self) -> Source:
-        if self._session is not None:
-            return Botocore(session=self._session)
+        if self._aws_session is not None:
+            return Botocore(session=self._aws_session)
         key, secret, token = self._explicit
         source = find_source(self._config, access_key=key, secret_key=secret, token=token,
                              region=self.region, tls=self._tls)
