@@ -281,3 +281,36 @@ async def test_credential_process_falls_back_to_botocore(
     files.write(config=f"[default]\ncredential_process = {sys.executable} {script}\n")
     server, url = dynamodb
     assert await signed_with(url, server) == ("AKIAPROCESS", "process-token", "botocore")
+
+
+async def test_web_identity_over_tls_trusts_the_ca_bundle(
+        files: AwsFiles, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """STS is reached over HTTPS with the certificates the transport trusts
+    (``AWS_CA_BUNDLE``); an untrusted server is refused."""
+    from tests.support.loopback import self_signed
+
+    cert, server_ctx = self_signed(tmp_path)
+
+    async def sts(request: web.Request) -> web.Response:
+        form = await request.post()
+        assert form["Action"] == "AssumeRoleWithWebIdentity"
+        return web.Response(content_type="text/xml", text=(
+            "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
+            "<Credentials><AccessKeyId>ASIATLS</AccessKeyId><SecretAccessKey>s"
+            "</SecretAccessKey><SessionToken>t</SessionToken>"
+            "<Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>"
+            "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"))
+
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", files.token_file("jwt"))
+    monkeypatch.setenv("AWS_ROLE_ARN", "arn:aws:iam::1:role/r")
+    async with serve(sts, ssl_context=server_ctx) as port:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"https://127.0.0.1:{port}")
+        transport = FastTransport(endpoint_url="http://127.0.0.1:1")
+        with pytest.raises(TransportError, match=r"(?i)certificate"):
+            await transport.open()
+        await transport.close()
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(cert))
+        transport = FastTransport(endpoint_url="http://127.0.0.1:1")
+        await transport.open()
+        assert transport._access_key == "ASIATLS"
+        await transport.close()
