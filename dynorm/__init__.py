@@ -33,7 +33,9 @@ from dynorm.read.batch_get import BatchGetFailed, batch_get, get_many
 from dynorm.read.pagination import InvalidCursor, Page
 from dynorm.schema.fields import TTL, PartitionKey, SortKey, Version
 from dynorm.schema.indexes import GlobalIndex, LocalIndex, Projection
+from dynorm.schema.settings import OnDemand, Provisioned, TableSettings
 from dynorm.schema.templates import KeyTemplate
+from dynorm.tables import ApplyProgress, Change, Plan, PlanError, apply, plan
 from dynorm.transport import MockTransport, RetryPolicy, Transport
 from dynorm.write.batch import (
     BatchWriteFailed,
@@ -84,12 +86,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "TTL",
+    "ApplyProgress",
     "Attr",
     "BatchGetFailed",
     "BatchWriteFailed",
     "BatchWriter",
     "BoundIndex",
     "CancellationReason",
+    "Change",
     "ChangeEvent",
     "CheckpointStore",
     "Collection",
@@ -119,11 +123,15 @@ __all__ = [
     "MockTransport",
     "Model",
     "MotoServer",
+    "OnDemand",
     "Page",
     "PartialCopy",
     "PartitionKey",
     "Path",
+    "Plan",
+    "PlanError",
     "Projection",
+    "Provisioned",
     "RequestRejected",
     "ResourceInUse",
     "RetryPolicy",
@@ -136,6 +144,7 @@ __all__ = [
     "StreamNotEnabled",
     "TableCheckpoints",
     "TableNotFound",
+    "TableSettings",
     "Throttled",
     "Transaction",
     "TransactionCanceled",
@@ -144,6 +153,7 @@ __all__ = [
     "ValidationFailed",
     "Version",
     "VersionConflict",
+    "apply",
     "attr",
     "batch",
     "batch_get",
@@ -155,6 +165,7 @@ __all__ = [
     "get_many",
     "local",
     "local_server",
+    "plan",
     "transact_get",
     "transaction",
 ]

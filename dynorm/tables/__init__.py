@@ -2,9 +2,9 @@
 
 * ``create_table``/``delete_table`` (behind ``Model.create_table()``): make a table from
   its declaration, or remove it.
-* [`plan()`][dynorm.tables.plan] compares models with their live tables and returns a
-  [`Plan`][dynorm.tables.Plan] of [`Change`][dynorm.tables.Change] values;
-  [`apply()`][dynorm.tables.apply] makes them, in the order DynamoDB allows.
+* [`plan()`][dynorm.tables.lifecycle.plan] compares models with their live tables and returns a
+  [`Plan`][dynorm.tables.changes.Plan] of [`Change`][dynorm.tables.changes.Change] values;
+  [`apply()`][dynorm.tables.lifecycle.apply] makes them, in the order DynamoDB allows.
 
 Layers inside: ``settings`` (in ``dynorm.schema``) and ``desired`` say what the models
 declare, ``state`` reads what the table is, ``diff`` (pure) turns the difference into
