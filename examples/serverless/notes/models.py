@@ -1,19 +1,25 @@
 """The two tables of the notes service, declared once.
 
-``TABLES`` says how each table is created: the local set-up (``create_tables()``) and
-``make_template.py`` (the SAM template's table resources) both read it, so the table
-deployed is the one the tests run against.
+Each model declares its table whole: keys, indexes and TTL in the class, billing,
+stream and backups in ``settings=``. ``make_template.py`` writes the SAM template's
+table resources from these declarations, and ``create_tables()`` makes the tables
+the tests (and local runs) use from the same ones.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from dynorm import TTL, GlobalIndex, Model, PartitionKey, SortKey, Version
+from dynorm.schema.settings import OnDemand, TableSettings
+from dynorm.tables import apply, plan
 
 
-class Note(Model, table="notes"):
+class Note(Model, table="notes", settings=TableSettings(
+        billing=OnDemand(),
+        stream="NEW_AND_OLD_IMAGES",          # read by the stream function
+        point_in_time_recovery=True)):
     """A note; its table's stream feeds the history below."""
 
     note_id: Annotated[str, PartitionKey]
@@ -27,7 +33,8 @@ class Note(Model, table="notes"):
     by_owner = GlobalIndex("owner", "updated_at")   # an owner's notes, oldest first
 
 
-class NoteChange(Model, table="note-changes"):
+class NoteChange(Model, table="note-changes",
+                 settings=TableSettings(billing=OnDemand())):
     """One change of a note, written by the stream handler (kept 30 days)."""
 
     note_id: Annotated[str, PartitionKey]
@@ -41,18 +48,13 @@ class NoteChange(Model, table="note-changes"):
     expires: Annotated[datetime, TTL]
 
 
-#: Each table's creation options (``Model.create_table``'s keyword arguments).
-TABLES: dict[type[Model], dict[str, Any]] = {
-    Note: {"billing_mode": "PAY_PER_REQUEST", "stream": "NEW_AND_OLD_IMAGES"},
-    NoteChange: {"billing_mode": "PAY_PER_REQUEST"},
-}
+MODELS: tuple[type[Model], ...] = (Note, NoteChange)
 
 
 async def create_tables() -> None:
-    """Create both tables on the current connection (local runs and tests; on AWS the
-    SAM template declares them)."""
-    for model, options in TABLES.items():
-        await model.create_table(**options)
+    """Make the tables what the models declare, on the current connection (local runs
+    and tests; on AWS the SAM template declares them)."""
+    await apply(await plan(*MODELS), poll_interval=0.05)
 
 
-__all__ = ["TABLES", "Note", "NoteChange", "create_tables"]
+__all__ = ["MODELS", "Note", "NoteChange", "create_tables"]
