@@ -22,6 +22,7 @@ from dynorm.exceptions import ExpressionError, ItemNotFound, SchemaError
 from dynorm.expressions import Path, to_key_condition
 from dynorm.expressions.operations import Query as QueryOp
 from dynorm.model import Model
+from dynorm.schema.classes import meta_of
 
 __all__ = ["Collection", "CollectionResult"]
 
@@ -76,7 +77,7 @@ class Collection:
     def __init__(self, *models: type[Model]) -> None:
         if not models:
             raise SchemaError("a Collection needs at least one model")
-        metas = [m._meta() for m in models]
+        metas = [meta_of(m) for m in models]
         first = metas[0]
         for model, meta in zip(models, metas, strict=True):
             if meta.table_name != first.table_name:
@@ -94,7 +95,7 @@ class Collection:
                     f"Collection: {model.__name__} must declare an entity (class ...(Model, "
                     f"table=..., entity=...)) with entity attribute {first.entity_attr!r}"
                 )
-        by_entity = {m._meta().entity: m for m in models}
+        by_entity = {meta_of(m).entity: m for m in models}
         if len(by_entity) != len(models):
             raise SchemaError("Collection: two models declare the same entity")
         self.models = models
@@ -103,7 +104,7 @@ class Collection:
     def _partition_value(self, fields: dict[str, Any]) -> Any:
         values = set()
         for model in self.models:
-            av = model._meta().partition.from_fields(fields, model.__name__)
+            av = meta_of(model).partition.from_fields(fields, model.__name__)
             values.add(next(iter(av.values())))
         if len(values) != 1:
             raise ExpressionError(
@@ -114,7 +115,7 @@ class Collection:
 
     async def query(self, *, consistent: bool = False, **fields: Any) -> CollectionResult:
         """Every item of the partition computed from ``fields`` (all pages)."""
-        meta = self.models[0]._meta()
+        meta = meta_of(self.models[0])
         value = self._partition_value(fields)
         pk = Path((meta.partition.attr,), meta.partition.codec)
         key = to_key_condition(pk == value, partition_attr=meta.partition.attr,

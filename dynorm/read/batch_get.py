@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from dynorm._types import Item
 from dynorm.connection import ROUND_ERRORS, get_connection
 from dynorm.exceptions import DynormError
+from dynorm.schema.classes import meta_of
+from dynorm.schema.decode import from_item, is_own
 from dynorm.schema.keys import KeyId, key_id, wire_key
 from dynorm.transport.base import RetryPolicy
 
@@ -50,7 +52,7 @@ class BatchGetFailed(DynormError):
     """
 
     def __init__(self, missing: Sequence[tuple[type[Model], Item]]) -> None:
-        shown = "; ".join(f"{m.__name__} ({m._meta().describe_key(k)})" for m, k in missing[:10])
+        shown = "; ".join(f"{m.__name__} ({meta_of(m).describe_key(k)})" for m, k in missing[:10])
         more = f"; ... and {len(missing) - 10} more" if len(missing) > 10 else ""
         super().__init__(
             f"batch get: {len(missing)} key(s) still unprocessed after the last retry "
@@ -75,14 +77,15 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, c
     ids: list[KeyId] = []
     unique: dict[KeyId, tuple[type[Model], str, Item]] = {}
     for model, key in pairs:
-        table = conn.table_name(model._meta().table_name)
-        wkey = key if wire else wire_key(model._meta(), model.__name__, key)
+        meta = meta_of(model)
+        table = conn.table_name(meta.table_name)
+        wkey = key if wire else wire_key(meta, model.__name__, key)
         kid = key_id(table, wkey)
         ids.append(kid)
         unique.setdefault(kid, (model, table, wkey))
     found: dict[KeyId, Any] = {}
     missing: list[tuple[type[Model], Item]] = []
-    key_attrs = {t: [k.attr for k in m._meta().key_attrs] for m, t, _ in unique.values()}
+    key_attrs = {t: [k.attr for k in meta_of(m).key_attrs] for m, t, _ in unique.values()}
     sem = asyncio.Semaphore(concurrency)
 
     async def fetch(chunk: list[KeyId]) -> None:
@@ -133,10 +136,10 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, c
     for (model, _), kid in zip(pairs, ids, strict=True):
         if (model, kid) not in decoded:
             row = found.get(kid)
-            if row is None or not model._is_own(row):  # one key, several entities' models
+            if row is None or not is_own(meta_of(model), row):  # one key, several models
                 decoded[model, kid] = None
             else:
-                decoded[model, kid] = row if raw else model.from_item(row)
+                decoded[model, kid] = row if raw else from_item(model, row)
         results.append(decoded[model, kid])
     return results
 
@@ -160,7 +163,8 @@ async def get_many(
 
     Args:
         model: the model class.
-        keys: partition values, or ``(partition, sort)`` tuples for tables with a sort key.
+        keys: each the partition value, ``(partition, sort)`` for a table with a sort
+            key, or a dict of key fields (as every method takes a key).
         consistent: strongly consistent reads.
         concurrency: BatchGetItem calls in flight at once.
         max_retries: rounds of re-requesting unprocessed keys before giving up.
@@ -225,7 +229,8 @@ async def batch_get(*pairs: tuple[type[Model], Any], consistent: bool = False
     user, order = await dynorm.batch_get((User, "u1"), (Order, ("u1", "o9")))
     ```
 
-    Each argument is ``(Model, key)`` with the key as in [`get_many()`][dynorm.get_many].
+    Each argument is ``(Model, key)``, the key as every method takes it: the partition
+    value, ``(partition, sort)``, or a dict of key fields.
     Returns a tuple with one entry per pair, in order (None where there is no item); with up to
     four pairs, type checkers see each entry's model type.
 

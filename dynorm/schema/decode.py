@@ -7,6 +7,7 @@ Every read that builds a model goes through here, so each applies the same check
 * `from_projection()` -- part of an item (a projection, an index that does not
   project every attribute): a *partial copy* holding only what was read, never a default
   for what was not (see docs/integrity.md);
+* `item_not_found()` -- the error for a key with no item (of this entity);
 * `validation_failed()` -- the error that names the table, key and fields that do
   not fit the model.
 """
@@ -18,15 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from dynorm.exceptions import ValidationFailed
+from dynorm._types import Item
+from dynorm.exceptions import ItemNotFound, ValidationFailed
+from dynorm.schema.classes import meta_of
 from dynorm.schema.meta import TableMeta
 from dynorm.schema.partial import construct_partial, mark_incomplete, partial_value
 
 if TYPE_CHECKING:
     from dynorm.model import Model
 
-__all__ = ["decode_stored", "from_item", "from_projection", "is_own", "read",
-           "validation_failed"]
+__all__ = ["decode_stored", "from_item", "from_projection", "is_own", "item_not_found",
+           "read", "validation_failed"]
 
 
 def is_own(meta: TableMeta, item: Mapping[str, Any]) -> bool:
@@ -39,7 +42,7 @@ def is_own(meta: TableMeta, item: Mapping[str, Any]) -> bool:
 def from_item(cls: type[Model], item: Mapping[str, Any]) -> Any:
     """The validated instance of a whole item (``ValidationFailed`` if it does not fit)."""
     try:
-        return cls.model_validate(cls._meta().decode_item(item))
+        return cls.model_validate(meta_of(cls).decode_item(item))
     except pydantic.ValidationError as exc:
         raise validation_failed(cls, item, exc) from exc
 
@@ -47,7 +50,7 @@ def from_item(cls: type[Model], item: Mapping[str, Any]) -> Any:
 def read(cls: type[Model], item: Mapping[str, Any]) -> Any:
     """The one way a whole stored item becomes an instance: None for an item of another
     entity sharing the table, else the validated model."""
-    if not is_own(cls._meta(), item):
+    if not is_own(meta_of(cls), item):
         return None
     return from_item(cls, item)
 
@@ -69,7 +72,7 @@ def from_projection(cls: type[Model], item: Mapping[str, Any],
     Fetched fields are validated one by one; fields that were not fetched are absent from
     the instance (reading them raises AttributeError) -- never defaulted.
     """
-    meta = cls._meta()
+    meta = meta_of(cls)
     decoded = meta.decode_item(item)
     recovered = {meta.codec.fields[n].attr for n in meta.recovered}
     values: dict[str, Any] = {}
@@ -106,7 +109,7 @@ def decode_stored(cls: type[Model], raw: Mapping[str, Any] | None) -> Any:
 def validation_failed(cls: type[Model], item: Mapping[str, Any],
                       exc: pydantic.ValidationError) -> ValidationFailed:
     """The error for a stored item that does not fit ``cls``: table, key and fields."""
-    meta = cls._meta()
+    meta = meta_of(cls)
     key = {k.attr: item[k.attr] for k in meta.key_attrs if k.attr in item}
     by_attr = meta.codec.by_attr
 
@@ -123,4 +126,16 @@ def validation_failed(cls: type[Model], item: Mapping[str, Any],
         table=meta.table_name,
         key=key,
         fields=fields,
+    )
+
+
+def item_not_found(cls: type[Model], key: Item, hint: str = "") -> ItemNotFound:
+    """The error for a key with no item of ``cls``: the model, key and table, and
+    ``hint`` (what to do instead) after them."""
+    meta = meta_of(cls)
+    return ItemNotFound(
+        f"{cls.__name__} ({meta.describe_key(key)}) not found in table "
+        f"{meta.table_name!r}{hint}",
+        model=cls.__name__,
+        key=key,
     )

@@ -1,10 +1,13 @@
 """Keys as users give them, and item identities (pure).
 
-A key is given the same way everywhere (``update_item``, ``get_many``, ``batch_get``,
-``tx.check``, ``b.delete``...): the partition value, ``(partition, sort)`` for a table
-with a sort key, or a dict of field values (required for keys computed by templates).
-``key_id`` is the hashable identity of an item that batches and transactions
-de-duplicate by.
+A key is given the same way everywhere (``get``, ``find_one``, ``update_item``,
+``get_many``, ``batch_get``, ``transact_get``, ``tx.check``, ``b.delete``): the partition
+value, ``(partition, sort)`` for a table with a sort key, or a dict of key fields
+(required for keys computed by templates). `wire_key()` is the one normaliser: every API
+sends what it makes, and a key of another shape is an ``InvalidKey`` naming the model and
+the shape it expects. `key_arg()` turns ``get()``'s shorthands (``get("u1", "tetris")``,
+``get(user_id="u1", game="tetris")``) into such a key. ``key_id`` is the hashable identity
+of an item that batches and transactions de-duplicate by.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dynorm._types import Item
 from dynorm.exceptions import InvalidKey
 from dynorm.schema.meta import TableMeta
 
-__all__ = ["KeyId", "key_fields", "key_id", "wire_key"]
+__all__ = ["KeyId", "key_arg", "key_fields", "key_id", "wire_key"]
 
 KeyId = tuple[Any, ...]
 """A hashable identity of an item: (table, attr, type, value, attr, type, value),
@@ -46,22 +49,31 @@ def key_id(table: str, key: Item) -> KeyId:
 
 
 def _parts(meta: TableMeta, model: str, key: Any) -> tuple[Any, ...]:
+    """The key values of a key given by position: InvalidKey naming the model and the
+    shape it expects when the key has another."""
+    if meta.templated:
+        meta.key(key)  # raises: a computed key is given by its fields, named
     parts = key if isinstance(key, tuple) else (key,)
-    if len(parts) != (2 if meta.sort is not None else 1):
-        raise InvalidKey(
-            f"{model}: a key is "
-            + ("(partition, sort)" if meta.sort is not None else "the partition value")
-            + f" or a dict of key fields, got {key!r}"
-        )
-    return parts
+    if len(parts) == (2 if meta.sort is not None else 1):
+        return parts
+    fields = f"dict of key fields ({', '.join(f'{k.field}=...' for k in meta.key_attrs)})"
+    if meta.sort is None:
+        shape = f"the {meta.partition.field} value or a {fields}"
+    else:
+        shape = f"({meta.partition.field}, {meta.sort.field}) or a {fields}"
+        if len(parts) == 1:
+            raise InvalidKey(
+                f"{model}: sort key {meta.sort.field!r} is required (the table key is "
+                f"{meta.partition.field!r}, {meta.sort.field!r}): a key is {shape}, "
+                f"got {key!r}"
+            )
+    raise InvalidKey(f"{model}: a key is {shape}, got {key!r}")
 
 
 def wire_key(meta: TableMeta, model: str, key: Any) -> Item:
     """The wire key for ``key``: the partition value, ``(partition, sort)``, or a dict of
     field values (keys computed by templates). ``model`` names the class in errors."""
-    if isinstance(key, Mapping):
-        return meta.key_from_fields(key)
-    return meta.key(*_parts(meta, model, key))
+    return key_fields(meta, model, key)[0]
 
 
 def key_fields(meta: TableMeta, model: str, key: Any) -> tuple[Item, dict[str, Any]]:
@@ -71,3 +83,22 @@ def key_fields(meta: TableMeta, model: str, key: Any) -> tuple[Item, dict[str, A
         return meta.key_from_fields(fields), fields
     parts = _parts(meta, model, key)
     return meta.key(*parts), {k.field: v for k, v in zip(meta.key_attrs, parts, strict=False)}
+
+
+def key_arg(model: str, partition: Any = None, sort: Any = None,
+            fields: Mapping[str, Any] | None = None) -> Any:
+    """The key given as ``get()``'s arguments, as one key for `wire_key()`.
+
+    ``get(key)`` takes any key; ``get(partition, sort)`` is the shorthand for
+    ``get((partition, sort))``; ``get(user_id="u1", order_id="o9")`` for
+    ``get({"user_id": "u1", "order_id": "o9"})``.
+    """
+    if fields:
+        if partition is not None or sort is not None:
+            raise InvalidKey(f"{model}: give the key by position or by name, not both")
+        return dict(fields)
+    if sort is None:
+        return partition
+    if isinstance(partition, (tuple, Mapping)):
+        raise InvalidKey(f"{model}: a sort value was given after a whole key {partition!r}")
+    return (partition, sort)

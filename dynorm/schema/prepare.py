@@ -16,6 +16,7 @@ from dynorm._types import Item
 from dynorm.exceptions import ConditionFailed, ExpressionError, PartialCopy, VersionConflict
 from dynorm.expressions import Condition, Path, UpdateAction
 from dynorm.expressions.operations import DeleteItem, PutItem, UpdateItem
+from dynorm.schema.classes import key_path, meta_of
 from dynorm.schema.decode import decode_stored, is_own
 from dynorm.schema.integrity import derived_key_actions
 from dynorm.schema.meta import STR_CODEC, TableMeta
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "both",
+    "check_actions",
     "condition_failed",
     "missing_fields",
     "prepare_delete",
@@ -33,9 +35,11 @@ __all__ = [
     "prepare_update",
     "presence_guard",
     "put_guard",
+    "put_json",
     "refuse_partial",
     "update_operation",
     "version_guard",
+    "written",
 ]
 
 
@@ -103,7 +107,7 @@ def presence_guard(cls: type[Model], meta: TableMeta, must_exist: bool) -> Condi
     """What an update requires of the stored item: that it exists (``must_exist``), and
     for an entity of a shared table, that it is this entity's (or, for an upsert, absent):
     an update never writes into another entity's item."""
-    key = cls._key_path(meta.partition)
+    key = key_path(cls, meta.partition)
     if meta.entity is None:
         return key.exists() if must_exist else None
     own = Path((meta.entity_attr,), STR_CODEC) == meta.entity
@@ -116,17 +120,34 @@ def presence_guard(cls: type[Model], meta: TableMeta, must_exist: bool) -> Condi
 def prepare_put(instance: Model, table: str, condition: Condition | None,
                 store_none: bool = False) -> tuple[PutItem, int | None]:
     """The PutItem for ``instance`` and the version it was read with (None: unversioned)."""
-    meta = instance._meta()
+    meta = meta_of(type(instance))
     guard, current = put_guard(instance, meta)
     item = meta.encode_item(instance, store_none=store_none,
                             version=None if current is None else current + 1)
     return PutItem(table, item, both(guard, condition)), current
 
 
+def put_json(instance: Model, store_none: bool = False) -> tuple[bytes, int | None]:
+    """`prepare_put()` without a condition, as the item's wire JSON (for batches, whose
+    puts carry no condition), and the version it was read with."""
+    meta = meta_of(type(instance))
+    _, current = put_guard(instance, meta)
+    data = meta.encode_item_json(instance, store_none=store_none,
+                                 version=None if current is None else current + 1)
+    return data, current
+
+
+def written(instance: Model, version: int | None) -> None:
+    """Record a successful put or update: the version this copy now carries."""
+    meta = meta_of(type(instance))
+    if version is not None and meta.version is not None:
+        instance.__dict__[meta.version.field] = version + 1
+
+
 def prepare_delete(instance: Model, table: str, condition: Condition | None
                    ) -> tuple[DeleteItem, int | None]:
     """The DeleteItem for ``instance`` (version-checked) and the version it was read with."""
-    meta = instance._meta()
+    meta = meta_of(type(instance))
     guard, current = version_guard(instance, meta)
     if current == 0:
         guard = None  # never saved through dynorm: nothing to compare
@@ -138,7 +159,7 @@ def prepare_update(instance: Model, table: str, actions: tuple[UpdateAction, ...
     """The UpdateItem for ``instance``: the item must exist, be this entity's and carry
     the copy's version."""
     cls = type(instance)
-    meta = instance._meta()
+    meta = meta_of(type(instance))
     guard, current = version_guard(instance, meta)
     if current == 0:
         guard = None
@@ -201,7 +222,7 @@ def update_operation(cls: type[Model], table: str, key: Item,
             would have written besides the actions' fields -- the entity marker and every
             index key computable from ``known``.
     """
-    meta = cls._meta()
+    meta = meta_of(cls)
     check_actions(cls, meta, actions)
     derived, race_guard = derived_key_actions(cls, meta, actions, known or {}, loaded,
                                               creating=creating)

@@ -32,6 +32,8 @@ from dynorm._types import Item
 from dynorm.codec.json import Fragment
 from dynorm.connection import ROUND_ERRORS, Connection, get_connection
 from dynorm.exceptions import DynormError, ServerError, TransportError
+from dynorm.schema import prepare as writes
+from dynorm.schema.classes import has_hook, meta_of
 from dynorm.schema.keys import KeyId, key_id, wire_key
 from dynorm.transport.base import RetryPolicy
 
@@ -85,7 +87,8 @@ class FailedWrite:
         return isinstance(self.error, (TransportError, ServerError))
 
     def __str__(self) -> str:
-        where = f"{self.action} {self.model.__name__} ({self.model._meta().describe_key(self.key)})"
+        key = meta_of(self.model).describe_key(self.key)
+        where = f"{self.action} {self.model.__name__} ({key})"
         if self.error is None:
             return f"{where}: still unprocessed after the last retry"
         maybe = " (the write may have been made: its answer was lost)" if self.uncertain else ""
@@ -144,7 +147,7 @@ class _Write:
     def key(self) -> Item:
         if self._key is not None:
             return self._key
-        meta = self.model._meta()
+        meta = meta_of(self.model)
         if isinstance(self.request, dict):
             item = self.request["PutRequest"]["Item"]
             return {k.attr: item[k.attr] for k in meta.key_attrs}
@@ -221,13 +224,14 @@ class BatchWriter:
 
     def delete(self, target: Model | type[Model], key: Any = None, *,
                unversioned: bool = False) -> None:
-        """Delete an item: ``b.delete(user)`` or by key, ``b.delete(User, "u1")``.
+        """Delete an item: ``b.delete(user)`` or by key, ``b.delete(User, "u1")`` (the
+        partition value, ``(partition, sort)``, or a dict of key fields).
 
         Deleting a missing item is not an error. A versioned model needs
         ``unversioned=True`` (the stored version is not checked).
         """
         if isinstance(target, type):
-            wkey = wire_key(target._meta(), target.__name__, key)
+            wkey = wire_key(meta_of(target), target.__name__, key)
             self._add("delete", target, None, wkey, unversioned, False)
         else:
             self._add("delete", type(target), target, None, unversioned, False)
@@ -238,7 +242,7 @@ class BatchWriter:
             raise InvalidBatch("this batch is closed: start a new `async with dynorm.batch()`")
         if self._abort is not None:
             raise InvalidBatch("this batch was aborted by an earlier error") from self._abort
-        meta = model._meta()
+        meta = meta_of(model)
         if key is None:
             key = meta.key_of(instance)
         if meta.version is not None and not unversioned:
@@ -352,19 +356,19 @@ class BatchWriter:
                 instance = write.instance
                 if write.action == "put":
                     assert instance is not None
-                    if instance._hooked("before_save"):
+                    if has_hook(write.model, "before_save"):
                         await instance.before_save()
                     if fragments:
                         # The item's JSON, made by the size check anyway, travels as it
                         # is: no tree of dicts waits in flight for the collector to walk.
-                        data, write.version = instance._put_json(write.store_none)
+                        data, write.version = writes.put_json(instance, write.store_none)
                         write.request = Fragment(b'{"PutRequest":{"Item":' + data + b"}}")
                     else:
-                        op, write.version = instance._prepare_put(write.table, None,
-                                                                  write.store_none)
+                        op, write.version = writes.prepare_put(instance, write.table, None,
+                                                               write.store_none)
                         write.request = {"PutRequest": {"Item": op.item}}
                 else:
-                    if instance is not None and instance._hooked("before_delete"):
+                    if instance is not None and has_hook(write.model, "before_delete"):
                         await instance.before_delete()
                     write.request = {"DeleteRequest": {"Key": write.key}}
             await self._write_chunk(chunk)
@@ -376,7 +380,7 @@ class BatchWriter:
         conn = self._conn
         assert conn is not None
         by_id = {w.kid: w for w in chunk}
-        key_attrs = {w.table: [k.attr for k in w.model._meta().key_attrs] for w in chunk}
+        key_attrs = {w.table: [k.attr for k in meta_of(w.model).key_attrs] for w in chunk}
         remaining = list(chunk)
         attempt = 0
         while True:
@@ -396,9 +400,9 @@ class BatchWriter:
             else:
                 last = None
                 unprocessed = []
-                for table, writes in (response.get("UnprocessedItems") or {}).items():
+                for table, entries in (response.get("UnprocessedItems") or {}).items():
                     attrs = key_attrs[table]
-                    for wr in writes:
+                    for wr in entries:
                         body = wr.get("PutRequest", {}).get("Item") or wr["DeleteRequest"]["Key"]
                         unprocessed.append(by_id[key_id(table, {a: body[a] for a in attrs})])
             left = {id(w) for w in unprocessed}
@@ -410,10 +414,10 @@ class BatchWriter:
                 if instance is None:
                     continue
                 if w.action == "put":
-                    instance._written(w.version)
-                    if instance._hooked("after_save"):
+                    writes.written(instance, w.version)
+                    if has_hook(w.model, "after_save"):
                         await instance.after_save()
-                elif instance._hooked("after_delete"):
+                elif has_hook(w.model, "after_delete"):
                     await instance.after_delete()
             remaining = unprocessed
             if not remaining:

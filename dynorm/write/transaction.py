@@ -1,4 +1,4 @@
-"""Transactions: all-or-nothing writes (TransactWriteItems) and reads (TransactGetItems).
+"""Transactions: all-or-nothing writes (TransactWriteItems).
 
 ```python
 async with dynorm.transaction() as tx:
@@ -7,8 +7,6 @@ async with dynorm.transaction() as tx:
     tx.delete(cart_item)
     tx.check(User, "u1", User.status == "active")       # ConditionCheck
 # one TransactWriteItems on exit; nothing is sent if the block raises
-
-user, order = await dynorm.transact_get((User, "u1"), (Order, ("u1", "o9")))
 ```
 
 Adding an action checks what can be checked at once (the key, the update actions, the
@@ -19,8 +17,9 @@ instances carry their new versions and the ``after_*`` hooks run.
 
 A canceled transaction raises [`TransactionCanceled`][dynorm.TransactionCanceled] with one
 [`CancellationReason`][dynorm.CancellationReason] per action. Transaction conflicts are retried with
-exponential backoff and full jitter under the same client request token, so a retry
-can never apply the transaction twice.
+exponential backoff and full jitter (``retry=``, a `RetryPolicy`) under the same client
+request token, so a retry can never apply the transaction twice. Transactional reads are
+[`transact_get()`][dynorm.read.transact_get.transact_get].
 """
 
 from __future__ import annotations
@@ -30,20 +29,27 @@ import logging
 import uuid
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from dynorm._types import Item, Request
 from dynorm.codec.dynamic import item_size
 from dynorm.connection import get_connection
-from dynorm.exceptions import (
-    ConditionFailed,
-    DynormError,
-    ItemNotFound,
-    ServiceError,
-    VersionConflict,
-)
+from dynorm.exceptions import ConditionFailed, DynormError, ServiceError
 from dynorm.expressions import Condition, Placeholders, UpdateAction
+from dynorm.schema import prepare as writes
+from dynorm.schema.classes import meta_of
+from dynorm.schema.decode import decode_stored, item_not_found
 from dynorm.schema.keys import key_id, wire_key
+from dynorm.schema.transactions import (
+    MAX_ACTIONS,
+    MAX_BYTES,
+    ActionKind,
+    CancellationReason,
+    InvalidTransaction,
+    TransactionCanceled,
+    is_cancellation,
+    reason_code,
+)
 from dynorm.transport.base import RetryPolicy
 
 if TYPE_CHECKING:
@@ -54,114 +60,12 @@ __all__ = [
     "InvalidTransaction",
     "Transaction",
     "TransactionCanceled",
-    "transact_get",
     "transaction",
 ]
 
 log = logging.getLogger(__name__)
 
-M1 = TypeVar("M1", bound="Model")
-M2 = TypeVar("M2", bound="Model")
-M3 = TypeVar("M3", bound="Model")
-M4 = TypeVar("M4", bound="Model")
-
-#: DynamoDB's limits for one transaction.
-MAX_ACTIONS = 100
-MAX_BYTES = 4 * 1024 * 1024
-
-ActionKind = Literal["put", "delete", "update", "check"]
 _WIRE = {"put": "Put", "delete": "Delete", "update": "Update", "check": "ConditionCheck"}
-
-
-class InvalidTransaction(DynormError, ValueError):
-    """A transaction cannot be sent as built (nothing was sent).
-
-    More than 100 actions, over 4 MB, two actions on one item, an empty ``check``, or a
-    transaction used again after its commit.
-    """
-
-
-@dataclass(frozen=True)
-class CancellationReason:
-    """Why DynamoDB canceled one action of a transaction (one per action, in order).
-
-    Attributes:
-        index: the action's position in the transaction (0-based).
-        action: ``"put"``, ``"delete"``, ``"update"`` or ``"check"``.
-        model: the action's model class.
-        key: the item's key (wire form); ``describe()`` shows it readably.
-        code: DynamoDB's code: ``"ConditionalCheckFailed"``, ``"TransactionConflict"``,
-            ``"ThrottlingError"``, ``"ValidationError"``...; None for an action that did
-            not fail (DynamoDB's ``"None"``).
-        message: DynamoDB's message, if any.
-        item: the stored item when DynamoDB returned it (a model instance, or the raw
-            wire item if it does not fit the model).
-        error: for a failed condition, the error the same write would raise on its own:
-            [`VersionConflict`][dynorm.VersionConflict] (with ``.expected``/``.actual``),
-            [`ItemNotFound`][dynorm.ItemNotFound] (an update of a missing item) or
-            [`ConditionFailed`][dynorm.ConditionFailed].
-    """
-
-    index: int
-    action: ActionKind
-    model: type[Model]
-    key: Item
-    code: str | None
-    message: str | None = None
-    item: Any = None
-    error: DynormError | None = None
-
-    @property
-    def failed(self) -> bool:
-        """True when this action is one of those that canceled the transaction."""
-        return self.code is not None
-
-    @property
-    def version_conflict(self) -> bool:
-        """True when this action failed on its version check (optimistic locking)."""
-        return isinstance(self.error, VersionConflict)
-
-    def describe(self) -> str:
-        """``update Account (account_id='a1'): ConditionalCheckFailed: ...``."""
-        meta = self.model._meta()
-        where = f"{self.action} {self.model.__name__} ({meta.describe_key(self.key)})"
-        if self.code is None:
-            return f"{where}: ok"
-        if isinstance(self.error, VersionConflict):
-            return (f"{where}: version conflict: this copy has version {self.error.expected}, "
-                    f"the table has {_stored(self.error.actual)}")
-        if isinstance(self.error, ItemNotFound):
-            return f"{where}: {self.code}: the item does not exist"
-        return f"{where}: {self.code}" + (f" ({self.message})" if self.message else "")
-
-
-def _stored(version: int | None) -> str:
-    return "no version (no item)" if version is None else f"version {version}"
-
-
-class TransactionCanceled(ServiceError):
-    """DynamoDB canceled the transaction; nothing was written.
-
-    Attributes:
-        reasons: one [`CancellationReason`][dynorm.CancellationReason] per action, in the order
-            added.
-        failed: the reasons of the actions that failed.
-    """
-
-    def __init__(self, message: str, *, reasons: list[CancellationReason],
-                 operation: str = "TransactWriteItems", **fields: Any) -> None:
-        super().__init__(message, operation=operation, **fields)
-        self.reasons = reasons
-
-    @property
-    def failed(self) -> list[CancellationReason]:
-        return [r for r in self.reasons if r.failed]
-
-    @property
-    def conflict(self) -> bool:
-        """True when the cancellation is only due to conflicting concurrent transactions."""
-        codes = {r.code for r in self.failed}
-        return "TransactionConflict" in codes and codes <= {"TransactionConflict", None}
 
 
 # ---------------------------------------------------------------------------- actions
@@ -243,12 +147,12 @@ class Transaction:
         Raises:
             InvalidTransaction: the 101st action, or a second action on this item.
         """
-        self._add(_Action("put", type(instance), type(instance)._meta().key_of(instance),
+        self._add(_Action("put", type(instance), meta_of(type(instance)).key_of(instance),
                           instance, condition, store_none=store_none))
 
     def delete(self, instance: Model, *, condition: Condition | None = None) -> None:
         """Delete the item, like ``instance.delete()`` (version guard included)."""
-        self._add(_Action("delete", type(instance), type(instance)._meta().key_of(instance),
+        self._add(_Action("delete", type(instance), meta_of(type(instance)).key_of(instance),
                           instance, condition))
 
     def update(self, instance: Model, *actions: UpdateAction,
@@ -259,8 +163,8 @@ class Transaction:
         its version goes up by one after the commit.
         """
         cls = type(instance)
-        meta = cls._meta()
-        cls._check_actions(meta, actions)
+        meta = meta_of(cls)
+        writes.check_actions(cls, meta, actions)
         self._add(_Action("update", cls, meta.key_of(instance), instance, condition,
                           actions=actions))
 
@@ -274,10 +178,10 @@ class Transaction:
         """A condition on an item the transaction does not write (ConditionCheck).
 
         ``tx.check(User, "u1", User.status == "active")`` checks the item with that key
-        (``(partition, sort)`` for tables with a sort key). ``tx.check(account, cond)``
-        checks the instance's item; for a model with a ``Version`` field it also checks
-        that the stored version is still this copy's, so ``tx.check(account)`` alone
-        means "unchanged since I read it".
+        (the partition value, ``(partition, sort)``, or a dict of key fields).
+        ``tx.check(account, cond)`` checks the instance's item; for a model with a
+        ``Version`` field it also checks that the stored version is still this copy's, so
+        ``tx.check(account)`` alone means "unchanged since I read it".
 
         Raises:
             InvalidTransaction: no condition to check.
@@ -288,14 +192,14 @@ class Transaction:
             key, condition = args
             if condition is None:
                 raise InvalidTransaction(f"check({target.__name__}, ...) needs a condition")
-            wkey = wire_key(target._meta(), target.__name__, key)
+            wkey = wire_key(meta_of(target), target.__name__, key)
             self._add(_Action("check", target, wkey, None, condition))
             return
         if len(args) > 1:
             raise TypeError("check(instance, condition) takes one condition")
         condition = args[0] if args else None
         cls = type(target)
-        meta = cls._meta()
+        meta = meta_of(cls)
         if condition is None and (meta.version is None or not target.__dict__.get(
                 meta.version.field)):
             raise InvalidTransaction(
@@ -307,7 +211,7 @@ class Transaction:
     def _add(self, action: _Action) -> None:
         if self._state != "open":
             raise InvalidTransaction(f"this transaction is {self._state}: start a new one")
-        meta = action.model._meta()
+        meta = meta_of(action.model)
         kid = key_id(meta.table_name, action.key)
         other = self._keys.get(kid)
         if other is not None:
@@ -361,7 +265,7 @@ class Transaction:
             elif action.instance is not None and action.kind == "delete":
                 await action.instance.before_delete()
         conn = get_connection()
-        items = [self._prepare(a, conn.table_name(a.model._meta().table_name))
+        items = [self._prepare(a, conn.table_name(meta_of(a.model).table_name))
                  for a in self._actions]
         size = sum(_size(a.request or {}) for a in self._actions)
         if size > MAX_BYTES:
@@ -376,7 +280,7 @@ class Transaction:
                 await conn.call("TransactWriteItems", request)
                 break
             except ServiceError as exc:
-                error = self._canceled(exc) if _is_cancellation(exc) else exc
+                error = self._canceled(exc) if is_cancellation(exc) else exc
                 conflict = (isinstance(error, TransactionCanceled) and error.conflict) or (
                     exc.code == "TransactionConflictException")
                 attempt += 1
@@ -393,7 +297,7 @@ class Transaction:
             if instance is None:
                 continue
             if action.kind in ("put", "update"):
-                instance._written(action.version)
+                writes.written(instance, action.version)
             if action.kind == "put":
                 await instance.after_save()
             elif action.kind == "delete":
@@ -404,25 +308,25 @@ class Transaction:
         kind = action.kind
         if kind == "put":
             assert instance is not None
-            put, action.version = instance._prepare_put(table, action.condition,
-                                                        action.store_none)
+            put, action.version = writes.prepare_put(instance, table, action.condition,
+                                                     action.store_none)
             action.guarded = action.version is not None
             action.request = put.to_request()
         elif kind == "delete":
             assert instance is not None
-            delete, action.version = instance._prepare_delete(table, action.condition)
+            delete, action.version = writes.prepare_delete(instance, table, action.condition)
             action.guarded = bool(action.version)
             action.request = delete.to_request()
         elif kind == "update":
             assert instance is not None
-            update, action.version = instance._prepare_update(table, action.actions,
-                                                              action.condition)
+            update, action.version = writes.prepare_update(instance, table, action.actions,
+                                                           action.condition)
             action.guarded = bool(action.version)
             action.request = update.to_request()
         else:
             condition = action.condition
             if instance is not None:
-                guard, action.version = instance._version_guard(action.model._meta())
+                guard, action.version = writes.version_guard(instance, meta_of(action.model))
                 if action.version and guard is not None:
                     action.guarded = True
                     condition = guard if condition is None else guard & condition
@@ -445,32 +349,24 @@ class Transaction:
         return error
 
     def _reason(self, index: int, action: _Action, raw: dict[str, Any]) -> CancellationReason:
-        code = raw.get("Code")
-        code = None if code in (None, "None") else code
+        code = reason_code(raw)
         model = action.model
         stored = raw.get("Item")
-        item = model._decode_stored(stored)
+        item = decode_stored(model, stored)
         error: DynormError | None = None
         if code == "ConditionalCheckFailed" and action.request is not None:
-            meta = model._meta()
             if action.kind == "update" and stored is None:
-                error = ItemNotFound(
-                    f"{model.__name__} ({meta.describe_key(action.key)}) not found in table "
-                    f"{meta.table_name!r}", model=model.__name__, key=action.key)
+                error = item_not_found(model, action.key)
             else:
                 failure = ConditionFailed(
                     raw.get("Message", "") or "condition failed", code=code,
                     operation="TransactWriteItems",
                     response={"Item": stored} if stored is not None else {})
-                error = model._condition_failed(
-                    failure, meta, action.request,
+                error = writes.condition_failed(
+                    model, failure, meta_of(model), action.request,
                     action.version if action.guarded else None)
         return CancellationReason(index, action.kind, model, action.key, code,
                                   raw.get("Message"), item, error)
-
-
-def _is_cancellation(exc: ServiceError) -> bool:
-    return exc.code == "TransactionCanceledException"
 
 
 def transaction(*, max_retries: int = 3, base_delay: float = 0.05, max_delay: float = 1.0,
@@ -490,98 +386,3 @@ def transaction(*, max_retries: int = 3, base_delay: float = 0.05, max_delay: fl
     """
     return Transaction(max_retries=max_retries, base_delay=base_delay, max_delay=max_delay,
                        token=token)
-
-
-# ---------------------------------------------------------------------------- reads
-
-
-@overload
-async def transact_get(p1: tuple[type[M1], Any], /) -> tuple[M1 | None]: ...
-
-
-@overload
-async def transact_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any], /
-                       ) -> tuple[M1 | None, M2 | None]: ...
-
-
-@overload
-async def transact_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any],
-                       p3: tuple[type[M3], Any], /) -> tuple[M1 | None, M2 | None, M3 | None]:
-    ...
-
-
-@overload
-async def transact_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any],
-                       p3: tuple[type[M3], Any], p4: tuple[type[M4], Any], /
-                       ) -> tuple[M1 | None, M2 | None, M3 | None, M4 | None]: ...
-
-
-@overload
-async def transact_get(*pairs: tuple[type[Model], Any]) -> tuple[Model | None, ...]: ...
-
-
-async def transact_get(*pairs: tuple[type[Model], Any]) -> tuple[Model | None, ...]:
-    """Read up to 100 items as one consistent snapshot (TransactGetItems).
-
-    ```python
-    user, order = await dynorm.transact_get((User, "u1"), (Order, ("u1", "o9")))
-    ```
-
-    Each argument is ``(Model, key)``: the partition value, or ``(partition, sort)``.
-    Returns a tuple with one entry per pair, in order (None where there is no item); with
-    up to four pairs, type checkers see each entry's model type.
-
-    Raises:
-        InvalidTransaction: more than 100 pairs, or one item asked twice.
-        TransactionCanceled: DynamoDB canceled the read (e.g. a conflicting write).
-    """
-    if len(pairs) > MAX_ACTIONS:
-        raise InvalidTransaction(
-            f"transact_get reads at most {MAX_ACTIONS} items, got {len(pairs)}; "
-            "use dynorm.get_many() for larger (non-transactional) reads"
-        )
-    conn = get_connection()
-    gets: list[dict[str, Any]] = []
-    seen: set[Any] = set()
-    keys: list[Item] = []
-    for pair in pairs:
-        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], type)):
-            raise TypeError(f"transact_get() takes (Model, key) pairs, got {pair!r}")
-        model, key = pair
-        meta = model._meta()
-        wkey = wire_key(model._meta(), model.__name__, key)
-        kid = key_id(meta.table_name, wkey)
-        if kid in seen:
-            raise InvalidTransaction(
-                f"{model.__name__} ({meta.describe_key(wkey)}) is asked twice; DynamoDB "
-                "allows one read per item in a transaction"
-            )
-        seen.add(kid)
-        keys.append(wkey)
-        gets.append({"Get": {"TableName": conn.table_name(meta.table_name), "Key": wkey}})
-    if not gets:
-        return ()
-    try:
-        response = await conn.call("TransactGetItems", {"TransactItems": gets})
-    except ServiceError as exc:
-        if not _is_cancellation(exc):
-            raise
-        raw = exc.response.get("CancellationReasons") or []
-        reasons = []
-        for i, ((model, _), wkey) in enumerate(zip(pairs, keys, strict=True)):
-            entry = raw[i] if i < len(raw) else {}
-            code = entry.get("Code")
-            reasons.append(CancellationReason(i, "check", model, wkey,
-                                              None if code in (None, "None") else code,
-                                              entry.get("Message")))
-        summary = "; ".join(r.describe() for r in reasons if r.failed) or exc.message
-        error = TransactionCanceled(f"transactional read canceled: {summary}", reasons=reasons,
-                                    code=exc.code, operation="TransactGetItems",
-                                    response=exc.response, status=exc.status)
-        raise error from exc
-    results: list[Model | None] = []
-    responses = response.get("Responses") or [{}] * len(pairs)
-    for (model, _), entry in zip(pairs, responses, strict=True):
-        stored = entry.get("Item")
-        results.append(None if stored is None else model._read(stored))
-    return tuple(results)

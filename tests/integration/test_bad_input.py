@@ -22,6 +22,7 @@ from dynorm import (
     EncodingError,
     ExpressionError,
     InvalidKey,
+    InvalidTransaction,
     ItemNotFound,
     ItemTooLarge,
     LocalServer,
@@ -30,9 +31,10 @@ from dynorm import (
     SortKey,
     ValidationFailed,
     Version,
+    transact_get,
+    transaction,
 )
 from dynorm.read.pagination import InvalidCursor
-from dynorm.write.transaction import InvalidTransaction, transact_get, transaction
 from tests.support.figures import record
 
 

@@ -10,10 +10,15 @@ from typing import Annotated, Any
 import pytest
 
 import dynorm
-from dynorm import ItemNotFound, LocalServer, Model, PartitionKey, SortKey, Version
-from dynorm.write.transaction import (
+from dynorm import (
     InvalidTransaction,
+    ItemNotFound,
+    LocalServer,
+    Model,
+    PartitionKey,
+    SortKey,
     TransactionCanceled,
+    Version,
     transact_get,
     transaction,
 )

@@ -136,7 +136,7 @@ def test_the_reader_sees_the_headings(api_page: list[tuple[str, str]]) -> None:
     assert resolve("dynorm.read.query.Query.filter") is dynorm.Model.query.__globals__[
         "Query"].filter
     assert resolve("dynorm.nothing") is _MISSING
-    assert source_file("dynorm.read.query.Query.filter") == "dynorm/read/query.py"
+    assert source_file("dynorm.read.query.Query.filter") == "dynorm/read/builder.py"
     assert source_file("dynorm.connection.ConnectionSettings") == "dynorm/connection.py"
 
 
