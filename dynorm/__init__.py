@@ -31,6 +31,7 @@ from dynorm.local import DynamoDBLocalServer, LocalServer, MotoServer, local, lo
 from dynorm.model import BoundIndex, Model, create_tables
 from dynorm.read.batch_get import BatchGetFailed, batch_get, get_many
 from dynorm.read.pagination import InvalidCursor, Page
+from dynorm.read.transact_get import transact_get
 from dynorm.schema.fields import TTL, PartitionKey, SortKey, Version
 from dynorm.schema.indexes import GlobalIndex, LocalIndex, Projection
 from dynorm.schema.settings import OnDemand, Provisioned, TableSettings
@@ -49,7 +50,6 @@ from dynorm.write.transaction import (
     InvalidTransaction,
     Transaction,
     TransactionCanceled,
-    transact_get,
     transaction,
 )
 
