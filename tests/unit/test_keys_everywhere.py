@@ -1,0 +1,162 @@
+"""One way to pass a key (issue 16): every API that takes a key takes the partition value,
+``(partition, sort)`` or a dict of key fields, normalised by ``dynorm.schema.keys`` alone.
+Exact request dicts through MockTransport (no server); the same against a server in
+tests/integration/test_keys_everywhere.py."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import pytest
+
+import dynorm
+from dynorm import InvalidKey, MockTransport, Model, PartitionKey, SortKey
+from dynorm.schema.keys import key_arg, wire_key
+
+
+class Score(Model, table="k_scores"):
+    user_id: Annotated[str, PartitionKey]
+    game: Annotated[str, SortKey]
+    points: int = 0
+
+
+class Player(Model, table="k_players"):
+    player_id: Annotated[str, PartitionKey]
+    name: str = ""
+
+
+class Order(Model, table="k_shop", entity="order"):
+    pk = PartitionKey("USER#{user_id}")
+    sk = SortKey("ORDER#{order_id}")
+    user_id: str
+    order_id: str
+    total: int = 0
+
+
+SCORE_KEY = {"user_id": {"S": "u1"}, "game": {"S": "tetris"}}
+PLAYER_KEY = {"player_id": {"S": "p1"}}
+ORDER_KEY = {"pk": {"S": "USER#u1"}, "sk": {"S": "ORDER#o9"}}
+
+#: (model, every spelling of one key, its wire form)
+SPELLINGS: list[tuple[type[Model], list[Any], dict[str, Any]]] = [
+    (Score, [("u1", "tetris"), {"user_id": "u1", "game": "tetris"}], SCORE_KEY),
+    (Player, ["p1", ("p1",), {"player_id": "p1"}], PLAYER_KEY),
+    (Order, [{"user_id": "u1", "order_id": "o9"}], ORDER_KEY),
+]
+
+#: Each API, called with one key: what it sends is checked for that key.
+Call = Callable[[type[Model], Any], Awaitable[Any]]
+
+
+#: an update action of each model (for update_item)
+ACTION = {Score: Score.points.set(1), Player: Player.name.set("x"), Order: Order.total.set(1)}
+
+
+async def _get(model: type[Model], key: Any) -> None:
+    with contextlib.suppress(dynorm.ItemNotFound):
+        await model.get(key)
+
+
+async def _tx_check(model: type[Model], key: Any) -> None:
+    async with dynorm.transaction() as tx:
+        tx.check(model, key, ACTION[model].path.exists())
+
+
+async def _batch_delete(model: type[Model], key: Any) -> None:
+    async with dynorm.batch() as b:
+        b.delete(model, key)
+
+
+APIS: dict[str, Call] = {
+    "get": _get,
+    "find_one": lambda m, k: m.find_one(k),
+    "update_item": lambda m, k: m.update_item(k, ACTION[m], upsert=True),
+    "Model.get_many": lambda m, k: m.get_many([k]),
+    "dynorm.get_many": lambda m, k: dynorm.get_many(m, [k]),
+    "batch_get": lambda m, k: dynorm.batch_get((m, k)),
+    "transact_get": lambda m, k: dynorm.transact_get((m, k)),
+    "tx.check": _tx_check,
+    "b.delete": _batch_delete,
+}
+
+
+def _sent_key(operation: str, request: dict[str, Any]) -> Any:
+    if operation in ("GetItem", "UpdateItem"):
+        return request["Key"]
+    if operation == "BatchGetItem":
+        ((entry,),) = [e["Keys"] for e in request["RequestItems"].values()]
+        return entry
+    if operation == "TransactGetItems":
+        return request["TransactItems"][0]["Get"]["Key"]
+    if operation == "TransactWriteItems":
+        return request["TransactItems"][0]["ConditionCheck"]["Key"]
+    assert operation == "BatchWriteItem"
+    (((entry,),),) = [request["RequestItems"].values()]
+    return entry["DeleteRequest"]["Key"]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize(("model", "spellings", "wire"), SPELLINGS,
+                         ids=[m.__name__ for m, _, _ in SPELLINGS])
+async def test_every_spelling_sends_the_same_key(api: str, model: type[Model],
+                                                 spellings: list[Any], wire: Any) -> None:
+    transport = MockTransport(lambda op, req: {"Attributes": {}} if op == "UpdateItem" else {})
+    async with dynorm.connect(transport=transport):
+        for key in spellings:
+            await APIS[api](model, key)
+    assert len(transport.requests) == len(spellings)
+    assert [_sent_key(op, req) for op, req in transport.requests] == [wire] * len(spellings)
+
+
+async def test_get_shorthands_are_the_same_key() -> None:
+    transport = MockTransport()
+    async with dynorm.connect(transport=transport):
+        assert await Score.find_one("u1", "tetris") is None
+        assert await Score.find_one(("u1", "tetris")) is None
+        assert await Score.find_one(user_id="u1", game="tetris") is None
+        assert await Score.find_one({"user_id": "u1", "game": "tetris"}) is None
+        assert await Order.find_one(user_id="u1", order_id="o9") is None
+        with pytest.raises(dynorm.ItemNotFound, match=r"Score \(user_id='u1', game='tetris'\)"):
+            await Score.get("u1", "tetris")
+    keys = [req["Key"] for _, req in transport.requests]
+    assert keys == [SCORE_KEY] * 4 + [ORDER_KEY] + [SCORE_KEY]
+
+
+WRONG = [
+    (Score, "u1", r"Score: sort key 'game' is required .*: a key is \(user_id, game\) or a "
+     r"dict of key fields \(user_id=\.\.\., game=\.\.\.\), got 'u1'"),
+    (Score, ("u1", "tetris", "x"), r"Score: a key is \(user_id, game\) or a dict of key fields "
+     r"\(user_id=\.\.\., game=\.\.\.\), got \('u1', 'tetris', 'x'\)"),
+    (Player, ("p1", "x"), r"Player: a key is the player_id value or a dict of key fields "
+     r"\(player_id=\.\.\.\), got \('p1', 'x'\)"),
+    (Order, ("u1", "o9"), r"Order's key is computed from fields: pass them by name "
+     r"\(order_id=\.\.\., user_id=\.\.\.\)"),
+]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize(("model", "key", "message"), WRONG,
+                         ids=["missing sort", "three values", "two values", "templated"])
+async def test_a_key_of_the_wrong_shape_is_invalid_everywhere(
+        api: str, model: type[Model], key: Any, message: str) -> None:
+    transport = MockTransport()
+    async with dynorm.connect(transport=transport):
+        with pytest.raises(InvalidKey, match=message):
+            await APIS[api](model, key)
+    assert transport.requests == []  # refused before anything was sent
+
+
+def test_key_arg_is_the_one_shape_of_get_arguments() -> None:
+    assert key_arg("M", "u1") == "u1"
+    assert key_arg("M", "u1", "t") == ("u1", "t")
+    assert key_arg("M", ("u1", "t")) == ("u1", "t")
+    assert key_arg("M", fields={"user_id": "u1"}) == {"user_id": "u1"}
+    with pytest.raises(InvalidKey, match="by position or by name, not both"):
+        key_arg("M", "u1", fields={"game": "t"})
+    with pytest.raises(InvalidKey, match="a sort value was given after a whole key"):
+        key_arg("M", ("u1", "t"), "t")
+    meta = Score.__dynorm_meta__
+    assert meta is not None
+    assert wire_key(meta, "Score", key_arg("Score", "u1", "tetris")) == SCORE_KEY
