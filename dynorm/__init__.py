@@ -65,6 +65,9 @@ if TYPE_CHECKING:
         TableCheckpoints,
     )
 
+# The blocking API (dynorm.blocking, issue 19): last, it wraps everything above.
+from dynorm import blocking as blocking  # noqa: E402
+
 __version__ = "0.1.0"
 
 # The stream listener is loaded on first use: most programs never need it, and its

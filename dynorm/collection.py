@@ -14,8 +14,9 @@ partition key from the given fields.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
+from dynorm._sync import CollectionSync
 from dynorm.codec.core import compile_codec
 from dynorm.connection import get_connection
 from dynorm.exceptions import ExpressionError, ItemNotFound, SchemaError
@@ -73,6 +74,9 @@ class Collection:
         SchemaError: the models do not share a table, a partition key attribute, or
             each declare a distinct ``entity``.
     """
+
+    #: blocking twins: ``Collection(User, Order).sync.query(user_id="u1")`` (dynorm.blocking)
+    sync: ClassVar[CollectionSync] = CollectionSync()
 
     def __init__(self, *models: type[Model]) -> None:
         if not models:

@@ -25,6 +25,7 @@ from pydantic import ConfigDict
 from pydantic._internal._model_construction import ModelMetaclass
 from typing_extensions import Self
 
+from dynorm._sync import ModelSync
 from dynorm._types import Item
 from dynorm.connection import get_connection
 from dynorm.expressions import Condition, Path, UpdateAction
@@ -100,6 +101,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     __dynorm_hooks__: ClassVar[frozenset[str]] = frozenset()
     #: names a field may not take: they would hide Model's public methods
     __dynorm_reserved__: ClassVar[frozenset[str]] = frozenset()
+    #: blocking twins: ``User.sync.get("u1")``, ``user.sync.save()`` (dynorm.blocking)
+    sync: ClassVar[ModelSync] = ModelSync()
 
     def __init_subclass__(
         cls,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from typing_extensions import Self
 
+from dynorm._sync import ReadSync
 from dynorm._types import Item, Response
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import ExpressionError
@@ -35,6 +36,8 @@ class _Read(Generic[M]):
     """What Query and Scan share: filter, projection, limits, iteration, pages."""
 
     _operation_name = ""
+    #: blocking readers: ``query.sync.to_list()``, ``for x in query.sync:`` (dynorm.blocking)
+    sync: ClassVar[ReadSync] = ReadSync()
 
     def __init__(self, model: type[M], index: IndexMeta | None) -> None:
         self._model = model

@@ -1,0 +1,300 @@
+"""The blocking portal: one event loop per blocking connection, running dynorm's async
+core for callers in any number of threads.
+
+The loop has a thread of its own, the portal thread, but does not always run in it:
+
+* A call finds the loop idle (the common case of a script, or one request at a time):
+  the calling thread runs the loop itself until its operation is done
+  (``run_until_complete``). No other thread wakes up: a blocking call then costs little
+  more client CPU than awaiting the operation.
+* The loop is busy (another thread's call is running): the call is handed to the loop
+  (``call_soon_threadsafe``) and its thread waits on a lock that the operation releases
+  as it ends; the loop goes on in whichever thread runs it.
+* A thread that finishes its own operation while others are still running hands the
+  loop to the portal thread, which runs it until no call is left. So does a call from a
+  thread that runs an event loop of its own (an async notebook cell, an async app), which
+  must not run a second loop.
+
+Every operation runs as a task in a copy of its caller's context with the connection
+set as current, wherever the loop runs. Between calls nothing runs the loop: work an
+operation left behind (a batch's writes in flight) goes on at the next call, as it goes
+on in async code at the next ``await``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import logging
+import threading
+from collections.abc import AsyncIterator, Coroutine, Generator
+from typing import Any, TypeVar
+
+from dynorm.exceptions import DynormError
+
+__all__ = ["BlockingCallInEventLoop", "Portal", "on_portal_thread"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_numbers = itertools.count(1)
+
+#: ``active`` is set in a thread while it runs a portal's loop (the portal thread, or a
+#: caller running it): a blocking call there would wait for itself.
+_in_portal = threading.local()
+
+#: The portal thread as the loop's runner (else: the ident of the calling thread).
+_PORTAL = -1
+
+
+class BlockingCallInEventLoop(DynormError, RuntimeError):
+    """A blocking call was made from async code running on a portal's event loop (a
+    ``before_save`` hook, a coroutine given to ``run()``): it would wait for itself
+    forever. Await the async twin there instead."""
+
+
+def on_portal_thread() -> bool:
+    """True while this thread runs a portal's loop (where blocking calls are refused)."""
+    return getattr(_in_portal, "active", False)
+
+
+class _Call:
+    """One operation on the loop, and the lock a waiting caller blocks on."""
+
+    __slots__ = ("abandoned", "coro", "error", "lock", "portal", "result", "task")
+
+    def __init__(self, portal: Portal, coro: Coroutine[Any, Any, Any],
+                 lock: threading.Lock | None) -> None:
+        self.portal = portal
+        self.coro = coro
+        self.lock = lock
+        self.task: asyncio.Task[None] | None = None
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.abandoned = False
+
+    async def run(self) -> None:
+        # The task releases its caller itself, not a done-callback: the caller wakes as
+        # the loop goes back to sleep, with no loop iteration in between.
+        try:
+            self.result = await self.coro
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            if self.lock is None:  # the caller runs the loop: stop it now, not after
+                self.portal._loop.stop()  # another iteration for a done-callback
+            self.portal._finished()
+            if self.lock is not None:
+                self.lock.release()
+
+    def start(self) -> None:  # on the loop, in the call's context
+        if self.abandoned:
+            self.coro.close()
+            self.portal._finished()
+            if self.lock is not None:
+                self.lock.release()
+            return
+        self.task = asyncio.get_running_loop().create_task(self.run())
+
+    def abandon(self) -> None:  # on the loop: the caller was interrupted (Ctrl-C)
+        self.abandoned = True
+        if self.task is not None:
+            self.task.cancel()
+
+
+class Portal:
+    """An event loop for blocking callers in any number of threads (see the module).
+
+    Args:
+        name: the name of its thread (shown in thread dumps).
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._mutex = threading.Lock()
+        self._wake = threading.Condition(self._mutex)
+        #: who runs the loop: None (nobody), _PORTAL, or a calling thread's ident
+        self._runner: int | None = None
+        #: operations handed over or running, not yet finished
+        self._calls = 0
+        self._closing = False
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._serve, daemon=True, name=name or f"dynorm-portal-{next(_numbers)}")
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Portal {self._thread.name} {state}>"
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The portal's event loop."""
+        return self._loop
+
+    # ------------------------------------------------------------------ the portal thread
+
+    def _serve(self) -> None:
+        _in_portal.active = True  # this thread never makes a blocking call
+        # asyncio reads sockets with recv(256 KiB). In a new thread glibc's malloc serves
+        # that from a fresh mmap, shrinks it and unmaps it on every read (an mmap, mremap
+        # and munmap per response, each unmap a TLB shootdown across cores) until a large
+        # block has been freed once, which raises its mmap threshold: free one now.
+        bytearray(1 << 20)
+        loop = self._loop
+        while True:
+            with self._wake:
+                while self._runner != _PORTAL:
+                    self._wake.wait()
+                if self._closing:
+                    break
+                if self._calls == 0:  # finished before this thread got to run them
+                    self._runner = None
+                    continue
+            loop.run_forever()  # until the last call finishes (_finished) or close()
+            with self._wake:
+                if self._calls == 0 and not self._closing:
+                    self._runner = None
+        try:
+            # Closing: end what is left (an abandoned call, a batch's stray task).
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+    def _finished(self) -> None:  # on the loop, as a call ends
+        with self._mutex:
+            self._calls -= 1
+            if self._calls == 0 and self._runner == _PORTAL:
+                self._loop.stop()  # the portal thread sleeps until it is needed again
+
+    # ------------------------------------------------------------------ calls
+
+    def run(self, coro: Coroutine[Any, Any, T], context: contextvars.Context,
+            twin_of: str = "") -> T:
+        """Run ``coro`` as a task on the loop in ``context``; its result or exception.
+
+        Raises:
+            BlockingCallInEventLoop: called from code the loop is running.
+        """
+        if getattr(_in_portal, "active", False):
+            coro.close()
+            raise _refused(twin_of)
+        me = threading.get_ident()
+        foreign = asyncio._get_running_loop() is not None  # an async app's own loop
+        with self._mutex:
+            if self._closing:
+                coro.close()
+                raise RuntimeError("this blocking connection is closed")
+            self._calls += 1
+            if self._runner is None and not foreign:
+                self._runner = me
+                call = _Call(self, coro, None)
+            else:
+                call = _Call(self, coro, threading.Lock())
+                assert call.lock is not None
+                call.lock.acquire()
+                if self._runner is None:
+                    self._runner = _PORTAL
+                    self._wake.notify()
+                self._loop.call_soon_threadsafe(call.start, context=context)
+        if call.lock is None:
+            self._run_here(call, context)
+        else:
+            try:
+                call.lock.acquire()
+            except BaseException:  # KeyboardInterrupt while waiting: stop the operation
+                self._loop.call_soon_threadsafe(call.abandon)
+                raise
+        if call.error is not None:
+            error, call.error = call.error, None  # no cycle through the traceback
+            raise error
+        return call.result  # type: ignore[no-any-return]
+
+    def _run_here(self, call: _Call, context: contextvars.Context) -> None:
+        """Run the loop in this thread until ``call`` is done, then hand it on."""
+        loop = self._loop
+        _in_portal.active = True
+        try:
+            call.task = context.run(loop.create_task, call.run())
+            loop.run_forever()  # until the call stops it
+        except BaseException:  # KeyboardInterrupt inside the loop: end the operation
+            if call.task is not None:
+                call.task.cancel()
+            raise
+        finally:
+            _in_portal.active = False
+            with self._mutex:
+                if self._calls or self._closing:  # others' calls, or close(): the portal
+                    self._runner = _PORTAL
+                    self._wake.notify()
+                else:
+                    self._runner = None
+
+    def iterate(self, source: AsyncIterator[T], context: contextvars.Context,
+                twin_of: str = "") -> Generator[T, None, None]:
+        """A blocking iterator over ``source``: one call per item.
+
+        Leaving early (``break``, an exception) closes ``source`` on the loop.
+        """
+        done = False
+        try:
+            while True:
+                found, value = self.run(_step(source), context.copy(), twin_of)
+                if not found:
+                    done = True
+                    return
+                yield value
+        finally:
+            if not done and hasattr(source, "aclose"):
+                self._close_source(source.aclose(), context)
+
+    def _close_source(self, coro: Coroutine[Any, Any, Any],
+                      context: contextvars.Context) -> None:
+        """Run a clean-up coroutine and wait for it; only schedule it where waiting is
+        impossible (an iterator collected inside the loop); drop it once closed."""
+        if self._closing:
+            coro.close()
+        elif getattr(_in_portal, "active", False):
+            self._loop.call_soon_threadsafe(self._loop.create_task, coro, context=context)
+        else:
+            self.run(coro, context.copy())
+
+    def close(self) -> None:
+        """End whatever still runs on the loop, close it and join the portal thread."""
+        with self._wake:
+            if self._closing:
+                return
+            self._closing = True
+            if self._runner is None:
+                self._runner = _PORTAL
+                self._wake.notify()
+            elif self._runner == _PORTAL:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+            # else: a caller runs the loop; it hands it to the portal thread at its end
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+        self._closed = True
+
+
+async def _step(source: AsyncIterator[T]) -> tuple[bool, Any]:
+    try:
+        return True, await source.__anext__()
+    except StopAsyncIteration:
+        return False, None
+
+
+def _refused(twin_of: str) -> BlockingCallInEventLoop:
+    what = f"{twin_of}: " if twin_of else ""
+    instead = twin_of.replace(".sync", "").replace("dynorm.blocking.", "dynorm.")
+    return BlockingCallInEventLoop(
+        f"{what}a blocking call from async code running on dynorm's event loop (a hook, "
+        "a coroutine run by the blocking API) would wait for itself forever; await the "
+        "async twin there instead" + (f" (`await {instead}(...)`)" if twin_of else ""))

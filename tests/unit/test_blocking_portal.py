@@ -1,0 +1,183 @@
+"""The blocking portal (dynorm/blocking/_portal.py) on plain coroutines: no server.
+
+Results and errors come back as they are; calls from many threads run concurrently on
+one loop; a call finds the loop idle and runs it in its own thread, or hands its
+operation over; code the loop runs cannot make a blocking call; a thread running an
+event loop of its own can; leaving an iterator early closes its source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from dynorm.blocking._portal import BlockingCallInEventLoop, Portal, on_portal_thread
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+@pytest.fixture
+def portal() -> Iterator[Portal]:
+    p = Portal()
+    yield p
+    p.close()
+
+
+def ctx() -> contextvars.Context:
+    return contextvars.copy_context()
+
+
+async def echo(value: object, delay: float = 0.0) -> object:
+    await asyncio.sleep(delay)
+    return value
+
+
+def test_results_and_errors_come_back_unchanged(portal: Portal) -> None:
+    marker = object()
+    assert portal.run(echo(marker), ctx()) is marker
+
+    class Boom(Exception):
+        pass
+
+    async def fail() -> None:
+        await asyncio.sleep(0)
+        raise Boom("from the loop")
+
+    with pytest.raises(Boom, match="from the loop"):
+        portal.run(fail(), ctx())
+    assert portal.run(echo(2), ctx()) == 2  # the loop survived the error
+
+
+def test_the_task_runs_in_the_callers_context(portal: Portal) -> None:
+    async def read() -> str:
+        return request_id.get()
+
+    token = request_id.set("r-42")
+    try:
+        assert portal.run(read(), ctx()) == "r-42"
+    finally:
+        request_id.reset(token)
+
+
+def test_an_idle_loop_runs_in_the_calling_thread(portal: Portal) -> None:
+    async def where() -> tuple[int, bool]:
+        return threading.get_ident(), on_portal_thread()
+
+    thread, inside = portal.run(where(), ctx())
+    assert thread == threading.get_ident() and inside
+    assert not on_portal_thread()  # only while the loop runs here
+
+
+def test_32_threads_at_once_share_one_loop(portal: Portal) -> None:
+    """Calls overlap on the loop: 64 calls sleeping 0.2 s each take far less than 64 x
+    0.2 s, and each gets its own answer back."""
+    loops: set[int] = set()
+
+    async def call(i: int) -> int:
+        loops.add(id(asyncio.get_running_loop()))
+        await asyncio.sleep(0.2)
+        return i * i
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(lambda i: portal.run(call(i), ctx()), range(64)))
+    elapsed = time.monotonic() - started
+    assert results == [i * i for i in range(64)]
+    assert loops == {id(portal.loop)}
+    assert elapsed < 3.0, elapsed  # 12.8 s one after the other
+
+
+def test_a_call_waiting_for_another_threads_loop_finishes_after_that_thread_leaves(
+        portal: Portal) -> None:
+    """Thread A runs the loop for a short call; thread B's long call was handed to it.
+    When A's call ends, the portal thread takes the loop over and B's call completes."""
+    b_started = threading.Event()
+
+    async def long_call() -> str:
+        b_started.set()
+        await asyncio.sleep(0.3)
+        return "b"
+
+    async def short_call() -> str:
+        await asyncio.to_thread(b_started.wait, 5)  # B's call is on this loop now
+        return "a"
+
+    with ThreadPoolExecutor(2) as pool:
+        a = pool.submit(portal.run, short_call(), ctx())
+        time.sleep(0.05)
+        b = pool.submit(portal.run, long_call(), ctx())
+        assert a.result(timeout=5) == "a"
+        assert b.result(timeout=5) == "b"
+
+
+def test_code_on_the_loop_cannot_make_a_blocking_call(portal: Portal) -> None:
+    async def nested() -> None:
+        portal.run(echo(1), ctx(), twin_of="User.sync.get")
+
+    with pytest.raises(BlockingCallInEventLoop) as info:
+        portal.run(nested(), ctx())
+    message = str(info.value)
+    assert "User.sync.get" in message and "`await User.get(...)`" in message
+    assert isinstance(info.value, RuntimeError)
+
+
+def test_a_thread_with_its_own_running_loop_can_call(portal: Portal) -> None:
+    """An async notebook cell or app: its loop is not the portal's, so the call is run by
+    the portal thread (this loop is blocked meanwhile, not deadlocked)."""
+    async def main() -> tuple[object, bool]:
+        async def where() -> bool:
+            return threading.current_thread().name.startswith("dynorm-portal")
+
+        return portal.run(echo("ok"), ctx()), portal.run(where(), ctx())
+
+    assert asyncio.run(main()) == ("ok", True)
+
+
+def test_leaving_an_iterator_early_closes_its_source(portal: Portal) -> None:
+    closed = []
+
+    async def numbers() -> AsyncIterator[int]:
+        try:
+            for i in range(100):
+                yield i
+        finally:
+            closed.append(True)
+
+    seen = []
+    for i in portal.iterate(numbers(), ctx()):
+        seen.append(i)
+        if i == 2:
+            break
+    assert seen == [0, 1, 2] and closed == [True]
+    assert list(portal.iterate(numbers(), ctx())) == list(range(100))
+
+
+def test_close_ends_leftover_tasks_and_refuses_new_calls() -> None:
+    portal = Portal()
+    cancelled = threading.Event()
+
+    async def leave_behind() -> None:
+        async def forever() -> None:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        asyncio.get_running_loop().create_task(forever())
+        await asyncio.sleep(0)  # it starts, and is left waiting
+
+    portal.run(leave_behind(), ctx())
+    portal.close()
+    assert cancelled.is_set()
+    assert portal.loop.is_closed()
+    coro = echo(1)
+    with pytest.raises(RuntimeError, match="closed"):
+        portal.run(coro, ctx())
+    portal.close()  # twice is fine
