@@ -22,8 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dynorm import Model
-from dynorm.schema.settings import TableSettings, merge_settings
+from dynorm import Model, TableSettings
+from dynorm.schema.classes import meta_of
+from dynorm.schema.settings import merge_settings
 from dynorm.tables.desired import desired_table
 
 HERE = Path(__file__).resolve().parent
@@ -47,9 +48,9 @@ def _settings(model: type[Model]) -> TableSettings | None:
 
 def table_resource(models: list[type[Model]]) -> dict[str, Any]:
     """The ``AWS::DynamoDB::Table`` resource of the table ``models`` share."""
-    table = models[0]._meta().table_name
+    table = meta_of(models[0]).table_name
     settings = merge_settings(table, [(m.__name__, _settings(m)) for m in models])
-    desired = desired_table([m._meta() for m in models], settings, table)
+    desired = desired_table([meta_of(m) for m in models], settings, table)
     request = dict(desired.request)
     request.pop("TableName")
     properties: dict[str, Any] = {
@@ -120,7 +121,7 @@ def to_yaml(value: Any, indent: int) -> list[str]:
 def tables_block() -> str:
     tables: dict[str, list[type[Model]]] = {}
     for model in MODELS:               # models sharing a table: one resource
-        tables.setdefault(model._meta().table_name, []).append(model)
+        tables.setdefault(meta_of(model).table_name, []).append(model)
     resources = {f"{models[0].__name__}Table": table_resource(models)
                  for models in tables.values()}
     return BEGIN + "".join(f"{line}\n" for line in to_yaml(resources, 1)) + END

@@ -25,6 +25,8 @@ import base64
 import importlib
 import json
 import logging
+import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,8 +37,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dynorm import Connection, LocalServer
-from dynorm.tables import plan
+from dynorm import Connection, LocalServer, plan
 from tests.support.serverless import (
     adapt_record,
     api_event,
@@ -242,6 +243,21 @@ def test_one_connection_serves_every_invocation(lambda_env: None) -> None:
     assert not connection.is_open
     assert call("GET", "/notes/n1", "/notes/{note_id}")[0] == 200
     assert runtime._connection is not connection
+
+
+def test_the_reuse_measurement_runs(dynorm_server: LocalServer) -> None:
+    """examples/serverless/measure_reuse.py (its figures are quoted in docs/lambda.md)."""
+    env = {**os.environ, "DYNORM_ENDPOINT_URL": dynorm_server.endpoint_url,
+           "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+    done = subprocess.run([sys.executable, str(EXAMPLE / "measure_reuse.py"),
+                           "--invocations", "3"], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    rows = [re.fullmatch(r"\s+(\w+)\s+(.+?)\s+([\d.]+) ms CPU\s+([\d.]+) ms", line)
+            for line in done.stdout.splitlines()[1:]]
+    assert [(m.group(1), m.group(2)) for m in rows if m] == [
+        (transport, how) for transport in ("fast", "aioboto3")
+        for how in ("one loop and connection", "asyncio.run + connection each time")]
 
 
 # ------------------------------------------------------------------ the stream handler

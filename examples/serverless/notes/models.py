@@ -11,9 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from dynorm import TTL, GlobalIndex, Model, PartitionKey, SortKey, Version
-from dynorm.schema.settings import OnDemand, TableSettings
-from dynorm.tables import apply, plan
+import dynorm
+from dynorm import (
+    TTL,
+    GlobalIndex,
+    Model,
+    OnDemand,
+    PartitionKey,
+    SortKey,
+    TableSettings,
+    Version,
+)
 
 
 class Note(Model, table="notes", settings=TableSettings(
@@ -54,7 +62,7 @@ MODELS: tuple[type[Model], ...] = (Note, NoteChange)
 async def create_tables() -> None:
     """Make the tables what the models declare, on the current connection (local runs
     and tests; on AWS the SAM template declares them)."""
-    await apply(await plan(*MODELS), poll_interval=0.05)
+    await dynorm.apply(await dynorm.plan(*MODELS), poll_interval=0.05)
 
 
 __all__ = ["MODELS", "Note", "NoteChange", "create_tables"]
