@@ -12,10 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from dynorm.model import Model
 from dynorm.streams.events import ChangeEvent, EventKind, FailedRecord
+
+if TYPE_CHECKING:
+    from dynorm.model import Model
 
 __all__ = [
     "Dispatcher",

@@ -28,13 +28,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import pydantic
 
 from dynorm.exceptions import DynormError, ValidationFailed
-from dynorm.model import Model
+from dynorm.schema.classes import meta_of
 from dynorm.schema.partial import partial_value
+
+if TYPE_CHECKING:
+    from dynorm.model import Model
 
 __all__ = [
     "ChangeEvent",
@@ -45,7 +48,7 @@ __all__ = [
     "pick_model",
 ]
 
-M = TypeVar("M", bound=Model)
+M = TypeVar("M", bound="Model")
 
 EventKind = Literal["insert", "modify", "remove"]
 """What happened to the item."""
@@ -170,13 +173,13 @@ def pick_model(models: Sequence[type[Model]], record: Mapping[str, Any]) -> type
     With entities, the image's entity attribute decides; KEYS_ONLY records carry no image,
     so the key templates decide (a key must parse with exactly one model's templates).
     """
-    if len(models) == 1 and models[0]._meta().entity is None:
+    if len(models) == 1 and meta_of(models[0]).entity is None:
         return models[0]
     data = record.get("dynamodb") or {}
     image = data.get("NewImage") or data.get("OldImage")
     if image is not None:
         for model in models:
-            meta = model._meta()
+            meta = meta_of(model)
             if meta.entity is None or image.get(meta.entity_attr) == {"S": meta.entity}:
                 return model
         return None
@@ -186,7 +189,7 @@ def pick_model(models: Sequence[type[Model]], record: Mapping[str, Any]) -> type
 
 
 def _keys_fit(model: type[Model], keys: Mapping[str, Any]) -> bool:
-    for k in model._meta().key_attrs:
+    for k in meta_of(model).key_attrs:
         av = keys.get(k.attr)
         if av is None:
             return False
@@ -204,7 +207,7 @@ def decode_keys(model: type[Model], keys: Mapping[str, Any]) -> dict[str, Any]:
     Keys computed by templates give back the fields they were made from.
     """
     out: dict[str, Any] = {}
-    for k in model._meta().key_attrs:
+    for k in meta_of(model).key_attrs:
         av = keys.get(k.attr)
         if av is None:
             continue

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import ConnectionNotConfigured
-from dynorm.model import Model
+from dynorm.schema.classes import meta_of
 from dynorm.streams.events import (
     FailedRecord,
     StreamError,
@@ -38,6 +38,7 @@ from dynorm.streams.events import (
 )
 
 if TYPE_CHECKING:
+    from dynorm.model import Model
     from dynorm.streams.listener import StreamListener
 
 __all__ = ["AsyncLambdaHandler", "lambda_handler", "sync_lambda_handler", "table_from_arn"]
@@ -88,7 +89,7 @@ def lambda_handler(
         prefix = _prefix(table_prefix)
         models: dict[str, list[type[Model]]] = {}
         for m in listener.models:
-            models.setdefault(prefix + m._meta().table_name, []).append(m)
+            models.setdefault(prefix + meta_of(m).table_name, []).append(m)
         dispatcher = listener.dispatcher
         failures: list[dict[str, str]] = []
         for raw in event.get("Records", []):

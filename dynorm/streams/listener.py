@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, TypeVar
 from dynorm._aio import wait_event
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import DynormError, ServiceError, TransportError
-from dynorm.model import Model
+from dynorm.schema.classes import meta_of
 from dynorm.streams.checkpoints import CheckpointStore, InMemoryCheckpoints
 from dynorm.streams.dispatch import (
     Dispatcher,
@@ -46,6 +46,7 @@ from dynorm.streams.reader import ReadResult, ShardReader, StartPosition
 from dynorm.streams.shards import Shard, describe_shards, ready_shards, stream_arn
 
 if TYPE_CHECKING:
+    from dynorm.model import Model
     from dynorm.streams.lambda_ import AsyncLambdaHandler
 
 __all__ = ["StreamListener"]
@@ -138,10 +139,10 @@ class StreamListener:
     def _add_model(self, model: type[Model]) -> None:
         if model in self.models:
             return
-        table = model._meta().table_name
+        table = meta_of(model).table_name
         for other in self.models:
-            if other._meta().table_name == table and (
-                model._meta().entity is None or other._meta().entity is None
+            if meta_of(other).table_name == table and (
+                meta_of(model).entity is None or meta_of(other).entity is None
             ):
                 raise DynormError(
                     f"{model.__name__} and {other.__name__} share table {table!r}: a listener "
@@ -229,7 +230,7 @@ class StreamListener:
                     installed.append(sig)
         by_table: dict[str, list[type[Model]]] = {}
         for model in self.models:
-            by_table.setdefault(conn.table_name(model._meta().table_name), []).append(model)
+            by_table.setdefault(conn.table_name(meta_of(model).table_name), []).append(model)
         streams: list[_Stream] = []
         for table, models in by_table.items():
             arn = await stream_arn(conn, table, model=models[0].__name__)

@@ -6,16 +6,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dynorm._aio import wait_event
 from dynorm.connection import Connection
 from dynorm.exceptions import ServiceError, TableNotFound, Throttled, TransportError
-from dynorm.model import Model
 from dynorm.streams.checkpoints import CheckpointStore
 from dynorm.streams.dispatch import Dispatcher
 from dynorm.streams.events import FailedRecord, decode_record, pick_model
 from dynorm.streams.shards import Shard
+
+if TYPE_CHECKING:
+    from dynorm.model import Model
 
 __all__ = ["ReadResult", "ShardReader", "StartPosition"]
 
