@@ -4,6 +4,7 @@
 dynorm local [--backend moto|dynamodb-local] [--port N]
 dynorm tables plan MODULE[:NAME]...        exit 0: up to date, 2: changes, 1: failed
 dynorm tables apply MODULE[:NAME]... [--yes]
+dynorm migrate MODULE:NAME [--resume] [--dry-run] [--rate N]
 dynorm streams tail TABLE [--model MODULE[:NAME]]
 ```
 

@@ -186,6 +186,85 @@ def tables_apply(
     raise typer.Exit(code)
 
 
+# ---------------------------------------------------------------------- migrate
+
+
+@app.command()
+def migrate(
+    target: Annotated[str, typer.Argument(
+        metavar="MODULE:NAME", help="The module and the Migration in it (app.migrations:"
+                                    "add_region).")],
+    resume: Annotated[bool, typer.Option(
+        help="Continue from the progress an earlier run saved.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        help="Run the change on every item and count; write nothing.")] = False,
+    rate: Annotated[float | None, typer.Option(
+        help="The most capacity units to consume per second (default: no limit).",
+        min=0.001)] = None,
+    segments: Annotated[int, typer.Option(
+        help="Parallel scan segments (a resumed run keeps the saved number).", min=1)] = 4,
+    concurrency: Annotated[int, typer.Option(
+        help="Items being written at once.", min=1)] = 32,
+    page_size: Annotated[int | None, typer.Option(
+        help="Items per Scan page; progress is saved after each page (default: 1 MB "
+             "pages).", min=1)] = None,
+    checkpoint_table: Annotated[str, typer.Option(
+        help="Where progress is kept (created on first use).")] = "dynorm-migrations",
+    endpoint_url: EndpointUrl = None,
+    region: Region = None,
+    profile: Profile = None,
+    table_prefix: TablePrefix = None,
+) -> None:
+    """Run a data migration over every item of its model's table, resumably. Exit 0:
+    complete, no item failed; 1: failed, items failed, or progress saved without
+    --resume."""
+    from dynorm.cli.render import MigrationReporter
+    from dynorm.migrate import Migration, MigrationCheckpoints
+
+    module_name, _, name = target.partition(":")
+    migration = _load_object(target, module_name, name)
+    if not isinstance(migration, Migration):
+        _errors().print(f"[red]error:[/] {target}: {name} is not a dynorm Migration")
+        raise typer.Exit(FAILED)
+    console = _console()
+
+    async def work() -> int:
+        with MigrationReporter(console) as reporter:
+            result = await migration.run(
+                segments=segments, concurrency=concurrency, page_size=page_size, rate=rate,
+                dry_run=dry_run, resume=resume,
+                checkpoints=MigrationCheckpoints(checkpoint_table), progress=reporter)
+        console.print(str(result), markup=False, soft_wrap=True)
+        for failure in result.failures[:10]:
+            _errors().print(f"failed {failure.key}: {failure.reason}", markup=False,
+                            soft_wrap=True)
+        return OK if result.complete and not result.failed else FAILED
+
+    raise typer.Exit(_run(_settings(endpoint_url, region, profile, table_prefix), work))
+
+
+def _load_object(target: str, module_name: str, name: str) -> object:
+    import importlib
+    import os
+
+    if not module_name or not name:
+        _errors().print(f"[red]error:[/] {target!r}: expected MODULE:NAME")
+        raise typer.Exit(FAILED)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        _errors().print(f"[red]error:[/] {target!r}: cannot import module "
+                        f"{module_name!r}: {exc}", soft_wrap=True)
+        raise typer.Exit(FAILED) from None
+    if not hasattr(module, name):
+        _errors().print(f"[red]error:[/] {target!r}: module {module_name!r} has no "
+                        f"attribute {name!r}")
+        raise typer.Exit(FAILED)
+    return getattr(module, name)
+
+
 # ---------------------------------------------------------------------- streams
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -24,9 +25,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from dynorm.migrate import MigrationProgress
 from dynorm.tables import ApplyProgress, Plan
 
-__all__ = ["ApplyReporter", "plain_value", "print_event", "print_plan"]
+__all__ = ["ApplyReporter", "MigrationReporter", "plain_value", "print_event", "print_plan"]
 
 _STYLES = {"add": "green", "remove": "red", "update": "yellow", "blocking": "bold red"}
 
@@ -105,6 +107,47 @@ class ApplyReporter:
                                  detail=f"backfilling {event.indexed or 0}/{event.items}")
         elif event.status != "started":
             self.progress.update(task, detail=event.detail)
+
+
+class MigrationReporter:
+    """The ``progress`` callback of ``Migration.run()``: a Rich progress bar on a terminal,
+    a line at most every few seconds elsewhere."""
+
+    def __init__(self, console: Console, every: float = 5.0) -> None:
+        self.console = console
+        self.every = every
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+        self.last = 0.0
+
+    def __enter__(self) -> MigrationReporter:
+        if self.console.is_terminal:
+            self.progress = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                TextColumn("{task.completed}/{task.total} items {task.fields[detail]}"),
+                TimeElapsedColumn(), console=self.console)
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, event: MigrationProgress) -> None:
+        detail = (f"changed {event.changed}, skipped {event.skipped}, failed {event.failed}; "
+                  f"segments {event.segments_done}/{event.segments}")
+        if self.progress is not None:
+            if self.task is None:
+                self.task = self.progress.add_task(event.migration, total=None, detail="")
+            total = max(event.estimated_items or 0, event.seen) or None
+            self.progress.update(self.task, completed=event.seen, total=total,
+                                 detail=f"({detail})")
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every or event.segments_done == event.segments:
+            self.last = now
+            self.console.print(f"{event.migration}: seen {event.seen}, {detail} "
+                               f"({event.elapsed:.0f}s)", markup=False, soft_wrap=True)
 
 
 def plain_value(av: Mapping[str, Any]) -> Any:
