@@ -41,6 +41,7 @@ from dynorm.schema.meta import TableMeta
 from dynorm.schema.settings import TableSettings
 from dynorm.schema.templates import KeyTemplate
 from dynorm.tables import StreamView, create_table, delete_table
+from dynorm.transport.base import RetryPolicy
 from dynorm.write import items as write_items
 
 __all__ = ["BoundIndex", "Model", "ModelMeta"]
@@ -224,13 +225,15 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         return await read_items.refresh(self, consistent=consistent)
 
     @classmethod
-    async def get_many(cls, keys: Iterable[Any], *, consistent: bool = False
-                       ) -> list[Self | None]:
+    async def get_many(cls, keys: Iterable[Any], *, consistent: bool = False,
+                       retry: RetryPolicy | None = None) -> list[Self | None]:
         """Items by key (BatchGetItem, 100 per call), in the order given; None where missing.
 
         Each key is the partition value, ``(partition, sort)``, or a dict of key fields.
+        The same as [`dynorm.get_many(Model, keys)`][dynorm.get_many], whose ``retry``
+        (the rounds of unprocessed keys) it takes.
         """
-        return await get_many(cls, keys, consistent=consistent)
+        return await get_many(cls, keys, consistent=consistent, retry=retry)
 
     # ------------------------------------------------------------------ queries
 

@@ -7,8 +7,9 @@ user, order = await dynorm.batch_get((User, "u1"), (Order, ("u1", "o9")))
 
 Keys go out 100 per call, several calls at once (``concurrency``); each distinct key is
 read once. Keys DynamoDB leaves unprocessed, and calls that meet throttling, 5xx or no
-answer after the transport's own retries, are asked again with exponential backoff and
-full jitter until done or ``max_retries`` rounds are spent; then
+answer after the connection's own retries, are asked again with exponential backoff and
+full jitter until done or the rounds of ``retry`` (a [`RetryPolicy`][dynorm.RetryPolicy],
+`BATCH_GET_RETRY` by default) are spent; then
 [`BatchGetFailed`][dynorm.BatchGetFailed] names exactly the keys that were not read.
 """
 
@@ -30,7 +31,7 @@ from dynorm.transport.base import RetryPolicy
 if TYPE_CHECKING:
     from dynorm.model import Model
 
-__all__ = ["MAX_BATCH_GET", "BatchGetFailed", "batch_get", "get_many"]
+__all__ = ["BATCH_GET_RETRY", "MAX_BATCH_GET", "BatchGetFailed", "batch_get", "get_many"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,10 @@ M4 = TypeVar("M4", bound="Model")
 
 #: DynamoDB's limit of keys per BatchGetItem call.
 MAX_BATCH_GET = 100
+
+#: The default rounds of a batch read (per call of 100 keys): 11 in all, the first
+#: included, with pauses of up to 0.05 s, doubling, at most 5 s.
+BATCH_GET_RETRY = RetryPolicy(max_attempts=11, base_delay=0.05, max_delay=5.0)
 
 
 class BatchGetFailed(DynormError):
@@ -62,8 +67,8 @@ class BatchGetFailed(DynormError):
 
 
 
-async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, concurrency: int,
-                max_retries: int, base_delay: float, max_delay: float, wire: bool = False,
+async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
+                concurrency: int = 8, retry: RetryPolicy | None = None, wire: bool = False,
                 raw: bool = False) -> list[Any]:
     """One result per pair (model or None), reading each distinct key once.
 
@@ -72,8 +77,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, c
     stored items undecoded (the caller decodes them).
     """
     conn = get_connection()
-    policy = RetryPolicy(max_attempts=max_retries + 1, base_delay=base_delay,
-                         max_delay=max_delay)
+    policy = retry if retry is not None else BATCH_GET_RETRY
     ids: list[KeyId] = []
     unique: dict[KeyId, tuple[type[Model], str, Item]] = {}
     for model, key in pairs:
@@ -117,7 +121,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool, c
                 if not left:
                     return
                 attempt += 1
-                if attempt > max_retries:
+                if attempt >= policy.max_attempts:
                     missing.extend((unique[k][0], unique[k][2]) for k in left)
                     return
                 delay = policy.delay(attempt)
@@ -150,9 +154,7 @@ async def get_many(
     *,
     consistent: bool = False,
     concurrency: int = 8,
-    max_retries: int = 10,
-    base_delay: float = 0.05,
-    max_delay: float = 5.0,
+    retry: RetryPolicy | None = None,
 ) -> list[M | None]:
     """Read many items of one model by key (BatchGetItem, 100 keys per call).
 
@@ -167,21 +169,22 @@ async def get_many(
             key, or a dict of key fields (as every method takes a key).
         consistent: strongly consistent reads.
         concurrency: BatchGetItem calls in flight at once.
-        max_retries: rounds of re-requesting unprocessed keys before giving up.
-        base_delay: the backoff between rounds (exponential, full jitter).
-        max_delay: the longest single pause, in seconds.
+        retry: the rounds of each call of 100 keys: ``max_attempts`` rounds in all (the
+            first included), with exponential backoff and full jitter between them; keys
+            left unprocessed, and throttling, 5xx or lost answers that outlast the
+            connection's own retries, cost a round. Default `BATCH_GET_RETRY`: 11
+            rounds, pauses of 0.05 s doubling up to 5 s.
 
     Returns:
         One entry per key, in the order given: the item, or None where there is none.
         A key given twice is read once and answered at both places.
 
     Raises:
-        BatchGetFailed: keys still unprocessed after ``max_retries`` rounds.
+        BatchGetFailed: keys still unprocessed after the last round.
         InvalidKey: a key does not fit the model.
     """
     results = await _read([(model, k) for k in keys], consistent=consistent,
-                          concurrency=concurrency, max_retries=max_retries,
-                          base_delay=base_delay, max_delay=max_delay)
+                          concurrency=concurrency, retry=retry)
     return results
 
 
@@ -189,40 +192,41 @@ async def read_items(model: type[Model], keys: Sequence[Item], *, consistent: bo
                      ) -> list[Item | None]:
     """The stored items (undecoded) behind wire-form keys, in order; None where there is
     none (or it is another entity's). For queries that complete index pages."""
-    return await _read([(model, k) for k in keys], consistent=consistent, concurrency=8,
-                       max_retries=10, base_delay=0.05, max_delay=5.0, wire=True, raw=True)
+    return await _read([(model, k) for k in keys], consistent=consistent, wire=True, raw=True)
 
 
 @overload
-async def batch_get(p1: tuple[type[M1], Any], /, *, consistent: bool = ...
-                    ) -> tuple[M1 | None]: ...
+async def batch_get(p1: tuple[type[M1], Any], /, *, consistent: bool = ...,
+                    retry: RetryPolicy | None = ...) -> tuple[M1 | None]: ...
 
 
 @overload
 async def batch_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any], /, *,
-                    consistent: bool = ...) -> tuple[M1 | None, M2 | None]: ...
+                    consistent: bool = ..., retry: RetryPolicy | None = ...
+                    ) -> tuple[M1 | None, M2 | None]: ...
 
 
 @overload
 async def batch_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any],
-                    p3: tuple[type[M3], Any], /, *, consistent: bool = ...
+                    p3: tuple[type[M3], Any], /, *, consistent: bool = ...,
+                    retry: RetryPolicy | None = ...
                     ) -> tuple[M1 | None, M2 | None, M3 | None]: ...
 
 
 @overload
 async def batch_get(p1: tuple[type[M1], Any], p2: tuple[type[M2], Any],
                     p3: tuple[type[M3], Any], p4: tuple[type[M4], Any], /, *,
-                    consistent: bool = ...) -> tuple[M1 | None, M2 | None, M3 | None, M4 | None]:
-    ...
+                    consistent: bool = ..., retry: RetryPolicy | None = ...
+                    ) -> tuple[M1 | None, M2 | None, M3 | None, M4 | None]: ...
 
 
 @overload
-async def batch_get(*pairs: tuple[type[Model], Any], consistent: bool = ...
-                    ) -> tuple[Model | None, ...]: ...
+async def batch_get(*pairs: tuple[type[Model], Any], consistent: bool = ...,
+                    retry: RetryPolicy | None = ...) -> tuple[Model | None, ...]: ...
 
 
-async def batch_get(*pairs: tuple[type[Model], Any], consistent: bool = False
-                    ) -> tuple[Model | None, ...]:
+async def batch_get(*pairs: tuple[type[Model], Any], consistent: bool = False,
+                    retry: RetryPolicy | None = None) -> tuple[Model | None, ...]:
     """Read items of several models at once (BatchGetItem, 100 keys per call).
 
     ```python
@@ -230,17 +234,17 @@ async def batch_get(*pairs: tuple[type[Model], Any], consistent: bool = False
     ```
 
     Each argument is ``(Model, key)``, the key as every method takes it: the partition
-    value, ``(partition, sort)``, or a dict of key fields.
-    Returns a tuple with one entry per pair, in order (None where there is no item); with up to
-    four pairs, type checkers see each entry's model type.
+    value, ``(partition, sort)``, or a dict of key fields. ``retry`` is as for
+    [`get_many()`][dynorm.get_many]. Returns a tuple with one entry per pair, in order
+    (None where there is no item); with up to four pairs, type checkers see each entry's
+    model type.
 
     Raises:
-        BatchGetFailed: keys still unprocessed after every retry.
+        BatchGetFailed: keys still unprocessed after the last round.
     """
     for pair in pairs:
         if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], type)):
             raise TypeError(f"batch_get() takes (Model, key) pairs, got {pair!r}")
-    results = await _read(pairs, consistent=consistent, concurrency=8, max_retries=10,
-                          base_delay=0.05, max_delay=5.0)
+    results = await _read(pairs, consistent=consistent, retry=retry)
     return tuple(results)
 

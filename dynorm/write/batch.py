@@ -10,7 +10,8 @@ async with dynorm.batch() as b:           # BatchWriteItem, 25 writes per call
 A batch is not atomic (use [`dynorm.transaction()`][dynorm.write.transaction.transaction] for
 all-or-nothing): every write succeeds or fails on its own. Requests go out in chunks of 25,
 several at once (``concurrency``); items DynamoDB leaves unprocessed are sent again with
-exponential backoff and full jitter until done or ``max_retries`` rounds are spent, then
+exponential backoff and full jitter until done or the rounds of ``retry`` (a
+[`RetryPolicy`][dynorm.RetryPolicy], `BATCH_WRITE_RETRY` by default) are spent, then
 [`BatchWriteFailed`][dynorm.BatchWriteFailed] names exactly what is missing. Batch reads are in
 [`dynorm.batch_get`][dynorm.read.batch_get.batch_get]; the item identities both use are
 in `dynorm.schema.keys`.
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from dynorm.model import Model
 
 __all__ = [
+    "BATCH_WRITE_RETRY",
     "MAX_BATCH_WRITE",
     "BatchWriteFailed",
     "BatchWriter",
@@ -53,6 +55,10 @@ log = logging.getLogger(__name__)
 
 #: DynamoDB's limit of writes per BatchWriteItem call.
 MAX_BATCH_WRITE = 25
+
+#: The default rounds of a batch write (per chunk of 25): 11 in all, the first included,
+#: with pauses of up to 0.05 s, doubling, at most 5 s.
+BATCH_WRITE_RETRY = RetryPolicy(max_attempts=11, base_delay=0.05, max_delay=5.0)
 
 
 class InvalidBatch(DynormError, ValueError):
@@ -113,10 +119,6 @@ class BatchWriteFailed(DynormError):
         self.written = written
 
 
-def _backoff(policy: RetryPolicy, attempt: int) -> float:
-    return policy.delay(attempt)
-
-
 # ---------------------------------------------------------------------------- writes
 
 
@@ -174,19 +176,14 @@ class BatchWriter:
         self,
         *,
         concurrency: int = 8,
-        max_retries: int = 10,
-        base_delay: float = 0.05,
-        max_delay: float = 5.0,
+        retry: RetryPolicy | None = None,
         flush_at: int = 1000,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        if max_retries < 0:
-            raise ValueError("max_retries must be 0 or more")
         self.concurrency = concurrency
-        self.max_retries = max_retries
-        self._policy = RetryPolicy(max_attempts=max_retries + 1, base_delay=base_delay,
-                                   max_delay=max_delay)
+        self.retry = retry if retry is not None else BATCH_WRITE_RETRY
+        """The rounds of sending each chunk of 25 (see [`batch()`][dynorm.batch])."""
         self.flush_at = max(flush_at, MAX_BATCH_WRITE)
         self._pending: dict[KeyId, _Write] = {}
         self._in_flight: set[KeyId] = set()
@@ -423,10 +420,10 @@ class BatchWriter:
             if not remaining:
                 return
             attempt += 1
-            if attempt > self.max_retries:
+            if attempt >= self.retry.max_attempts:
                 self._failed.extend(w.failed(last) for w in remaining)
                 return
-            delay = _backoff(self._policy, attempt)
+            delay = self.retry.delay(attempt)
             log.debug("BatchWriteItem: %d unprocessed, retry %d in %.3fs", len(remaining),
                       attempt, delay)
             await asyncio.sleep(delay)
@@ -435,25 +432,22 @@ class BatchWriter:
 def batch(
     *,
     concurrency: int = 8,
-    max_retries: int = 10,
-    base_delay: float = 0.05,
-    max_delay: float = 5.0,
+    retry: RetryPolicy | None = None,
     flush_at: int = 1000,
 ) -> BatchWriter:
     """A batch of writes: ``async with dynorm.batch() as b: b.save(x); b.delete(y)``.
 
     Args:
         concurrency: BatchWriteItem calls in flight at once.
-        max_retries: rounds of re-sending unprocessed items (per chunk of 25) before
-            giving up; throttling, 5xx or lost connections that outlast the transport's
-            retries count as a round (the writes carry no condition, so a repeat is
-            harmless).
-        base_delay: the backoff between rounds (exponential, full jitter).
-        max_delay: the longest single pause, in seconds.
+        retry: the rounds of sending each chunk of 25: ``max_attempts`` rounds in all
+            (the first included), with exponential backoff and full jitter between them;
+            items left unprocessed, and throttling, 5xx or lost connections that outlast
+            the connection's own retries, cost a round (the writes carry no condition, so
+            a repeat is harmless). Default `BATCH_WRITE_RETRY`: 11 rounds, pauses of
+            0.05 s doubling up to 5 s.
         flush_at: start sending while the block runs once this many writes wait.
 
     Raises (on exit):
         BatchWriteFailed: naming every write that was not made.
     """
-    return BatchWriter(concurrency=concurrency, max_retries=max_retries, base_delay=base_delay,
-                       max_delay=max_delay, flush_at=flush_at)
+    return BatchWriter(concurrency=concurrency, retry=retry, flush_at=flush_at)

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from dynorm.model import Model
 
 __all__ = [
+    "TRANSACTION_RETRY",
     "CancellationReason",
     "InvalidTransaction",
     "Transaction",
@@ -64,6 +65,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The default retries of a transaction canceled only by conflicts with other
+#: transactions: 4 attempts in all, with pauses of up to 0.05, 0.1 and 0.2 s.
+TRANSACTION_RETRY = RetryPolicy(max_attempts=4, base_delay=0.05, max_delay=1.0)
 
 _WIRE = {"put": "Put", "delete": "Delete", "update": "Update", "check": "ConditionCheck"}
 
@@ -114,21 +119,15 @@ class Transaction:
     [`transaction()`][dynorm.write.transaction.transaction]).
 
     Args:
-        max_retries: how often a transaction canceled only by conflicts with other
-            transactions is sent again (same token).
-        base_delay: the backoff between those attempts (exponential, full
-            jitter), in seconds.
-        max_delay: the longest single pause, in seconds.
+        retry: the attempts of a transaction canceled only by conflicts with other
+            transactions (each sent with the same token); `TRANSACTION_RETRY` by default.
         token: the client request token; a random one by default.
     """
 
-    def __init__(self, *, max_retries: int = 3, base_delay: float = 0.05,
-                 max_delay: float = 1.0, token: str | None = None) -> None:
-        if max_retries < 0:
-            raise ValueError("max_retries must be 0 or more")
-        self.max_retries = max_retries
-        self._policy = RetryPolicy(max_attempts=max_retries + 1, base_delay=base_delay,
-                                   max_delay=max_delay)
+    def __init__(self, *, retry: RetryPolicy | None = None, token: str | None = None
+                 ) -> None:
+        self.retry = retry if retry is not None else TRANSACTION_RETRY
+        """The attempts of a transaction canceled by conflicting transactions."""
         self.token = token or str(uuid.uuid4())
         """The ClientRequestToken sent with every attempt of this transaction."""
         self._actions: list[_Action] = []
@@ -284,11 +283,11 @@ class Transaction:
                 conflict = (isinstance(error, TransactionCanceled) and error.conflict) or (
                     exc.code == "TransactionConflictException")
                 attempt += 1
-                if not conflict or attempt > self.max_retries:
+                if not conflict or attempt >= self.retry.max_attempts:
                     if error is exc:
                         raise
                     raise error from exc
-                delay = self._policy.delay(attempt)
+                delay = self.retry.delay(attempt)
                 log.debug("TransactWriteItems: conflict, retry %d in %.3fs (token %s)",
                           attempt, delay, self.token)
                 await asyncio.sleep(delay)
@@ -369,20 +368,21 @@ class Transaction:
                                   raw.get("Message"), item, error)
 
 
-def transaction(*, max_retries: int = 3, base_delay: float = 0.05, max_delay: float = 1.0,
-                token: str | None = None) -> Transaction:
+def transaction(*, retry: RetryPolicy | None = None, token: str | None = None
+                ) -> Transaction:
     """A write transaction: ``async with dynorm.transaction() as tx: tx.save(a) ...``.
 
     Up to 100 actions over any models and tables, one per item; all succeed or none.
 
     Args:
-        max_retries: re-sends of a transaction canceled by conflicting transactions.
-        base_delay: the backoff between them (exponential, full jitter).
-        max_delay: the longest single pause, in seconds.
+        retry: the attempts of a transaction canceled only by conflicts with other
+            transactions: ``max_attempts`` in all (the first included), with exponential
+            backoff and full jitter between them. Default `TRANSACTION_RETRY`: 4
+            attempts, pauses of 0.05 s doubling up to 1 s. Throttling, 5xx and lost
+            answers are retried by the connection (its own ``retry``).
         token: the ClientRequestToken (idempotency); random by default, kept on retries.
 
     Raises (on exit):
         TransactionCanceled: with one reason per action.
     """
-    return Transaction(max_retries=max_retries, base_delay=base_delay, max_delay=max_delay,
-                       token=token)
+    return Transaction(retry=retry, token=token)

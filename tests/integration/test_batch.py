@@ -172,13 +172,13 @@ async def test_unprocessed_items_and_keys_are_retried(dynorm_server: LocalServer
     items = readings(400)
     config = FaultConfig(seed=7, unprocessed_rate=0.3, throttle_rate=0.1)
     async with proxied(dynorm_server, config, dynorm_connection) as proxy:
-        async with batch(base_delay=0.001, max_delay=0.01, max_retries=30) as b:
+        patient = dynorm.RetryPolicy(max_attempts=31, base_delay=0.001, max_delay=0.01)
+        async with batch(retry=patient) as b:
             for r in items:
                 b.save(r)
         assert proxy.stats.unprocessed_writes > 50
         assert proxy.stats.throttled > 0
-        found = await get_many(Reading, [(r.sensor, r.seq) for r in items], max_retries=30,
-                               base_delay=0.001, max_delay=0.01)
+        found = await get_many(Reading, [(r.sensor, r.seq) for r in items], retry=patient)
         assert proxy.stats.unprocessed_keys > 50
     assert found == items
     assert sorted(saved) == sorted(f"{r.sensor}/{r.seq}" for r in items)  # once each
@@ -199,7 +199,8 @@ async def test_spent_budget_names_exactly_the_unwritten_items(dynorm_server: Loc
     config = FaultConfig(seed=1, unprocessed=is_stuck, unprocessed_rate=0.1)
     async with proxied(dynorm_server, config, dynorm_connection) as proxy:
         with pytest.raises(BatchWriteFailed) as info:
-            async with batch(max_retries=8, base_delay=0.001, max_delay=0.002) as b:
+            brief = dynorm.RetryPolicy(max_attempts=9, base_delay=0.001, max_delay=0.002)
+            async with batch(retry=brief) as b:
                 for r in items:
                     b.save(r)
         error = info.value
@@ -213,8 +214,8 @@ async def test_spent_budget_names_exactly_the_unwritten_items(dynorm_server: Loc
 
         proxy.config.unprocessed_rate = 0
         with pytest.raises(BatchGetFailed) as get_info:
-            await get_many(Reading, [(r.sensor, r.seq) for r in items], max_retries=2,
-                           base_delay=0.001)
+            await get_many(Reading, [(r.sensor, r.seq) for r in items],
+                           retry=dynorm.RetryPolicy(max_attempts=3, base_delay=0.001))
         assert {(k["sensor"]["S"], int(k["seq"]["N"])) for _, k in get_info.value.missing} \
             == stuck
     stored = await get_many(Reading, [(r.sensor, r.seq) for r in items])

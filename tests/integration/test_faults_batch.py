@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import pytest
 
-from dynorm import LocalServer, Model, PartitionKey, SortKey
+from dynorm import LocalServer, Model, PartitionKey, RetryPolicy, SortKey
 from dynorm.read.batch_get import BatchGetFailed, get_many
 from dynorm.write.batch import BatchWriteFailed, batch
 from tests.support.fault_proxy import FaultConfig, faulty_connection
@@ -54,13 +54,13 @@ async def test_5000_items_through_30_percent_faults(dynorm_server: LocalServer) 
                                unprocessed_rate=0.10)
     started = time.monotonic()
     async with faulty_connection(dynorm_server, config, [Sample], max_attempts=3) as (proxy, _):
-        async with batch(max_retries=30, base_delay=0.001, max_delay=0.02) as b:
+        patient = RetryPolicy(max_attempts=31, base_delay=0.001, max_delay=0.02)
+        async with batch(retry=patient) as b:
             for s in items:
                 b.save(s)
         assert b.written == 5000
         writes = dict(proxy.stats.faults)
-        found = await get_many(Sample, [ident(s) for s in items], max_retries=30,
-                               base_delay=0.001, max_delay=0.02)
+        found = await get_many(Sample, [ident(s) for s in items], retry=patient)
         stats = proxy.stats
         faults = sum(stats.faults.values())
         # The faults really happened, of every kind, at about the rate asked.
@@ -92,12 +92,14 @@ async def test_spent_budget_names_exactly_the_unwritten_items(
                          fault_operations=BATCH_OPS)
     async with faulty_connection(dynorm_server, config, [Sample], max_attempts=2) as (proxy, _):
         with pytest.raises(BatchWriteFailed) as info:
-            async with batch(max_retries=6, base_delay=0.001, max_delay=0.004) as b:
+            brief = RetryPolicy(max_attempts=7, base_delay=0.001, max_delay=0.004)
+            async with batch(retry=brief) as b:
                 for s in items:
                     b.save(s)
         failed = {(f.key["probe"]["S"], int(f.key["seq"]["N"])) for f in info.value.failed}
         with pytest.raises(BatchGetFailed) as get_info:
-            await get_many(Sample, [ident(s) for s in items], max_retries=6, base_delay=0.001)
+            await get_many(Sample, [ident(s) for s in items],
+                           retry=RetryPolicy(max_attempts=7, base_delay=0.001))
         missing = {(k["probe"]["S"], int(k["seq"]["N"])) for _, k in get_info.value.missing}
         summary = proxy.stats.summary()
     async with dynorm_server.connect(transport="fast"):
@@ -126,7 +128,7 @@ async def test_lost_answers_are_flagged_uncertain(dynorm_server: LocalServer) ->
                          fault_operations=BATCH_OPS)
     async with faulty_connection(dynorm_server, config, [Sample], max_attempts=1) as (proxy, _):
         with pytest.raises(BatchWriteFailed) as info:
-            async with batch(max_retries=0) as b:
+            async with batch(retry=RetryPolicy(max_attempts=1)) as b:
                 for s in items:
                     b.save(s)
     async with dynorm_server.connect(transport="fast"):

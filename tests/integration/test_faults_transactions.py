@@ -15,7 +15,7 @@ from typing import Annotated
 
 import pytest
 
-from dynorm import LocalServer, Model, PartitionKey, ServerError, TransportError
+from dynorm import LocalServer, Model, PartitionKey, RetryPolicy, ServerError, TransportError
 from dynorm.write.transaction import TransactionCanceled, transaction
 from tests.support.fault_proxy import FaultConfig, faulty_connection
 from tests.support.figures import record
@@ -32,7 +32,7 @@ async def transfer_rounds(rounds: int) -> tuple[int, int]:
     done = unknown = 0
     for i in range(rounds):
         try:
-            async with transaction(base_delay=0.001) as tx:
+            async with transaction(retry=RetryPolicy(max_attempts=4, base_delay=0.001)) as tx:
                 tx.update(Wallet(wallet_id="a"), Wallet.coins.add(-1))
                 tx.update(Wallet(wallet_id="b"), Wallet.coins.add(1))
                 tx.update(Wallet(wallet_id=f"log{i}"), Wallet.coins.add(1))

@@ -136,7 +136,7 @@ async def test_concurrent_writers_exactly_one_wins(dynorm_connection: Any) -> No
 
     async def write(copy: Account, amount: int) -> str:
         try:
-            async with transaction(max_retries=0) as tx:
+            async with transaction(retry=dynorm.RetryPolicy(max_attempts=1)) as tx:
                 copy.balance += amount
                 tx.save(copy)
                 tx.save(Order(user_id=copy.account_id, order_id=f"o{amount}"))
@@ -232,7 +232,7 @@ async def test_conflicts_are_retried_with_the_same_token(dynorm_server: LocalSer
                                                          dynorm_connection: Any) -> None:
     async with proxied(dynorm_server, FaultConfig(transaction_conflicts=2)) as proxy:
         acct = Account(account_id="a1")
-        async with transaction(max_retries=3, base_delay=0.001) as tx:
+        async with transaction(retry=dynorm.RetryPolicy(max_attempts=4, base_delay=0.001)) as tx:
             tx.save(acct)
             tx.save(Order(user_id="u1", order_id="o1"))
         sent = [p for op, p in proxy.requests if op == "TransactWriteItems"]
@@ -243,7 +243,8 @@ async def test_conflicts_are_retried_with_the_same_token(dynorm_server: LocalSer
 
         proxy.config.transaction_conflicts = 5
         with pytest.raises(TransactionCanceled) as info:
-            async with transaction(max_retries=1, base_delay=0.001) as tx2:
+            once_more = dynorm.RetryPolicy(max_attempts=2, base_delay=0.001)
+            async with transaction(retry=once_more) as tx2:
                 tx2.save(Account(account_id="a2"))
         assert info.value.conflict
         assert [r.code for r in info.value.reasons] == ["TransactionConflict"]

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 import pytest
 
 import dynorm
-from dynorm import MockTransport, Model, PartitionKey, ServiceError, SortKey, Version
+from dynorm import (
+    MockTransport,
+    Model,
+    PartitionKey,
+    RetryPolicy,
+    ServiceError,
+    SortKey,
+    Version,
+)
 from dynorm.read.batch_get import batch_get, get_many
 from dynorm.schema.keys import key_id
 from dynorm.write.batch import MAX_BATCH_WRITE, batch
@@ -108,7 +116,7 @@ async def test_conflicts_retry_with_one_token_then_give_up() -> None:
     transport = MockTransport(handler)
     async with dynorm.connect(transport=transport):
         with pytest.raises(TransactionCanceled) as info:
-            async with transaction(max_retries=2, base_delay=0) as tx:
+            async with transaction(retry=RetryPolicy(max_attempts=3, base_delay=0)) as tx:
                 tx.save(Acct(id="a"))
                 tx.delete(Line(doc="d", no=1))
     assert len(calls) == 3 and len(set(calls)) == 1
@@ -126,7 +134,7 @@ async def test_condition_failures_are_not_retried() -> None:
     transport = MockTransport(handler)
     async with dynorm.connect(transport=transport):
         with pytest.raises(TransactionCanceled) as info:
-            async with transaction(max_retries=5, base_delay=0) as tx:
+            async with transaction(retry=RetryPolicy(max_attempts=6, base_delay=0)) as tx:
                 tx.save(Acct(id="a"))
                 tx.save(Acct(id="b"))
     assert len(transport.requests) == 1
@@ -186,7 +194,8 @@ async def test_batch_get_dedupes_and_retries_unprocessed_keys() -> None:
 
     transport = MockTransport(handler)
     async with dynorm.connect(transport=transport):
-        found = await get_many(Acct, ["a", "b", "a", "c"], consistent=True, base_delay=0)
+        found = await get_many(Acct, ["a", "b", "a", "c"], consistent=True,
+                               retry=RetryPolicy(base_delay=0))
         (only,) = await batch_get((Acct, "b"))
     assert rounds == [["a", "b", "c"], ["b", "c"], ["c"], ["b"]]
     assert [a.id if a else None for a in found] == ["a", "b", "a", "c"]
