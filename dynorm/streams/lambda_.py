@@ -26,7 +26,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dynorm.connection import Connection, get_connection
+from dynorm.connection import Connection, _current, get_connection
 from dynorm.exceptions import ConnectionNotConfigured
 from dynorm.schema.classes import meta_of
 from dynorm.streams.events import (
@@ -138,27 +138,53 @@ def sync_lambda_handler(
     table_prefix: str | None = None,
     connect: Mapping[str, Any] | None = None,
 ) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
-    """The same handler for Lambda's Python runtime: runs it with ``asyncio.run``.
+    """The same handler for Lambda's Python runtime (a plain function).
+
+    One event loop and (with ``connect``) one connection serve every invocation of the
+    execution environment: both are made on the first invocation and kept while Lambda
+    keeps the environment, so later invocations pay no loop set-up, no new connection
+    and no new TLS handshake. Lambda freezes the process between invocations; nothing
+    runs on the loop meanwhile.
 
     Args:
         listener: as for [`lambda_handler()`][dynorm.streams.lambda_handler].
         table_prefix: as for [`lambda_handler()`][dynorm.streams.lambda_handler].
-        connect: settings of a [`Connection`][dynorm.Connection] opened around each invocation
-            (``{}`` for the defaults from the environment), for handlers that call
-            DynamoDB; None opens none.
+        connect: settings of the [`Connection`][dynorm.Connection] the handlers use
+            (``{}`` for the defaults from the environment), opened on the first
+            invocation and kept; None opens none (the handlers then use the
+            connection of ``dynorm.configure()``, if any).
     """
     handle = lambda_handler(listener, table_prefix=table_prefix)
+    kept = _Kept()
 
     async def once(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         if connect is None:
             return await handle(event, context)
-        async with Connection(**connect):
+        if kept.connection is None:
+            kept.connection = await Connection(**connect).open()
+        token = _current.set(kept.connection)  # this invocation's task only
+        try:
             return await handle(event, context)
+        finally:
+            _current.reset(token)
 
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        return asyncio.run(once(event, context))
+        if kept.loop is None or kept.loop.is_closed():
+            kept.loop = asyncio.new_event_loop()
+            kept.connection = None  # a connection belongs to the loop it was opened on
+        return kept.loop.run_until_complete(once(event, context))
 
     return handler
+
+
+class _Kept:
+    """The event loop and connection of one execution environment (see above)."""
+
+    __slots__ = ("connection", "loop")
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.connection: Connection | None = None
 
 
 def _botocore_form(record: Mapping[str, Any]) -> dict[str, Any]:

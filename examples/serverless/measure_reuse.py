@@ -4,8 +4,8 @@
 
 Calls the API function's handler with ``GET /notes/{note_id}`` (one GetItem) as Lambda
 would, N times as the example runs it (one loop and one connection per execution
-environment), then N times with ``asyncio.run()`` and a connection per invocation
-(what ``sync_lambda_handler(listener, connect={})`` does), on each transport. Prints
+environment, as ``sync_lambda_handler(listener, connect={})`` does too), then N times
+with ``asyncio.run()`` and a connection per invocation, on each transport. Prints
 the median client CPU and wall time per invocation. The server is DynamoDB Local (a
 Java process: its CPU is not counted), or the one ``DYNORM_ENDPOINT_URL`` names. Plain
 HTTP: on AWS each new connection also costs a TLS handshake, not measured here.
