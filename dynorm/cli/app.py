@@ -36,6 +36,16 @@ streams_app = typer.Typer(help="Follow a table's DynamoDB stream.", no_args_is_h
 app.add_typer(tables_app, name="tables")
 app.add_typer(streams_app, name="streams")
 
+
+def _mount_backups() -> None:
+    """``export``, ``import``, ``backup`` and ``pitr`` (issue 21) join the commands."""
+    from dynorm.backup.cli import app as backups
+
+    app.add_typer(backups)
+
+
+_mount_backups()
+
 Targets = Annotated[list[str], typer.Argument(
     metavar="MODULE[:NAME]",
     help="A module and the model NAME in it, or every model with a table defined in the "
@@ -57,7 +67,7 @@ def _console() -> Console:
 
 
 def _errors() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)  # lines whole, for grep
 
 
 def _run(settings: dict[str, Any], work: Callable[[], Awaitable[T]]) -> T:

@@ -1,17 +1,15 @@
 """Where a migration keeps its progress: one item per scan segment in a DynamoDB table.
 
-================== ==== ===============================================================
-attribute          type meaning
-================== ==== ===============================================================
-``migration``      S    the migration's id (partition key)
-``segment``        N    the scan segment (sort key)
-``segments``       N    how many segments the scan has (a resume keeps the number)
-``position``       S    the segment's ``LastEvaluatedKey`` after the last page done (JSON)
-``done``           BOOL the segment was scanned to its end
-``counts``         M    seen / changed / skipped / failed so far (numbers)
-``reasons``        M    skip and failure reasons -> how many
-``updated``        N    epoch seconds of the last save
-================== ==== ===============================================================
+| attribute | type | meaning |
+|---|---|---|
+| ``migration`` | S | the migration's id (partition key) |
+| ``segment`` | N | the scan segment (sort key) |
+| ``segments`` | N | how many segments the scan has (a resume keeps the number) |
+| ``position`` | S | the segment's ``LastEvaluatedKey`` after the last page done (JSON) |
+| ``done`` | BOOL | the segment was scanned to its end |
+| ``counts`` | M | seen / changed / skipped / failed so far (numbers) |
+| ``reasons`` | M | skip and failure reasons -> how many |
+| ``updated`` | N | epoch seconds of the last save |
 
 A segment is saved after each page whose items are all settled (changed, skipped or
 failed): a restart resumes at the page after it. Items of a page a crash interrupted are

@@ -271,3 +271,57 @@ def test_dynorm_local_serves_until_terminated(modules: Any, tmp_path: Path) -> N
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
+
+
+MIGRATIONS = """
+from typing import Annotated
+from dynorm import Model, PartitionKey
+from dynorm.migrate import Migration
+
+class Ticket(Model, table="tickets"):
+    ticket_id: Annotated[str, PartitionKey]
+    owner: str
+    expires_at: int | None = None
+
+def reassign(ticket):
+    if ticket.owner != "o1":
+        return None
+    ticket.owner = "o2"
+    return ticket
+
+reassign_o1 = Migration("reassign-o1", Ticket, reassign)
+not_a_migration = 42
+"""
+
+
+def test_migrate_dry_run_then_for_real(server: LocalServer, modules: Any) -> None:
+    url = ["--endpoint-url", server.endpoint_url]
+    name = modules(MIGRATIONS)
+    assert invoke("tables", "apply", name, "--yes", *url).exit_code == 0
+    populate(server, name, 40)
+
+    dry = invoke("migrate", f"{name}:reassign_o1", "--dry-run", *url)
+    assert dry.exit_code == 0, dry.output
+    assert ("migration reassign-o1 (dry run, complete): seen 40, would change 2, "
+            "skipped 38, failed 0") in dry.stdout
+    done = invoke("migrate", f"{name}:reassign_o1", "--segments", "2", "--rate", "1000",
+                  *url)
+    assert done.exit_code == 0, done.output
+    assert "reassign-o1: seen 40, changed 2, skipped 38, failed 0; segments 2/2" in \
+        done.stdout
+    assert done.stdout.rstrip().endswith("38 no change")
+    again = invoke("migrate", f"{name}:reassign_o1", *url)   # complete: reported again
+    assert again.exit_code == 0 and "changed 2," in again.stdout
+
+    wrong = invoke("migrate", f"{name}:not_a_migration", *url)
+    assert wrong.exit_code == 1 and "not_a_migration is not a dynorm Migration" in wrong.stderr
+    missing = invoke("migrate", name, *url)
+    assert missing.exit_code == 1 and "expected MODULE:NAME" in missing.stderr
+
+
+def test_the_backup_commands_are_mounted() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("local", "tables", "migrate", "streams", "export", "import", "backup",
+                    "pitr"):
+        assert f" {command} " in result.stdout, command
