@@ -136,10 +136,12 @@ class Botocore:
         self.poll: float | None = None
 
     async def _call(self, method: Any) -> Any:
+        import inspect
+
         owner = type(getattr(method, "__self__", None)).__module__
         try:
             if owner.startswith(("aioboto3", "aiobotocore")) or (
-                    asyncio.iscoroutinefunction(method)):
+                    inspect.iscoroutinefunction(method)):
                 result = method()  # aioboto3's methods return coroutines
             else:
                 result = await asyncio.to_thread(method)
