@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 if TYPE_CHECKING:
     from dynorm.blocking._twins import CollectionTwin, InstanceTwin, ModelTwin, ReadTwin
-    from dynorm.collection import Collection
+    from dynorm.collection import CollectionQuery
     from dynorm.model import Model
     from dynorm.read.builder import _Read
 
@@ -26,7 +26,7 @@ __all__ = ["FACTORIES", "CollectionSync", "ModelSync", "ReadSync"]
 M = TypeVar("M", bound="Model")
 
 #: ``"model"`` -> f(instance or None, owner), ``"read"`` -> f(query or scan, owner),
-#: ``"collection"`` -> f(collection, owner); filled by `dynorm.blocking` on import.
+#: ``"collection"`` -> f(collection query, owner); filled by `dynorm.blocking` on import.
 FACTORIES: dict[str, Callable[[Any, Any], Any]] = {}
 
 
@@ -73,7 +73,7 @@ class ReadSync:
 
 
 class CollectionSync:
-    """``collection.sync``: a collection's queries, blocking (`CollectionTwin`)."""
+    """``query.sync`` of a collection query: its readers, blocking (`CollectionTwin`)."""
 
     __slots__ = ()
 
@@ -81,7 +81,7 @@ class CollectionSync:
     def __get__(self, instance: None, owner: Any) -> CollectionSync: ...
 
     @overload
-    def __get__(self, instance: Collection, owner: Any) -> CollectionTwin: ...
+    def __get__(self, instance: CollectionQuery, owner: Any) -> CollectionTwin: ...
 
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is None:

@@ -1,20 +1,26 @@
 """Collections: one query over a shared partition returning several entity types, typed.
 
 ```python
-result = await Collection(User, Order, Address).query(user_id="u1")
-user = result.one(User)              # User | None
+query = Collection(User, Order, Address).query(user_id="u1")   # a builder: nothing sent
+result = await query.fetch()         # every item of the partition (all pages)
+user = result.one(User)              # User (ItemNotFound if none)
 orders = result.of(Order)            # list[Order]
 for item in result.items: ...        # every item, each decoded as its own model
+async for item in query.consistent(): ...   # or stream them, a response at a time
 ```
 
 All models must live in the same table, declare an ``entity`` and compute the same
-partition key from the given fields.
+partition key from the given fields. As with [`Query`][dynorm.read.query.Query], the
+builder methods are sync and return a new builder; the readers are async.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar, TypeVar
+
+from typing_extensions import Self
 
 from dynorm._sync import CollectionSync
 from dynorm.codec.core import compile_codec
@@ -24,8 +30,9 @@ from dynorm.expressions import Path, to_key_condition
 from dynorm.expressions.operations import Query as QueryOp
 from dynorm.model import Model
 from dynorm.schema.classes import meta_of
+from dynorm.schema.decode import from_item
 
-__all__ = ["Collection", "CollectionResult"]
+__all__ = ["Collection", "CollectionQuery", "CollectionResult"]
 
 M = TypeVar("M", bound=Model)
 
@@ -75,9 +82,6 @@ class Collection:
             each declare a distinct ``entity``.
     """
 
-    #: blocking twins: ``Collection(User, Order).sync.query(user_id="u1")`` (dynorm.blocking)
-    sync: ClassVar[CollectionSync] = CollectionSync()
-
     def __init__(self, *models: type[Model]) -> None:
         if not models:
             raise SchemaError("a Collection needs at least one model")
@@ -117,33 +121,125 @@ class Collection:
             )
         return values.pop()
 
-    async def query(self, *, consistent: bool = False, **fields: Any) -> CollectionResult:
-        """Every item of the partition computed from ``fields`` (all pages)."""
-        meta = meta_of(self.models[0])
-        value = self._partition_value(fields)
-        pk = Path((meta.partition.attr,), meta.partition.codec)
-        key = to_key_condition(pk == value, partition_attr=meta.partition.attr,
-                               sort_attr=None, index_name=None)
-        entity = Path((meta.entity_attr,), _STR)
-        flt = entity.is_in(*self._by_entity)
-        conn = get_connection()
-        items: list[Model] = []
-        skipped = 0
-        start = None
-        while True:
-            op = QueryOp(table=conn.table_name(meta.table_name), key_condition=key, filter=flt,
-                         consistent=consistent, start_key=start)
-            response = await conn.call("Query", op.to_request())
-            for raw in response.get("Items", ()):
-                model = self._by_entity.get(raw.get(meta.entity_attr, {}).get("S"))
-                if model is None:
-                    skipped += 1
-                    continue
-                items.append(model.from_item(raw))
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return CollectionResult(items, skipped)
+    def query(self, **fields: Any) -> CollectionQuery:
+        """A query of the partition computed from ``fields`` (checked now, sent when read).
+
+        ``Collection(User, Order).query(user_id="u1")``: ``fields`` are those of the
+        shared partition key (template); every model must compute the same key from them.
+
+        Raises:
+            InvalidKey: a field the partition key needs is missing.
+            ExpressionError: the models compute different partition keys.
+        """
+        return CollectionQuery(self, self._partition_value(fields))
 
     def __repr__(self) -> str:
         return f"Collection({', '.join(m.__name__ for m in self.models)})"
 
+
+class CollectionQuery:
+    """One partition of a [`Collection`][dynorm.Collection], as a query: build it with
+    ``Collection(...).query(**fields)``, refine it (sync, each returns a new query), then
+    read it (async).
+
+    Readers: [`fetch()`][dynorm.collection.CollectionQuery.fetch] (a
+    [`CollectionResult`][dynorm.collection.CollectionResult] of every item), ``to_list()``,
+    ``first()``, ``pages()`` and ``async for``. Each item is decoded as its own model;
+    the query sends ``_type IN (...)`` as a filter for the collection's entities.
+    """
+
+    #: blocking readers: ``query.sync.fetch()``, ``for x in query.sync:`` (dynorm.blocking)
+    sync: ClassVar[CollectionSync] = CollectionSync()
+
+    def __init__(self, collection: Collection, partition: Any) -> None:
+        self.collection = collection
+        self._partition = partition
+        self._consistent = False
+        self._forward = True
+        self._limit: int | None = None
+
+    def __repr__(self) -> str:
+        return f"{self.collection!r}.query(<partition {self._partition!r}>)"
+
+    # ------------------------------------------------------------------ builders
+
+    def consistent(self, value: bool = True) -> Self:
+        """Strongly consistent reads."""
+        new = copy.copy(self)
+        new._consistent = value
+        return new
+
+    def reverse(self) -> Self:
+        """Descending sort-key order."""
+        new = copy.copy(self)
+        new._forward = not self._forward
+        return new
+
+    def limit(self, n: int) -> Self:
+        """Return at most ``n`` items of the collection's models in total."""
+        if n < 1:
+            raise ExpressionError(f"limit must be at least 1, got {n}")
+        new = copy.copy(self)
+        new._limit = n
+        return new
+
+    # ------------------------------------------------------------------ readers
+
+    async def pages(self) -> AsyncIterator[CollectionResult]:
+        """Each DynamoDB response as a [`CollectionResult`][dynorm.collection.CollectionResult]
+        (its items, and the items of unknown entities it skipped), up to ``limit``."""
+        meta = meta_of(self.collection.models[0])
+        pk = Path((meta.partition.attr,), meta.partition.codec)
+        key = to_key_condition(pk == self._partition, partition_attr=meta.partition.attr,
+                               sort_attr=None, index_name=None)
+        by_entity = self.collection._by_entity
+        entity = Path((meta.entity_attr,), _STR).is_in(*by_entity)
+        conn = get_connection()
+        left = self._limit
+        start = None
+        while True:
+            op = QueryOp(table=conn.table_name(meta.table_name), key_condition=key,
+                         filter=entity, forward=self._forward, consistent=self._consistent,
+                         start_key=start)
+            response = await conn.call("Query", op.to_request())
+            items: list[Model] = []
+            skipped = 0
+            for raw in response.get("Items", ()):
+                model = by_entity.get(raw.get(meta.entity_attr, {}).get("S"))
+                if model is None:
+                    skipped += 1
+                elif left is None or len(items) < left:
+                    items.append(from_item(model, raw))
+            if left is not None:
+                left -= len(items)
+            yield CollectionResult(items, skipped)
+            start = response.get("LastEvaluatedKey")
+            if not start or left == 0:
+                return
+
+    async def fetch(self) -> CollectionResult:
+        """Every item of the partition (all pages, up to ``limit``), by entity."""
+        items: list[Model] = []
+        skipped = 0
+        async for page in self.pages():
+            items.extend(page.items)
+            skipped += page.skipped
+        return CollectionResult(items, skipped)
+
+    async def to_list(self) -> list[Model]:
+        """Every item (up to ``limit``) as a list, each decoded as its own model."""
+        return (await self.fetch()).items
+
+    async def first(self) -> Model | None:
+        """The first item in sort-key order (the last with ``reverse()``), or None."""
+        async for item in self.limit(1):
+            return item
+        return None
+
+    async def _iterate(self) -> AsyncIterator[Model]:
+        async for page in self.pages():
+            for item in page.items:
+                yield item
+
+    def __aiter__(self) -> AsyncIterator[Model]:
+        return self._iterate()

@@ -105,7 +105,7 @@ async def seed() -> None:
 async def main() -> dict[str, object]:
     await seed()
 
-    everything = await Collection(User, Address, Order).query(user_id="u1")
+    everything = await Collection(User, Address, Order).query(user_id="u1").fetch()
     user = everything.one(User)
     print("user:", user.name, "| addresses:",
           [a.city for a in everything.of(Address)], "| orders:",

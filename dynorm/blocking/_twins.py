@@ -24,7 +24,7 @@ from typing_extensions import ParamSpec
 
 from dynorm._sync import FACTORIES
 from dynorm.blocking._connection import BlockingConnection, current
-from dynorm.collection import Collection
+from dynorm.collection import CollectionQuery
 from dynorm.model import Model
 from dynorm.read.query import Query, Scan
 
@@ -311,17 +311,31 @@ def _read_twin(read: _Read[Any], owner: Any) -> ReadTwin[Any]:
 
 
 class CollectionTwin(_Twin):
-    """``collection.sync``: a [`Collection`][dynorm.Collection]'s queries, blocking:
-    ``Collection(User, Order).sync.query(user_id="u1")``."""
+    """``query.sync`` of a [`Collection`][dynorm.Collection]'s query: its readers,
+    blocking: ``Collection(User, Order).query(user_id="u1").sync.fetch()``,
+    ``for item in query.sync:``."""
 
     if TYPE_CHECKING:
-        def __init__(self, collection: Collection) -> None:
-            self.query = blocking(collection.query)
-            self._target = collection
+        def __init__(self, query: CollectionQuery) -> None:
+            self.fetch = blocking(query.fetch)
+            self.first = blocking(query.first)
+            self.pages = blocking_iter(query.pages)
+            self.to_list = blocking(query.to_list)
+            self._target = query
+
+    def __iter__(self) -> Iterator[Model]:
+        """Every item of the partition (up to ``limit``), a DynamoDB response at a time."""
+        label = self._label("__iter__")
+        pages = current(label).iterate(self._target.pages(), twin_of=label)
+        try:
+            for page in pages:
+                yield from page
+        finally:
+            pages.close()
 
 
-def _collection_twin(collection: Collection, owner: Any) -> CollectionTwin:
-    return CollectionTwin(collection)
+def _collection_twin(query: CollectionQuery, owner: Any) -> CollectionTwin:
+    return CollectionTwin(query)
 
 
 # The async operations found now are the twins' methods.
@@ -329,7 +343,7 @@ _models = model_surface()
 generate(ModelTwin, (Model,), _models["class"], bound=True)
 generate(InstanceTwin, (Model,), _models["instance"], bound=False)
 generate(ReadTwin, (Query, Scan), read_surface(), bound=False)
-generate(CollectionTwin, (Collection,), async_surface(Collection), bound=False)
+generate(CollectionTwin, (CollectionQuery,), async_surface(CollectionQuery), bound=False)
 FACTORIES["model"] = _model_twin
 FACTORIES["read"] = _read_twin
 FACTORIES["collection"] = _collection_twin

@@ -201,7 +201,7 @@ class AsyncApi(Api):
         return self.run(go())  # type: ignore[no-any-return]
 
     def collection(self, *models: type[Model], **fields: Any) -> dynorm.CollectionResult:
-        return self.run(Collection(*models).query(**fields))  # type: ignore[no-any-return]
+        return self.run(Collection(*models).query(**fields).fetch())  # type: ignore[no-any-return]
 
     def create_tables(self, *models: type[Model]) -> None:
         self.run(dynorm.create_tables(*models))
@@ -286,7 +286,7 @@ class BlockingApi(Api):
         return b.written
 
     def collection(self, *models: type[Model], **fields: Any) -> dynorm.CollectionResult:
-        return Collection(*models).sync.query(**fields)
+        return Collection(*models).query(**fields).sync.fetch()
 
     def create_tables(self, *models: type[Model]) -> None:
         dynorm.blocking.create_tables(*models)

@@ -82,15 +82,15 @@ async def test_entity_isolation(dynorm_connection: Connection) -> None:
 
 async def test_collection(dynorm_connection: Connection) -> None:
     await shop.seed()
-    result = await Collection(User, Address, Order, OrderLine).query(user_id="u1")
+    result = await Collection(User, Address, Order, OrderLine).query(user_id="u1").fetch()
     assert len(result) == 1 + 2 + 5 + 5
     assert result.one(User) is not None
     assert [a.label for a in result.of(Address)] == ["home", "work"]
     assert all(isinstance(x, OrderLine) for x in result.of(OrderLine))
-    partial = await Collection(User, Order).query(user_id="u1")
+    partial = await Collection(User, Order).query(user_id="u1").consistent().fetch()
     assert len(partial) == 6 and partial.skipped == 0  # others filtered on the server
     with pytest.raises(dynorm.InvalidKey, match="needs user_id"):
-        await Collection(User, Order).query(name="x")
+        Collection(User, Order).query(name="x")  # checked when built, before sending
 
 
 async def test_range_queries_match_python(dynorm_connection: Connection) -> None:
@@ -280,11 +280,30 @@ async def test_stream_events_per_entity(dynorm_connection: Connection) -> None:
     assert errors == []  # the address was skipped, not reported as a poison record
 
 
+async def test_collection_query_is_a_builder_read_by_async_readers(
+        dynorm_connection: Connection) -> None:
+    await shop.seed()
+    query = Collection(User, Address, Order).query(user_id="u1")  # nothing sent yet
+    assert query.consistent() is not query and query.reverse() is not query
+    everything = await query.to_list()
+    assert [type(x).__name__ for x in everything] == ["Address"] * 2 + ["Order"] * 5 + ["User"]
+    assert [x async for x in query] == everything
+    assert await query.first() == everything[0]
+    assert await query.reverse().first() == everything[-1]  # sk PROFILE sorts last
+    assert await query.reverse().limit(2).to_list() == everything[:-3:-1]
+    limited = await query.limit(3).fetch()
+    assert limited.items == everything[:3]
+    pages = [page async for page in query.consistent().pages()]
+    assert [x for page in pages for x in page] == everything
+    assert sum(page.skipped for page in pages) == 0
+    assert await Collection(User, Order).query(user_id="nobody").first() is None
+
+
 async def test_collection_one_is_sqlalchemys_one(dynorm_connection: Connection) -> None:
     await shop.seed()
-    result = await Collection(User, Address, OrderLine).query(user_id="u1")
+    result = await Collection(User, Address, OrderLine).query(user_id="u1").fetch()
     assert result.one(User).name == "Ada" and result.one_or_none(User) is result.one(User)
-    no_orders = await Collection(User, Order).query(user_id="nobody")
+    no_orders = await Collection(User, Order).query(user_id="nobody").fetch()
     with pytest.raises(dynorm.ItemNotFound, match="no User item"):
         no_orders.one(User)
     assert no_orders.one_or_none(User) is None

@@ -22,6 +22,7 @@ import pytest
 import dynorm
 from dynorm import blocking
 from dynorm.blocking._twins import HOOK_PREFIXES, async_surface, model_surface, read_surface
+from dynorm.collection import CollectionQuery
 from dynorm.read.query import Query, Scan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +35,7 @@ TWINS: dict[type, tuple[type, ...]] = {
     dynorm.Transaction: (blocking.BlockingTransaction,),
     dynorm.BatchWriter: (blocking.BlockingBatch,),
     dynorm.Connection: (blocking.BlockingConnection,),
-    dynorm.Collection: (blocking.CollectionTwin,),
+    CollectionQuery: (blocking.CollectionTwin,),
 }
 
 #: Classes with async methods and no twin, and why.
@@ -190,7 +191,7 @@ def _typed_names(path: Path, cls_name: str) -> set[str]:
     ("_twins.py", "ModelTwin", lambda: set(model_surface()["class"])),
     ("_twins.py", "InstanceTwin", lambda: set(model_surface()["instance"])),
     ("_twins.py", "ReadTwin", lambda: set(read_surface())),
-    ("_twins.py", "CollectionTwin", lambda: set(async_surface(dynorm.Collection))),
+    ("_twins.py", "CollectionTwin", lambda: set(async_surface(CollectionQuery))),
     ("_writes.py", "BlockingTransaction",
      lambda: {n for n in dir(dynorm.Transaction) if not n.startswith("_")
               and inspect.isfunction(inspect.getattr_static(dynorm.Transaction, n))}),
