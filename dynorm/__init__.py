@@ -1,8 +1,13 @@
-"""dynorm: an async object mapper for Amazon DynamoDB built on Pydantic v2."""
+"""dynorm: an async object mapper for Amazon DynamoDB built on Pydantic v2.
+
+What you construct, declare, call or catch is importable from here; the names dynorm
+only hands you (``Query``, ``Page``, ``Transaction``...) are in `dynorm.types`, for
+annotations.
+"""
 
 from typing import TYPE_CHECKING, Any
 
-from dynorm.collection import Collection, CollectionResult
+from dynorm.collection import Collection
 from dynorm.connection import Connection, close, configure, connect, get_connection
 from dynorm.exceptions import (
     ConditionFailed,
@@ -28,30 +33,18 @@ from dynorm.exceptions import (
 )
 from dynorm.expressions import Attr, Condition, Path, attr
 from dynorm.local import DynamoDBLocalServer, LocalServer, MotoServer, local, local_server
-from dynorm.model import BoundIndex, Model, create_tables
+from dynorm.model import Model, create_tables
 from dynorm.read.batch_get import BatchGetFailed, batch_get, get_many
-from dynorm.read.pagination import InvalidCursor, Page
+from dynorm.read.pagination import InvalidCursor
 from dynorm.read.transact_get import transact_get
 from dynorm.schema.fields import TTL, PartitionKey, SortKey, Version
 from dynorm.schema.indexes import GlobalIndex, LocalIndex, Projection
 from dynorm.schema.settings import OnDemand, Provisioned, TableSettings
 from dynorm.schema.templates import KeyTemplate
 from dynorm.tables import ApplyProgress, Change, Plan, PlanError, apply, plan
-from dynorm.transport import MockTransport, RetryPolicy, Transport
-from dynorm.write.batch import (
-    BatchWriteFailed,
-    BatchWriter,
-    FailedWrite,
-    InvalidBatch,
-    batch,
-)
-from dynorm.write.transaction import (
-    CancellationReason,
-    InvalidTransaction,
-    Transaction,
-    TransactionCanceled,
-    transaction,
-)
+from dynorm.transport import MockTransport, RetryPolicy
+from dynorm.write.batch import BatchWriteFailed, InvalidBatch, batch
+from dynorm.write.transaction import InvalidTransaction, TransactionCanceled, transaction
 
 if TYPE_CHECKING:
     from dynorm.streams import (
@@ -66,7 +59,7 @@ if TYPE_CHECKING:
     )
 
 # The blocking API (dynorm.blocking, issue 19): last, it wraps everything above.
-from dynorm import blocking as blocking  # noqa: E402
+from dynorm import blocking as blocking
 
 __version__ = "0.1.0"
 
@@ -93,14 +86,10 @@ __all__ = [
     "Attr",
     "BatchGetFailed",
     "BatchWriteFailed",
-    "BatchWriter",
-    "BoundIndex",
-    "CancellationReason",
     "Change",
     "ChangeEvent",
     "CheckpointStore",
     "Collection",
-    "CollectionResult",
     "Condition",
     "ConditionFailed",
     "Connection",
@@ -110,7 +99,6 @@ __all__ = [
     "EncodingError",
     "ExpressionError",
     "FailedRecord",
-    "FailedWrite",
     "GlobalIndex",
     "InMemoryCheckpoints",
     "InvalidBatch",
@@ -127,7 +115,6 @@ __all__ = [
     "Model",
     "MotoServer",
     "OnDemand",
-    "Page",
     "PartialCopy",
     "PartitionKey",
     "Path",
@@ -149,9 +136,7 @@ __all__ = [
     "TableNotFound",
     "TableSettings",
     "Throttled",
-    "Transaction",
     "TransactionCanceled",
-    "Transport",
     "TransportError",
     "ValidationFailed",
     "Version",

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from typing_extensions import ParamSpec, Self
 
-from dynorm import BatchWriter, Transaction
 from dynorm import batch as _async_batch
 from dynorm import transaction as _async_transaction
 from dynorm.blocking._connection import BlockingConnection, current
 from dynorm.blocking._twins import _kind, _Twin, blocking, generate, on_portal
+from dynorm.types import BatchWriter, Transaction
 
 __all__ = ["BlockingBatch", "BlockingTransaction", "batch", "object_surface", "transaction"]
 

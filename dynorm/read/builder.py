@@ -332,8 +332,9 @@ class _Read(Generic[M]):
         return {k.attr: raw[k.attr] for k in self._key_attrs() if k.attr in raw}
 
     async def pages(self) -> AsyncIterator[Page[M]]:
-        """Each DynamoDB response as a [`Page`][dynorm.Page] (its cursor resumes after it), up to
-        ``limit`` items in all: the page that reaches it is cut there and is the last."""
+        """Each DynamoDB response as a [`Page`][dynorm.types.Page] (its cursor resumes
+        after it), up to ``limit`` items in all: the page that reaches it is cut there and
+        is the last."""
         left = self._limit
         async for response in self._raw_pages():
             raws = response.get("Items", [])

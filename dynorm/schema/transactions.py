@@ -4,7 +4,7 @@
 (`dynorm.read.transact_get`) both refuse what DynamoDB would
 ([`InvalidTransaction`][dynorm.InvalidTransaction]) and explain a cancellation the same
 way: a [`TransactionCanceled`][dynorm.TransactionCanceled] with one
-[`CancellationReason`][dynorm.CancellationReason] per action.
+[`CancellationReason`][dynorm.types.CancellationReason] per action.
 """
 
 from __future__ import annotations
@@ -107,8 +107,8 @@ class TransactionCanceled(ServiceError):
     """DynamoDB canceled the transaction; nothing was written.
 
     Attributes:
-        reasons: one [`CancellationReason`][dynorm.CancellationReason] per action, in the order
-            added.
+        reasons: one [`CancellationReason`][dynorm.types.CancellationReason] per action,
+            in the order added.
         failed: the reasons of the actions that failed.
     """
 

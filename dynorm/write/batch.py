@@ -105,7 +105,8 @@ class BatchWriteFailed(DynormError):
     """Some writes of a batch were not made; every other write was.
 
     Attributes:
-        failed: one [`FailedWrite`][dynorm.FailedWrite] per write that did not happen (model + key).
+        failed: one [`FailedWrite`][dynorm.types.FailedWrite] per write that did not
+            happen (model + key).
         written: how many writes succeeded.
     """
 

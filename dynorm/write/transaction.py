@@ -16,10 +16,10 @@ the items are encoded, the 4 MB limit checked and the request sent. After succes
 instances carry their new versions and the ``after_*`` hooks run.
 
 A canceled transaction raises [`TransactionCanceled`][dynorm.TransactionCanceled] with one
-[`CancellationReason`][dynorm.CancellationReason] per action. Transaction conflicts are retried with
-exponential backoff and full jitter (``retry=``, a `RetryPolicy`) under the same client
-request token, so a retry can never apply the transaction twice. Transactional reads are
-[`transact_get()`][dynorm.read.transact_get.transact_get].
+[`CancellationReason`][dynorm.types.CancellationReason] per action. Transaction conflicts
+are retried with exponential backoff and full jitter (``retry=``, a `RetryPolicy`) under
+the same client request token, so a retry can never apply the transaction twice.
+Transactional reads are [`transact_get()`][dynorm.read.transact_get.transact_get].
 """
 
 from __future__ import annotations

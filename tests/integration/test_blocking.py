@@ -35,6 +35,7 @@ from dynorm import (
 )
 from dynorm import connection as _connection
 from dynorm.read.query import Query, Scan
+from dynorm.types import CollectionResult, Page
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Model)
@@ -92,14 +93,14 @@ class Api:
     def first(self, read: Query[M] | Scan[M]) -> M | None: ...
     def count(self, read: Query[M] | Scan[M]) -> int: ...
     def page(self, read: Query[M] | Scan[M], size: int, cursor: str | None
-             ) -> dynorm.Page[M]: ...
-    def pages(self, read: Query[M] | Scan[M]) -> list[dynorm.Page[M]]: ...
+             ) -> Page[M]: ...
+    def pages(self, read: Query[M] | Scan[M]) -> list[Page[M]]: ...
     def iterate(self, read: Query[M] | Scan[M], stop: int | None = None) -> list[M]: ...
     def batch_get(self, *pairs: Any) -> tuple[Any, ...]: ...
     def transact_get(self, *pairs: Any) -> tuple[Any, ...]: ...
     def transact(self, fill: Callable[[Any], None], **kw: Any) -> None: ...
     def batch(self, fill: Callable[[Any], None], **kw: Any) -> int: ...
-    def collection(self, *models: type[Model], **fields: Any) -> dynorm.CollectionResult: ...
+    def collection(self, *models: type[Model], **fields: Any) -> CollectionResult: ...
     def create_tables(self, *models: type[Model]) -> None: ...
 
 
@@ -159,11 +160,11 @@ class AsyncApi(Api):
         return self.run(read.count())  # type: ignore[no-any-return]
 
     def page(self, read: Query[M] | Scan[M], size: int, cursor: str | None
-             ) -> dynorm.Page[M]:
+             ) -> Page[M]:
         return self.run(read.page(size=size, cursor=cursor))  # type: ignore[no-any-return]
 
-    def pages(self, read: Query[M] | Scan[M]) -> list[dynorm.Page[M]]:
-        async def collect() -> list[dynorm.Page[M]]:
+    def pages(self, read: Query[M] | Scan[M]) -> list[Page[M]]:
+        async def collect() -> list[Page[M]]:
             return [page async for page in read.pages()]
 
         return self.run(collect())  # type: ignore[no-any-return]
@@ -200,7 +201,7 @@ class AsyncApi(Api):
 
         return self.run(go())  # type: ignore[no-any-return]
 
-    def collection(self, *models: type[Model], **fields: Any) -> dynorm.CollectionResult:
+    def collection(self, *models: type[Model], **fields: Any) -> CollectionResult:
         return self.run(Collection(*models).query(**fields).fetch())  # type: ignore[no-any-return]
 
     def create_tables(self, *models: type[Model]) -> None:
@@ -256,10 +257,10 @@ class BlockingApi(Api):
         return read.sync.count()
 
     def page(self, read: Query[M] | Scan[M], size: int, cursor: str | None
-             ) -> dynorm.Page[M]:
+             ) -> Page[M]:
         return read.sync.page(size=size, cursor=cursor)
 
-    def pages(self, read: Query[M] | Scan[M]) -> list[dynorm.Page[M]]:
+    def pages(self, read: Query[M] | Scan[M]) -> list[Page[M]]:
         return list(read.sync.pages())
 
     def iterate(self, read: Query[M] | Scan[M], stop: int | None = None) -> list[M]:
@@ -285,7 +286,7 @@ class BlockingApi(Api):
             fill(b)
         return b.written
 
-    def collection(self, *models: type[Model], **fields: Any) -> dynorm.CollectionResult:
+    def collection(self, *models: type[Model], **fields: Any) -> CollectionResult:
         return Collection(*models).query(**fields).sync.fetch()
 
     def create_tables(self, *models: type[Model]) -> None:

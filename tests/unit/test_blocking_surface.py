@@ -24,6 +24,7 @@ from dynorm import blocking
 from dynorm.blocking._twins import HOOK_PREFIXES, async_surface, model_surface, read_surface
 from dynorm.collection import CollectionQuery
 from dynorm.read.query import Query, Scan
+from dynorm.types import BatchWriter, Transaction
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,8 +33,8 @@ TWINS: dict[type, tuple[type, ...]] = {
     dynorm.Model: (blocking.ModelTwin, blocking.InstanceTwin),
     Query: (blocking.ReadTwin,),
     Scan: (blocking.ReadTwin,),
-    dynorm.Transaction: (blocking.BlockingTransaction,),
-    dynorm.BatchWriter: (blocking.BlockingBatch,),
+    Transaction: (blocking.BlockingTransaction,),
+    BatchWriter: (blocking.BlockingBatch,),
     dynorm.Connection: (blocking.BlockingConnection,),
     CollectionQuery: (blocking.CollectionTwin,),
 }
@@ -76,8 +77,10 @@ def async_methods(cls: type) -> set[str]:
 
 
 def exported() -> dict[str, Any]:
-    names = [*dynorm.__all__]
-    return {name: getattr(dynorm, name) for name in names}
+    import dynorm.types
+
+    return {**{name: getattr(dynorm, name) for name in dynorm.__all__},
+            **{name: getattr(dynorm.types, name) for name in dynorm.types.__all__}}
 
 
 def _makes_async_context(function: Any) -> bool:
@@ -118,7 +121,7 @@ def test_the_enumeration_finds_the_known_operations() -> None:
     assert {"get", "find_one", "save", "update", "update_item", "delete", "refresh",
             "create_table", "delete_table"} <= async_methods(dynorm.Model)
     assert {"to_list", "first", "count", "page", "pages", "__aiter__"} <= async_methods(Query)
-    assert {"commit", "__aenter__", "__aexit__"} <= async_methods(dynorm.Transaction)
+    assert {"commit", "__aenter__", "__aexit__"} <= async_methods(Transaction)
 
 
 def test_every_class_with_async_methods_is_accounted_for() -> None:
@@ -193,11 +196,11 @@ def _typed_names(path: Path, cls_name: str) -> set[str]:
     ("_twins.py", "ReadTwin", lambda: set(read_surface())),
     ("_twins.py", "CollectionTwin", lambda: set(async_surface(CollectionQuery))),
     ("_writes.py", "BlockingTransaction",
-     lambda: {n for n in dir(dynorm.Transaction) if not n.startswith("_")
-              and inspect.isfunction(inspect.getattr_static(dynorm.Transaction, n))}),
+     lambda: {n for n in dir(Transaction) if not n.startswith("_")
+              and inspect.isfunction(inspect.getattr_static(Transaction, n))}),
     ("_writes.py", "BlockingBatch",
-     lambda: {n for n in dir(dynorm.BatchWriter) if not n.startswith("_")
-              and inspect.isfunction(inspect.getattr_static(dynorm.BatchWriter, n))}),
+     lambda: {n for n in dir(BatchWriter) if not n.startswith("_")
+              and inspect.isfunction(inspect.getattr_static(BatchWriter, n))}),
 ])
 def test_the_typed_twins_are_the_twins_that_exist(module: str, twin: str,
                                                    expected: Any) -> None:

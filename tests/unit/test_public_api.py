@@ -45,3 +45,20 @@ def test_exception_tree_in_the_docstring_names_every_exception() -> None:
         obj = getattr(dynorm, name)
         if inspect.isclass(obj) and issubclass(obj, dynorm.DynormError):
             assert f"── {name} " in doc or f"    {name}\n" in doc, name
+
+
+def test_type_only_names_live_in_dynorm_types() -> None:
+    """What dynorm only hands you is in dynorm.types, once: not at the top level too."""
+    import dynorm.types as types
+
+    names = types.__all__
+    assert list(names) == sorted(names) and len(set(names)) == len(names)
+    assert {"Query", "Scan", "Page", "BoundIndex", "Transaction", "BatchWriter",
+            "CancellationReason", "FailedWrite", "CollectionResult", "CollectionQuery",
+            "Transport", "ConnectionSettings"} == set(names)
+    for name in names:
+        assert getattr(types, name).__name__ == name
+        assert name not in dynorm.__all__ and not hasattr(dynorm, name), name
+    # what users construct or declare stays at the top level
+    for name in ("Model", "KeyTemplate", "RetryPolicy", "MockTransport", "Collection"):
+        assert name in dynorm.__all__
