@@ -282,6 +282,7 @@ def test_sigkill_twice_then_resume_changes_every_item_exactly_once(
     changed = int(summary[-2].split("changed ")[1].split(",")[0])
     already = int(summary[-1].split()[0]) if "already migrated" in summary[-1] else 0
     assert changed + already == KILL_ITEMS
+    print(f"killed after {killed_at} items; the resumed run: {summary[-2:]}")  # for -s
 
     async def check() -> dict[str, Any]:
         async with dynorm_server.connect() as connection:
