@@ -24,7 +24,6 @@ from dynorm.blocking._connection import (
     close,
     configure,
     connect,
-    current,
     get_connection,
     local,
 )
@@ -36,7 +35,7 @@ from dynorm.blocking._functions import (
     plan,
     transact_get,
 )
-from dynorm.blocking._portal import BlockingCallInEventLoop, Portal
+from dynorm.blocking._portal import BlockingCallInEventLoop
 from dynorm.blocking._twins import CollectionTwin, InstanceTwin, ModelTwin, ReadTwin, run
 from dynorm.blocking._writes import BlockingBatch, BlockingTransaction, batch, transaction
 
@@ -48,7 +47,6 @@ __all__ = [
     "CollectionTwin",
     "InstanceTwin",
     "ModelTwin",
-    "Portal",
     "ReadTwin",
     "apply",
     "batch",
@@ -57,7 +55,6 @@ __all__ = [
     "configure",
     "connect",
     "create_tables",
-    "current",
     "get_connection",
     "get_many",
     "local",

@@ -180,7 +180,12 @@ def current(twin_of: str = "") -> BlockingConnection:
 
 
 def get_connection() -> BlockingConnection:
-    """The current blocking connection (see [`current()`][dynorm.blocking.current])."""
+    """The current blocking connection: this thread's ``with connect()`` block, else
+    ``configure()``'s.
+
+    Raises:
+        ConnectionNotConfigured: neither is open.
+    """
     return current()
 
 

@@ -27,6 +27,7 @@ import asyncio
 import contextvars
 import itertools
 import logging
+import sys
 import threading
 from collections.abc import AsyncIterator, Coroutine, Generator
 from typing import Any, TypeVar
@@ -223,7 +224,7 @@ class Portal:
         loop = self._loop
         _in_portal.active = True
         try:
-            call.task = context.run(loop.create_task, call.run())
+            call.task = _create_task(loop, call.run(), context)
             loop.run_forever()  # until the call stops it
         except BaseException:  # KeyboardInterrupt inside the loop: end the operation
             if call.task is not None:
@@ -282,6 +283,13 @@ class Portal:
         if threading.current_thread() is not self._thread:
             self._thread.join()
         self._closed = True
+
+
+def _create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None],
+                 context: contextvars.Context) -> asyncio.Task[None]:
+    if sys.version_info >= (3, 11):  # the task runs in this context (no copy of a copy)
+        return loop.create_task(coro, context=context)
+    return context.run(loop.create_task, coro)  # pragma: no cover - Python 3.10
 
 
 async def _step(source: AsyncIterator[T]) -> tuple[bool, Any]:

@@ -125,13 +125,14 @@ class BlockingBatch(_ContextTwin):
         return written
 
 
-def _factory_twin(fn: Callable[P, A], twin: Callable[[A], B], doc: str) -> Callable[P, B]:
+def _factory_twin(fn: Callable[P, A], twin: Callable[[A], B]) -> Callable[P, B]:
     """The blocking twin of a factory of async context managers: the same parameters."""
     @functools.wraps(fn)
     def make(*args: P.args, **kwargs: P.kwargs) -> B:
         return twin(fn(*args, **kwargs))
 
-    make.__doc__ = doc
+    make.__doc__ = (f"A plain ``with`` block: the blocking twin of dynorm.{fn.__name__}() "
+                    f"(the same arguments).\n\n{fn.__doc__}")
     make.__module__ = __name__
     return make
 
@@ -139,24 +140,24 @@ def _factory_twin(fn: Callable[P, A], twin: Callable[[A], B], doc: str) -> Calla
 generate(BlockingTransaction, (Transaction,), object_surface(Transaction), bound=False)
 generate(BlockingBatch, (BatchWriter,), object_surface(BatchWriter), bound=False)
 
-transaction = _factory_twin(_async_transaction, BlockingTransaction, """\
-A write transaction as a plain ``with`` block: the blocking twin of
-[`dynorm.transaction()`][dynorm.transaction] (the same arguments).
+transaction = _factory_twin(_async_transaction, BlockingTransaction)
+"""A write transaction as a plain ``with`` block: the blocking twin of
+[`dynorm.transaction()`][dynorm.transaction], with the same arguments.
 
 ```python
 with dynorm.blocking.transaction() as tx:
     tx.save(order)
     tx.delete(cart_item)
 ```
-""")
+"""
 
-batch = _factory_twin(_async_batch, BlockingBatch, """\
-A batch of writes as a plain ``with`` block: the blocking twin of
-[`dynorm.batch()`][dynorm.batch] (the same arguments).
+batch = _factory_twin(_async_batch, BlockingBatch)
+"""A batch of writes as a plain ``with`` block: the blocking twin of
+[`dynorm.batch()`][dynorm.batch], with the same arguments.
 
 ```python
 with dynorm.blocking.batch() as b:
     for row in rows:
         b.save(row)
 ```
-""")
+"""

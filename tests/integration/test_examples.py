@@ -19,7 +19,7 @@ from dynorm.local import BACKENDS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-NOT_SCRIPTS = {"__init__.py", "fastapi_app.py"}
+NOT_SCRIPTS = {"__init__.py", "fastapi_app.py", "flask_app.py"}
 
 #: example -> a line (or part of one) its output must contain.
 EXPECTED = {
@@ -31,6 +31,7 @@ EXPECTED = {
     "shopping_cart.py": "update Product (sku='mug'): ConditionalCheckFailed",
     "iot_telemetry.py": "boiler 01:00-02:00: 61 readings",
     "profiles_locking.py": "20 concurrent follows: followers=20",
+    "bulk_load_csv.py": "loaded 4999 rows into bulk-products (1 skipped)",
 }
 
 #: Also run these with the aioboto3 transport (the default is the fast one).

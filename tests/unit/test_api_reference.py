@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: The modules whose ``__all__`` must be documented, name by name.
 PUBLIC_MODULES = ["dynorm", "dynorm.expressions", "dynorm.streams", "dynorm.testing",
-                  "dynorm.local", "dynorm.types"]
+                  "dynorm.local", "dynorm.blocking", "dynorm.types"]
 
 _ROLE = re.compile(r":(?:py:)?(?:class|meth|func|data|const|mod|attr|exc|obj|ref):`")
 _RENDERED_ROLE = re.compile(
