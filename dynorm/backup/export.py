@@ -212,17 +212,24 @@ class _Export:
             if start is not None:
                 request["ExclusiveStartKey"] = start
             answer = await self.conn.call("Scan", request)
-            items = answer.get("Items") or []
-            if items:
-                data = b"".join([layout.encode_line(item) for item in items])
-                if len(data) > 65536:  # zlib lets go of the GIL: compress beside the loop
-                    await asyncio.to_thread(writer.write, data, len(items))
-                else:
-                    writer.write(data, len(items))
-                self.reporter.add(len(items), len(data))
-                if self.rate is not None:
-                    await self.rate.take(len(items))
             start = answer.get("LastEvaluatedKey")
+            items = answer.pop("Items", None) or []
+            del answer
+            count = len(items)
+            if count:
+                data = b"".join([layout.encode_line(item) for item in items])
+                del items  # the page's objects go before the next page comes
+                size = len(data)
+                if size > 65536:  # zlib lets go of the GIL: compress beside the loop
+                    await asyncio.to_thread(writer.write, data, count)
+                else:
+                    writer.write(data, count)
+                del data
+                self.reporter.add(count, size)
+                if self.rate is not None:
+                    await self.rate.take(count)
+            else:
+                del items
             if start is None or writer.raw_bytes >= self.file_size:
                 await self._store(checkpoint, writer, start)
                 writer = layout.GzipWriter()
@@ -285,7 +292,7 @@ async def export_table(
     consistent: bool = False,
     resume: bool = False,
     export_id: str | None = None,
-    file_size: int = 32 << 20,
+    file_size: int = 16 << 20,
     page_size: int | None = None,
     rate_limit: float | None = None,
     on_progress: ProgressCallback | None = None,

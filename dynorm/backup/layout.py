@@ -150,6 +150,11 @@ def split_lines(buffer: bytearray, data: bytes) -> list[bytes]:
     return lines
 
 
+#: Bytes of a file decompressed and split at a time (a gzip piece of this size holds
+#: several times as much JSON).
+_PIECE = 1 << 17
+
+
 class _Gunzip:
     """Streaming gzip decompression across concatenated members."""
 
@@ -199,10 +204,12 @@ async def read_lines(chunks: AsyncIterator[bytes], checksum: Any = None
             chunk, head = head, None
             if chunk[:2] == b"\x1f\x8b":
                 gunzip = _Gunzip()
-        for line in split_lines(buffer, gunzip.feed(chunk) if gunzip else chunk):
-            line = line.strip()
-            if line:
-                yield line
+        for start in range(0, len(chunk), _PIECE):  # bounded memory for large chunks
+            piece = chunk[start:start + _PIECE]
+            for line in split_lines(buffer, gunzip.feed(piece) if gunzip else piece):
+                line = line.strip()
+                if line:
+                    yield line
     if head:  # a one-byte file
         buffer += head
     if gunzip is not None:
