@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from pydantic import BaseModel
 
@@ -19,7 +19,14 @@ from dynorm import Model, PartitionKey, SortKey
 
 TABLE = "bench_items"
 REGION = "us-east-1"
-CREDS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+class Credentials(TypedDict):
+    aws_access_key_id: str
+    aws_secret_access_key: str
+
+
+CREDS: Credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 MAX_SCORE = 10**9  # the update's condition: score < MAX_SCORE (always true)
 DT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # dynorm's datetime wire form (UTC, sortable)
 UTC = dt.timezone.utc

@@ -40,7 +40,7 @@ async def _round(items: list[Bench], keys: list[tuple[str, int]], query_items: i
     assert all(m is not None for m in found)
     start = time.process_time()
     count = 0
-    async for _ in Bench.query(Bench.pk == "gc").page_size(100).limit(query_items):
+    async for _ in Bench.query(dynorm.attr(Bench.pk) == "gc").page_size(100).limit(query_items):
         count += 1
     query = (time.process_time() - start) / count * 1e6
     return write, read, query

@@ -6,14 +6,22 @@ import os
 import statistics
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 CASES = {
     "import aioboto3": "aioboto3",
     "import dynorm": "dynorm",
     "import dynorm, aioboto3": "dynorm, aioboto3",
 }
+
+
+def dynorm_root() -> str:
+    """The directory holding the ``dynorm`` this process would import: children start there,
+    so they import the same one (a checkout's or a snapshot's, not another install)."""
+    spec = find_spec("dynorm")
+    assert spec is not None and spec.origin is not None
+    return str(Path(spec.origin).resolve().parent.parent)
 
 
 def once(modules: str) -> float:
@@ -22,7 +30,7 @@ def once(modules: str) -> float:
     # Bytecode caching on, as for any installed package (some shells set
     # PYTHONDONTWRITEBYTECODE, which would time the compilation of every module).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+    out = subprocess.run([sys.executable, "-c", code], cwd=dynorm_root(), check=True,
                          capture_output=True, text=True, env=env)
     return float(out.stdout.strip())
 

@@ -7,6 +7,7 @@ import gc
 import tracemalloc
 
 from benchmarks.data import Bench
+from dynorm import attr
 
 PARTITION = "mem"
 #: Items per request. DynamoDB caps a page at 1 MB (about 1,400 of these items); moto does
@@ -16,7 +17,7 @@ PAGE = 1000
 
 async def peak(n: int, page: int = PAGE) -> tuple[int, int]:
     """(items seen, peak bytes above the starting point) for the first ``n`` items."""
-    query = Bench.query(Bench.pk == PARTITION).page_size(page).limit(n)
+    query = Bench.query(attr(Bench.pk) == PARTITION).page_size(page).limit(n)
     gc.collect()
     tracemalloc.start()
     try:

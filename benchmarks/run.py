@@ -1,8 +1,9 @@
 """dynorm's benchmark suite against raw aioboto3 and the Python peers.
 
-    python -m benchmarks                    # full run (about 5-10 minutes)
-    python -m benchmarks --quick --server moto
+    python -m benchmarks                    # full run (about 10-15 minutes)
+    python -m benchmarks --quick --server moto          # CI size; no https, cold-start
     python -m benchmarks --only put,get,codec --contenders dynorm-fast,aiodynamo
+    python -m benchmarks --only cold-start,https,read-path [--uvloop]
 
 Starts the server in a separate process on 127.0.0.1 (dynalite from npm into
 benchmarks/.cache; moto via ``python -m dynorm.local`` where npm is absent or with
@@ -11,6 +12,9 @@ against a moto process of their own unless the server is DynamoDB Local: dynalit
 none), so ``time.process_time()`` in this process is the client's CPU alone. Contenders
 run in alternation (A B C ..., reversed every other round) over ``--rounds`` rounds; the
 table shows the median client CPU and wall time per unit and the ratio to raw aioboto3.
+``read-path`` (big queries, a parallel scan, a batch get) runs on a server of its own;
+``https`` (TLS in front of the server, ``benchmarks/https.py``) and ``cold-start`` (whole
+fresh processes, ``benchmarks/cold_start.py``) compare against dynorm's fast transport.
 """
 
 from __future__ import annotations
@@ -20,47 +24,29 @@ import asyncio
 import gc
 import os
 import platform
-import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import dynorm
 from benchmarks import codec as codec_bench
+from benchmarks import cold_start, https, read_path
 from benchmarks import imports as import_bench
 from benchmarks import memory as memory_bench
-from benchmarks.contenders import BASELINE, REGISTRY, Contender, available, create
+from benchmarks.contenders import REGISTRY, Contender, available, create
 from benchmarks.data import ATTRIBUTES, CREDS, REGION, TABLE, Bench, make, make_many, wire
+from benchmarks.report import codec_table, import_table, io_table, memory_table, targets
 from benchmarks.server import Server
+from benchmarks.sizes import FULL, QUICK, Sizes
 
 IO_SCENARIOS = ["put", "get", "update", "query", "batch-write", "batch-get", "transaction"]
-OTHER_SCENARIOS = ["codec", "import", "memory"]
+OTHER_SCENARIOS = ["read-path", "https", "cold-start", "codec", "import", "memory"]
 SCENARIOS = IO_SCENARIOS + OTHER_SCENARIOS
+#: Left out of a --quick run unless named in --only: a TLS proxy and ~100 fresh processes
+#: are minutes on a busy CI machine, and moto (the CI server) closes every connection.
+NOT_QUICK = ("https", "cold-start")
 QUERY_PK = "q"
-
-
-@dataclass
-class Sizes:
-    ops: int  # single-item operations per contender per round
-    items: int  # batch write size; query and batch get use items // 10
-    page: int  # query page size
-    tx: int  # transactions (of 10 puts) per contender per round
-    codec: int  # items encoded + decoded per contender per round
-    memory: tuple[int, int]  # query iteration sizes for the memory check
-    import_runs: int
-    memory_page: int = 1000  # items per request in the memory check
-
-    @property
-    def query_items(self) -> int:
-        return max(self.items // 10, 1)
-
-
-FULL = Sizes(ops=200, items=10_000, page=100, tx=20, codec=100_000, memory=(10_000, 50_000),
-             import_runs=7)
-QUICK = Sizes(ops=10, items=300, page=10, tx=3, codec=2_000, memory=(500, 1_000),
-              import_runs=3, memory_page=100)
 
 
 _T0 = time.perf_counter()
@@ -72,7 +58,7 @@ def log(*args: Any) -> None:
 
 # ------------------------------------------------------------------ I/O scenarios
 
-Unit = tuple[str, Callable[[Contender, Sizes, int], Awaitable[int]]]
+Unit = tuple[str, Callable[[Contender, Any, int], Awaitable[int]]]
 
 
 async def _put(c: Contender, s: Sizes, r: int) -> int:
@@ -141,8 +127,8 @@ def _cache(name: str, build: Callable[[], Any]) -> Any:
     return _inputs[name]
 
 
-async def timed(c: Contender, scenario: str, sizes: Sizes, r: int) -> tuple[float, float, int]:
-    fn = SCENARIO_FUNCS[scenario][1]
+async def timed(c: Contender, fn: Callable[[Contender, Any, int], Awaitable[int]],
+                sizes: Sizes, r: int) -> tuple[float, float, int]:
     c.activate()
     gc.collect()
     w0, c0 = time.perf_counter(), time.process_time()
@@ -169,8 +155,14 @@ async def seed(url: str, tx_url: str, sizes: Sizes, memory_items: int) -> None:
 
 
 async def run_io(names: list[str], scenarios: list[str], sizes: Sizes, rounds: int,
-                 url: str, tx_url: str) -> tuple[dict[tuple[str, str], list[tuple[float, float]]],
-                                                 dict[tuple[str, str], str]]:
+                 url: str, tx_url: str, funcs: Mapping[str, Unit] = SCENARIO_FUNCS,
+                 warm_up: Callable[[Contender], Awaitable[Any]] | None = None,
+                 ) -> tuple[dict[tuple[str, str], list[tuple[float, float]]],
+                            dict[tuple[str, str], str]]:
+    """Every scenario of ``funcs`` for every contender, alternated, ``rounds`` times.
+
+    Each scenario runs once small first (``warm_up``, when given, replaces that: one call
+    per contender)."""
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     errors: dict[tuple[str, str], str] = {}
     contenders = [create(n) for n in names]
@@ -180,13 +172,22 @@ async def run_io(names: list[str], scenarios: list[str], sizes: Sizes, rounds: i
         log("warming up ...")
         warm = Sizes(ops=3, items=50, page=sizes.page, tx=1, codec=0, memory=(0, 0),
                      import_runs=0)
-        for scenario in scenarios:
+        if warm_up is not None:
+            for c in contenders:
+                try:
+                    c.activate()
+                    await warm_up(c)
+                except Exception as exc:
+                    for scenario in scenarios:
+                        errors[(scenario, c.name)] = f"{type(exc).__name__}: {exc}"[:200]
+                    log(f"  warm-up {c.name} ERROR {type(exc).__name__}: {exc}"[:200])
+        for scenario in scenarios if warm_up is None else ():
             for c in contenders:
                 if scenario in ("query", "batch-get"):
                     continue  # these need the full seeded partition; their first round warms
                 try:
                     c.activate()
-                    await SCENARIO_FUNCS[scenario][1](c, warm, 0)
+                    await funcs[scenario][1](c, warm, 0)
                 except Exception as exc:
                     errors[(scenario, c.name)] = f"{type(exc).__name__}: {exc}"[:200]
                     log(f"  warm-up {scenario} {c.name} ERROR {errors[(scenario, c.name)]}")
@@ -198,7 +199,7 @@ async def run_io(names: list[str], scenarios: list[str], sizes: Sizes, rounds: i
                     if (scenario, c.name) in errors:
                         continue
                     try:
-                        cpu, wall, units = await timed(c, scenario, sizes, r)
+                        cpu, wall, units = await timed(c, funcs[scenario][1], sizes, r)
                     except Exception as exc:
                         errors[(scenario, c.name)] = f"{type(exc).__name__}: {exc}"[:200]
                         log(f"  {scenario:12} {c.name:16} ERROR {errors[(scenario, c.name)]}")
@@ -206,7 +207,7 @@ async def run_io(names: list[str], scenarios: list[str], sizes: Sizes, rounds: i
                     results.setdefault((scenario, c.name), []).append(
                         (cpu / units, wall / units))
                     log(f"  round {r + 1} {scenario:12} {c.name:16} cpu {cpu * 1e6 / units:9.1f}"
-                        f" µs  wall {wall * 1e6 / units:9.1f} µs per {SCENARIO_FUNCS[scenario][0]}")
+                        f" µs  wall {wall * 1e6 / units:9.1f} µs per {funcs[scenario][0]}")
     finally:
         for c in contenders[::-1]:
             await c.close()
@@ -265,127 +266,6 @@ async def run_memory(url: str, sizes: Sizes) -> dict[tuple[str, int], tuple[int,
     return out
 
 
-# ------------------------------------------------------------------ output
-
-
-def fmt_us(seconds: float) -> str:
-    us = seconds * 1e6
-    return f"{us:,.0f}" if us >= 100 else f"{us:.1f}" if us >= 10 else f"{us:.2f}"
-
-
-def io_table(names: list[str], scenarios: list[str], results: dict[tuple[str, str], Any],
-             errors: dict[tuple[str, str], str], tx_server: str) -> list[str]:
-    lines = ["| scenario | contender | client CPU µs | wall µs | CPU vs raw aioboto3 "
-             "| wall vs raw aioboto3 |", "|---|---|---:|---:|---:|---:|"]
-    for scenario in scenarios:
-        unit = SCENARIO_FUNCS[scenario][0]
-        label = f"{scenario} (per {unit})"
-        if scenario == "transaction":
-            label += f" [{tx_server} server]"
-        base = results.get((scenario, BASELINE))
-        bcpu = statistics.median(x[0] for x in base) if base else None
-        bwall = statistics.median(x[1] for x in base) if base else None
-        for name in names:
-            key = (scenario, name)
-            if key in errors:
-                lines.append(f"| {label} | {name} | error | {errors[key]} | | |")
-                continue
-            runs = results.get(key)
-            if not runs:
-                lines.append(f"| {label} | {name} | n/a | | | |")
-                continue
-            cpu = statistics.median(x[0] for x in runs)
-            wall = statistics.median(x[1] for x in runs)
-            rc = f"{cpu / bcpu:.2f}x" if bcpu else ""
-            rw = f"{wall / bwall:.2f}x" if bwall else ""
-            lines.append(f"| {label} | {name} | {fmt_us(cpu)} | {fmt_us(wall)} | {rc} | {rw} |")
-    return lines
-
-
-def codec_table(results: dict[str, list[tuple[float, float]]]) -> list[str]:
-    base = statistics.median(x[0] for x in results[codec_bench.BASELINE])
-    lines = ["| scenario | codec (encode + decode, per item) | CPU µs | wall µs "
-             "| CPU vs hand-written |", "|---|---|---:|---:|---:|"]
-    for name, runs in results.items():
-        cpu = statistics.median(x[0] for x in runs)
-        wall = statistics.median(x[1] for x in runs)
-        lines.append(f"| codec | {name} | {fmt_us(cpu)} | {fmt_us(wall)} | {cpu / base:.2f}x |")
-    return lines
-
-
-def import_table(times: dict[str, float]) -> list[str]:
-    base = times["import aioboto3"]
-    lines = ["| scenario | statement | median ms | over `import aioboto3` |",
-             "|---|---|---:|---:|"]
-    for name, t in times.items():
-        lines.append(f"| import | `{name}` | {t * 1e3:.0f} | {(t - base) * 1e3:+.0f} ms |")
-    return lines
-
-
-def memory_table(mem: dict[tuple[str, int], tuple[int, int]], sizes: Sizes) -> list[str]:
-    small, large = sizes.memory
-    lines = ["| scenario | dynorm transport | items | peak traced memory | peak "
-             f"{large:,} / {small:,} |", "|---|---|---:|---:|---:|"]
-    for transport in ("aioboto3", "fast"):
-        for n in sizes.memory:
-            if (transport, n) not in mem:
-                continue
-            _, peak = mem[(transport, n)]
-            ratio = ""
-            if n == large and (transport, small) in mem:
-                ratio = f"{peak / mem[(transport, small)][1]:.2f}x"
-            lines.append(f"| memory | dynorm-{transport} | {n:,} | {peak / 2**20:.2f} MiB "
-                         f"| {ratio} |")
-    return lines
-
-
-def targets(results: dict[tuple[str, str], Any], codec: dict[str, Any] | None,
-            imports: dict[str, float] | None, mem: dict[tuple[str, int], tuple[int, int]] | None,
-            sizes: Sizes) -> list[str]:
-    def med(scenario: str, name: str, i: int = 0) -> float | None:
-        runs = results.get((scenario, name))
-        return statistics.median(x[i] for x in runs) if runs else None
-
-    rows: list[tuple[str, str, str, bool | None]] = []
-
-    def ratio_row(what: str, a: float | None, b: float | None, limit: float) -> None:
-        if a is None or b is None:
-            rows.append((what, f"<= {limit:.2f}x", "not measured", None))
-        else:
-            rows.append((what, f"<= {limit:.2f}x", f"{a / b:.2f}x", a / b <= limit))
-
-    for op in ("put", "get", "update"):
-        ratio_row(f"dynorm-aioboto3 {op}: client CPU vs raw aioboto3",
-                  med(op, "dynorm-aioboto3"), med(op, BASELINE), 1.05)
-    for peer in ("aiodynamo", "pydynox"):
-        for op, limit in (("put", 0.9), ("get", 0.9), ("query", 1.0), ("batch-write", 1.0)):
-            ratio_row(f"dynorm-fast {op}: client CPU vs {peer}", med(op, "dynorm-fast"),
-                      med(op, peer), limit)
-    if codec:
-        dyn = statistics.median(x[0] for x in codec["dynorm (to_item + from_item)"])
-        hand = statistics.median(x[0] for x in codec[codec_bench.BASELINE])
-        ratio_row("codec encode+decode: CPU vs hand-written + pydantic", dyn, hand, 1.25)
-    for name in ("dynorm-aioboto3", "dynorm-fast"):
-        ratio_row(f"{name} batch write of {sizes.items:,}: wall vs raw aioboto3 (concurrent)",
-                  med("batch-write", name, 1), med("batch-write", BASELINE, 1), 1.1)
-    if mem:
-        small, large = sizes.memory
-        for transport in ("aioboto3", "fast"):
-            if (transport, small) in mem and (transport, large) in mem:
-                ratio_row(f"query memory flat (dynorm-{transport}): peak at {large:,} / "
-                          f"{small:,} items", mem[(transport, large)][1],
-                          mem[(transport, small)][1], 1.2)
-    if imports:
-        extra = (imports["import dynorm, aioboto3"] - imports["import aioboto3"]) * 1e3
-        rows.append(("`import dynorm` adds over `import aioboto3`", "<= 60 ms",
-                     f"{extra:.0f} ms", extra <= 60))
-    lines = ["| target | limit | measured | met |", "|---|---|---:|---|"]
-    for what, limit, measured, ok in rows:
-        mark = "n/a" if ok is None else "yes" if ok else "**no**"
-        lines.append(f"| {what} | {limit} | {measured} | {mark} |")
-    return lines
-
-
 # ------------------------------------------------------------------ main
 
 
@@ -396,7 +276,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                    "batch get use a tenth of it")
     p.add_argument("--ops", type=int, help="single-item operations per round (default 200)")
     p.add_argument("--rounds", type=int, help="rounds of alternation (default 3; quick 2)")
-    p.add_argument("--quick", action="store_true", help="small sizes, for CI (~1 minute)")
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes, for CI (~2 minutes); https and cold-start only when "
+                        "named in --only")
     p.add_argument("--server", choices=["dynalite", "moto", "dynamodb-local"],
                    default="dynalite",
                    help="dynalite (npm; falls back to moto without npm), moto, or AWS's "
@@ -404,6 +286,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--only", help=f"comma-separated scenarios: {','.join(SCENARIOS)}")
     p.add_argument("--contenders", help=f"comma-separated: {','.join(REGISTRY)}")
     p.add_argument("--output", help="also write the markdown to this file")
+    p.add_argument("--uvloop", action="store_true",
+                   help="https: also run each round on uvloop's event loop (if importable)")
     args = p.parse_args(argv)
     for flag, allowed in (("only", SCENARIOS), ("contenders", list(REGISTRY))):
         value = getattr(args, flag)
@@ -414,7 +298,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-async def amain(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Every selected scenario, each async stage on a fresh event loop; the markdown out."""
     base = QUICK if args.quick else FULL
     sizes = Sizes(**{**base.__dict__})
     if args.items:
@@ -422,7 +307,8 @@ async def amain(args: argparse.Namespace) -> int:
     if args.ops:
         sizes.ops = args.ops
     rounds = args.rounds or (2 if args.quick else 3)
-    scenarios = args.only.split(",") if args.only else SCENARIOS
+    scenarios = (args.only.split(",") if args.only
+                 else [s for s in SCENARIOS if not (args.quick and s in NOT_QUICK)])
     wanted = args.contenders.split(",") if args.contenders else list(REGISTRY)
     out: list[str] = []
     names: list[str] = []
@@ -435,14 +321,23 @@ async def amain(args: argparse.Namespace) -> int:
             names.append(name)
     io = [s for s in IO_SCENARIOS if s in scenarios]
     servers: list[Server] = []
+    results: dict[tuple[str, str], Any] = {}
+    errors: dict[tuple[str, str], str] = {}
+    read_results: dict[tuple[str, str], Any] = {}
+    read_errors: dict[tuple[str, str], str] = {}
+    read_units = read_path.units(*sizes.read)
+    mem = codec = imports = None
+    tls: https.Result | None = None
+    cold: cold_start.Result | None = None
+    main_server = tx_server = read_server = None
     try:
         kind = args.server
-        need_server = bool(io) or "memory" in scenarios
-        main_server = tx_server = None
-        if need_server:
-            if kind == "dynalite" and import_bench_dynalite() is None:
-                skipped.append("dynalite unavailable (no npm): using moto")
-                kind = "moto"
+        need_main = bool(io) or bool({"memory", "https", "cold-start"} & set(scenarios))
+        if (need_main or "read-path" in scenarios) and kind == "dynalite" \
+                and import_bench_dynalite() is None:
+            skipped.append("dynalite unavailable (no npm): using moto")
+            kind = "moto"
+        if need_main:
             main_server = Server(kind)
             servers.append(main_server)
             tx_server = main_server
@@ -451,25 +346,36 @@ async def amain(args: argparse.Namespace) -> int:
                 # transaction (seconds with the other scenarios' items): a moto of its own.
                 tx_server = Server("moto")
                 servers.append(tx_server)
-        results: dict[tuple[str, str], Any] = {}
-        errors: dict[tuple[str, str], str] = {}
-        mem = None
-        if main_server is not None and tx_server is not None:
             log(f"server: {main_server.name} at {main_server.url}; transactions: "
                 f"{tx_server.name} at {tx_server.url}")
-            await seed(main_server.url, tx_server.url, sizes,
-                       sizes.memory[1] if "memory" in scenarios else 0)
+            asyncio.run(seed(main_server.url, tx_server.url, sizes,
+                             sizes.memory[1] if "memory" in scenarios else 0))
             if io:
-                results, errors = await run_io(names, io, sizes, rounds, main_server.url,
-                                               tx_server.url)
+                results, errors = asyncio.run(run_io(names, io, sizes, rounds,
+                                                     main_server.url, tx_server.url))
             if "memory" in scenarios:
                 log("memory ...")
-                mem = await run_memory(main_server.url, sizes)
-        codec = None
+                mem = asyncio.run(run_memory(main_server.url, sizes))
+            if "https" in scenarios:
+                log("https ...")
+                keys = [(QUERY_PK, i) for i in range(sizes.query_items)]
+                tls = https.measure(main_server.url, main_server.name, names, keys, sizes.ops,
+                                    rounds, args.uvloop, log)
+            if "cold-start" in scenarios:
+                log("cold start ...")
+                cold = cold_start.measure(main_server.url, names, sizes.cold_runs, log)
+        if "read-path" in scenarios:
+            read_server = Server(kind)
+            servers.append(read_server)
+            log(f"read path: seeding {sum(sizes.read):,} items into {read_server.name} at "
+                f"{read_server.url} ...")
+            asyncio.run(read_path.seed(read_server.url, *sizes.read))
+            read_results, read_errors = asyncio.run(run_io(
+                names, list(read_units), sizes, rounds, read_server.url, read_server.url,
+                funcs=read_units, warm_up=read_path.warm))
         if "codec" in scenarios:
             log("codec ...")
             codec = run_codec(sizes, rounds)
-        imports = None
         if "import" in scenarios:
             log("import ...")
             imports = import_bench.measure(sizes.import_runs)
@@ -477,12 +383,14 @@ async def amain(args: argparse.Namespace) -> int:
         for s in servers[::-1]:
             s.stop()
 
-    server_name = main_server.name if main_server else "none"
+    first = main_server or read_server
+    server_name = first.name if first else "none"
     out.append(f"dynorm {dynorm.__version__}; Python {platform.python_version()}; "
                f"{os.cpu_count()} CPUs; {platform.platform()}")
     out.append(f"server: {server_name} on 127.0.0.1 in its own process"
                + (f"; transactions: a second {tx_server.name} process" if tx_server and
-                  tx_server is not main_server else ""))
+                  tx_server is not main_server else "")
+               + ("; read path: a server process of its own" if read_server else ""))
     out.append(f"model: {ATTRIBUTES} attributes; {rounds} rounds, contenders alternated, "
                f"medians; {sizes.ops} single-item ops, query of {sizes.query_items:,} items "
                f"({sizes.page} per page), batch write of {sizes.items:,}, batch get of "
@@ -490,21 +398,40 @@ async def amain(args: argparse.Namespace) -> int:
                f"{sizes.codec:,} items per round")
     out.extend(skipped)
     if io:
-        out += ["", *io_table(names, io, results, errors, tx_server.name if tx_server else "")]
+        units = {name: unit for name, (unit, _) in SCENARIO_FUNCS.items()}
+        out += ["", *io_table(names, io, units, results, errors,
+                              tx_server.name if tx_server else "")]
+    if "read-path" in scenarios:
+        returns = {n: create(n).returns for n in names}
+        out += ["", *read_path.table(names, read_path.labels(*sizes.read), read_results,
+                                     read_errors, returns)]
+    if tls:
+        out += ["", f"https: get of one {ATTRIBUTES}-attribute item, {sizes.ops} gets at 1 in "
+                f"flight and {https.ops_at(sizes.ops, 64)} at 64, per round; TLS terminated "
+                "by benchmarks/tls_proxy.py in its own process, plain = the same proxy "
+                "without TLS", "", *https.table(tls), "", *https.info(tls)]
+    if cold:
+        out += ["", f"cold start: fresh processes, {sizes.cold_runs} runs each after one "
+                "warm-up, medians; client CPU = the child's user + sys", "",
+                *cold_start.table(cold), "", *cold_start.info(cold)]
     if codec:
         out += ["", *codec_table(codec)]
     if imports:
         out += ["", *import_table(imports)]
     if mem:
         out += ["", *memory_table(mem, sizes)]
-    out += ["", *targets(results, codec, imports, mem, sizes)]
+    if io or codec or imports or mem:
+        out += ["", *targets(results, codec, imports, mem, sizes)]
     text = "\n".join(out)
     print(text)
     if args.output:
         with open(args.output, "w") as f:
             f.write(text + "\n")
-    if errors:
-        log(f"{len(errors)} scenario(s) failed")
+    # A peer the https scenario cannot run (its CA, or its connections on moto) is skipped
+    # with the reason in the table, not a failure.
+    failures = len(errors) + len(read_errors) + len(cold.errors if cold else {})
+    if failures:
+        log(f"{failures} scenario(s) failed")
         return 1
     return 0
 
@@ -518,6 +445,6 @@ def import_bench_dynalite() -> Any:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse(argv)
     t0 = time.perf_counter()
-    code = asyncio.run(amain(args))
+    code = run(args)
     log(f"total {time.perf_counter() - t0:.0f} s")
     sys.exit(code)

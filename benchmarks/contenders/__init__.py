@@ -32,6 +32,11 @@ class Contender:
 
     name = ""
     sync = False  # a synchronous library (runs blocking, in the same process)
+    #: What reads hand back (the read-path table prints it).
+    returns = ""
+    #: A CA file to trust for an https endpoint (the https scenario), for adapters whose
+    #: library takes one explicitly; the others read AWS_CA_BUNDLE or SSL_CERT_FILE.
+    ca_bundle: str | None = None
 
     async def open(self, url: str, tx_url: str) -> None:
         """Connect to the main server (``url``) and the transactions server (``tx_url``)."""
@@ -54,8 +59,14 @@ class Contender:
         score < MAX_SCORE, returning the new item (ALL_NEW)."""
         raise NotImplementedError
 
-    async def query(self, pk: str, page_size: int) -> int:
-        """Every item of partition ``pk``, ``page_size`` per request; returns the count."""
+    async def query(self, pk: str, page_size: int | None) -> int:
+        """Every item of partition ``pk``, ``page_size`` per request (None: no ``Limit``,
+        the server's 1 MB pages); returns the count."""
+        raise NotImplementedError
+
+    async def scan(self, segments: int) -> int:
+        """Every item of the table, ``segments`` segments read in parallel (the async
+        libraries concurrently, the sync ones in threads); returns the count."""
         raise NotImplementedError
 
     async def batch_write(self, items: Sequence[Bench]) -> None:

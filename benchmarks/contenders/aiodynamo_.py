@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from aiodynamo.expressions import F, HashKey
 from aiodynamo.http.aiohttp import AIOHTTP
 from aiodynamo.models import BatchGetRequest, BatchWriteRequest, ReturnValues
 from aiodynamo.operations import Put
+from aiodynamo.utils import dy2py
 from yarl import URL
 
 from benchmarks.contenders import Contender, Key
@@ -24,8 +26,14 @@ CONCURRENCY = 8
 
 
 class Aiodynamo(Contender):
+    returns = "dicts of Python values (Decimal numbers)"
+
     async def open(self, url: str, tx_url: str) -> None:
-        self.session = aiohttp.ClientSession()
+        # aiohttp builds its default SSL context when imported: a CA file is passed as a
+        # context of its own.
+        connector = (aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=self.ca_bundle))
+                     if self.ca_bundle else None)
+        self.session = aiohttp.ClientSession(connector=connector)
         creds = StaticCredentials(AwsKey("local", "local"))
         # Decimal numbers, as the others (aiodynamo's default is float).
         self.client = Client(AIOHTTP(self.session), creds, REGION, URL(url),
@@ -52,7 +60,7 @@ class Aiodynamo(Contender):
                 condition=F("pk").exists() & F("score").lt(MAX_SCORE),
                 return_values=ReturnValues.all_new)
 
-    async def query(self, pk: str, page_size: int) -> int:
+    async def query(self, pk: str, page_size: int | None) -> int:
         count, start = 0, None
         while True:
             page = await self.client.query_single_page(TABLE, HashKey("pk", pk),
@@ -61,6 +69,24 @@ class Aiodynamo(Contender):
             start = page.last_evaluated_key
             if not start:
                 return count
+
+    async def scan(self, segments: int) -> int:
+        # aiodynamo's scan() takes no segments: its own scan_single_page() with Segment and
+        # TotalSegments added, through its send_request() and dy2py().
+        async def segment(i: int) -> int:
+            count, start = 0, None
+            while True:
+                payload: dict[str, Any] = {"TableName": TABLE, "Segment": i,
+                                           "TotalSegments": segments}
+                if start:
+                    payload["ExclusiveStartKey"] = start
+                response = await self.client.send_request(action="Scan", payload=payload)
+                count += len([dy2py(item, Decimal) for item in response["Items"]])
+                start = response.get("LastEvaluatedKey")
+                if not start:
+                    return count
+
+        return sum(await asyncio.gather(*(segment(i) for i in range(segments))))
 
     async def batch_write(self, items: Sequence[Bench]) -> None:
         sem = asyncio.Semaphore(CONCURRENCY)

@@ -12,6 +12,11 @@ from benchmarks.data import CREDS, MAX_SCORE, REGION, TABLE, Bench, plain
 
 
 class Pydynox(Contender):
+    """Its client takes no CA file (``ca_bundle`` unused): its Rust TLS stack (rustls with
+    the platform's roots) reads SSL_CERT_FILE when the client is made."""
+
+    returns = "dicts of Python values"
+
     async def open(self, url: str, tx_url: str) -> None:
         def client(endpoint: str) -> DynamoDBClient:
             return DynamoDBClient(region=REGION, access_key=CREDS["aws_access_key_id"],
@@ -39,7 +44,7 @@ class Pydynox(Contender):
                 expression_attribute_values={":one": 1, ":st": "seen", ":max": MAX_SCORE},
                 return_values="ALL_NEW")
 
-    async def query(self, pk: str, page_size: int) -> int:
+    async def query(self, pk: str, page_size: int | None) -> int:
         count = 0
         async for _ in self.client.query(TABLE, "#pk = :pk",
                                          expression_attribute_names={"#pk": "pk"},
@@ -47,6 +52,11 @@ class Pydynox(Contender):
                                          page_size=page_size):
             count += 1
         return count
+
+    async def scan(self, segments: int) -> int:
+        # pydynox's own parallel scan: all segments at once, every item in one list.
+        items, _ = await self.client.parallel_scan(TABLE, total_segments=segments)
+        return len(items)
 
     async def batch_write(self, items: Sequence[Bench]) -> None:
         # pydynox splits into calls of 25 and retries unprocessed items itself.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pynamodb.attributes import (
@@ -71,8 +72,8 @@ def model_class(url: str) -> type[Model]:
         lucky = NumberSetAttribute()
         history = ListAttribute(of=NumberAttribute)
         aliases = ListAttribute(of=UnicodeAttribute)
-        address = PAddress()
-        attrs = MapAttribute()
+        address = PAddress()  # type: ignore[no-untyped-call]
+        attrs: MapAttribute[str, int] = MapAttribute()  # type: ignore[no-untyped-call]
 
     return PBench
 
@@ -84,13 +85,15 @@ def build(cls: type[Model], m: Bench) -> Model:
         visits=m.visits, balance=float(m.balance), rate=float(m.rate), active=m.active,
         created=m.created, updated=m.updated, tags=set(m.tags), lucky=set(m.lucky),
         history=list(m.history), aliases=list(m.aliases),
-        address=PAddress(street=a.street, city=a.city, zip=a.zip, country=a.country),
+        address=PAddress(street=a.street, city=a.city, zip=a.zip,  # type: ignore[no-untyped-call]
+                         country=a.country),
         attrs=dict(m.attrs),
     )
 
 
 class PynamoDB(Contender):
     sync = True
+    returns = "PynamoDB model instances"
 
     async def open(self, url: str, tx_url: str) -> None:
         self.cls: Any = model_class(url)
@@ -113,8 +116,15 @@ class PynamoDB(Contender):
             cls(m.pk, m.sk).update(actions=[cls.score.add(1), cls.status.set("seen")],
                                    condition=cls.pk.exists() & (cls.score < MAX_SCORE))
 
-    async def query(self, pk: str, page_size: int) -> int:
+    async def query(self, pk: str, page_size: int | None) -> int:
         return sum(1 for _ in self.cls.query(pk, page_size=page_size))
+
+    async def scan(self, segments: int) -> int:
+        def segment(i: int) -> int:
+            return sum(1 for _ in self.cls.scan(segment=i, total_segments=segments))
+
+        with ThreadPoolExecutor(segments) as pool:
+            return sum(pool.map(segment, range(segments)))
 
     async def batch_write(self, items: Sequence[Bench]) -> None:
         with self.cls.batch_write() as writer:

@@ -16,11 +16,14 @@ CONCURRENCY = 8  # batch calls in flight, as dynorm's batch() and get_many() def
 
 
 class RawAioboto3(Contender):
+    returns = "wire dicts (AttributeValues, as botocore parses them)"
+
     async def open(self, url: str, tx_url: str) -> None:
         session = aioboto3.Session(region_name=REGION, **CREDS)
-        self._cm = session.client("dynamodb", endpoint_url=url)
+        verify = {"verify": self.ca_bundle} if self.ca_bundle else {}
+        self._cm = session.client("dynamodb", endpoint_url=url, **verify)
         self.client = await self._cm.__aenter__()
-        self._tx_cm = session.client("dynamodb", endpoint_url=tx_url)
+        self._tx_cm = session.client("dynamodb", endpoint_url=tx_url, **verify)
         self.tx_client = await self._tx_cm.__aenter__()
 
     async def close(self) -> None:
@@ -48,18 +51,33 @@ class RawAioboto3(Contender):
                                            ":max": {"N": str(MAX_SCORE)}},
                 ReturnValues="ALL_NEW")
 
-    async def query(self, pk: str, page_size: int) -> int:
+    async def query(self, pk: str, page_size: int | None) -> int:
         count = 0
         kwargs: dict[str, Any] = {"TableName": TABLE, "KeyConditionExpression": "#pk = :pk",
                                   "ExpressionAttributeNames": {"#pk": "pk"},
-                                  "ExpressionAttributeValues": {":pk": {"S": pk}},
-                                  "Limit": page_size}
+                                  "ExpressionAttributeValues": {":pk": {"S": pk}}}
+        if page_size:
+            kwargs["Limit"] = page_size
         while True:
             page = await self.client.query(**kwargs)
             count += len(page["Items"])
             if "LastEvaluatedKey" not in page:
                 return count
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    async def scan(self, segments: int) -> int:
+        async def segment(i: int) -> int:
+            count = 0
+            kwargs: dict[str, Any] = {"TableName": TABLE, "Segment": i,
+                                      "TotalSegments": segments}
+            while True:
+                page = await self.client.scan(**kwargs)
+                count += len(page["Items"])
+                if "LastEvaluatedKey" not in page:
+                    return count
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+        return sum(await asyncio.gather(*(segment(i) for i in range(segments))))
 
     async def batch_write(self, items: Sequence[Bench]) -> None:
         sem = asyncio.Semaphore(CONCURRENCY)
