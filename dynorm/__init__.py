@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 # The blocking API (dynorm.blocking, issue 19): last, it wraps everything above.
 from dynorm import blocking as blocking
+from dynorm.blocking import BlockingCallInEventLoop
 
 __version__ = "0.1.0"
 
@@ -86,6 +87,7 @@ __all__ = [
     "Attr",
     "BatchGetFailed",
     "BatchWriteFailed",
+    "BlockingCallInEventLoop",
     "Change",
     "ChangeEvent",
     "CheckpointStore",

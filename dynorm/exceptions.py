@@ -21,6 +21,7 @@ The tree (classes defined next to the feature that raises them are marked with i
     ├── StreamError              a stream cannot be read as asked  (streams)
     │   └── StreamNotEnabled     the table has no stream  (streams)
     ├── PlanError                a plan has blocking changes or is stale (tables)
+    ├── BlockingCallInEventLoop  a blocking call from code on its own event loop  (blocking)
     ├── TransportError           no answer from the server (connection failed, retries spent)
     └── ServiceError             DynamoDB answered with an error (``.code``, ``.message``)
         ├── ConditionFailed          a ConditionExpression was false (``.item`` if returned)

@@ -110,7 +110,7 @@ def test_every_dynorm_exception_has_a_status() -> None:
         "ItemTooLarge": 413, "EncodingError": 422, "InvalidKey": 422,
         "Throttled": 503, "ServerError": 503, "TransportError": 503, "TableNotFound": 503,
         "ResourceInUse": 503, "ConnectionNotConfigured": 503, "LocalServerError": 503,
-        "BatchWriteFailed": 503, "BatchGetFailed": 503,
+        "BatchWriteFailed": 503, "BatchGetFailed": 503, "BlockingCallInEventLoop": 500,
         "DynormError": 500, "SchemaError": 500, "ValidationFailed": 500, "PartialCopy": 500,
         "RequestRejected": 500, "ServiceError": 500, "InvalidTransaction": 500,
         "InvalidBatch": 500, "StreamError": 500, "StreamNotEnabled": 500,
