@@ -260,16 +260,9 @@ class InstanceTwin(_Twin, Generic[M]):
             self._target = instance
 
 
-_class_twins: dict[type[Model], ModelTwin[Any]] = {}
-
-
 def _model_twin(instance: Model | None, owner: type[M]) -> Any:
-    if instance is not None:
-        return InstanceTwin(instance)
-    twin = _class_twins.get(owner)
-    if twin is None:
-        twin = _class_twins[owner] = ModelTwin(owner)
-    return twin
+    # A new (one-slot) twin per access: a cache of them would keep model classes alive.
+    return ModelTwin(owner) if instance is None else InstanceTwin(instance)
 
 
 # ---------------------------------------------------------------------------- reads

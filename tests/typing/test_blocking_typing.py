@@ -120,4 +120,5 @@ def wrong_calls_are_flagged(p: Player) -> None:
 
 
 def test_module_imports() -> None:
-    assert Player.sync is Player.sync  # one twin per model class
+    assert isinstance(Player.sync, ModelTwin)
+    assert isinstance(Player(id="p", game="g").sync, InstanceTwin)

@@ -15,7 +15,7 @@ import ast
 import inspect
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 
@@ -208,3 +208,21 @@ def test_the_typed_twins_are_the_twins_that_exist(module: str, twin: str,
     made at run time: a new async operation fails here until it is typed too."""
     typed = _typed_names(ROOT / "dynorm" / "blocking" / module, twin)
     assert typed == expected(), f"{twin}: add to (or drop from) its TYPE_CHECKING __init__"
+
+
+def test_twins_keep_no_model_class_alive() -> None:
+    import gc
+    import weakref
+
+    def declare() -> weakref.ref[type[dynorm.Model]]:
+        class Temporary(dynorm.Model, table="blocking-temporary"):
+            key: Annotated[str, dynorm.PartitionKey]
+
+        assert isinstance(Temporary.sync, blocking.ModelTwin)
+        assert isinstance(Temporary(key="k").sync, blocking.InstanceTwin)
+        assert isinstance(Temporary.query(Temporary.key == "k").sync, blocking.ReadTwin)
+        return weakref.ref(Temporary)
+
+    ref = declare()
+    gc.collect()
+    assert ref() is None
