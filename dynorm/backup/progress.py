@@ -63,9 +63,9 @@ class Progress:
         return max(0.0, (self.total - self.items - self.rejected) / rate)
 
 
-#: What ``on_progress=`` takes: a function of one `Progress` (called from the event loop;
-#: keep it quick).
 ProgressCallback = Callable[[Progress], None]
+"""What ``on_progress=`` takes: a function of one `Progress` (called from the event loop;
+keep it quick)."""
 
 
 class Reporter:
