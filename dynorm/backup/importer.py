@@ -46,7 +46,7 @@ from dynorm.backup._tables import TableRef, describe, physical_name, wait_active
 from dynorm.backup.errors import TransferError
 from dynorm.backup.progress import ProgressCallback, RateLimit, Reporter
 from dynorm.backup.storage import LocalStorage, Storage, open_location, write_atomically
-from dynorm.codec.json import dumps, loads
+from dynorm.codec.json import Fragment, dumps, loads
 from dynorm.connection import ROUND_ERRORS, Connection, get_connection
 from dynorm.exceptions import RequestRejected
 from dynorm.transport.base import RetryPolicy
@@ -173,8 +173,8 @@ class _Chunk:
 
     def __init__(self, seq: int) -> None:
         self.seq = seq
-        #: (key identity, item, file, line) of each item
-        self.items: list[tuple[bytes, dict[str, Any], str, int]] = []
+        #: (key identity, item, file, line, what to send) of each item
+        self.items: list[tuple[bytes, dict[str, Any], str, int, Any]] = []
         self.kids: set[bytes] = set()
         self.rejects: list[bytes] = []
         self.end = (0, 0)
@@ -215,6 +215,8 @@ class _Import:
         self.abort: BaseException | None = None
         self.saved_at = 0.0
         self.resumed = False
+        #: the transport writes dynorm's JSON: items go as the file has them
+        self.raw_json = connection.accepts_json_fragments
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -290,14 +292,17 @@ class _Import:
         chunk.rejects.append(dumps(record) + b"\n")
 
     def _item(self, chunk: _Chunk, key: str, index: int, raw: bytes
-              ) -> tuple[bytes, dict[str, Any]] | None:
-        """The key identity and item of a line, or None when it went to the rejects."""
+              ) -> tuple[bytes, dict[str, Any], Any] | None:
+        """The key identity, item and what to send of a line (the item's JSON as it is in
+        the file, when the transport takes it so), or None when it went to the rejects."""
         try:
-            item = layout.parse_line(raw)
+            item, text = layout.split_line(raw)
         except ValueError as exc:
             self._reject(chunk, key, index, f"not DynamoDB JSON: {exc}", None, raw)
             return None
-        if layout.has_binary(raw):
+        # dynorm's JSON (the fast transport) sends base64 text as it is; botocore and the
+        # model's codec want bytes
+        if layout.has_binary(raw) and (self.model is not None or not self.raw_json):
             layout.binary_to_bytes(item)
         missing = [k for k in self.key_names if k not in item]
         if missing:
@@ -310,7 +315,8 @@ class _Import:
             except Exception as exc:  # ValidationFailed, or a value the codec refuses
                 self._reject(chunk, key, index, f"{type(exc).__name__}: {exc}", item, raw)
                 return None
-        return dumps([item[k] for k in self.key_names]), item
+        payload: Any = Fragment(text) if self.raw_json and text is not None else item
+        return dumps([item[k] for k in self.key_names]), item, payload
 
     async def run(self) -> None:
         try:
@@ -341,14 +347,14 @@ class _Import:
                 self.reporter.bytes += len(raw)
                 found = self._item(chunk, key, line, raw)
                 if found is not None:
-                    kid, item = found
+                    kid, item, payload = found
                     if kid in chunk.kids:  # the same item twice: the later line wins
                         chunk.end = (index, line)
                         chunk = await self._dispatch(chunk)
                     waiting = self.inflight.get(kid)
                     if waiting is not None:
                         await waiting.done.wait()
-                    chunk.items.append((kid, item, key, line))
+                    chunk.items.append((kid, item, key, line, payload))
                     chunk.kids.add(kid)
                 if len(chunk.items) == _BATCH or len(chunk.rejects) >= 100:
                     chunk.end = (index, line + 1)
@@ -413,8 +419,8 @@ class _Import:
         while remaining:
             if self.rate is not None:
                 await self.rate.take(len(remaining))
-            request = {"RequestItems": {self.table: [{"PutRequest": {"Item": item}}
-                                                     for _, item, _, _ in remaining]}}
+            request = {"RequestItems": {self.table: [{"PutRequest": {"Item": entry[4]}}
+                                                     for entry in remaining]}}
             last: Exception | None = None
             try:
                 answer = await self.conn.call("BatchWriteItem", request)
@@ -442,11 +448,11 @@ class _Import:
                 await asyncio.sleep(self.policy.delay(attempt))
 
     async def _one_by_one(self, chunk: _Chunk,
-                          items: list[tuple[bytes, dict[str, Any], str, int]]) -> None:
+                          items: list[tuple[bytes, dict[str, Any], str, int, Any]]) -> None:
         """DynamoDB refused the batch: put each item alone to find the one(s) at fault."""
-        for _, item, key, line in items:
+        for _, item, key, line, payload in items:
             try:
-                await self.conn.call("PutItem", {"TableName": self.table, "Item": item})
+                await self.conn.call("PutItem", {"TableName": self.table, "Item": payload})
             except RequestRejected as exc:
                 record = {"file": key, "line": line + 1,
                           "error": f"DynamoDB refused the item: {exc.code}: {exc.message}",

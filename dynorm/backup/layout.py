@@ -113,8 +113,15 @@ def encode_line(item: dict[str, Any]) -> bytes:
 
 
 def parse_line(line: bytes) -> dict[str, Any]:
+    """The item of one line (see `split_line`)."""
+    return split_line(line)[0]
+
+
+def split_line(line: bytes) -> tuple[dict[str, Any], bytes | None]:
     """The item of one line: an export line (``{"Item": {...}}``) or a plain item in
-    DynamoDB JSON. Binary values stay base64 strings, as in the file.
+    DynamoDB JSON, and the item's own JSON text within the line when it can be cut out
+    (an export line holding nothing else), else None. Binary values stay base64
+    strings, as in the file.
 
     A line with an ``Item`` object and nothing else that is an object (a line of
     dynorm's rejects file carries ``file``, ``line`` and ``error`` beside it) is read as
@@ -128,15 +135,20 @@ def parse_line(line: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"a line must hold a JSON object, not {type(value).__name__}")
     inner = value.get("Item")
+    text: bytes | None = None
     if isinstance(inner, dict) and all(
             not isinstance(v, dict) for k, v in value.items() if k != "Item"):
+        if len(value) == 1 and line.startswith(b'{"Item":') and line.endswith(b"}"):
+            text = line[8:-1]
         value = inner
+    elif line.startswith(b"{") and line.endswith(b"}"):
+        text = line
     for name, attribute in value.items():
         if not (isinstance(attribute, dict) and len(attribute) == 1):
             raise ValueError(
                 f"attribute {name!r} is not an AttributeValue (one type tag such as "
                 f'{{"S": "text"}} or {{"N": "1"}}): {orjson.dumps(attribute)[:80]!r}')
-    return value
+    return value, text
 
 
 def split_lines(buffer: bytearray, data: bytes) -> list[bytes]:
@@ -312,28 +324,35 @@ def relative_data_key(folder: str, data_file_s3_key: str) -> str:
     return folder + tail
 
 
-def binary_to_bytes(node: Any) -> Any:
+def binary_to_bytes(item: dict[str, Any]) -> dict[str, Any]:
     """Turn the base64 text of ``B``/``BS`` AttributeValues into bytes, in place, anywhere
-    in ``node`` (an item or key as read from JSON); returns ``node``. A map attribute
-    named ``B`` holds AttributeValues (dicts), never text, so the two cannot be confused."""
-    if isinstance(node, dict):
-        if len(node) == 1:
-            value = node.get("B")
-            if isinstance(value, str):
-                node["B"] = base64.b64decode(value)
-                return node
-            values = node.get("BS")
-            if isinstance(values, list) and all(isinstance(v, str) for v in values):
-                node["BS"] = [base64.b64decode(v) for v in values]
-                return node
-        for child in node.values():
-            if isinstance(child, (dict, list)):
-                binary_to_bytes(child)
-    elif isinstance(node, list):
-        for child in node:
-            if isinstance(child, (dict, list)):
-                binary_to_bytes(child)
-    return node
+    in an item or key as read from JSON (maps and lists included); returns ``item``."""
+    for value in item.values():
+        _binary_value(value)
+    return item
+
+
+def _binary_value(value: Any) -> None:
+    if not isinstance(value, dict):
+        return
+    if "B" in value:
+        inner = value["B"]
+        if isinstance(inner, str):
+            value["B"] = base64.b64decode(inner)
+    elif "BS" in value:
+        inner = value["BS"]
+        if isinstance(inner, list):
+            value["BS"] = [base64.b64decode(v) if isinstance(v, str) else v for v in inner]
+    elif "M" in value:
+        inner = value["M"]
+        if isinstance(inner, dict):
+            for child in inner.values():
+                _binary_value(child)
+    elif "L" in value:
+        inner = value["L"]
+        if isinstance(inner, list):
+            for child in inner:
+                _binary_value(child)
 
 
 def has_binary(line: bytes) -> bool:
