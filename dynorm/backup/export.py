@@ -173,6 +173,12 @@ class _Export:
             self.reporter.items += checkpoint["items"]
             self.reporter.bytes += checkpoint["bytes"]
         self.reporter.resumed_items = self.reporter.items
+        # A killed run's half-written files (a local folder's temporary files; S3 PUTs
+        # are whole or absent) must not stay where AWS's ImportTable would read them.
+        remove_partial = getattr(self.storage, "remove_partial", None)
+        if remove_partial is not None:
+            for key in await remove_partial(self.folder):
+                log.info("export %s: removed %s, left by a killed run", export_id, key)
         # Data files a killed run wrote after its last checkpoint: the scan writes them
         # again under the same names, or (if it no longer reaches them) nothing must.
         for key in await self.storage.list(self.folder + "data/"):

@@ -11,6 +11,7 @@ point leaves either the old file or the new one, never a torn one.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -133,6 +134,20 @@ class LocalStorage:
     async def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+
+    async def remove_partial(self, prefix: str) -> builtins.list[str]:
+        """Delete the temporary files a killed process left under ``prefix`` (a write
+        that never reached its rename); their keys."""
+        base = self._path(prefix)
+        removed: builtins.list[str] = []
+        for folder, _, files in os.walk(base) if base.is_dir() else ():
+            for name in files:
+                if name.startswith(".") and name.endswith(".tmp"):
+                    path = Path(folder) / name
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                    removed.append(path.relative_to(self.root).as_posix())
+        return removed
 
     async def close(self) -> None:
         return None

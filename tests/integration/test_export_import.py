@@ -217,6 +217,27 @@ async def test_rate_limit_and_resume_of_a_finished_export(conn: Connection,
         await export_table(Everything, tmp_path, resume=True, export_id=result.export_id)
 
 
+@EVERYTHING
+async def test_resume_removes_what_a_killed_run_left(conn: Connection, tmp_path: Path) -> None:
+    """A half-written temporary file and a data file written after the last checkpoint
+    would be read by AWS's ImportTable (pointed at data/): a resumed export removes both."""
+    await fill(30)
+    result = await export_table(Everything, tmp_path, segments=2)
+    folder = Path(result.folder)
+    (folder / "manifest-summary.json").unlink()  # as if killed before the manifests
+    partial = folder / "data" / ".seg0000-00001.json.gz.4242.tmp"
+    partial.write_bytes(b"\x1f\x8b half")
+    orphan = folder / "data" / "seg0001-00007.json.gz"
+    orphan.write_bytes(gzip.compress(layout.encode_line(everything(99).to_item())))
+    again = await export_table(Everything, tmp_path, resume=True)
+    assert again.resumed and again.export_id == result.export_id
+    assert again.item_count == 30
+    assert not partial.exists() and not orphan.exists()
+    assert sorted(p.name for p in (folder / "data").iterdir()) == sorted(
+        Path(e["dataFileS3Key"]).name for e in map(
+            orjson.loads, (folder / "manifest-files.json").read_bytes().splitlines()))
+
+
 # ---------------------------------------------------------------------------- S3 (moto)
 
 
