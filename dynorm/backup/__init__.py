@@ -34,9 +34,10 @@ from dynorm.backup.backups import (
 )
 from dynorm.backup.errors import S3Error, TransferError, UnsupportedOperation
 from dynorm.backup.export import ExportResult, export_table
-from dynorm.backup.importer import ImportResult, Source, find_source, import_table
+from dynorm.backup.importer import ImportResult, import_table
 from dynorm.backup.progress import Progress, ProgressCallback, RateLimit
 from dynorm.backup.server import ServerExport, ServerImport, server_export, server_import
+from dynorm.backup.sources import Source, find_source
 from dynorm.backup.storage import LocalStorage, Storage, open_location
 
 __all__ = [

@@ -45,6 +45,7 @@ from dynorm.backup import layout
 from dynorm.backup._tables import TableRef, describe, physical_name, wait_active
 from dynorm.backup.errors import TransferError
 from dynorm.backup.progress import ProgressCallback, RateLimit, Reporter
+from dynorm.backup.sources import Source, definition_beside, find_source
 from dynorm.backup.storage import LocalStorage, Storage, open_location, write_atomically
 from dynorm.codec.json import Fragment, dumps, loads
 from dynorm.connection import ROUND_ERRORS, Connection, get_connection
@@ -54,31 +55,12 @@ from dynorm.transport.base import RetryPolicy
 if TYPE_CHECKING:
     from dynorm.model import Model
 
-__all__ = ["ImportResult", "Source", "find_source", "import_table"]
+__all__ = ["ImportResult", "import_table"]
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
 _BATCH = 25
-
-
-@dataclass(frozen=True)
-class Source:
-    """What an import reads: data files in order, and what the export says of them.
-
-    Attributes:
-        files: keys of the data files, relative to the location, in reading order.
-        expected: per file, ``(itemCount, md5Checksum)`` from the manifest (or None).
-        item_count: the items the manifest promises (None without a manifest).
-        definition: the exported table's key schema and indexes (dynorm exports only).
-        kind: ``"export"`` (with manifests), ``"data"`` (data files without manifests).
-    """
-
-    files: tuple[str, ...]
-    expected: tuple[tuple[int, str] | None, ...]
-    item_count: int | None
-    definition: dict[str, Any] | None
-    kind: str
 
 
 @dataclass(frozen=True)
@@ -106,64 +88,6 @@ class ImportResult:
     expected: int | None
     elapsed: float
     resumed: bool
-
-
-async def find_source(storage: Storage, single_file: str | None = None) -> Source:
-    """What to read at a location (see the module docstring)."""
-    if single_file is not None:
-        return Source((single_file,), (None,), None, None, "data")
-    keys = await storage.list("")
-    folder: str | None = None
-    if "manifest-summary.json" in keys:
-        folder = ""
-    else:
-        exports = sorted({k.split("/")[1] for k in keys if k.startswith("AWSDynamoDB/")
-                          and k.count("/") == 2 and k.endswith("/manifest-summary.json")})
-        if len(exports) > 1:
-            raise TransferError(
-                f"{storage.url} holds {len(exports)} exports ({', '.join(exports)}): name one, "
-                f"e.g. {storage.url.rstrip('/')}/AWSDynamoDB/{exports[-1]}")
-        if exports:
-            folder = layout.export_folder(exports[0])
-    if folder is not None:
-        return await _from_manifest(storage, folder)
-    data = [k for k in keys if layout.is_data_file(k)]
-    if not data:
-        raise TransferError(f"{storage.url}: no data files (*.json.gz, *.json, *.jsonl) and no "
-                            "manifest-summary.json")
-    folders = {k.split("/")[1] for k in data if k.startswith("AWSDynamoDB/")}
-    if len(folders) > 1:
-        raise TransferError(f"{storage.url} holds the data of {len(folders)} exports "
-                            f"({', '.join(sorted(folders))}) without manifests: name one "
-                            "folder")
-    definition = None
-    if len(folders) == 1:
-        state = await storage.get(f"AWSDynamoDB/{folders.pop()}/_dynorm/export.json")
-        definition = loads(state).get("definition") if state else None
-    return Source(tuple(data), (None,) * len(data), None, definition, "data")
-
-
-async def _from_manifest(storage: Storage, folder: str) -> Source:
-    summary_raw = await storage.get(folder + "manifest-summary.json")
-    assert summary_raw is not None
-    summary = loads(summary_raw)
-    if summary.get("outputFormat", "DYNAMODB_JSON") != "DYNAMODB_JSON":
-        raise TransferError(f"{storage.url}/{folder}: the export is in "
-                            f"{summary.get('outputFormat')} format; dynorm reads DYNAMODB_JSON")
-    if summary.get("exportType", "FULL_EXPORT") != "FULL_EXPORT":
-        raise TransferError(f"{storage.url}/{folder}: an {summary.get('exportType')} holds "
-                            "changes, not items; import a full export")
-    files_raw = await storage.get(folder + "manifest-files.json")
-    if files_raw is None:
-        raise TransferError(f"{storage.url}/{folder}: manifest-files.json is missing")
-    entries = list(layout.manifest_entries(files_raw))
-    state = await storage.get(folder + "_dynorm/export.json")
-    definition = loads(state).get("definition") if state else None
-    return Source(
-        tuple(layout.relative_data_key(folder, e["dataFileS3Key"]) for e in entries),
-        tuple((int(e["itemCount"]), str(e.get("md5Checksum") or "")) for e in entries),
-        int(summary["itemCount"]) if summary.get("itemCount") is not None else None,
-        definition, "export")
 
 
 class _Chunk:
@@ -468,25 +392,6 @@ class _Import:
             self.rejects = None
 
 
-async def _definition_beside(found: Source, location: str, connection: Connection,
-                             s3_endpoint_url: str | None) -> Source:
-    """For a bare ``data/`` folder of a dynorm export: the table definition in the
-    ``_dynorm/`` folder beside it."""
-    trimmed = location.rstrip("/")
-    if not trimmed.endswith("/data") and trimmed != "data":
-        return found
-    parent = open_location(trimmed[: -len("data")] or ".", connection,
-                           s3_endpoint_url=s3_endpoint_url)
-    try:
-        state = await parent.get("_dynorm/export.json")
-    finally:
-        await parent.close()
-    if state is None:
-        return found
-    definition = loads(state).get("definition")
-    return Source(found.files, found.expected, found.item_count, definition, found.kind)
-
-
 async def _target_table(connection: Connection, name: str, source: Source,
                         model: type[Model] | None, create: bool) -> list[str]:
     """The key attribute names of the target table, created first if asked."""
@@ -576,7 +481,7 @@ async def import_table(
         found = await find_source(storage, single)
         if found.definition is None:
             folder = os.fspath(path.parent) if single is not None else os.fspath(source)
-            found = await _definition_beside(found, folder, connection, s3_endpoint_url)
+            found = await definition_beside(found, folder, connection, s3_endpoint_url)
         keys = await _target_table(connection, name, found, model, create)
         job = _Import(connection, storage, found, name, keys, model=model,
                       checkpoint=checkpoint_path,
