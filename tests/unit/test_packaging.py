@@ -43,7 +43,7 @@ def test_wheel_metadata_is_complete(dist: Path) -> None:
     assert "dynorm/py.typed" in names
     # examples/ and benchmarks/ are not in the wheel, so no extra may stand for them
     assert not any(n.startswith(("examples/", "benchmarks/")) for n in names)
-    assert sorted(meta.get_all("Provides-Extra") or []) == ["dev", "local"]
+    assert sorted(meta.get_all("Provides-Extra") or []) == ["cli", "dev", "local"]
 
 
 def test_long_description_links_are_absolute(dist: Path) -> None:
