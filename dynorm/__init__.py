@@ -5,6 +5,7 @@ only hands you (``Query``, ``Page``, ``Transaction``...) are in `dynorm.types`, 
 annotations.
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from dynorm.collection import Collection
@@ -32,21 +33,24 @@ from dynorm.exceptions import (
     VersionConflict,
 )
 from dynorm.expressions import Attr, Condition, Path, attr
+
+# Imported now, though most programs never start a local server: ``dynorm.local`` is
+# both the function and the module, and importing the module later would replace the
+# function with it (5 ms, no third-party imports).
 from dynorm.local import DynamoDBLocalServer, LocalServer, MotoServer, local, local_server
 from dynorm.model import Model, create_tables
-from dynorm.read.batch_get import BatchGetFailed, batch_get, get_many
 from dynorm.read.pagination import InvalidCursor
-from dynorm.read.transact_get import transact_get
 from dynorm.schema.fields import TTL, PartitionKey, SortKey, Version
 from dynorm.schema.indexes import GlobalIndex, LocalIndex, Projection
 from dynorm.schema.settings import OnDemand, Provisioned, TableSettings
 from dynorm.schema.templates import KeyTemplate
-from dynorm.tables import ApplyProgress, Change, Plan, PlanError, apply, plan
 from dynorm.transport import MockTransport, RetryPolicy
-from dynorm.write.batch import BatchWriteFailed, InvalidBatch, batch
-from dynorm.write.transaction import InvalidTransaction, TransactionCanceled, transaction
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # loaded on first use, below
+    from dynorm import blocking as blocking
+    from dynorm.blocking import BlockingCallInEventLoop
+    from dynorm.read.batch_get import BatchGetFailed, batch_get, get_many
+    from dynorm.read.transact_get import transact_get
     from dynorm.streams import (
         ChangeEvent,
         CheckpointStore,
@@ -57,29 +61,65 @@ if TYPE_CHECKING:
         StreamNotEnabled,
         TableCheckpoints,
     )
+    from dynorm.tables import ApplyProgress, Change, Plan, PlanError, apply, plan
+    from dynorm.write.batch import BatchWriteFailed, InvalidBatch, batch
+    from dynorm.write.transaction import InvalidTransaction, TransactionCanceled, transaction
 
-# The blocking API (dynorm.blocking, issue 19): last, it wraps everything above.
-from dynorm import blocking as blocking
-from dynorm.blocking import BlockingCallInEventLoop
 
 __version__ = "0.1.0"
 
-# The stream listener is loaded on first use: most programs never need it, and its
-# modules are a tenth of dynorm's import time.
-_STREAM_NAMES = frozenset({
-    "ChangeEvent", "CheckpointStore", "FailedRecord", "InMemoryCheckpoints", "StreamError",
-    "StreamListener", "StreamNotEnabled", "TableCheckpoints",
-})
+# Loaded on first use (issue 18): most programs never write a batch or a
+# transaction, plan a table, follow a stream or block; a Lambda cold start
+# pays for what it uses only. ``dynorm.X`` and ``from dynorm import X`` work as usual.
+_LAZY: dict[str, str] = {
+    # dynorm.blocking
+    "blocking": "dynorm.blocking",
+    "BlockingCallInEventLoop": "dynorm.blocking",
+    # dynorm.read.batch_get
+    "BatchGetFailed": "dynorm.read.batch_get",
+    "batch_get": "dynorm.read.batch_get",
+    "get_many": "dynorm.read.batch_get",
+    # dynorm.read.transact_get
+    "transact_get": "dynorm.read.transact_get",
+    # dynorm.tables
+    "ApplyProgress": "dynorm.tables",
+    "Change": "dynorm.tables",
+    "Plan": "dynorm.tables",
+    "PlanError": "dynorm.tables",
+    "apply": "dynorm.tables",
+    "plan": "dynorm.tables",
+    # dynorm.write.batch
+    "BatchWriteFailed": "dynorm.write.batch",
+    "InvalidBatch": "dynorm.write.batch",
+    "batch": "dynorm.write.batch",
+    # dynorm.write.transaction
+    "InvalidTransaction": "dynorm.write.transaction",
+    "TransactionCanceled": "dynorm.write.transaction",
+    "transaction": "dynorm.write.transaction",
+    # dynorm.streams
+    "ChangeEvent": "dynorm.streams",
+    "CheckpointStore": "dynorm.streams",
+    "FailedRecord": "dynorm.streams",
+    "InMemoryCheckpoints": "dynorm.streams",
+    "StreamError": "dynorm.streams",
+    "StreamListener": "dynorm.streams",
+    "StreamNotEnabled": "dynorm.streams",
+    "TableCheckpoints": "dynorm.streams",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _STREAM_NAMES:
-        import dynorm.streams
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'dynorm' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if name == "blocking" else getattr(module, name)
+    globals()[name] = value
+    return value
 
-        value = getattr(dynorm.streams, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'dynorm' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "TTL",

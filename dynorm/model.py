@@ -30,7 +30,6 @@ from dynorm._types import Item
 from dynorm.connection import get_connection
 from dynorm.expressions import Condition, Path, UpdateAction
 from dynorm.read import items as read_items
-from dynorm.read.batch_get import get_many
 from dynorm.read.query import BoundIndex, Query, Scan
 from dynorm.schema import decode as reads
 from dynorm.schema.classes import compile_model, meta_of
@@ -40,9 +39,11 @@ from dynorm.schema.keys import key_arg
 from dynorm.schema.meta import TableMeta
 from dynorm.schema.settings import TableSettings
 from dynorm.schema.templates import KeyTemplate
-from dynorm.tables import StreamView, create_table, delete_table
 from dynorm.transport.base import RetryPolicy
 from dynorm.write import items as write_items
+
+if TYPE_CHECKING:
+    from dynorm.tables import StreamView
 
 __all__ = ["BoundIndex", "Model", "ModelMeta"]
 
@@ -233,6 +234,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         The same as [`dynorm.get_many(Model, keys)`][dynorm.get_many], whose ``retry``
         (the rounds of unprocessed keys) it takes.
         """
+        from dynorm.read.batch_get import get_many  # loaded on first use (issue 18)
+
         return await get_many(cls, keys, consistent=consistent, retry=retry)
 
     # ------------------------------------------------------------------ queries
@@ -381,6 +384,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
                 ``"NEW_AND_OLD_IMAGES"``); anything else is a ValueError.
             wait: wait until the table and its indexes are ACTIVE.
         """
+        from dynorm.tables import create_table  # loaded on first use (issue 18)
+
         await create_table(
             get_connection(), meta_of(cls), exists_ok=exists_ok, wait=wait,
             billing_mode=billing_mode, read_capacity=read_capacity,
@@ -390,6 +395,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     @classmethod
     async def delete_table(cls, *, missing_ok: bool = True, wait: bool = True) -> None:
         """Delete this model's table (a missing table is fine unless ``missing_ok=False``)."""
+        from dynorm.tables import delete_table  # loaded on first use (issue 18)
+
         await delete_table(get_connection(), meta_of(cls), missing_ok=missing_ok, wait=wait)
 
 
@@ -404,6 +411,8 @@ async def create_tables(*models: type[Model], **options: Any) -> None:
     Models that share a table (single-table design) are created together: one table
     with the union of their indexes; conflicting declarations raise SchemaError.
     """
+    from dynorm.tables import create_table  # loaded on first use (issue 18)
+
     by_table: dict[str, list[TableMeta]] = {}
     for model in models:
         meta = meta_of(model)

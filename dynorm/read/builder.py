@@ -18,7 +18,6 @@ from dynorm._types import Item, Response
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import Condition, Path
-from dynorm.read.batch_get import read_items
 from dynorm.read.pagination import Page, decode_cursor, encode_cursor
 from dynorm.schema.classes import key_path, meta_of
 from dynorm.schema.decode import from_item, from_projection
@@ -247,6 +246,8 @@ class _Read(Generic[M]):
         if not raws:
             return raws
         attrs = [k.attr for k in self._meta.key_attrs]
+        from dynorm.read.batch_get import read_items  # loaded on first use (issue 18)
+
         found = await read_items(self._model, [{a: raw[a] for a in attrs} for raw in raws])
         return [item for item in found if item is not None]
 

@@ -24,7 +24,6 @@ from dynorm.schema.decode import from_item, is_own, item_not_found
 from dynorm.schema.keys import key_fields
 from dynorm.schema.meta import TableMeta, check_update_size
 from dynorm.schema.partial import mark_complete
-from dynorm.write.transaction import transaction
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -80,6 +79,8 @@ async def move(instance: M, changes: dict[str, Any]) -> M:
     if meta.version is not None:
         moved.__dict__[meta.version.field] = 0  # a new item under the new key
     partition = key_path(model, meta.partition)
+    from dynorm.write.transaction import transaction  # loaded on first use (issue 18)
+
     async with transaction() as tx:
         tx.delete(instance, condition=partition.exists())
         tx.save(moved, condition=partition.not_exists())

@@ -65,3 +65,67 @@ def test_connect_and_get_load_no_aws_sdk(dynorm_server: LocalServer) -> None:
     assert report["source"] == "env"
     assert report["loaded"] == [], f"the cold start imported {report['loaded']}"
     assert dynorm.Connection is not None
+
+
+#: What a program that reads and writes single items never needs (issue 18 item 2).
+ON_FIRST_USE = ("dynorm.streams", "dynorm.testing", "dynorm.tables",
+                "dynorm.write.batch", "dynorm.write.transaction", "dynorm.read.batch_get",
+                "dynorm.read.transact_get", "dynorm.blocking", "dynorm.transport.aioboto3",
+                "dynorm.cli", "dynorm.backup", "dynorm.migrate", "typer", "rich", "moto")
+
+MODEL_PROGRAM = textwrap.dedent("""
+    import asyncio, json, sys
+    from typing import Annotated
+
+    import dynorm
+    from dynorm import Model, PartitionKey
+
+    class Item(Model, table="no_botocore"):
+        pk: Annotated[str, PartitionKey]
+        v: str
+
+    def loaded() -> list[str]:
+        return sorted(m for m in ON_FIRST_USE if m in sys.modules)
+
+    async def main(url: str) -> None:
+        async with dynorm.connect(endpoint_url=url, region="us-east-1"):
+            item = await Item.get("a")
+            await Item(pk="b", v="y").save()
+            found = await Item.query(Item.pk == "b").to_list()
+            before = loaded()
+            async with dynorm.transaction() as tx:   # loads the transaction module now
+                tx.save(Item(pk="c", v="z"))
+        print(json.dumps({"v": item.v, "found": [f.v for f in found], "before": before,
+                          "after": loaded()}))
+
+    ON_FIRST_USE = %r
+    asyncio.run(main(sys.argv[1]))
+""")
+
+
+def test_single_item_programs_load_only_what_they_use(dynorm_server: LocalServer) -> None:
+    import asyncio
+
+    async def seed() -> None:
+        dynorm_server.reset()
+        async with dynorm_server.connect() as conn:
+            await conn.call("CreateTable", {
+                "TableName": "no_botocore", "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]})
+            await conn.call("PutItem", {"TableName": "no_botocore",
+                                        "Item": {"pk": {"S": "a"}, "v": {"S": "x"}}})
+
+    asyncio.run(seed())
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "DYNORM_", "BOTO_"))}
+    env.update(AWS_ACCESS_KEY_ID="AKIALAMBDA", AWS_SECRET_ACCESS_KEY="secret",
+               AWS_REGION="us-east-1", PYTHONPATH=str(ROOT), HOME=str(ROOT / "tests"))
+    result = subprocess.run([sys.executable, "-c", MODEL_PROGRAM % (ON_FIRST_USE,),
+                             dynorm_server.endpoint_url], env=env, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["v"] == "x" and report["found"] == ["y"]
+    assert report["before"] == [], f"loaded before first use: {report['before']}"
+    assert report["after"] == ["dynorm.write.transaction"]
