@@ -6,8 +6,8 @@ same operations as the async ones, run on a blocking connection
 
 The descriptors live down here, beside the classes that carry them, but the twins are
 made by `dynorm.blocking`, which sits above every layer: it registers its factories in
-`FACTORIES` when imported (``import dynorm`` imports it), so the lower layers never import
-it. Type checkers see the twin types through type-only imports.
+`FACTORIES` when imported (on the first ``.sync`` if nothing imported it before), so the
+lower layers never import it. Type checkers see the twin types through type-only imports.
 """
 
 from __future__ import annotations
