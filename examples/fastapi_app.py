@@ -1,4 +1,5 @@
-"""A FastAPI service on dynorm: user profiles with cursor pagination and optimistic locking.
+"""A FastAPI service on dynorm: user profiles with cursor pagination and optimistic
+locking.
 
 The lifespan opens the dynorm connection and closes it on shutdown. It starts the
 embedded local backend unless told otherwise, explicitly: ``DYNORM_ENDPOINT_URL`` (a
@@ -11,10 +12,10 @@ Run it::
     pip install -e . --group examples    # pip >= 25.1 (PEP 735 dependency groups)
     uvicorn examples.fastapi_app:app
 
-Every dynorm exception maps to an HTTP status (``HTTP_STATUS``: 400 a bad cursor or query,
-404 not found, 409 a conflict, 413 too large, 422 a value that cannot be stored, 503 the
-database unavailable, 500 a bug in this service). Clients get the app's own words
-(``{"detail": ...}``), never DynamoDB's error codes or dynorm's messages; the full
+Every dynorm exception maps to an HTTP status (``HTTP_STATUS``: 400 a bad cursor or
+query, 404 not found, 409 a conflict, 413 too large, 422 a value that cannot be stored,
+503 the database unavailable, 500 a bug in this service). Clients get the app's own
+words (``{"detail": ...}``), never DynamoDB's error codes or dynorm's messages; the full
 exception goes to the log.
 """
 
@@ -56,7 +57,8 @@ class ProfileIn(BaseModel):
 
 
 class ProfilePatch(BaseModel):
-    """A change to a profile; ``version`` is the one the client read (optimistic locking)."""
+    """A change to a profile; ``version`` is the one the client read (optimistic
+    locking)."""
 
     version: int
     name: str | None = None
@@ -71,8 +73,10 @@ class ProfilePage(BaseModel):
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     server = None
-    if not os.environ.get("DYNORM_ENDPOINT_URL") and os.environ.get("DYNORM_EXAMPLE_AWS") != "1":
-        server = dynorm.local_server().start()  # not told otherwise: the embedded backend
+    if (not os.environ.get("DYNORM_ENDPOINT_URL")
+            and os.environ.get("DYNORM_EXAMPLE_AWS") != "1"):
+        # not told otherwise: the embedded backend
+        server = dynorm.local_server().start()
         await dynorm.configure(endpoint_url=server.endpoint_url, region="us-east-1")
     else:
         await dynorm.configure()
@@ -98,7 +102,8 @@ HTTP_STATUS: dict[type[dynorm.DynormError], int] = {
     dynorm.ConditionFailed: 409,          # VersionConflict too: the stored item changed
     dynorm.TransactionCanceled: 409,
     dynorm.ItemTooLarge: 413,
-    dynorm.EncodingError: 422,            # InvalidKey too: a value that cannot be stored
+    dynorm.EncodingError: 422,            # InvalidKey too: a value that cannot be
+                                          # stored
     dynorm.Throttled: 503,
     dynorm.ServerError: 503,
     dynorm.TransportError: 503,
@@ -108,7 +113,8 @@ HTTP_STATUS: dict[type[dynorm.DynormError], int] = {
     dynorm.LocalServerError: 503,
     dynorm.BatchWriteFailed: 503,         # writes still unprocessed after every retry
     dynorm.BatchGetFailed: 503,
-    dynorm.DynormError: 500,              # SchemaError, ValidationFailed, RequestRejected, ...
+    dynorm.DynormError: 500,              # SchemaError, ValidationFailed,
+                                          # RequestRejected, ...
 }
 
 #: What a client reads for each status (only 4xx answers add specifics).
@@ -129,7 +135,8 @@ def http_status(exc: dynorm.DynormError) -> int:
 
 
 def _field(exc: dynorm.DynormError) -> str | None:
-    """The field an EncodingError is about (dynorm's messages start ``Model.field:``)."""
+    """The field an EncodingError is about (dynorm's messages start
+    ``Model.field:``)."""
     match = re.match(r"\w+\.(\w+)[:\s]", str(exc))
     return match.group(1) if match else None
 
@@ -161,30 +168,32 @@ async def dynorm_error(request: Request, exc: dynorm.DynormError) -> JSONRespons
         body["detail"] = f"{exc.model.lower()} {key!r} not found"
     elif isinstance(exc, dynorm.VersionConflict):
         current = exc.actual
-        body["detail"] = (f"version conflict: you sent version {exc.expected}, the stored one "
-                          f"is {current}; read it again and resend your change"
-                          if current is not None else "not found (deleted meanwhile)")
+        body["detail"] = (
+            f"version conflict: you sent version {exc.expected}, the stored one is "
+            f"{current}; read it again and resend your change"
+            if current is not None else "not found (deleted meanwhile)")
         body["current_version"] = current
     elif isinstance(exc, dynorm.ConditionFailed):
-        body["current_version"] = exc.item.version if isinstance(exc.item, Profile) else None
+        body["current_version"] = (exc.item.version if isinstance(exc.item, Profile)
+                                   else None)
     elif isinstance(exc, dynorm.ItemTooLarge):
-        body["detail"] = (f"the profile is too large to store ({exc.size} bytes; at most "
-                          "400 KB)" if exc.size else _DETAIL[413])
+        body["detail"] = (f"the profile is too large to store ({exc.size} bytes; "
+                          "at most 400 KB)" if exc.size else _DETAIL[413])
     elif isinstance(exc, dynorm.InvalidKey):
         field = _field(exc) or "a key field"
         body["detail"] = f"{field}: must be a non-empty string of at most 2048 bytes"
     elif isinstance(exc, dynorm.EncodingError) and _field(exc):
         body["detail"] = f"{_field(exc)}: this value cannot be stored"
     elif isinstance(exc, InvalidCursor):
-        body["detail"] = ("invalid cursor: pass the cursor of the previous page of the same "
-                          "list, unchanged")
+        body["detail"] = ("invalid cursor: pass the cursor of the previous page of "
+                          "the same list, unchanged")
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _org_cursor(org: str, cursor: str | None) -> str | None:
-    """dynorm's cursor of a page of ``org``, signed again for ``org``: dynorm binds a cursor
-    to the model, table and index, not to the key value queried, so a cursor of one
-    organisation would otherwise continue another's list (as an empty page)."""
+    """dynorm's cursor of a page of ``org``, signed again for ``org``: dynorm binds a
+    cursor to the model, table and index, not to the key value queried, so a cursor of
+    one organisation would otherwise continue another's list (as an empty page)."""
     if cursor is None:
         return None
     secret = dynorm.get_connection().cursor_secret
@@ -192,7 +201,8 @@ def _org_cursor(org: str, cursor: str | None) -> str | None:
 
 
 def _dynorm_cursor(org: str, cursor: str | None) -> str | None:
-    """The dynorm cursor inside ``cursor``; InvalidCursor (400) for another organisation's."""
+    """The dynorm cursor inside ``cursor``; InvalidCursor (400) for another
+    organisation's."""
     if cursor is None:
         return None
     secret = dynorm.get_connection().cursor_secret

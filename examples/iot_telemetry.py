@@ -38,7 +38,8 @@ class Reading(Model, table="telemetry"):
 def simulate(device_id: str, minutes: int, rng: random.Random) -> list[Reading]:
     return [
         Reading(device_id=device_id, at=START + timedelta(minutes=m),
-                temperature=Decimal(rng.randint(150, 300)) / 10, humidity=rng.randint(30, 70),
+                temperature=Decimal(rng.randint(150, 300)) / 10,
+                humidity=rng.randint(30, 70),
                 expires=START + timedelta(minutes=m) + RETENTION)
         for m in range(minutes)
     ]
@@ -68,12 +69,15 @@ async def main() -> dict[str, object]:
     devices = ["boiler", "attic", "cellar"]
     readings = [r for d in devices for r in simulate(d, 240, rng)]  # 4 hours per device
     written = await ingest(readings)
-    print(f"ingested {written} readings from {len(devices)} devices with dynorm.batch()")
+    print(f"ingested {written} readings from {len(devices)} devices "
+          "with dynorm.batch()")
 
-    hour = await window("boiler", START + timedelta(hours=1), START + timedelta(hours=2))
+    hour = await window("boiler", START + timedelta(hours=1),
+                        START + timedelta(hours=2))
     temps = [r.temperature for r in hour]
     print(f"boiler 01:00-02:00: {len(hour)} readings, "
-          f"min {min(temps)} max {max(temps)} first {hour[0].at:%H:%M} last {hour[-1].at:%H:%M}")
+          f"min {min(temps)} max {max(temps)} "
+          f"first {hour[0].at:%H:%M} last {hour[-1].at:%H:%M}")
 
     since = START + timedelta(hours=3, minutes=55)
     recent = await Reading.query(attr(Reading.device_id) == "attic",

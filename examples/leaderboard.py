@@ -2,9 +2,9 @@
 
 Run it on the embedded local backend: ``python examples/leaderboard.py``.
 
-* Every (player, game) pair is one item. The global index ``by_game`` (partition ``game``,
-  sort ``score``) keeps each game's scores in order, so the top N is one Query, read
-  backwards, with a limit: no scan, no sorting in Python.
+* Every (player, game) pair is one item. The global index ``by_game`` (partition
+  ``game``, sort ``score``) keeps each game's scores in order, so the top N is one
+  Query, read backwards, with a limit: no scan, no sorting in Python.
 * Points are added with ``update()``/``update_item()`` and ``add``: DynamoDB adds on the
   server (``ADD score :v``), so concurrent writers never lose an increment.
 * A personal best is kept with a conditional ``set``: it only replaces a lower value.
@@ -36,7 +36,8 @@ async def add_points(player: str, game: str, points: int) -> PlayerScore:
         (player, game),
         attr(PlayerScore.score).add(points),
         attr(PlayerScore.rounds).add(1),
-        upsert=True,  # the first round creates the item (every other field has a default)
+        # the first round creates the item (every other field has a default)
+        upsert=True,
     )
     assert after is not None
     # A compare-and-set on the server: only a higher round replaces the best.

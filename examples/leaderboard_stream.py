@@ -1,8 +1,9 @@
 """Keep a leaderboard up to date from score changes, with a stream listener.
 
-Run it: ``python examples/leaderboard_stream.py`` (embedded local server, a few seconds).
-Scores are written to a stream-enabled table; the listener turns every insert, modify and
-remove into a typed ChangeEvent and keeps each game's best scores in an aggregate item.
+Run it: ``python examples/leaderboard_stream.py`` (embedded local server, a few
+seconds). Scores are written to a stream-enabled table; the listener turns every insert,
+modify and remove into a typed ChangeEvent and keeps each game's best scores in an
+aggregate item.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ async def main() -> None:
         print(f"tetris leaderboard after {board.changes} changes:")
         for rank, (user, points) in enumerate(board.top(), start=1):
             print(f"  {rank}. {user:<4} {points}")
+        shown = ("events_handled", "handler_errors", "max_lag_seconds")
         print("metrics:", {k: v for k, v in listener.metrics.snapshot().items()
-                           if k in ("events_handled", "handler_errors", "max_lag_seconds")})
+                           if k in shown})
 
 
 if __name__ == "__main__":

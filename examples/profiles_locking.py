@@ -1,4 +1,5 @@
-"""User profiles with optimistic locking: a version conflict handled by reload-and-retry.
+"""User profiles with optimistic locking: a version conflict handled by
+reload-and-retry.
 
 Run it on the embedded local backend: ``python examples/profiles_locking.py``.
 
@@ -31,7 +32,8 @@ class Profile(Model, table="profiles"):
 retries = 0
 
 
-async def edit(user_id: str, change: Callable[[Profile], None], attempts: int = 30) -> Profile:
+async def edit(user_id: str, change: Callable[[Profile], None],
+               attempts: int = 30) -> Profile:
     """Read, change, save; on a version conflict reload and apply the change again."""
     global retries
     for attempt in range(attempts):
@@ -41,7 +43,8 @@ async def edit(user_id: str, change: Callable[[Profile], None], attempts: int = 
             return await profile.save()
         except VersionConflict:
             retries += 1
-            await asyncio.sleep(random.uniform(0, 0.005 * 2**min(attempt, 5)))  # back off
+            # back off
+            await asyncio.sleep(random.uniform(0, 0.005 * 2**min(attempt, 5)))
     raise RuntimeError(f"gave up editing {user_id} after {attempts} attempts")
 
 
@@ -66,7 +69,8 @@ async def main() -> dict[str, object]:
         bob_copy.display_name = "Ada L."
         await bob_copy.save()
     final = await Profile.get("ada", consistent=True)
-    print(f"both edits kept: {final.display_name!r} / {final.bio!r}, version {final.version}")
+    print(f"both edits kept: {final.display_name!r} / {final.bio!r}, "
+          f"version {final.version}")
 
     # Twenty concurrent read-modify-write cycles: conflicts happen, none loses an edit.
     def follow(p: Profile) -> None:
@@ -74,8 +78,8 @@ async def main() -> dict[str, object]:
 
     await asyncio.gather(*(edit("ada", follow) for _ in range(20)))
     final = await Profile.get("ada", consistent=True)
-    print(f"20 concurrent follows: followers={final.followers}, version {final.version}, "
-          f"conflicts retried: {retries}")
+    print(f"20 concurrent follows: followers={final.followers}, "
+          f"version {final.version}, conflicts retried: {retries}")
 
     # delete() is guarded too: a stale copy cannot delete a changed profile.
     try:

@@ -7,8 +7,10 @@ Run it on the embedded local backend (no AWS account, no Docker):
 It never goes to AWS on its own: credentials in the environment (AWS_PROFILE,
 AWS_ACCESS_KEY_ID) do not switch it. To run it elsewhere, say so:
 
-    DYNORM_ENDPOINT_URL=http://127.0.0.1:8000 python examples/quickstart.py  # a server you run
-    DYNORM_EXAMPLE_AWS=1 AWS_REGION=eu-west-1 python examples/quickstart.py  # real AWS
+    # a server you run:
+    DYNORM_ENDPOINT_URL=http://127.0.0.1:8000 python examples/quickstart.py
+    # real AWS:
+    DYNORM_EXAMPLE_AWS=1 AWS_REGION=eu-west-1 python examples/quickstart.py
 
 On AWS the table "quickstart-scores" is created (billed) and deleted again.
 """
@@ -52,14 +54,17 @@ async def main() -> None:
     print("updated:", (await Score.get("ada", "tetris", consistent=True)).score)
 
     try:
-        await ada.save()  # ada still carries version 1: someone saved version 2 meanwhile
+        # ada still carries version 1: someone saved version 2 meanwhile
+        await ada.save()
     except dynorm.VersionConflict as exc:
         print("stale copy refused:", exc.expected, "vs", exc.actual)
 
     await loaded.update(attr(Score.score).add(1), attr(Score.tags).add({"fast"}))
-    print("atomic update:", loaded.score, sorted(loaded.tags), "version", loaded.version)
+    print("atomic update:", loaded.score, sorted(loaded.tags),
+          "version", loaded.version)
 
-    top = await Score.by_game.query(attr(Score.game) == "tetris").reverse().limit(10).to_list()
+    query = Score.by_game.query(attr(Score.game) == "tetris").reverse().limit(10)
+    top = await query.to_list()
     print("top tetris:", [(s.user_id, s.score) for s in top])
 
     missing = await Score.find_one("carol", "tetris")
@@ -73,7 +78,8 @@ async def main() -> None:
 async def run() -> None:
     # Only an explicit choice leaves the embedded backend (never the mere presence of
     # AWS credentials): a server's URL, or DYNORM_EXAMPLE_AWS=1 for real AWS.
-    if os.environ.get("DYNORM_ENDPOINT_URL") or os.environ.get("DYNORM_EXAMPLE_AWS") == "1":
+    if (os.environ.get("DYNORM_ENDPOINT_URL")
+            or os.environ.get("DYNORM_EXAMPLE_AWS") == "1"):
         async with dynorm.connect():
             await main()
     else:

@@ -62,7 +62,8 @@ async def touch(session: Session, **data: str) -> Session:
 
 
 async def active_sessions(user_id: str) -> list[Session]:
-    """A user's live sessions; the filter drops expired items DynamoDB has not deleted."""
+    """A user's live sessions; the filter drops expired items DynamoDB has not
+    deleted."""
     query = Session.by_user.query(attr(Session.user_id) == user_id)
     return await query.filter(attr(Session.expires) > now()).to_list()
 
@@ -72,7 +73,8 @@ async def main() -> dict[str, object]:
 
     web = await login("ada")
     phone = await login("ada")
-    print("logged in:", web.token[:8] + "...", "expires", web.expires.strftime("%H:%M:%S"))
+    print("logged in:", web.token[:8] + "...",
+          "expires", web.expires.strftime("%H:%M:%S"))
 
     loaded = await load(web.token)
     assert loaded is not None

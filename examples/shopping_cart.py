@@ -61,13 +61,16 @@ async def add_to_cart(user_id: str, sku: str, quantity: int) -> None:
 
 async def checkout(user_id: str) -> Order:
     """Turn the cart into an order in one transaction. Raises TransactionCanceled."""
-    lines = await CartLine.query(attr(CartLine.user_id) == user_id).consistent().to_list()
+    query = CartLine.query(attr(CartLine.user_id) == user_id).consistent()
+    lines = await query.to_list()
     if not lines:
         raise EmptyCart(user_id)
     if len(lines) > 49:
         raise ValueError("a cart of more than 49 lines does not fit in one transaction")
-    products = await dynorm.get_many(Product, [line.sku for line in lines], consistent=True)
-    order = Order(order_id=str(uuid.uuid4()), user_id=user_id, placed=datetime.now(timezone.utc),
+    products = await dynorm.get_many(Product, [line.sku for line in lines],
+                                     consistent=True)
+    order = Order(order_id=str(uuid.uuid4()), user_id=user_id,
+                  placed=datetime.now(timezone.utc),
                   lines={line.sku: line.quantity for line in lines}, total=Decimal(0))
     async with dynorm.transaction() as tx:
         for line, product in zip(lines, products, strict=True):
@@ -105,7 +108,8 @@ async def main() -> dict[str, object]:
             print("  ", reason.describe())
         (failed,) = exc.failed
         print("failed:", failed.action, failed.model.__name__, failed.code,
-              "| stored stock:", failed.item.stock if isinstance(failed.item, Product) else None)
+              "| stored stock:",
+              failed.item.stock if isinstance(failed.item, Product) else None)
     stock_after = {p.sku: p.stock for p in await Product.scan().to_list()}
     print("stock unchanged:", stock_after, "| bob's cart kept:",
           await CartLine.query(attr(CartLine.user_id) == "bob").count(), "lines")

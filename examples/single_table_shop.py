@@ -2,7 +2,8 @@
 
 Access patterns served:
 
-* a user with their addresses and orders: one Query on ``pk = USER#<id>`` (a Collection);
+* a user with their addresses and orders: one Query on ``pk = USER#<id>``
+  (a Collection);
 * a user's orders in a date range: ``sk BETWEEN ORDER#<from> AND ORDER#<to>...``;
 * orders by status, newest first: the overloaded index ``gsi1`` (``STATUS#<status>``);
 * open orders only: the sparse index ``gsi2`` (an order leaves it when ``open_since``
@@ -20,7 +21,15 @@ from decimal import Decimal
 from enum import Enum
 
 import dynorm
-from dynorm import Collection, GlobalIndex, KeyTemplate, Model, PartitionKey, SortKey, attr
+from dynorm import (
+    Collection,
+    GlobalIndex,
+    KeyTemplate,
+    Model,
+    PartitionKey,
+    SortKey,
+    attr,
+)
 
 TABLE = "shop"
 
@@ -91,15 +100,17 @@ DAY = datetime(2026, 11, 1, 9, 30, tzinfo=timezone.utc)
 
 
 async def seed() -> None:
-    await dynorm.create_tables(User, Address, Order, OrderLine)  # one table, merged indexes
+    # one table, merged indexes
+    await dynorm.create_tables(User, Address, Order, OrderLine)
     await User(user_id="u1", name="Ada", email="ada@example.com").save()
     await Address(user_id="u1", label="home", city="Paris", zip_code="75001").save()
     await Address(user_id="u1", label="work", city="Lyon", zip_code="69001").save()
     for i in range(5):
         created = DAY + timedelta(days=i)
-        await Order(user_id="u1", order_id=f"o{i}", created=created, total=Decimal(10 * i + 5),
-                    open_since=created).save()
-        await OrderLine(user_id="u1", order_id=f"o{i}", sku="tea", quantity=i + 1).save()
+        await Order(user_id="u1", order_id=f"o{i}", created=created,
+                    total=Decimal(10 * i + 5), open_since=created).save()
+        await OrderLine(user_id="u1", order_id=f"o{i}", sku="tea",
+                        quantity=i + 1).save()
 
 
 async def main() -> dict[str, object]:
@@ -117,13 +128,17 @@ async def main() -> dict[str, object]:
     ).to_list()
     print("orders on days 2-4:", [o.order_id for o in week])
 
-    shipped = await Order.get(user_id="u1", created=DAY + timedelta(days=1), order_id="o1")
+    shipped = await Order.get(user_id="u1", created=DAY + timedelta(days=1),
+                              order_id="o1")
+    # index keys rewritten in step
     await shipped.update(attr(Order.status).set(Status.SHIPPED),
-                         attr(Order.open_since).remove())  # index keys rewritten in step
-    newest_open = await Order.by_status.query(attr(Order.status) == Status.OPEN).reverse(
-    ).to_list()
+                         attr(Order.open_since).remove())
+    newest_open = await Order.by_status.query(
+        attr(Order.status) == Status.OPEN,
+    ).reverse().to_list()
     print("open by status, newest first:", [o.order_id for o in newest_open])
-    sparse = await Order.open_orders.query().to_list()  # the whole sparse index, oldest first
+    # the whole sparse index, oldest first
+    sparse = await Order.open_orders.query().to_list()
     print("sparse open-orders index:", [o.order_id for o in sparse])
 
     in_paris = await Address.by_city.query(attr(Address.city) == "Paris").to_list()

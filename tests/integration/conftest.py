@@ -6,9 +6,10 @@
   why, and is skipped elsewhere. On a backend other than moto, tests that never touch
   the shared server (they start their own, or need none) are deselected: the moto run
   already covers them.
-* The transport: the plugin's ``dynorm_connection`` fixture (dynorm/testing.py) gives one
-  connection; here it is overridden with a parametrized one, so the whole integration
-  suite is the oracle for both the aioboto3 transport and the fast transport.
+* The transport: the plugin's ``dynorm_connection`` fixture (dynorm/testing.py) gives
+  one connection; here it is overridden with a parametrized one, so the whole
+  integration suite is the oracle for both the aioboto3 transport and the fast
+  transport.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     deselected = []
     for item in items:
         marker = item.get_closest_marker("only_on")
@@ -37,7 +40,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             backend, reason = marker.args[0], marker.kwargs.get("reason", "")
             assert reason, f"{item.nodeid}: only_on({backend!r}) needs a reason"
             if backend != BACKEND:
-                item.add_marker(pytest.mark.skip(reason=f"true on {backend} only: {reason}"))
+                item.add_marker(
+                    pytest.mark.skip(reason=f"true on {backend} only: {reason}")
+                )
         if BACKEND != "moto" and "dynorm_server" not in item.fixturenames:
             deselected.append(item)
     if deselected:
@@ -49,7 +54,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest_asyncio.fixture
 async def raw_conn(dynorm_server: LocalServer) -> AsyncIterator[Connection]:
     """An emptied server and a fast-transport connection making one attempt per call:
-    for tests of the server itself (raw payloads are sent as written, Binary as base64)."""
+    for tests of the server itself (raw payloads are sent as written, Binary as base64).
+    """
     dynorm_server.reset()
     async with dynorm_server.connect(transport="fast", max_attempts=1) as connection:
         yield connection
@@ -59,5 +65,7 @@ async def raw_conn(dynorm_server: LocalServer) -> AsyncIterator[Connection]:
 async def dynorm_connection(
     dynorm_server: LocalServer, request: pytest.FixtureRequest
 ) -> AsyncIterator[Connection]:
-    async with fresh_connection(dynorm_server, request, transport=request.param) as connection:
+    async with fresh_connection(
+        dynorm_server, request, transport=request.param
+    ) as connection:
         yield connection
