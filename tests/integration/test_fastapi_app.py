@@ -114,6 +114,7 @@ def test_every_dynorm_exception_has_a_status() -> None:
         "DynormError": 500, "SchemaError": 500, "ValidationFailed": 500, "PartialCopy": 500,
         "RequestRejected": 500, "ServiceError": 500, "InvalidTransaction": 500,
         "InvalidBatch": 500, "StreamError": 500, "StreamNotEnabled": 500,
+        "PlanError": 500,  # a table plan that cannot be applied: a deployment problem
     }
     public = {name: getattr(dynorm, name) for name in dynorm.__all__
               if isinstance(getattr(dynorm, name), type)
