@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any, Generic
 
 from typing_extensions import Self
@@ -121,18 +122,22 @@ class Scan(_Read[M]):
         new._limit = None  # the total limit is applied where segments merge
         return new
 
-    async def _responses(self) -> AsyncGenerator[Response, None]:
+    def _responses(self) -> AsyncGenerator[Response, None]:
         if not self._segments or self._segment is not None:
-            async for response in self._raw_pages():
-                yield response
-            return
-        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=self._segments * 2)
+            return self._raw_pages()
+        return self._merged_segments(self._segments)
+
+    async def _merged_segments(self, segments: int) -> AsyncGenerator[Response, None]:
+        """The segments' responses as they come, each segment pipelined on its own (a
+        task per segment, one page in flight while its last one waits in the queue)."""
+        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=segments * 2)
 
         async def run(part: Scan[M]) -> None:
             # A cancelled segment (the consumer stopped) must not wait on a full queue.
             try:
-                async for response in part._raw_pages():
-                    await queue.put((True, response))
+                async with aclosing(part._raw_pages()) as responses:  # closes its prefetch
+                    async for response in responses:
+                        await queue.put((True, response))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -140,7 +145,7 @@ class Scan(_Read[M]):
                 return
             await queue.put((False, None))
 
-        tasks = [asyncio.ensure_future(run(self._one_segment(i))) for i in range(self._segments)]
+        tasks = [asyncio.ensure_future(run(self._one_segment(i))) for i in range(segments)]
         running = len(tasks)
         try:
             while running:
