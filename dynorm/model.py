@@ -17,6 +17,7 @@ on instances they are the values, as in any pydantic model.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -383,8 +384,18 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             stream: enable DynamoDB Streams with this view type (``True`` means
                 ``"NEW_AND_OLD_IMAGES"``); anything else is a ValueError.
             wait: wait until the table and its indexes are ACTIVE.
+
+        A model that declares ``settings=TableSettings(...)`` is created with these
+        arguments, not its settings (a warning says so): ``await
+        dynorm.apply(await dynorm.plan(Model))`` creates the table with them.
         """
         from dynorm.tables import create_table  # loaded on first use (issue 18)
+
+        if cls.__dynorm_settings__ is not None:
+            logging.getLogger("dynorm.tables").warning(
+                "%s declares TableSettings, which create_table() does not apply (it uses "
+                "its own arguments): create the table with `await dynorm.apply(await "
+                "dynorm.plan(%s))` to get them", cls.__name__, cls.__name__)
 
         await create_table(
             get_connection(), meta_of(cls), exists_ok=exists_ok, wait=wait,

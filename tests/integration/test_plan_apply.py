@@ -280,3 +280,21 @@ async def test_a_server_without_pitr_or_tags_skips_and_notes_them(
     assert not again
     assert [n.split(" (")[0] for n in again.notes] == [
         "audits: the server has no point-in-time recovery", "audits: the server has no tagging"]
+
+
+class Declared(Model, table="plan_declared_stream",
+               settings=TableSettings(stream="NEW_IMAGE")):
+    declared_id: Annotated[str, PartitionKey]
+
+
+async def test_create_table_says_it_does_not_apply_declared_settings(
+        dynorm_connection: Connection, caplog: pytest.LogCaptureFixture) -> None:
+    await Declared.create_table()
+    assert "Declared declares TableSettings, which create_table() does not apply" in (
+        caplog.text)
+    # What the warning says is so: the declared stream is still a planned change, and
+    # apply() makes it.
+    pending = await plan(Declared)
+    assert [c.kind for c in pending] == ["stream"]
+    await apply(pending)
+    assert [c.kind for c in await plan(Declared)] == []
