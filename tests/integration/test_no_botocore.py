@@ -5,6 +5,7 @@ aiohttp."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -35,14 +36,13 @@ PROGRAM = textwrap.dedent("""
 """)
 
 
-def test_connect_and_get_load_no_aws_sdk(dynorm_server: LocalServer) -> None:
-    import asyncio
-
-    import dynorm
+def run_cold(server: LocalServer, program: str) -> subprocess.CompletedProcess[str]:
+    """``program`` in a fresh process with Lambda's kind of environment (credentials and
+    region in variables, no AWS files), after a table ``no_botocore`` holding item "a"."""
 
     async def seed() -> None:
-        dynorm_server.reset()
-        async with dynorm_server.connect() as conn:
+        server.reset()
+        async with server.connect() as conn:
             await conn.call("CreateTable", {
                 "TableName": "no_botocore", "BillingMode": "PAY_PER_REQUEST",
                 "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -56,15 +56,17 @@ def test_connect_and_get_load_no_aws_sdk(dynorm_server: LocalServer) -> None:
     env.update(AWS_ACCESS_KEY_ID="AKIALAMBDA", AWS_SECRET_ACCESS_KEY="secret",
                AWS_SESSION_TOKEN="token", AWS_REGION="us-east-1",
                PYTHONPATH=str(ROOT), HOME=str(ROOT / "tests"))
-    result = subprocess.run([sys.executable, "-c", PROGRAM % (SDK,),
-                             dynorm_server.endpoint_url], env=env, capture_output=True,
-                            text=True, timeout=120, check=False)
+    return subprocess.run([sys.executable, "-c", program, server.endpoint_url], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_connect_and_get_load_no_aws_sdk(dynorm_server: LocalServer) -> None:
+    result = run_cold(dynorm_server, PROGRAM % (SDK,))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["item"] == {"pk": {"S": "a"}, "v": {"S": "x"}}
     assert report["source"] == "env"
     assert report["loaded"] == [], f"the cold start imported {report['loaded']}"
-    assert dynorm.Connection is not None
 
 
 #: What a program that reads and writes single items never needs (issue 18 item 2).
@@ -104,26 +106,7 @@ MODEL_PROGRAM = textwrap.dedent("""
 
 
 def test_single_item_programs_load_only_what_they_use(dynorm_server: LocalServer) -> None:
-    import asyncio
-
-    async def seed() -> None:
-        dynorm_server.reset()
-        async with dynorm_server.connect() as conn:
-            await conn.call("CreateTable", {
-                "TableName": "no_botocore", "BillingMode": "PAY_PER_REQUEST",
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]})
-            await conn.call("PutItem", {"TableName": "no_botocore",
-                                        "Item": {"pk": {"S": "a"}, "v": {"S": "x"}}})
-
-    asyncio.run(seed())
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "DYNORM_", "BOTO_"))}
-    env.update(AWS_ACCESS_KEY_ID="AKIALAMBDA", AWS_SECRET_ACCESS_KEY="secret",
-               AWS_REGION="us-east-1", PYTHONPATH=str(ROOT), HOME=str(ROOT / "tests"))
-    result = subprocess.run([sys.executable, "-c", MODEL_PROGRAM % (ON_FIRST_USE,),
-                             dynorm_server.endpoint_url], env=env, capture_output=True,
-                            text=True, timeout=120, check=False)
+    result = run_cold(dynorm_server, MODEL_PROGRAM % (ON_FIRST_USE,))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["v"] == "x" and report["found"] == ["y"]
