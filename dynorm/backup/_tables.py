@@ -10,6 +10,7 @@ from dynorm.backup.errors import TransferError, UnsupportedOperation
 from dynorm.backup.progress import ProgressCallback, Reporter
 from dynorm.connection import Connection
 from dynorm.exceptions import ServiceError, TableNotFound
+from dynorm.schema.classes import meta_of
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -29,7 +30,7 @@ def physical_name(connection: Connection, table: TableRef) -> str:
             raise ValueError("the table name is empty")
         return connection.table_name(table)
     if isinstance(table, type) and hasattr(table, "_meta"):
-        return connection.table_name(table._meta().table_name)
+        return connection.table_name(meta_of(table).table_name)
     raise ValueError(f"a table is a Model class or a table name, not {table!r}")
 
 

@@ -37,6 +37,7 @@ from dynorm.backup.importer import import_table
 from dynorm.backup.progress import Progress as Report
 from dynorm.connection import connect
 from dynorm.exceptions import DynormError
+from dynorm.schema.classes import meta_of
 
 __all__ = ["app", "backup_app", "pitr_app"]
 
@@ -198,7 +199,7 @@ def import_command(
         raise typer.BadParameter("--model takes MODULE:Model")
     if table is None and model_class is None:
         raise typer.BadParameter("give --table or --model")
-    name: str = table if table is not None else model_class._meta().table_name  # type: ignore[union-attr]
+    name: str = table if table is not None else meta_of(model_class).table_name  # type: ignore[arg-type]
 
     async def work() -> None:
         with _Bar("import", quiet) as bar:

@@ -50,7 +50,9 @@ from dynorm.backup.storage import LocalStorage, Storage, open_location, write_at
 from dynorm.codec.json import Fragment, dumps, loads
 from dynorm.connection import ROUND_ERRORS, Connection, get_connection
 from dynorm.exceptions import RequestRejected
+from dynorm.schema.classes import meta_of
 from dynorm.transport.base import RetryPolicy
+from dynorm.write.batch import BATCH_WRITE_RETRY
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -111,7 +113,7 @@ class _Import:
     def __init__(self, connection: Connection, storage: Storage, source: Source, table: str,
                  key_names: list[str], *, model: type[Model] | None,
                  checkpoint: Path | None, rejects: Path | None, concurrency: int,
-                 max_retries: int, rate: RateLimit | None,
+                 retry: RetryPolicy, rate: RateLimit | None,
                  on_progress: ProgressCallback | None) -> None:
         self.conn = connection
         self.storage = storage
@@ -124,8 +126,7 @@ class _Import:
         self.rejects: IO[bytes] | None = None
         self.rejects_size = 0
         self.reporter = Reporter("import", on_progress, total=source.item_count)
-        self.policy = RetryPolicy(max_attempts=max_retries + 1)
-        self.max_retries = max_retries
+        self.retry = retry
         self.rate = rate
         self.sem = asyncio.Semaphore(concurrency)
         self.inflight: dict[bytes, _Chunk] = {}
@@ -364,12 +365,12 @@ class _Import:
             remaining = unprocessed
             if remaining:
                 attempt += 1
-                if attempt > self.max_retries:
+                if attempt >= self.retry.max_attempts:
                     raise TransferError(
                         f"import into {self.table!r}: {len(remaining)} item(s) still unwritten "
-                        f"after {self.max_retries} rounds ({last or 'UnprocessedItems'}): "
+                        f"after {attempt} rounds ({last or 'UnprocessedItems'}): "
                         "resume later, or lower concurrency= / rate_limit=") from last
-                await asyncio.sleep(self.policy.delay(attempt))
+                await asyncio.sleep(self.retry.delay(attempt))
 
     async def _one_by_one(self, chunk: _Chunk,
                           items: list[tuple[bytes, dict[str, Any], str, int, Any]]) -> None:
@@ -400,7 +401,7 @@ async def _target_table(connection: Connection, name: str, source: Source,
         if not create:
             raise TransferError(f"import: table {name!r} does not exist: create it first, or "
                                 "pass create=True (--create)")
-        if model is not None and connection.table_name(model._meta().table_name) == name:
+        if model is not None and connection.table_name(meta_of(model).table_name) == name:
             await model.create_table()
         elif source.definition is not None:
             await connection.call("CreateTable", {"TableName": name, **source.definition})
@@ -423,7 +424,7 @@ async def import_table(
     resume: bool = False,
     rejects: str | os.PathLike[str] | None = None,
     concurrency: int = 8,
-    max_retries: int = 10,
+    retry: RetryPolicy | None = None,
     rate_limit: float | None = None,
     on_progress: ProgressCallback | None = None,
     s3_endpoint_url: str | None = None,
@@ -445,7 +446,8 @@ async def import_table(
             file can be imported again once fixed). Without it, a rejected item stops
             the import.
         concurrency: BatchWriteItem calls in flight.
-        max_retries: rounds of re-sending unprocessed items before giving up.
+        retry: the rounds of sending each chunk of 25 (``max_attempts`` in all) and the
+            pauses between them, as for `dynorm.batch()`; default `BATCH_WRITE_RETRY`.
         rate_limit: at most this many items written per second, on average.
         on_progress: called with a `Progress` about twice a second and at the end.
         s3_endpoint_url: the S3 endpoint for an ``s3://`` source.
@@ -454,14 +456,12 @@ async def import_table(
         ValueError: a bad argument.
         TransferError: no such table (without ``create``), a file that differs from its
             manifest, a checkpoint of another import, a rejected item without
-            ``rejects``, writes still unprocessed after ``max_retries`` rounds.
+            ``rejects``, writes still unprocessed after ``retry.max_attempts`` rounds.
     """
     if table is None and model is None:
         raise ValueError("import_table() needs table= or model=")
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency!r}")
-    if max_retries < 0:
-        raise ValueError(f"max_retries must be 0 or more, not {max_retries!r}")
     connection = get_connection()
     name = physical_name(connection, table if table is not None else model)  # type: ignore[arg-type]
     single: str | None = None
@@ -486,7 +486,8 @@ async def import_table(
         job = _Import(connection, storage, found, name, keys, model=model,
                       checkpoint=checkpoint_path,
                       rejects=Path(rejects) if rejects is not None else None,
-                      concurrency=concurrency, max_retries=max_retries, rate=rate,
+                      concurrency=concurrency,
+                      retry=retry if retry is not None else BATCH_WRITE_RETRY, rate=rate,
                       on_progress=on_progress)
         if resume:
             job.load()

@@ -29,6 +29,7 @@ from dynorm.backup.progress import ProgressCallback, Reporter
 from dynorm.backup.storage import Storage, open_location
 from dynorm.codec.json import loads
 from dynorm.connection import get_connection
+from dynorm.schema.classes import meta_of
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -185,7 +186,7 @@ def _model_definition(model: type[Model], name: str) -> dict[str, Any]:
         build = module.create_table_request
     except (ImportError, AttributeError):
         build = importlib.import_module("dynorm.tables.create").create_table_request
-    request: dict[str, Any] = build(model._meta(), name)
+    request: dict[str, Any] = build(meta_of(model), name)
     return request
 
 

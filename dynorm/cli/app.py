@@ -13,6 +13,7 @@ from rich.console import Console
 from dynorm.cli.models import BadTarget, load_models
 from dynorm.connection import connect
 from dynorm.exceptions import DynormError
+from dynorm.schema.classes import meta_of
 
 __all__ = ["app"]
 
@@ -305,9 +306,9 @@ def streams_tail(
 
     models = _load(model) if model else []
     for m in models:
-        if m._meta().table_name != table:
+        if meta_of(m).table_name != table:
             _errors().print(f"[red]error:[/] model {m.__name__} is stored in table "
-                            f"{m._meta().table_name!r}, not {table!r}")
+                            f"{meta_of(m).table_name!r}, not {table!r}")
             raise typer.Exit(FAILED)
     console = _console()
 

@@ -19,6 +19,7 @@ from dynorm.migrate.migration import (
     MigrationResult,
     Outcome,
 )
+from dynorm.schema.classes import meta_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,7 +65,7 @@ class Runner:
                  checkpoints: MigrationCheckpoints | None,
                  progress: Callable[[MigrationProgress], object] | None) -> None:
         self.migration = migration
-        self.meta = migration.model._meta()
+        self.meta = meta_of(migration.model)
         self.segments = segments
         self.page_size = page_size
         self.dry_run = dry_run

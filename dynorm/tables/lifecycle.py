@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import DynormError, ServiceError
+from dynorm.schema.classes import meta_of
 from dynorm.schema.settings import OnDemand, Provisioned, TableSettings, merge_settings
 from dynorm.tables.changes import ApplyProgress, Change, Plan, PlanError, Step
 from dynorm.tables.desired import desired_table
@@ -80,7 +81,7 @@ async def plan(*models: type[Model], connection: Connection | None = None) -> Pl
     conn = connection or get_connection()
     groups: dict[str, list[type[Model]]] = {}
     for model in dict.fromkeys(models):
-        groups.setdefault(model._meta().table_name, []).append(model)
+        groups.setdefault(meta_of(model).table_name, []).append(model)
     merged = {
         table: merge_settings(table, [(m.__name__, _settings_of(m)) for m in group])
         for table, group in groups.items()
@@ -90,7 +91,7 @@ async def plan(*models: type[Model], connection: Connection | None = None) -> Pl
     changes: list[Change] = []
     notes: list[str] = []
     for (table, group), state in zip(groups.items(), states, strict=True):
-        desired = desired_table([m._meta() for m in group], merged[table], names[table],
+        desired = desired_table([meta_of(m) for m in group], merged[table], names[table],
                                 live_billing=_live_billing(state))
         found, noted = diff(desired, state)
         changes.extend(found)
