@@ -73,7 +73,9 @@ def _parts(meta: TableMeta, model: str, key: Any) -> tuple[Any, ...]:
 def wire_key(meta: TableMeta, model: str, key: Any) -> Item:
     """The wire key for ``key``: the partition value, ``(partition, sort)``, or a dict of
     field values (keys computed by templates). ``model`` names the class in errors."""
-    return key_fields(meta, model, key)[0]
+    if isinstance(key, Mapping):  # no copy of the fields: only the wire key is wanted
+        return meta.key_from_fields(key)
+    return meta.key(*_parts(meta, model, key))
 
 
 def key_fields(meta: TableMeta, model: str, key: Any) -> tuple[Item, dict[str, Any]]:
