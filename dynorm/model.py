@@ -17,7 +17,6 @@ on instances they are the values, as in any pydantic model.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -370,35 +369,35 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         cls,
         *,
         exists_ok: bool = True,
-        billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST",
-        read_capacity: int = 5,
-        write_capacity: int = 5,
+        billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] | None = None,
+        read_capacity: int | None = None,
+        write_capacity: int | None = None,
         stream: StreamView | bool | None = None,
         wait: bool = True,
     ) -> None:
         """Create this model's table from its declaration, wait until ACTIVE, enable TTL.
 
+        The table is made as the model declares it, ``settings=TableSettings(...)``
+        included (billing, stream, table class, encryption, deletion protection and tags
+        in CreateTable; point-in-time recovery right after): ``dynorm.plan(Model)`` on
+        it is empty. An existing table is left as it is (but TTL is enabled); change it
+        with ``dynorm.apply(await dynorm.plan(Model))``.
+
         Args:
             exists_ok: an existing table is fine (default); False raises ResourceInUse.
-            billing_mode: on-demand (default) or ``"PROVISIONED"`` with the capacities.
+            billing_mode: on-demand (the default) or ``"PROVISIONED"`` with the
+                capacities (default 5 each), for a model that declares no billing.
             stream: enable DynamoDB Streams with this view type (``True`` means
                 ``"NEW_AND_OLD_IMAGES"``); anything else is a ValueError.
             wait: wait until the table and its indexes are ACTIVE.
 
-        A model that declares ``settings=TableSettings(...)`` is created with these
-        arguments, not its settings (a warning says so): ``await
-        dynorm.apply(await dynorm.plan(Model))`` creates the table with them.
+        Raises:
+            ValueError: an argument contradicts the model's declared settings.
         """
-        from dynorm.tables import create_table  # loaded on first use (issue 18)
+        from dynorm.tables import create_model_tables  # loaded on first use (issue 18)
 
-        if cls.__dynorm_settings__ is not None:
-            logging.getLogger("dynorm.tables").warning(
-                "%s declares TableSettings, which create_table() does not apply (it uses "
-                "its own arguments): create the table with `await dynorm.apply(await "
-                "dynorm.plan(%s))` to get them", cls.__name__, cls.__name__)
-
-        await create_table(
-            get_connection(), meta_of(cls), exists_ok=exists_ok, wait=wait,
+        await create_model_tables(
+            get_connection(), [cls], exists_ok=exists_ok, wait=wait,
             billing_mode=billing_mode, read_capacity=read_capacity,
             write_capacity=write_capacity, stream=stream,
         )
@@ -420,13 +419,9 @@ async def create_tables(*models: type[Model], **options: Any) -> None:
     """Create the tables of several models (see ``Model.create_table`` for options).
 
     Models that share a table (single-table design) are created together: one table
-    with the union of their indexes; conflicting declarations raise SchemaError.
+    with the union of their indexes and their merged settings; conflicting declarations
+    raise SchemaError.
     """
-    from dynorm.tables import create_table  # loaded on first use (issue 18)
+    from dynorm.tables import create_model_tables  # loaded on first use (issue 18)
 
-    by_table: dict[str, list[TableMeta]] = {}
-    for model in models:
-        meta = meta_of(model)
-        by_table.setdefault(meta.table_name, []).append(meta)
-    for metas in by_table.values():
-        await create_table(get_connection(), metas, **options)
+    await create_model_tables(get_connection(), models, **options)

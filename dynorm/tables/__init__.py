@@ -1,7 +1,8 @@
 """Tables from model declarations: create and delete them, plan and apply their changes.
 
 * ``create_table``/``delete_table`` (behind ``Model.create_table()``): make a table from
-  its declaration, or remove it.
+  its declaration (settings included: the desired state ``plan()`` compares with), or
+  remove it.
 * [`plan()`][dynorm.tables.lifecycle.plan] compares models with their live tables and returns a
   [`Plan`][dynorm.tables.changes.Plan] of [`Change`][dynorm.tables.changes.Change] values;
   [`apply()`][dynorm.tables.lifecycle.apply] makes them, in the order DynamoDB allows.
@@ -15,13 +16,13 @@ from dynorm.tables.changes import ApplyProgress, Change, ChangeKind, Plan, PlanE
 from dynorm.tables.create import (
     STREAM_VIEWS,
     StreamView,
-    create_table,
     create_table_request,
     delete_table,
     merged_table_request,
     stream_view,
 )
 from dynorm.tables.lifecycle import ProgressCallback, apply, plan
+from dynorm.tables.make import create_model_tables, create_table
 
 __all__ = [
     "STREAM_VIEWS",
@@ -34,6 +35,7 @@ __all__ = [
     "Step",
     "StreamView",
     "apply",
+    "create_model_tables",
     "create_table",
     "create_table_request",
     "delete_table",

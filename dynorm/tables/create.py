@@ -1,31 +1,24 @@
-"""Creating and deleting tables from model declarations.
+"""CreateTable requests from model declarations, waiting for tables, deleting them.
 
-``create_table_request`` is pure (unit-tested request dicts); ``create_table`` and
-``delete_table`` talk to the server and wait for the table to settle.
+``create_table_request`` and ``merged_table_request`` are pure (unit-tested request
+dicts); ``wait_table`` and ``delete_table`` talk to the server. ``create_table`` (the
+table as its models declare it, settings included) is in `dynorm.tables.make`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import Any, Literal, get_args
 
 from dynorm._types import Request
 from dynorm.connection import Connection
-from dynorm.exceptions import (
-    DynormError,
-    RequestRejected,
-    ResourceInUse,
-    SchemaError,
-    TableNotFound,
-)
+from dynorm.exceptions import DynormError, SchemaError, TableNotFound
 from dynorm.schema.meta import IndexMeta, KeyAttr, TableMeta
 
 __all__ = [
     "STREAM_VIEWS",
     "StreamView",
-    "create_table",
     "create_table_request",
     "delete_table",
     "merged_table_request",
@@ -199,80 +192,6 @@ async def wait_table(connection: Connection, table_name: str, *, gone: bool, tim
             raise DynormError(f"table {table_name!r} did not become {state} in {timeout:.0f}s")
         await asyncio.sleep(delay)
         delay = min(delay * 2, 2.0)
-
-
-log = logging.getLogger("dynorm.tables")  # the package's logger, where users look
-
-
-async def _warn_missing_indexes(connection: Connection, metas: list[TableMeta],
-                                request: Request) -> None:
-    """The table existed: warn (the logger ``dynorm.tables``) about each index the models
-    declare that it lacks; ``create_table()`` does not change an existing table, and every
-    query of such an index fails. (Adding indexes to existing tables is the table-lifecycle
-    work: until then, add them with UpdateTable or re-create the table.)"""
-    name = request["TableName"]
-    desc = (await connection.call("DescribeTable", {"TableName": name}))["Table"]
-    kinds = (("GlobalSecondaryIndexes", "global"), ("LocalSecondaryIndexes", "local"))
-    models = ", ".join(sorted({m.model_name for m in metas}))
-    for field, kind in kinds:
-        have = {ix["IndexName"] for ix in desc.get(field) or ()}
-        for ix in request.get(field) or ():
-            if ix["IndexName"] not in have:
-                fix = ("add it with UpdateTable (GlobalSecondaryIndexUpdates=[{'Create': ...}]) "
-                       "or delete and re-create the table" if kind == "global" else
-                       "a local index can only be created with the table: delete and "
-                       "re-create it")
-                log.warning(
-                    "%s: table %r already exists without the %s index %r that the model "
-                    "declares; create_table() does not change an existing table, so every "
-                    "query of that index will fail: %s", models, name, kind,
-                    ix["IndexName"], fix)
-
-
-async def create_table(
-    connection: Connection,
-    meta: TableMeta | list[TableMeta],
-    *,
-    exists_ok: bool = True,
-    wait: bool = True,
-    timeout: float = 300.0,
-    **options: Any,
-) -> None:
-    """Create the table (and TTL setting) for ``meta`` (or several models sharing one
-    table); see ``Model.create_table``."""
-    metas = meta if isinstance(meta, list) else [meta]
-    meta = next((m for m in metas if m.ttl is not None), metas[0])
-    name = connection.table_name(meta.table_name)
-    request = merged_table_request(metas, name, **options)
-    existed = False
-    try:
-        await connection.call("CreateTable", request)
-    except ResourceInUse:
-        if not exists_ok:
-            raise
-        existed = True
-    if wait or meta.ttl is not None:  # TTL can only be enabled on an ACTIVE table
-        await wait_table(connection, name, gone=False, timeout=timeout)
-    if existed:
-        await _warn_missing_indexes(connection, metas, request)
-    if meta.ttl is not None:
-        ttl = await connection.call("DescribeTimeToLive", {"TableName": name})
-        status = ttl.get("TimeToLiveDescription", {}).get("TimeToLiveStatus")
-        if status not in ("ENABLED", "ENABLING"):
-            try:
-                await connection.call(
-                    "UpdateTimeToLive",
-                    {
-                        "TableName": name,
-                        "TimeToLiveSpecification": {
-                            "Enabled": True,
-                            "AttributeName": meta.ttl.attr,
-                        },
-                    },
-                )
-            except RequestRejected as exc:  # a concurrent creator enabled it first
-                if "already enabled" not in exc.message.lower():
-                    raise
 
 
 async def delete_table(

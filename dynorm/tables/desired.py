@@ -8,16 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dynorm._types import Request
-from dynorm.exceptions import SchemaError
+from dynorm.exceptions import DynormError, SchemaError
 from dynorm.schema.meta import TableMeta
 from dynorm.schema.settings import OnDemand, Provisioned, TableSettings
 from dynorm.tables.create import merged_table_request
 from dynorm.tables.state import UNLIMITED
 
-__all__ = ["Desired", "billing_words", "desired_table", "on_demand_spec"]
+if TYPE_CHECKING:
+    from dynorm.model import Model
+
+__all__ = ["Desired", "billing_words", "desired_table", "on_demand_spec", "settings_of"]
+
+
+def settings_of(model: type[Model]) -> TableSettings | None:
+    """The `TableSettings` a model declares (``settings=``), or None."""
+    value = getattr(model, "__dynorm_settings__", None)
+    if value is not None and not isinstance(value, TableSettings):
+        raise DynormError(
+            f"{model.__name__}: settings must be a TableSettings, not {type(value).__name__}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dynorm.tables.changes import Change, ChangeKind, Step
 from dynorm.tables.desired import Desired, billing_words, on_demand_spec, sse_spec
 from dynorm.tables.state import UNLIMITED, TableState, index_shape
 
-__all__ = ["diff"]
+__all__ = ["create_changes", "diff"]
 
 _NEW_TABLE = (
     "create a new table with the declared keys and indexes (another name, or the same after "
@@ -28,11 +28,13 @@ _NEW_TABLE = (
 def diff(desired: Desired, state: TableState) -> tuple[list[Change], list[str]]:
     """The changes (in order) and the notes (what could not be compared) for one table."""
     if not state.exists:
-        return _create(desired), []
+        return create_changes(desired), []
     return _Differ(desired, state).changes(), list(state.notes)
 
 
-def _create(desired: Desired) -> list[Change]:
+def create_changes(desired: Desired) -> list[Change]:
+    """The changes that make a new table as declared: CreateTable, then TTL and
+    point-in-time recovery (which need an ACTIVE table)."""
     name, req = desired.table, desired.request
     gsis = len(req.get("GlobalSecondaryIndexes") or ())
     lsis = len(req.get("LocalSecondaryIndexes") or ())

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Literal
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import DynormError, ServiceError
 from dynorm.schema.classes import meta_of
-from dynorm.schema.settings import OnDemand, Provisioned, TableSettings, merge_settings
+from dynorm.schema.settings import OnDemand, Provisioned, merge_settings
 from dynorm.tables.changes import ApplyProgress, Change, Plan, PlanError, Step
-from dynorm.tables.desired import desired_table
+from dynorm.tables.desired import desired_table, settings_of
 from dynorm.tables.diff import diff
 from dynorm.tables.state import TableState, read_state
 
@@ -39,14 +39,6 @@ _OPTIONAL = frozenset({"UpdateContinuousBackups", "TagResource", "UntagResource"
 
 ProgressCallback = Callable[[ApplyProgress], object]
 """Called by `dynorm.apply()` as each change starts, waits, backfills and ends."""
-
-
-def _settings_of(model: type[Model]) -> TableSettings | None:
-    value = getattr(model, "__dynorm_settings__", None)
-    if value is not None and not isinstance(value, TableSettings):
-        raise DynormError(
-            f"{model.__name__}: settings must be a TableSettings, not {type(value).__name__}")
-    return value
 
 
 def _live_billing(state: TableState) -> Provisioned | OnDemand | None:
@@ -83,7 +75,7 @@ async def plan(*models: type[Model], connection: Connection | None = None) -> Pl
     for model in dict.fromkeys(models):
         groups.setdefault(meta_of(model).table_name, []).append(model)
     merged = {
-        table: merge_settings(table, [(m.__name__, _settings_of(m)) for m in group])
+        table: merge_settings(table, [(m.__name__, settings_of(m)) for m in group])
         for table, group in groups.items()
     }
     names = {table: conn.table_name(table) for table in groups}
@@ -156,13 +148,13 @@ async def apply(
     todo = tuple(c for c in plan.changes if c.in_place)
     made = []
     for number, change in enumerate(todo, 1):
-        if await _Applier(conn, change, number, len(todo), progress, timeout,
+        if await Applier(conn, change, number, len(todo), progress, timeout,
                           poll_interval).run():
             made.append(change)
     return tuple(made)
 
 
-class _Applier:
+class Applier:
     """Makes one change: its steps in order, waiting for the table between them."""
 
     def __init__(self, conn: Connection, change: Change, number: int, total: int,

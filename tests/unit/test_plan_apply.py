@@ -8,9 +8,17 @@ from typing import Annotated, Any
 import pytest
 
 import dynorm
-from dynorm import GlobalIndex, MockTransport, Model, PartitionKey, ServiceError, TableNotFound
+from dynorm import (
+    TTL,
+    GlobalIndex,
+    MockTransport,
+    Model,
+    PartitionKey,
+    ServiceError,
+    TableNotFound,
+)
 from dynorm._types import Request, Response
-from dynorm.schema.settings import TableSettings
+from dynorm.schema.settings import Provisioned, TableSettings
 from dynorm.tables import ApplyProgress, PlanError, apply, plan
 
 ARN = "arn:aws:dynamodb:us-east-1:1:table/dev-users"
@@ -200,3 +208,68 @@ async def test_plan_needs_models_with_a_table() -> None:
         await plan()
     with pytest.raises(dynorm.SchemaError, match="NoTable has no table"):
         await run(Server(), lambda: plan(NoTable))
+
+
+class Order(Model, table="users", settings=TableSettings(
+        billing=Provisioned(read=4, write=2), index_throughput={"by_email": Provisioned(1, 1)},
+        stream=True, point_in_time_recovery=True, table_class="STANDARD_INFREQUENT_ACCESS",
+        deletion_protection=True, encryption="KMS", kms_key="alias/orders",
+        tags={"team": "id"})):
+    """Every declared setting (the table name is User's: the fake server has one table)."""
+
+    user_id: Annotated[str, PartitionKey]
+    email: str = ""
+    expires: Annotated[int | None, TTL] = None
+    by_email = GlobalIndex("email", projection="KEYS_ONLY")
+
+
+async def test_create_table_sends_the_declared_settings_then_ttl_and_pitr() -> None:
+    server = Server(exists=False)
+    _, sent = await run(server, Order.create_table)
+    assert sent == [
+        ("CreateTable", {
+            "TableName": "dev-users",
+            "AttributeDefinitions": [{"AttributeName": "user_id", "AttributeType": "S"},
+                                     {"AttributeName": "email", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
+            "BillingMode": "PROVISIONED",
+            "ProvisionedThroughput": {"ReadCapacityUnits": 4, "WriteCapacityUnits": 2},
+            "GlobalSecondaryIndexes": [{
+                "IndexName": "by_email",
+                "KeySchema": [{"AttributeName": "email", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+                "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}],
+            "StreamSpecification": {"StreamEnabled": True,
+                                    "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            "TableClass": "STANDARD_INFREQUENT_ACCESS",
+            "DeletionProtectionEnabled": True,
+            "SSESpecification": {"Enabled": True, "SSEType": "KMS",
+                                 "KMSMasterKeyId": "alias/orders"},
+            "Tags": [{"Key": "team", "Value": "id"}]}),
+        ("DescribeTable", {"TableName": "dev-users"}),          # until ACTIVE
+        ("DescribeTimeToLive", {"TableName": "dev-users"}),
+        ("UpdateTimeToLive", {"TableName": "dev-users", "TimeToLiveSpecification": {
+            "Enabled": True, "AttributeName": "expires"}}),
+        ("DescribeTable", {"TableName": "dev-users"}),          # ACTIVE again
+        ("UpdateContinuousBackups", {"TableName": "dev-users",
+                                     "PointInTimeRecoverySpecification": {
+                                         "PointInTimeRecoveryEnabled": True}}),
+    ]
+    # The same request plan() would make it with: one builder.
+    found, _ = await run(Server(exists=False), lambda: plan(Order))
+    assert found.changes[0].steps[0].request == sent[0][1]
+
+
+async def test_create_table_arguments_fill_in_and_never_contradict_the_settings() -> None:
+    _, sent = await run(Server(exists=False), lambda: User.create_table(
+        billing_mode="PROVISIONED", read_capacity=3, stream="KEYS_ONLY", wait=False))
+    create = sent[0][1]
+    assert create["ProvisionedThroughput"] == {"ReadCapacityUnits": 3, "WriteCapacityUnits": 5}
+    assert create["StreamSpecification"] == {"StreamEnabled": True,
+                                             "StreamViewType": "KEYS_ONLY"}
+    with pytest.raises(ValueError, match=r"Order: create_table\(billing=...\) asks for "
+                                         r"OnDemand\(.*\) but the model declares Provisioned"):
+        await run(Server(exists=False), lambda: Order.create_table(
+            billing_mode="PAY_PER_REQUEST"))
+    with pytest.raises(ValueError, match="need billing_mode='PROVISIONED'"):
+        await run(Server(exists=False), lambda: User.create_table(read_capacity=3))
