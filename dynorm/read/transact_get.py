@@ -20,6 +20,7 @@ from dynorm.schema import transactions as tx
 from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import read
 from dynorm.schema.keys import key_id, wire_key
+from dynorm.schema.replicas import refuse_transaction
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -86,6 +87,7 @@ async def transact_get(*pairs: tuple[type[Model], Any]) -> tuple[Model | None, .
         if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], type)):
             raise TypeError(f"transact_get() takes (Model, key) pairs, got {pair!r}")
         model, key = pair
+        refuse_transaction(model, "transactions (TransactGetItems)")
         meta = meta_of(model)
         wkey = wire_key(meta, model.__name__, key)
         kid = key_id(meta.table_name, wkey)

@@ -17,6 +17,7 @@ from dynorm.expressions import Path
 from dynorm.schema.compile import compile_meta
 from dynorm.schema.indexes import _Index
 from dynorm.schema.meta import KeyAttr, TableMeta
+from dynorm.schema.replicas import refuse_strong
 from dynorm.schema.templates import KeyTemplate
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def compile_model(cls: type[Model]) -> None:
         raise
     except DynormError as exc:
         raise SchemaError(f"{cls.__name__}: {exc}") from exc
+    refuse_strong(cls, meta)
     cls.__dynorm_meta__ = meta
     codec = meta.codec if meta is not None else ObjectCodec(cls)
     cls.__dynorm_hooks__ = _overridden_hooks(cls)

@@ -21,14 +21,16 @@ declare settings; where two declare the same setting they must agree.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from dynorm.exceptions import SchemaError
+from dynorm.schema.replicas import Consistency, check_replicas
 
 __all__ = [
     "BillingMode",
+    "Consistency",
     "Encryption",
     "OnDemand",
     "Provisioned",
@@ -125,6 +127,14 @@ class TableSettings:
         kms_key: with ``encryption="KMS"``, the key's id or ARN (default: the AWS managed
             key ``aws/dynamodb``).
         tags: the table's tags, exactly: tags the table has beyond these are removed.
+        replicas: a global table: every Region it lives in, the one ``dynorm.plan()`` runs
+            in included (``("us-east-1", "eu-west-1")``); Regions the table has beyond
+            these lose their replica. See docs/multi-region.md.
+        consistency: ``"EVENTUAL"`` (MREC, DynamoDB's default) or ``"STRONG"`` (MRSC:
+            three Regions of one of AWS's MRSC Region sets; no transactions, TTL or local
+            indexes). Fixed when the global table is made.
+        witness: with ``consistency="STRONG"`` and two replicas, the third Region, which
+            holds a witness (replicated change data, no reads or writes).
 
     Raises:
         ValueError: a value DynamoDB does not know (a stream view type, a table class...).
@@ -139,6 +149,9 @@ class TableSettings:
     encryption: Encryption | None = None
     kms_key: str | None = None
     tags: Mapping[str, str] | None = None
+    replicas: Sequence[str] | None = None
+    consistency: Consistency | None = None
+    witness: str | None = None
 
     def __post_init__(self) -> None:
         if self.billing is not None and not isinstance(self.billing, (Provisioned, OnDemand)):
@@ -183,6 +196,8 @@ class TableSettings:
                     )
             object.__setattr__(self, "tags", dict(self.tags))
         object.__setattr__(self, "index_throughput", dict(self.index_throughput))
+        object.__setattr__(self, "replicas", check_replicas(
+            self.replicas, self.consistency, self.witness, self.stream))
 
     @property
     def stream_view(self) -> StreamViewType | None:

@@ -34,6 +34,7 @@ ChangeKind = Literal[
     "encryption",
     "deletion_protection",
     "tags",
+    "replicas",
 ]
 """What a `Change` changes. The order here is the order `dynorm.apply()` makes them in:
 indexes are removed before the billing mode changes (fewer indexes to provision) and
@@ -111,6 +112,8 @@ class Change:
             return "add"
         if self.kind == "remove_index":
             return "remove"
+        if self.kind == "replicas" and not (self.current and self.declared):
+            return "add" if self.declared else "remove"
         return "update"
 
     @property

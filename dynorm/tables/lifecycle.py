@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import DynormError, ServiceError
@@ -24,6 +24,12 @@ from dynorm.schema.settings import OnDemand, Provisioned, merge_settings
 from dynorm.tables.changes import ApplyProgress, Change, Plan, PlanError, Step
 from dynorm.tables.desired import desired_table, settings_of
 from dynorm.tables.diff import diff
+from dynorm.tables.replicas import (
+    FAILED_REPLICA_STATES,
+    live_replicas,
+    live_witnesses,
+    replica_changes,
+)
 from dynorm.tables.state import TableState, read_state
 
 if TYPE_CHECKING:
@@ -86,8 +92,9 @@ async def plan(*models: type[Model], connection: Connection | None = None) -> Pl
         desired = desired_table([meta_of(m) for m in group], merged[table], names[table],
                                 live_billing=_live_billing(state))
         found, noted = diff(desired, state)
-        changes.extend(found)
-        notes.extend(noted)
+        replicas, status = replica_changes(names[table], merged[table], state, conn.region)
+        changes.extend((*found, *replicas))
+        notes.extend((*noted, *status))
     return Plan(tuple(changes), tuple(names.values()), tuple(notes), tuple(dict.fromkeys(models)))
 
 
@@ -214,6 +221,22 @@ class Applier:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.poll)
 
+    def replicas_pending(self, desc: dict[str, Any]) -> list[str]:
+        """The replicas and witnesses not ACTIVE yet; DynormError for a failed one."""
+        pending = []
+        for kind, states in (("replica", live_replicas(desc, self.conn.region)),
+                             ("witness", live_witnesses(desc))):
+            for region, status in sorted(states.items()):
+                if status in FAILED_REPLICA_STATES:
+                    raise DynormError(
+                        f"table {self.change.table!r}: {kind} in {region} is {status} "
+                        f"({self.change.what}); see its ReplicaStatusDescription in "
+                        "DescribeTable, fix the cause (a KMS key, the Region's opt-in, IAM) "
+                        "and plan again")
+                if status != "ACTIVE":
+                    pending.append(f"{kind} {region} {status}")
+        return pending
+
     async def settle(self, index: str | None) -> None:
         """Wait until the table and every global index are ACTIVE, none backfilling."""
         delay = min(0.05, self.poll)
@@ -231,6 +254,7 @@ class Applier:
                                    + (" (backfilling)" if gsi.get("Backfilling") else ""))
                 if gsi["IndexName"] == index and status == "CREATING":
                     backfilling = gsi
+            pending.extend(self.replicas_pending(desc))
             if not pending:
                 return
             detail = ", ".join(pending)

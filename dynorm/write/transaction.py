@@ -40,6 +40,7 @@ from dynorm.schema import prepare as writes
 from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import decode_stored, item_not_found
 from dynorm.schema.keys import key_id, wire_key
+from dynorm.schema.replicas import refuse_transaction
 from dynorm.schema.transactions import (
     MAX_ACTIONS,
     MAX_BYTES,
@@ -210,6 +211,7 @@ class Transaction:
     def _add(self, action: _Action) -> None:
         if self._state != "open":
             raise InvalidTransaction(f"this transaction is {self._state}: start a new one")
+        refuse_transaction(action.model, "transactions (TransactWriteItems)")
         meta = meta_of(action.model)
         kid = key_id(meta.table_name, action.key)
         other = self._keys.get(kid)
