@@ -195,7 +195,7 @@ sys.stdout.write(repr((n, len(_mods), sorted({m.split(".")[0] for m in _mods})))
 
 def _templates(name: str) -> tuple[str, str] | None:
     """(get code, query code) for a benchmark contender name, with ``{url}`` to fill."""
-    if name.startswith("dynorm-"):
+    if name in ("dynorm-fast", "dynorm-aioboto3"):
         transport = name.removeprefix("dynorm-")
         return (_DYNORM_GET.replace("{transport!r}", repr(transport)),
                 _DYNORM_QUERY.replace("{transport!r}", repr(transport)))

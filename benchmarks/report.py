@@ -107,6 +107,12 @@ def targets(results: dict[tuple[str, str], Any], codec: dict[str, Any] | None,
         for op, limit in (("put", 0.9), ("get", 0.9), ("query", 1.0), ("batch-write", 1.0)):
             ratio_row(f"dynorm-fast {op}: client CPU vs {peer}", med(op, "dynorm-fast"),
                       med(op, peer), limit)
+    for op in ("put", "get"):  # the blocking API (issue 19)
+        ratio_row(f"dynorm-blocking {op}: client CPU vs dynorm-fast (async)",
+                  med(op, "dynorm-blocking"), med(op, "dynorm-fast"), 1.2)
+        for peer in ("pynamodb", "boto3-table"):
+            ratio_row(f"dynorm-blocking {op}: client CPU vs {peer}",
+                      med(op, "dynorm-blocking"), med(op, peer), 0.5)
     if codec:
         dyn = statistics.median(x[0] for x in codec["dynorm (to_item + from_item)"])
         hand = statistics.median(x[0] for x in codec[codec_bench.BASELINE])

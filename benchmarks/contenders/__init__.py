@@ -17,6 +17,7 @@ REGISTRY: dict[str, tuple[str, str, dict[str, Any], str]] = {
     "raw-aioboto3": ("raw_aioboto3", "RawAioboto3", {}, "aioboto3"),
     "dynorm-aioboto3": ("dynorm_", "Dynorm", {"transport": "aioboto3"}, "dynorm"),
     "dynorm-fast": ("dynorm_", "Dynorm", {"transport": "fast"}, "dynorm"),
+    "dynorm-blocking": ("dynorm_blocking", "DynormBlocking", {"transport": "fast"}, "dynorm"),
     "boto3-table": ("boto3_table", "Boto3Table", {}, "boto3"),
     "pynamodb": ("pynamodb_", "PynamoDB", {}, "pynamodb"),
     "pydynox": ("pydynox_", "Pydynox", {}, "pydynox"),
