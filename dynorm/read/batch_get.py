@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from dynorm._gc import paused
 from dynorm._types import Item
 from dynorm.connection import ROUND_ERRORS, get_connection
 from dynorm.exceptions import DynormError
@@ -135,6 +136,11 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     await asyncio.gather(*(fetch(c) for c in chunks))
     if missing:
         raise BatchGetFailed(missing)
+    return paused(_decode_found, pairs, ids, found, raw)
+
+
+def _decode_found(pairs: Sequence[tuple[type[Model], Any]], ids: list[KeyId],
+                  found: dict[KeyId, Any], raw: bool) -> list[Any]:
     results: list[Any] = []
     decoded: dict[tuple[type[Model], KeyId], Any] = {}  # a key given twice: one instance
     for (model, _), kid in zip(pairs, ids, strict=True):

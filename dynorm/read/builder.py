@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from typing_extensions import Self
 
+from dynorm._gc import paused
 from dynorm._sync import ReadSync
 from dynorm._types import Item, Response
 from dynorm.connection import Connection, get_connection
@@ -317,7 +318,7 @@ class _Read(Generic[M]):
         decode = self._decode
         async with aclosing(self._raw_item_pages()) as pages:  # closes the prefetch at once
             async for raws in pages:
-                yield _decode_all(decode, raws)
+                yield paused(_decode_all, decode, raws)
 
     async def _iterate(self) -> AsyncGenerator[M, None]:
         decode = self._decode

@@ -48,6 +48,7 @@ from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from dynorm._gc import PAUSE_BYTES, paused
 from dynorm._types import Request, Response
 from dynorm.codec.json import dumps, loads
 from dynorm.exceptions import (
@@ -442,7 +443,8 @@ class FastTransport:
             raise TransportError(f"x-amz-crc32 mismatch (header {crc}, body {zlib.crc32(raw)})")
         if status == 200:
             try:
-                parsed: Response = loads(raw)
+                parsed: Response = (loads(raw) if len(raw) < PAUSE_BYTES
+                                    else paused(loads, raw))
             except ValueError as exc:
                 raise TransportError(f"unreadable response body: {exc}") from exc
             if _has_binary(raw):

@@ -1,0 +1,101 @@
+"""The collector paused while a page is decoded (dynorm._gc, issue 26).
+
+Decoding a page makes no garbage cycles, so collections during it only walk the trees
+being built; they are paused for that stretch alone and the collector's state is always
+given back: on after success and after an error, still off for an application that
+turned it off.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import pytest
+from pydantic import field_validator
+
+import dynorm
+from dynorm import MockTransport, Model, PartitionKey, SortKey
+from dynorm._gc import paused
+from dynorm.exceptions import ValidationFailed
+
+
+@pytest.fixture(autouse=True)
+def _collector_on() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.enable()
+    yield
+    (gc.enable if was else gc.disable)()
+
+
+def test_paused_runs_with_the_collector_off_and_turns_it_on_again() -> None:
+    seen = paused(lambda a, b=0: (gc.isenabled(), a + b), 1, b=2)
+    assert seen == (False, 3)
+    assert gc.isenabled()
+
+
+def test_paused_turns_it_on_again_after_an_error() -> None:
+    def fail() -> None:
+        raise KeyError("x")
+
+    with pytest.raises(KeyError):
+        paused(fail)
+    assert gc.isenabled()
+
+
+def test_paused_leaves_a_disabled_collector_disabled() -> None:
+    gc.disable()
+    assert paused(gc.isenabled) is False
+    assert not gc.isenabled()
+
+
+SEEN: list[bool] = []
+
+
+class Row(Model, table="gc_rows"):
+    pk: Annotated[str, PartitionKey]
+    n: Annotated[int, SortKey]
+
+    @field_validator("n")
+    @classmethod
+    def _record(cls, v: int) -> int:
+        SEEN.append(gc.isenabled())
+        if v < 0:
+            raise ValueError("negative")
+        return v
+
+
+def _page(*ns: int) -> dict[str, Any]:
+    return {"Items": [{"pk": {"S": "p"}, "n": {"N": str(n)}} for n in ns],
+            "Count": len(ns)}
+
+
+async def test_to_list_decodes_a_page_with_the_collector_paused() -> None:
+    SEEN.clear()
+    async with dynorm.connect(transport=MockTransport(lambda op, req: _page(1, 2, 3))):
+        rows = await Row.query(dynorm.attr(Row.pk) == "p").to_list()
+    assert [r.n for r in rows] == [1, 2, 3]
+    assert SEEN == [False, False, False]
+    assert gc.isenabled()
+
+
+async def test_a_page_that_does_not_fit_turns_the_collector_on_again() -> None:
+    async with dynorm.connect(transport=MockTransport(lambda op, req: _page(1, -1))):
+        with pytest.raises(ValidationFailed):
+            await Row.query(dynorm.attr(Row.pk) == "p").to_list()
+    assert gc.isenabled()
+
+
+async def test_get_many_decodes_with_the_collector_paused() -> None:
+    SEEN.clear()
+
+    def answer(op: str, req: dict[str, Any]) -> dict[str, Any]:
+        keys = req["RequestItems"]["gc_rows"]["Keys"]
+        return {"Responses": {"gc_rows": keys}, "UnprocessedKeys": {}}
+
+    async with dynorm.connect(transport=MockTransport(answer)):
+        rows = await Row.get_many([("p", 1), ("p", 2)])
+    assert [r.n for r in rows if r] == [1, 2]
+    assert SEEN == [False, False]
+    assert gc.isenabled()
