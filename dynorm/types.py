@@ -13,7 +13,8 @@ async def first_page(query: Query[User]) -> Page[User]:
 - `Query`, `Scan`: a query or scan builder (`Model.query()`, `Model.scan()`, and the
   same on an index); `BoundIndex`: a secondary index seen from its model
   (`User.by_email`); `Page`: one page of results and the cursor after it (`.page()`,
-  `.pages()`).
+  `.pages()`); `ShardedQuery`: a scatter-gather query of a sharded index
+  (`GlobalIndex(..., shards=N)`).
 - `CollectionQuery`: a query of a collection's partition (`Collection(...).query()`);
   `CollectionResult`: its items by entity (`await query.fetch()`).
 - `Transaction`: a write transaction being built (`dynorm.transaction()`);
@@ -33,6 +34,7 @@ from dynorm.collection import CollectionQuery, CollectionResult
 from dynorm.connection import ConnectionSettings
 from dynorm.read.pagination import Page
 from dynorm.read.query import BoundIndex, Query, Scan
+from dynorm.read.scatter import ShardedQuery
 from dynorm.schema.transactions import CancellationReason
 from dynorm.transport.base import Transport
 from dynorm.write.batch import BatchWriter, FailedWrite
@@ -49,6 +51,7 @@ __all__ = [
     "Page",
     "Query",
     "Scan",
+    "ShardedQuery",
     "Transaction",
     "Transport",
 ]

@@ -19,7 +19,15 @@ from typing import Any, Generic, TypeVar
 from dynorm._types import Item
 from dynorm.exceptions import DynormError
 
-__all__ = ["InvalidCursor", "Page", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "DONE",
+    "InvalidCursor",
+    "Page",
+    "decode_cursor",
+    "decode_positions",
+    "encode_cursor",
+    "encode_positions",
+]
 
 T = TypeVar("T")
 
@@ -78,12 +86,44 @@ def _wire(key: dict[str, Any]) -> Item:
     return out
 
 
-def encode_cursor(key: Item, scope: str, secret: bytes) -> str:
-    """Sign ``key`` for ``scope`` (e.g. ``"Score/scores/by_game"``)."""
-    payload = _b64(json.dumps({"s": scope, "k": _jsonable(key)}, separators=(",", ":"),
-                              sort_keys=True).encode())
+def _sign(data: dict[str, Any], secret: bytes) -> str:
+    payload = _b64(json.dumps(data, separators=(",", ":"), sort_keys=True).encode())
     mac = hmac.new(secret, payload.encode(), hashlib.sha256).digest()[:16]
     return f"{payload}.{_b64(mac)}"
+
+
+def encode_cursor(key: Item, scope: str, secret: bytes) -> str:
+    """Sign ``key`` for ``scope`` (e.g. ``"Score/scores/by_game"``)."""
+    return _sign({"s": scope, "k": _jsonable(key)}, secret)
+
+
+#: A position of `encode_positions()`: the stream is read to its end.
+DONE = "done"
+
+
+def encode_positions(positions: Sequence[Item | str | None], scope: str,
+                     secret: bytes) -> str:
+    """Sign several streams' positions (a scatter-gather read's shards) as one cursor:
+    each a start key, None (not started) or `DONE`."""
+    state = [p if p is None or p == DONE else _jsonable(p)  # type: ignore[arg-type]
+             for p in positions]
+    return _sign({"s": scope, "p": state}, secret)
+
+
+def decode_positions(cursor: str, scope: str, secret: bytes,
+                     count: int) -> list[Item | str | None]:
+    """The ``count`` positions in a cursor of `encode_positions()`.
+
+    Raises:
+        InvalidCursor: bad signature, bad shape, or a cursor of another scope.
+    """
+    data = _verified(cursor, scope, secret)
+    state = data.get("p")
+    if not isinstance(state, list) or len(state) != count:
+        raise InvalidCursor("cursor holds no positions for this query")
+    if not all(p is None or p == DONE or isinstance(p, dict) for p in state):
+        raise InvalidCursor("cursor holds a malformed position")
+    return [p if p is None or p == DONE else _wire(p) for p in state]
 
 
 def decode_cursor(cursor: str, scope: str, secret: bytes) -> Item:
@@ -92,6 +132,13 @@ def decode_cursor(cursor: str, scope: str, secret: bytes) -> Item:
     Raises:
         InvalidCursor: bad signature, bad shape, or a cursor of another scope.
     """
+    data = _verified(cursor, scope, secret)
+    if not isinstance(data.get("k"), dict):
+        raise InvalidCursor("cursor holds no key for this query")
+    return _wire(data["k"])
+
+
+def _verified(cursor: str, scope: str, secret: bytes) -> dict[str, Any]:
     payload, _, mac = cursor.partition(".")
     try:
         expected = hmac.new(secret, payload.encode(), hashlib.sha256).digest()[:16]
@@ -102,9 +149,11 @@ def decode_cursor(cursor: str, scope: str, secret: bytes) -> Item:
         if isinstance(exc, InvalidCursor):
             raise
         raise InvalidCursor("cursor is not a dynorm cursor") from exc
+    if not isinstance(data, dict):
+        raise InvalidCursor("cursor is not a dynorm cursor")
     if data.get("s") != scope:
         raise InvalidCursor(
             f"cursor belongs to {data.get('s')!r}, not to {scope!r}: cursors only continue "
             "the query they came from"
         )
-    return _wire(data["k"])
+    return data

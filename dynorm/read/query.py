@@ -33,6 +33,7 @@ from dynorm.schema.classes import meta_of
 from dynorm.schema.indexes import _Index
 from dynorm.schema.key_conditions import key_query
 from dynorm.schema.meta import IndexMeta
+from dynorm.schema.shards import ShardedTemplate
 
 __all__ = ["BoundIndex", "Query", "Scan"]
 
@@ -201,8 +202,19 @@ class BoundIndex(Generic[M]):
         return f"<{self.model.__name__}.{self.index.attribute}: {self.index!r}>"
 
     def query(self, *key_conditions: Condition) -> Query[M]:
-        """A Query on this index: ``Score.by_game.query(Score.game == "tetris")``."""
-        key, exact = key_query(meta_of(self.model), self.meta, key_conditions)
+        """A Query on this index: ``Score.by_game.query(Score.game == "tetris")``.
+
+        On an index declared with ``shards=N``, a scatter-gather read of every shard
+        ([`ShardedQuery`][dynorm.types.ShardedQuery], docs/hot-keys.md)."""
+        meta = meta_of(self.model)
+        key, exact = key_query(meta, self.meta, key_conditions)
+        template = self.meta.partition.template
+        if isinstance(template, ShardedTemplate):
+            from dynorm.read.scatter import ShardedQuery  # it builds on Query
+
+            keys = [key] + [key_query(meta, self.meta, key_conditions, shard)[0]
+                            for shard in range(1, template.read_shards)]
+            return ShardedQuery(self.model, keys, self.meta)._refine(exact)
         query = Query(self.model, key, self.meta)
         return query._refine(exact)
 

@@ -24,6 +24,7 @@ from dynorm.exceptions import EncodingError, SchemaError
 from dynorm.schema.fields import TTL, FieldMarker, PartitionKey, SortKey, Version
 from dynorm.schema.indexes import GlobalIndex, LocalIndex, _Index
 from dynorm.schema.meta import STR_CODEC, IndexMeta, KeyAttr, TableMeta
+from dynorm.schema.shards import MAX_SHARDS, ShardedTemplate
 from dynorm.schema.templates import KeyTemplate
 
 __all__ = ["compile_meta"]
@@ -219,6 +220,45 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
                      entity, entity_attr, derived, recovered)
 
 
+def _no_shard_options(label: str, index: GlobalIndex) -> None:
+    given = [o for o in ("shard_by", "shard_attribute", "read_shards")
+             if getattr(index, o) is not None]
+    if given:
+        raise SchemaError(f"{label}: {', '.join(given)} needs shards=N")
+
+
+def _sharded(label: str, index: GlobalIndex, fields: dict[str, Any]) -> ShardedTemplate:
+    """The sharded partition key of a global index declared with ``shards=N``."""
+    n, read = index.shards, index.read_shards
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SHARDS:
+        raise SchemaError(f"{label}: shards must be an int from 1 to {MAX_SHARDS}, not {n!r}")
+    if read is not None and (isinstance(read, bool) or not isinstance(read, int)
+                             or not n <= read <= MAX_SHARDS):
+        raise SchemaError(
+            f"{label}: read_shards (the shards a query reads while shrinking) must be an "
+            f"int from shards={n} to {MAX_SHARDS}, not {read!r}"
+        )
+    if index.shard_by is not None and index.shard_by not in fields:
+        raise SchemaError(
+            f"{label}: shard_by names {index.shard_by!r}, which is not a field "
+            f"(fields: {', '.join(fields)})"
+        )
+    declared = index.partition_key
+    if isinstance(declared, KeyTemplate):
+        if index.shard_attribute not in (None, declared.attribute):
+            raise SchemaError(
+                f"{label}: a key template names its attribute ({declared.attribute!r}): "
+                "leave shard_attribute out"
+            )
+        template, attribute = declared.template, declared.attribute
+    else:
+        assert declared is not None
+        template = "{" + declared + "}"
+        attribute = index.shard_attribute or f"{declared}_shard"
+    return ShardedTemplate(template, attribute=attribute, shards=n, read_shards=read,
+                           shard_by=index.shard_by)
+
+
 def _index_meta(name: str, index: _Index, partition: KeyAttr, sort: KeyAttr | None,
                 codec: ObjectCodec, fields: dict[str, Any], key: Any) -> IndexMeta:
     label = f"{name}.{index.attribute or index.name} ({type(index).__name__})"
@@ -236,7 +276,19 @@ def _index_meta(name: str, index: _Index, partition: KeyAttr, sort: KeyAttr | No
             raise SchemaError(f"{label}: its sort key is already the table's sort key")
     else:
         assert isinstance(index, GlobalIndex) and index.partition_key is not None
-        ipart = key(index.partition_key, "index partition key")
+        if index.shards is None:
+            _no_shard_options(label, index)
+            ipart = key(index.partition_key, "index partition key")
+        else:
+            ipart = key(_sharded(label, index, fields), "index partition key")
+            assert isinstance(ipart.template, ShardedTemplate)
+            keys = tuple(k for k in (partition, sort) if k is not None)
+            shard_codec = None
+            if index.shard_by is not None:
+                shard_codec = _key_attr(name, index.shard_by, fields[index.shard_by],
+                                        codec.fields[index.shard_by].codec,
+                                        "index shard_by field").codec
+            ipart.template.attach(keys, shard_codec)
         isort = key(index.sort_key, "index sort key") if index.sort_key else None
     attrs = tuple(codec.fields[f].attr for f in index.projection.fields)
     assert index.name is not None

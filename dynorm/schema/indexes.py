@@ -116,6 +116,15 @@ class GlobalIndex(_Index):
             or a [`Projection`][dynorm.Projection].
         read_capacity: read capacity units, for provisioned tables only.
         write_capacity: write capacity units, for provisioned tables only.
+        shards: spread each partition key value over this many physical keys
+            (``tetris#0`` .. ``tetris#7``) so a hot key is served by several partitions;
+            a query of the key then reads every shard and merges them in sort-key order
+            (docs/hot-keys.md). None (default): not sharded.
+        shard_by: the field the shard is hashed from (default: the item's primary key).
+        shard_attribute: the wire attribute of the sharded key (default
+            ``<field>_shard``; a [`KeyTemplate`][dynorm.KeyTemplate] key keeps its own).
+        read_shards: shards a query reads, while shrinking ``shards`` until a backfill
+            has moved every item (docs/hot-keys.md#re-sharding).
     """
 
     kind: Literal["global", "local"] = "global"
@@ -129,12 +138,20 @@ class GlobalIndex(_Index):
         projection: Projection | ProjectionType | Sequence[str] = "ALL",
         read_capacity: int | None = None,
         write_capacity: int | None = None,
+        shards: int | None = None,
+        shard_by: str | None = None,
+        shard_attribute: str | None = None,
+        read_shards: int | None = None,
     ) -> None:
         super().__init__(
             partition_key=partition_key, sort_key=sort_key, name=name, projection=projection
         )
         self.read_capacity = read_capacity
         self.write_capacity = write_capacity
+        self.shards = shards
+        self.shard_by = shard_by
+        self.shard_attribute = shard_attribute
+        self.read_shards = read_shards
 
 
 class LocalIndex(_Index):

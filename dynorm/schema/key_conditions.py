@@ -33,13 +33,15 @@ from dynorm.expressions import (
 )
 from dynorm.schema.meta import IndexMeta, KeyAttr, TableMeta
 from dynorm.schema.partial import field_value
+from dynorm.schema.shards import ShardedTemplate
 from dynorm.schema.templates import MAX_CHAR, KeyTemplate
 
 __all__ = ["key_query"]
 
 
 def key_query(
-    meta: TableMeta, index: IndexMeta | None, conditions: Sequence[Condition]
+    meta: TableMeta, index: IndexMeta | None, conditions: Sequence[Condition],
+    shard: int = 0,
 ) -> tuple[KeyCondition, list[Condition]]:
     """Validate the key conditions of a query on the table or an index; return the key
     condition and the filters that make it exact.
@@ -50,10 +52,14 @@ def key_query(
     A field placed in a key with a lossy format (``{created:%Y-%m-%d}``) narrows the key
     range only to its precision (the day); the original condition on the stored field
     then goes into the filter, so ``created >= t`` means exactly that.
+
+    On a sharded index (``GlobalIndex(..., shards=N)``), the conditions name the logical
+    key (``Score.game == "tetris"``) and the key condition selects shard ``shard``
+    (``game_shard = "tetris#3"``): a scatter-gather read asks for each.
     """
     partition = index.partition if index else meta.partition
     sort = index.sort if index else meta.sort
-    constant = partition.template is not None and not partition.template.fields
+    constant = partition.template is not None and not _inputs(partition.template)
     if not conditions and not constant:
         raise ExpressionError("a query needs a key condition, e.g. Model.pk == value")
     exact: list[Condition] = []
@@ -62,10 +68,11 @@ def key_query(
             leaf for leaf in _leaves(conditions)
             for k in (partition, sort)
             if k is not None and k.template is not None
-            and (field := _leaf_field(leaf)) in k.template.fields
+            and (field := _leaf_field(leaf)) in _inputs(k.template)
             and not k.template.lossless(field)
         ]
-        conditions, filters = _template_conditions(meta, partition, sort, index, conditions)
+        conditions, filters = _template_conditions(meta, partition, sort, index, conditions,
+                                                   shard)
         exact += [f for f in filters if all(f is not e for e in exact)]
         if exact and index is not None and index.projection_type != "ALL":
             _check_projected(meta, index, exact)
@@ -114,9 +121,16 @@ def _leaf_field(leaf: Condition) -> str | None:
     return None
 
 
+def _inputs(template: KeyTemplate) -> tuple[str, ...]:
+    """The fields a query gives for a key template (a sharded key's logical fields)."""
+    if isinstance(template, ShardedTemplate):
+        return template.logical_fields
+    return template.fields
+
+
 def _template_conditions(meta: TableMeta, partition: KeyAttr, sort: KeyAttr | None,
-                         index: IndexMeta | None, conditions: Sequence[Condition]
-                         ) -> tuple[list[Condition], list[Condition]]:
+                         index: IndexMeta | None, conditions: Sequence[Condition],
+                         shard: int = 0) -> tuple[list[Condition], list[Condition]]:
     """Rewrite conditions on template fields into conditions on the key attributes; also
     return the filters that serve a range the key's text order cannot."""
     where = f"{meta.model_name}" + (f".{index.name}" if index else "")
@@ -124,7 +138,7 @@ def _template_conditions(meta: TableMeta, partition: KeyAttr, sort: KeyAttr | No
     by_field: dict[str, list[Condition]] = {}
     passthrough: list[Condition] = []
     template_fields = {f for k in (partition, sort) if k is not None and k.template
-                       for f in k.template.fields}
+                       for f in _inputs(k.template)}
     for leaf in leaves:
         field = _leaf_field(leaf)
         if field is not None and field in template_fields:
@@ -137,7 +151,7 @@ def _template_conditions(meta: TableMeta, partition: KeyAttr, sort: KeyAttr | No
     out = passthrough
     if partition.template is not None:
         values = {}
-        for f in partition.template.fields:
+        for f in _inputs(partition.template):
             given = by_field.pop(f, [])
             equal = given[0] if given else None
             if not (isinstance(equal, Compare) and equal.op == "="
@@ -147,7 +161,11 @@ def _template_conditions(meta: TableMeta, partition: KeyAttr, sort: KeyAttr | No
                     f"{partition.template.template!r} needs {f} == value"
                 )
             values[f] = _python(meta, f, equal.right.av)
-        out.append(_key_path(partition) == partition.template.fill(values))
+        if isinstance(partition.template, ShardedTemplate):
+            logical = partition.template.logical(values)
+            out.append(_key_path(partition) == f"{logical}#{shard}")
+        else:
+            out.append(_key_path(partition) == partition.template.fill(values))
     filters: list[Condition] = []
     if sort is not None and sort.template is not None:
         cond, filters = _sort_condition(meta, where, sort, by_field)

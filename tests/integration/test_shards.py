@@ -1,0 +1,230 @@
+"""Sharded indexes on a real server: every write path stores the shard key, and a
+scatter-gather query returns exactly what an unsharded index of the same items returns
+(order, limits, sort-key conditions, filters, projections, pages and cursors, counts).
+
+The property test draws its cases with Hypothesis (a fixed, derandomized draw; more with
+``DYNORM_SHARD_EXAMPLES=200``) and runs them against the server; the model declares the
+same index twice, sharded and not, so each case compares the two on the same items.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import pytest
+import pytest_asyncio
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dynorm
+from dynorm import Connection, GlobalIndex, Model, PartitionKey, SortKey, Version
+from dynorm.expressions import Condition
+from dynorm.local import LocalServer
+from dynorm.read.pagination import InvalidCursor
+from dynorm.schema.shards import shard_of
+from dynorm.testing import fresh_connection
+
+EXAMPLES = int(os.environ.get("DYNORM_SHARD_EXAMPLES", "20"))
+
+
+class Entry(Model, table="shard_entries"):
+    player: Annotated[str, PartitionKey]
+    round: Annotated[int, SortKey]
+    game: str | None = None
+    score: int = 0
+    level: int = 0
+    note: str = ""
+    version: Annotated[int, Version] = 0
+    by_game = GlobalIndex("game", "score", shards=4)
+    flat = GlobalIndex("game", "score", name="flat")
+
+
+@pytest_asyncio.fixture
+async def conn(dynorm_server: LocalServer, request: pytest.FixtureRequest
+               ) -> AsyncIterator[Connection]:
+    """One transport is enough here: the shard logic sits above it."""
+    async with fresh_connection(dynorm_server, request, transport="fast") as connection:
+        yield connection
+
+
+async def stored_shard_key(conn: Connection, player: str, round: int) -> str | None:
+    response = await conn.call("GetItem", {
+        "TableName": "shard_entries", "ConsistentRead": True,
+        "Key": {"player": {"S": player}, "round": {"N": str(round)}}})
+    value = response["Item"].get("game_shard")
+    return None if value is None else str(value["S"])
+
+
+def shard(player: str, round: int) -> int:
+    return shard_of([{"S": player}, {"N": str(round)}], 4)
+
+
+@pytest.mark.dynorm_tables([Entry])
+async def test_every_write_path_stores_the_shard_key(conn: Connection) -> None:
+    await Entry(player="save", round=1, game="chess").save()
+    assert await stored_shard_key(conn, "save", 1) == f"chess#{shard('save', 1)}"
+
+    loaded = await Entry.get("save", 1, consistent=True)
+    await loaded.update(Entry.game.set("go"))  # a partial update of the index's field
+    assert await stored_shard_key(conn, "save", 1) == f"go#{shard('save', 1)}"
+    await loaded.update(Entry.game.remove())  # out of the sparse index
+    assert await stored_shard_key(conn, "save", 1) is None
+
+    await Entry.update_item(("upsert", 2), Entry.game.set("go"), Entry.score.set(1),
+                            upsert=True)
+    assert await stored_shard_key(conn, "upsert", 2) == f"go#{shard('upsert', 2)}"
+
+    async with dynorm.batch() as b:
+        b.save(Entry(player="batch", round=3, game="go"), unversioned=True)
+    assert await stored_shard_key(conn, "batch", 3) == f"go#{shard('batch', 3)}"
+
+    async with dynorm.transaction() as tx:
+        tx.save(Entry(player="tx", round=4, game="go"))
+    assert await stored_shard_key(conn, "tx", 4) == f"go#{shard('tx', 4)}"
+
+    moved = await (await Entry.get("tx", 4, consistent=True)).move(round=40)
+    assert moved.round == 40
+    assert await stored_shard_key(conn, "tx", 40) == f"go#{shard('tx', 40)}"
+
+    found = await Entry.by_game.query(Entry.game == "go").to_list()
+    assert sorted((e.player, e.round) for e in found) == [
+        ("batch", 3), ("tx", 40), ("upsert", 2)]
+
+
+@pytest.mark.dynorm_tables([Entry])
+async def test_ties_on_the_sort_key_come_by_shard(conn: Connection) -> None:
+    players = [f"p{i}" for i in range(12)]
+    async with dynorm.batch() as b:
+        for p in players:
+            b.save(Entry(player=p, round=0, game="tie", score=5), unversioned=True)
+    forward = await Entry.by_game.query(Entry.game == "tie").to_list()
+    shards = [shard(e.player, e.round) for e in forward]
+    assert shards == sorted(shards) and len(set(shards)) > 1
+    backward = await Entry.by_game.query(Entry.game == "tie").reverse().to_list()
+    assert [shard(e.player, e.round) for e in backward] == sorted(shards, reverse=True)
+    # the same order page by page
+    paged: list[Entry] = []
+    cursor = None
+    while True:
+        page = await Entry.by_game.query(Entry.game == "tie").page(size=5, cursor=cursor)
+        paged += page.items
+        if (cursor := page.cursor) is None:
+            break
+    assert [(e.player, e.round) for e in paged] == [(e.player, e.round) for e in forward]
+
+
+@pytest.mark.dynorm_tables([Entry])
+async def test_a_forged_or_foreign_cursor_is_refused(conn: Connection) -> None:
+    async with dynorm.batch() as b:
+        for i in range(6):
+            b.save(Entry(player=f"p{i}", round=i, game="g", score=i), unversioned=True)
+    page = await Entry.by_game.query(Entry.game == "g").page(size=2)
+    assert page.cursor is not None
+    with pytest.raises(InvalidCursor):
+        await Entry.by_game.query(Entry.game == "g").page(size=2, cursor=page.cursor + "x")
+    with pytest.raises(InvalidCursor):
+        await Entry.flat.query(Entry.game == "g").page(size=2, cursor=page.cursor)
+
+
+# ---------------------------------------------------------------------------- property
+
+
+@dataclass
+class Case:
+    scores: list[int]
+    levels: list[int]
+    reverse: bool
+    limit: int | None
+    key: tuple[str, int, int] | None  # (op, a, b) on score
+    min_level: int | None
+    project: bool
+    page_size: int
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    scores = draw(st.lists(st.integers(0, 99), max_size=30, unique=True))
+    return Case(
+        scores=scores,
+        levels=[draw(st.integers(0, 3)) for _ in scores],
+        reverse=draw(st.booleans()),
+        limit=draw(st.none() | st.integers(1, 35)),
+        key=draw(st.none() | st.tuples(st.sampled_from([">=", "<", "between"]),
+                                       st.integers(0, 99), st.integers(0, 99))),
+        min_level=draw(st.none() | st.integers(0, 3)),
+        project=draw(st.booleans()),
+        page_size=draw(st.integers(1, 12)),
+    )
+
+
+def drawn(count: int) -> list[Case]:
+    out: list[Case] = []
+
+    @settings(max_examples=count, deadline=None, derandomize=True, database=None)
+    @given(cases())
+    def collect(case: Case) -> None:
+        out.append(case)
+
+    collect()
+    return out
+
+
+def conditions(game: str, case: Case) -> list[Condition]:
+    conds: list[Condition] = [Entry.game == game]
+    if case.key is not None:
+        op, a, b = case.key
+        conds.append(Entry.score >= a if op == ">=" else Entry.score < a if op == "<"
+                     else Entry.score.between(min(a, b), max(a, b)))
+    return conds
+
+
+def shaped(query: Any, case: Case) -> Any:
+    if case.reverse:
+        query = query.reverse()
+    if case.min_level is not None:
+        query = query.filter(Entry.level >= case.min_level)
+    if case.project:
+        query = query.project(Entry.level)
+    return query
+
+
+def ids(items: Any) -> list[tuple[str, int, int]]:
+    return [(e.player, e.round, e.score) for e in items]
+
+
+@pytest.mark.dynorm_tables([Entry])
+async def test_sharded_query_returns_what_an_unsharded_one_does(conn: Connection) -> None:
+    for n, case in enumerate(drawn(EXAMPLES)):
+        game = f"game{n}"
+        async with dynorm.batch() as b:
+            for i, (score, level) in enumerate(zip(case.scores, case.levels, strict=True)):
+                b.save(Entry(player=f"p{i}", round=n, game=game, score=score, level=level,
+                             note="x" * i), unversioned=True)
+        conds = conditions(game, case)
+        sharded = shaped(Entry.by_game.query(*conds), case)
+        flat = shaped(Entry.flat.query(*conds), case)
+        where = f"case {n}: {case}"
+        expected = ids(await flat.to_list())
+        assert ids(await sharded.to_list()) == expected, where
+        if case.limit is not None:
+            assert ids(await sharded.limit(case.limit).to_list()) == expected[:case.limit], \
+                where
+            assert await sharded.limit(case.limit).count() == min(case.limit, len(expected))
+        assert await sharded.count() == len(expected), where
+        paged: list[tuple[str, int, int]] = []
+        cursor = None
+        while True:
+            page = await sharded.page(size=case.page_size, cursor=cursor)
+            assert len(page.items) <= case.page_size, where
+            paged += ids(page.items)
+            if (cursor := page.cursor) is None:
+                break
+            assert len(page.items) == case.page_size, where  # short only at the end
+        assert paged == expected, where
+        streamed = [ids(p.items) async for p in sharded.page_size(case.page_size).pages()]
+        assert [x for p in streamed for x in p] == expected, where
+        if case.project:
+            assert all("note" not in e.__dict__ for e in await sharded.limit(3).to_list())
