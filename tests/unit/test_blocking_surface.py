@@ -24,7 +24,7 @@ from dynorm import blocking
 from dynorm.blocking._twins import HOOK_PREFIXES, async_surface, model_surface, read_surface
 from dynorm.collection import CollectionQuery
 from dynorm.read.query import Query, Scan
-from dynorm.types import BatchWriter, Transaction
+from dynorm.types import BatchWriter, ShardedQuery, Transaction
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +33,7 @@ TWINS: dict[type, tuple[type, ...]] = {
     dynorm.Model: (blocking.ModelTwin, blocking.InstanceTwin),
     Query: (blocking.ReadTwin,),
     Scan: (blocking.ReadTwin,),
+    ShardedQuery: (blocking.ReadTwin,),
     Transaction: (blocking.BlockingTransaction,),
     BatchWriter: (blocking.BlockingBatch,),
     dynorm.Connection: (blocking.BlockingConnection,),
