@@ -39,6 +39,8 @@ from dynorm.exceptions import (
     is_retryable,
     may_have_applied,
 )
+from dynorm.observe.calls import CallRecord, Hook, Observer, Telemetry, table_names
+from dynorm.observe.capacity import CapacityTotals
 from dynorm.transport._config import ProfileNotFound
 from dynorm.transport.base import RetryPolicy, Transport, settle_ambiguous
 
@@ -55,6 +57,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_observe_log = logging.getLogger("dynorm.observe")  # its DEBUG records: one per call
 
 #: Errors left after the transport's own retries that are still worth another round:
 #: BatchWriteItem's puts and deletes carry no condition, so sending one again is harmless
@@ -84,6 +87,8 @@ class ConnectionSettings(TypedDict, total=False):
     retry: RetryPolicy | None
     transport: Transport | Literal["fast", "aioboto3"] | None
     cursor_secret: str | bytes | None
+    capacity: bool
+    telemetry: bool | Telemetry
 
 
 class Connection:
@@ -108,6 +113,12 @@ class Connection:
             settings are ignored. Default: ``DYNORM_TRANSPORT``, else ``"fast"``.
         cursor_secret: key that signs pagination cursors; default
             ``DYNORM_CURSOR_SECRET``, else a random per-process key.
+        capacity: ask DynamoDB what each call consumed (``ReturnConsumedCapacity``) and
+            add it up in `capacity` (docs/observability.md). Off by default: requests are
+            then sent unchanged.
+        telemetry: ``True`` for OpenTelemetry spans and metrics through the global
+            tracer and meter providers (needs ``dynorm[otel]``), or a
+            `dynorm.observe.OpenTelemetry` made with providers of your own.
     """
 
     def __init__(
@@ -125,6 +136,8 @@ class Connection:
         retry: RetryPolicy | None = None,
         transport: Transport | Literal["fast", "aioboto3"] | None = None,
         cursor_secret: str | bytes | None = None,
+        capacity: bool = False,
+        telemetry: bool | Telemetry = False,
     ) -> None:
         self.region = (
             region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -147,6 +160,10 @@ class Connection:
         self._transport = None if isinstance(transport, str) else transport
         self._previous: list[Connection | None] = []
         self._open = False
+        #: Consumed capacity added up (with ``capacity=True``): `CapacityTotals`.
+        self.capacity = CapacityTotals()
+        self._observer = Observer(capacity=capacity, totals=self.capacity,
+                                  telemetry=_telemetry(telemetry))
 
     def __repr__(self) -> str:
         # Never credentials: reprs end up in logs.
@@ -253,7 +270,34 @@ class Connection:
         """The physical table name: the prefix plus the model's table name."""
         return self.table_prefix + name
 
-    async def call(self, operation: str, payload: Request) -> Response:
+    def on_request(self, hook: Hook) -> Hook:
+        """Call ``hook(event)`` before each attempt of each call (a `CallEvent`: operation,
+        tables, index, model, attempt); usable as a decorator. See `remove_hook`."""
+        self._observer.add_hook("request", hook)
+        return hook
+
+    def on_response(self, hook: Hook) -> Hook:
+        """Call ``hook(event)`` after each attempt (a `CallEvent` with its ``duration``,
+        ``capacity`` and ``error`` code); usable as a decorator."""
+        self._observer.add_hook("response", hook)
+        return hook
+
+    def remove_hook(self, hook: Hook) -> None:
+        """Stop calling ``hook``."""
+        self._observer.remove_hook(hook)
+
+    async def call(self, operation: str, payload: Request, *,
+                   model: type | None = None) -> Response:
+        """Send one operation, retrying where DynamoDB says to retry (`_attempts`);
+        watched by the connection's hooks, capacity totals and telemetry when it has any
+        (``model``: the model class making the call, for them)."""
+        observer = self._observer
+        if observer.active or _observe_log.isEnabledFor(logging.DEBUG):
+            return await observer.call(self._attempts, operation, payload, model)
+        return await self._attempts(operation, payload, None)
+
+    async def _attempts(self, operation: str, payload: Request,
+                        record: CallRecord | None) -> Response:
         """Send one operation, retrying where DynamoDB says to retry.
 
         The one retry loop of dynorm: the transport makes a single attempt; throttling,
@@ -275,8 +319,15 @@ class Connection:
         while True:
             attempt += 1
             try:
-                return await transport.call(operation, payload)
+                if record is None:
+                    return await transport.call(operation, payload)
+                record.sending(attempt)
+                response = await transport.call(operation, payload)
+                record.answered(response)
+                return response
             except ServiceError as error:
+                if record is not None:
+                    record.failed(error)
                 if isinstance(error, TableNotFound):
                     self._explain_missing_table(operation, payload, error)
                 if uncertain or error.ambiguous:
@@ -294,6 +345,8 @@ class Connection:
                     raise
                 reason = f"{error.code} (HTTP {error.status})"
             except TransportError as error:
+                if record is not None:
+                    record.failed(error)
                 if not error.retryable:
                     raise
                 uncertain = uncertain or error.sent
@@ -312,7 +365,7 @@ class Connection:
                                error: TableNotFound) -> None:
         """Name the table(s) of a ResourceNotFoundException and the fix in ``str(error)``
         (its ``code``, ``message`` and ``operation`` stay DynamoDB's)."""
-        tables = _table_names(payload)
+        tables = table_names(payload)
         if not tables or operation in ("DescribeTimeToLive", "DescribeContinuousBackups"):
             return
         names = ", ".join(repr(t) for t in tables)
@@ -342,26 +395,20 @@ def _is_loopback(url: str | None) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-def _table_names(payload: Request) -> list[str]:
-    """The tables a request names: ``TableName``, a batch's ``RequestItems``, the actions
-    of a transaction."""
-    if isinstance(payload.get("TableName"), str):
-        return [payload["TableName"]]
-    names: list[str] = list(payload.get("RequestItems") or ())
-    for action in payload.get("TransactItems") or ():
-        for body in action.values():
-            name = body.get("TableName") if isinstance(body, dict) else None
-            if isinstance(name, str) and name not in names:
-                names.append(name)
-    return names
-
-
 def _env_credentials() -> bool:
     return any(
         os.environ.get(v)
         for v in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
                   "AWS_WEB_IDENTITY_TOKEN_FILE")
     )
+
+
+def _telemetry(telemetry: bool | Telemetry) -> Telemetry | None:
+    if telemetry is True:
+        from dynorm.observe.otel import OpenTelemetry
+
+        return OpenTelemetry()
+    return telemetry or None
 
 
 def connect(**settings: Unpack[ConnectionSettings]) -> Connection:

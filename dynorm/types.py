@@ -22,6 +22,11 @@ async def first_page(query: Query[User]) -> Page[User]:
   (`TransactionCanceled.reasons`).
 - `BatchWriter`: a batch of writes being built (`dynorm.batch()`); `FailedWrite`: one of
   its writes that was not made (`BatchWriteFailed.failed`).
+- `Capacity`: what one call consumed on one table (`page.capacity`,
+  `tx.capacity`, `batch.capacity`, with ``connect(capacity=True)``), in
+  `CapacityUnits`; `CapacityTotals`: a connection's running totals
+  (`connection.capacity`); `CallEvent`: what ``connection.on_request`` /
+  ``on_response`` hooks receive.
 - `Transport`: the Protocol a connection sends requests through
   (`connect(transport=...)`); `ConnectionSettings`: the keyword arguments of `connect()`
   as a TypedDict.
@@ -32,6 +37,8 @@ What you construct or declare is imported from `dynorm` itself (`Model`, `KeyTem
 
 from dynorm.collection import CollectionQuery, CollectionResult
 from dynorm.connection import ConnectionSettings
+from dynorm.observe.calls import CallEvent
+from dynorm.observe.capacity import Capacity, CapacityTotals, CapacityUnits
 from dynorm.read.pagination import Page
 from dynorm.read.query import BoundIndex, Query, Scan
 from dynorm.read.scatter import ShardedQuery
@@ -43,7 +50,11 @@ from dynorm.write.transaction import Transaction
 __all__ = [
     "BatchWriter",
     "BoundIndex",
+    "CallEvent",
     "CancellationReason",
+    "Capacity",
+    "CapacityTotals",
+    "CapacityUnits",
     "CollectionQuery",
     "CollectionResult",
     "ConnectionSettings",

@@ -153,10 +153,13 @@ class BlockingConnection:
             raise ConnectionNotConfigured("this blocking connection is not open")
         return portal.iterate(source, self.context(), twin_of)
 
-    def call(self, operation: str, payload: Request) -> Response:
+    def call(self, operation: str, payload: Request, *, model: type | None = None
+             ) -> Response:
         """Send one DynamoDB operation, retried as `Connection.call` does (the
-        low-level escape hatch: ``conn.call("DescribeTable", {"TableName": ...})``)."""
-        return self.run(self.connection.call(operation, payload),
+        low-level escape hatch: ``conn.call("DescribeTable", {"TableName": ...})``).
+        Capacity totals and hooks are the async connection's: ``conn.connection.capacity``,
+        ``conn.connection.on_response(hook)``."""
+        return self.run(self.connection.call(operation, payload, model=model),
                         twin_of="dynorm.get_connection().call")
 
 

@@ -21,7 +21,7 @@ from dynorm._types import Item, Response
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import Condition, Path
-from dynorm.read.pagination import Page, decode_cursor, encode_cursor
+from dynorm.read.pagination import Page, decode_cursor, encode_cursor, read_capacity
 from dynorm.schema.classes import key_path, meta_of
 from dynorm.schema.decode import from_item, from_projection
 from dynorm.schema.meta import STR_CODEC, IndexMeta, TableMeta
@@ -237,7 +237,7 @@ class _Read(Generic[M]):
     async def _send(self, conn: Connection, limit: int | None, start: Item | None,
                     count: bool = False) -> Response:
         op = self._op(conn.table_name(self._meta.table_name), limit, start, count)
-        return await conn.call(self._operation_name, op.to_request())
+        return await conn.call(self._operation_name, op.to_request(), model=self._model)
 
     def _decode(self, raw: Item) -> M:
         decoded: M = (from_item(self._model, raw) if self._partial is None
@@ -395,7 +395,8 @@ class _Read(Generic[M]):
                     left -= len(raws)
                 if self._full:
                     raws = await self._whole_items(raws)
-                yield Page(_decode_all(self._decode, raws), self._cursor(after))
+                yield Page(_decode_all(self._decode, raws), self._cursor(after),
+                           read_capacity(self._operation_name, response))
                 if last:
                     return
 
@@ -414,10 +415,12 @@ class _Read(Generic[M]):
         conn = get_connection()
         start = decode_cursor(cursor, self._scope(), conn.cursor_secret) if cursor else None
         items: list[M] = []
+        capacity = None
         while True:
             want = size - len(items)
             limit = want if self._filter is None else max(want, self._page_size or want)
             response = await self._send(conn, limit, start)
+            capacity = read_capacity(self._operation_name, response, capacity)
             raws = response.get("Items", [])
             start = response.get("LastEvaluatedKey")
             if self._full:
@@ -426,7 +429,7 @@ class _Read(Generic[M]):
                 items.append(self._decode(raw))
                 if len(items) == size:
                     if i + 1 < len(raws):  # cut inside this response: resume after raw
-                        return Page(items, self._cursor(self._key_of(raw)))
-                    return Page(items, self._cursor(start))
+                        return Page(items, self._cursor(self._key_of(raw)), capacity)
+                    return Page(items, self._cursor(start), capacity)
             if not start:
-                return Page(items, None)
+                return Page(items, None, capacity)

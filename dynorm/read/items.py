@@ -34,7 +34,7 @@ async def _get_item(model: type[Model], key: Item, consistent: bool) -> Item | N
     """The stored item under the wire key ``key``, or None."""
     conn = get_connection()
     request = GetItem(conn.table_name(meta_of(model).table_name), key, consistent)
-    response = await conn.call("GetItem", request.to_request())
+    response = await conn.call("GetItem", request.to_request(), model=model)
     item: Item | None = response.get("Item")
     return item
 

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from dynorm._types import Item
+from dynorm._types import Item, Response
 from dynorm.exceptions import DynormError
+from dynorm.observe.capacity import Capacity, parse_capacity
 
 __all__ = [
     "DONE",
@@ -27,6 +28,7 @@ __all__ = [
     "decode_positions",
     "encode_cursor",
     "encode_positions",
+    "read_capacity",
 ]
 
 T = TypeVar("T")
@@ -43,16 +45,29 @@ class Page(Generic[T]):
     Attributes:
         items: the models of this page.
         cursor: pass to ``.page(cursor=...)`` for the next page; None on the last page.
+        capacity: what the page's requests consumed, with ``connect(capacity=True)``
+            (else None).
     """
 
     items: Sequence[T]
     cursor: str | None
+    capacity: Capacity | None = None
 
     def __iter__(self) -> Any:
         return iter(self.items)
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+def read_capacity(operation: str, response: Response,
+                  before: Capacity | None = None) -> Capacity | None:
+    """The capacity a Query or Scan answer reports, added to ``before`` (earlier pages)."""
+    raw = response.get("ConsumedCapacity")
+    if not raw:
+        return before
+    (capacity,) = parse_capacity(operation, raw)
+    return capacity if before is None else before + capacity
 
 
 def _b64(data: bytes) -> str:

@@ -33,6 +33,7 @@ from dynorm._types import Item
 from dynorm.codec.json import Fragment
 from dynorm.connection import ROUND_ERRORS, Connection, get_connection
 from dynorm.exceptions import DynormError, ServerError, TransportError
+from dynorm.observe.capacity import Capacity, merge_capacity
 from dynorm.schema import prepare as writes
 from dynorm.schema.classes import has_hook, meta_of
 from dynorm.schema.keys import KeyId, key_id, wire_key
@@ -197,6 +198,13 @@ class BatchWriter:
         self._closed = False
         self.written = 0
         """How many writes have succeeded so far."""
+        self._capacity: dict[str, Capacity] = {}
+
+    @property
+    def capacity(self) -> tuple[Capacity, ...]:
+        """What the batch's calls consumed so far, one `Capacity` per table (with
+        ``connect(capacity=True)``; empty without it)."""
+        return tuple(self._capacity.values())
 
     # ------------------------------------------------------------------ adding
 
@@ -388,6 +396,8 @@ class BatchWriter:
                 request.setdefault(w.table, []).append(w.request)
             try:
                 response = await conn.call("BatchWriteItem", {"RequestItems": request})
+                merge_capacity(self._capacity, "BatchWriteItem",
+                               response.get("ConsumedCapacity"))
             except ROUND_ERRORS as exc:
                 # The transport's own retries are spent: keep going with the batch budget.
                 unprocessed = remaining

@@ -37,7 +37,7 @@ async def _write(conn: Connection, operation: str, request: dict[str, Any], mode
                  version: int | None) -> Response:
     """Send a put or delete; a failed condition as the error that names the item."""
     try:
-        return await conn.call(operation, request)
+        return await conn.call(operation, request, model=model)
     except ConditionFailed as exc:
         raise writes.condition_failed(model, exc, meta_of(model), request, version) from exc
 
@@ -167,7 +167,7 @@ async def _send_update(conn: Connection, model: type[Model], op: UpdateItem,
     request = op.to_request()
     check_update_size(model.__name__, request)
     try:
-        return await conn.call("UpdateItem", request)
+        return await conn.call("UpdateItem", request, model=model)
     except RequestRejected as exc:
         if "maximum allowed size" not in exc.message:
             raise

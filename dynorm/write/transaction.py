@@ -36,6 +36,7 @@ from dynorm.codec.dynamic import item_size
 from dynorm.connection import get_connection
 from dynorm.exceptions import ConditionFailed, DynormError, ServiceError
 from dynorm.expressions import Condition, Placeholders, UpdateAction
+from dynorm.observe.capacity import Capacity, merge_capacity
 from dynorm.schema import prepare as writes
 from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import decode_stored, item_not_found
@@ -134,6 +135,7 @@ class Transaction:
         self._actions: list[_Action] = []
         self._keys: dict[Any, _Action] = {}
         self._state: Literal["open", "committed", "aborted"] = "open"
+        self._capacity: dict[str, Capacity] = {}
 
     def __len__(self) -> int:
         return len(self._actions)
@@ -246,6 +248,12 @@ class Transaction:
             return
         await self.commit()
 
+    @property
+    def capacity(self) -> tuple[Capacity, ...]:
+        """What the commit consumed, one `Capacity` per table (with
+        ``connect(capacity=True)``; empty before the commit or without it)."""
+        return tuple(self._capacity.values())
+
     async def commit(self) -> None:
         """Run the ``before_*`` hooks, send the transaction, then the ``after_*`` hooks.
 
@@ -278,7 +286,9 @@ class Transaction:
         attempt = 0
         while True:
             try:
-                await conn.call("TransactWriteItems", request)
+                response = await conn.call("TransactWriteItems", request)
+                merge_capacity(self._capacity, "TransactWriteItems",
+                               response.get("ConsumedCapacity"))
                 break
             except ServiceError as exc:
                 error = self._canceled(exc) if is_cancellation(exc) else exc

@@ -55,7 +55,8 @@ def test_type_only_names_live_in_dynorm_types() -> None:
     assert list(names) == sorted(names) and len(set(names)) == len(names)
     assert {"Query", "Scan", "Page", "BoundIndex", "Transaction", "BatchWriter",
             "CancellationReason", "FailedWrite", "CollectionResult", "CollectionQuery",
-            "Transport", "ConnectionSettings", "ShardedQuery"} == set(names)
+            "Transport", "ConnectionSettings", "ShardedQuery", "Capacity", "CapacityTotals",
+            "CapacityUnits", "CallEvent"} == set(names)
     for name in names:
         assert getattr(types, name).__name__ == name
         assert name not in dynorm.__all__ and not hasattr(dynorm, name), name
