@@ -21,6 +21,7 @@ from dynorm.exceptions import (
     ItemTooLarge,
     LocalServerError,
     PartialCopy,
+    ReplicatedWriteConflict,
     RequestRejected,
     ResourceInUse,
     SchemaError,
@@ -45,6 +46,7 @@ from dynorm.schema.indexes import GlobalIndex, LocalIndex, Projection
 from dynorm.schema.settings import OnDemand, Provisioned, TableSettings
 from dynorm.schema.templates import KeyTemplate
 from dynorm.transport import MockTransport, RetryPolicy
+from dynorm.transport.regions import FailoverPolicy, RegionEvent, RegionRouter
 
 if TYPE_CHECKING:  # loaded on first use, below
     from dynorm import blocking as blocking
@@ -141,6 +143,7 @@ __all__ = [
     "EncodingError",
     "ExpressionError",
     "FailedRecord",
+    "FailoverPolicy",
     "GlobalIndex",
     "InMemoryCheckpoints",
     "InvalidBatch",
@@ -164,6 +167,9 @@ __all__ = [
     "PlanError",
     "Projection",
     "Provisioned",
+    "RegionEvent",
+    "RegionRouter",
+    "ReplicatedWriteConflict",
     "RequestRejected",
     "ResourceInUse",
     "RetryPolicy",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, TypedDict
@@ -43,6 +44,14 @@ from dynorm.observe.calls import CallRecord, Hook, Observer, Telemetry, table_na
 from dynorm.observe.capacity import CapacityTotals
 from dynorm.transport._config import ProfileNotFound
 from dynorm.transport.base import RetryPolicy, Transport, settle_ambiguous
+from dynorm.transport.regions import (
+    READ_OPERATIONS,
+    STRANDED,
+    FailoverPolicy,
+    RegionRouter,
+    check_regions,
+    stranded,
+)
 
 if TYPE_CHECKING:
     import aioboto3
@@ -89,6 +98,9 @@ class ConnectionSettings(TypedDict, total=False):
     cursor_secret: str | bytes | None
     capacity: bool
     telemetry: bool | Telemetry
+    regions: Sequence[str] | None
+    endpoints: Mapping[str, str] | None
+    failover: FailoverPolicy | None
 
 
 class Connection:
@@ -119,6 +131,13 @@ class Connection:
         telemetry: ``True`` for OpenTelemetry spans and metrics through the global
             tracer and meter providers (needs ``dynorm[otel]``), or a
             `dynorm.observe.OpenTelemetry` made with providers of your own.
+        regions: several Regions, in order of preference: every call goes to the first
+            healthy one and fails over to the next on Region-level failures, probing the
+            failed Region to fail back (`dynorm.transport.regions`; docs/multi-region.md).
+            ``region`` is then the first of them.
+        endpoints: per Region, its endpoint URL (default: ``endpoint_url`` for none,
+            AWS's endpoint of the Region).
+        failover: when a Region counts as failed and how it is probed (`FailoverPolicy`).
     """
 
     def __init__(
@@ -138,7 +157,14 @@ class Connection:
         cursor_secret: str | bytes | None = None,
         capacity: bool = False,
         telemetry: bool | Telemetry = False,
+        regions: Sequence[str] | None = None,
+        endpoints: Mapping[str, str] | None = None,
+        failover: FailoverPolicy | None = None,
     ) -> None:
+        self._regions = check_regions(regions, region, endpoints, transport)
+        self._endpoints = dict(endpoints or {})
+        self._failover = failover
+        region = self._regions[0] if self._regions else region
         self.region = (
             region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         )
@@ -219,25 +245,38 @@ class Connection:
                else f"unset {source.split('=')[0]}")
         )
 
+    @property
+    def router(self) -> RegionRouter | None:
+        """The Regions' router of a connection given ``regions=`` (its ``current``
+        Region, ``events``...), else ``None``."""
+        return self._transport if isinstance(self._transport, RegionRouter) else None
+
     def _make_transport(self) -> Transport:
+        if self._regions:
+            return RegionRouter({r: self._region_transport(
+                r, self._endpoints.get(r, self.endpoint_url)) for r in self._regions},
+                self._failover)
+        return self._region_transport(self.region, self.endpoint_url)
+
+    def _region_transport(self, region: str | None, endpoint_url: str | None) -> Transport:
         key, secret, token = self._credentials
-        if self._aws_session is None and key is None and _is_loopback(self.endpoint_url) and (
+        if self._aws_session is None and key is None and _is_loopback(endpoint_url) and (
                 not _env_credentials()):
             key, secret = "local", "local"  # local servers check no signature
         if self._transport_kind == "fast":
             from dynorm.transport.fast import FastTransport
 
             # no botocore here: the fast transport finds credentials itself
-            return FastTransport(self._aws_session, region=self.region,
-                                 endpoint_url=self.endpoint_url, aws_access_key_id=key,
+            return FastTransport(self._aws_session, region=region,
+                                 endpoint_url=endpoint_url, aws_access_key_id=key,
                                  aws_secret_access_key=secret, aws_session_token=token,
                                  profile=None if self._aws_session is not None else self._profile)
         from dynorm.transport.aioboto3 import Aioboto3Transport, make_session
 
         session = self._aws_session or make_session(
             aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token,
-            region_name=self.region, profile_name=self._profile)
-        return Aioboto3Transport(session, region=self.region, endpoint_url=self.endpoint_url)
+            region_name=region, profile_name=self._profile)
+        return Aioboto3Transport(session, region=region, endpoint_url=endpoint_url)
 
     async def close(self) -> None:
         """Close the client and forget it (idempotent)."""
@@ -314,15 +353,23 @@ class Connection:
             TransportError: no answer after the last attempt.
         """
         transport = self.transport
+        router = transport if isinstance(transport, RegionRouter) else None
+        region = ""
         attempt = 0
         uncertain = False  # an earlier attempt may have been applied without our seeing it
         while True:
             attempt += 1
             try:
+                if router is not None and (
+                        not (uncertain and region) or operation in READ_OPERATIONS):
+                    region = router.choose(operation, payload)  # else: keep the Region
                 if record is None:
-                    return await transport.call(operation, payload)
+                    if router is None:
+                        return await transport.call(operation, payload)
+                    return await router.call_in(region, operation, payload)
                 record.sending(attempt)
-                response = await transport.call(operation, payload)
+                response = await (transport.call(operation, payload) if router is None
+                                  else router.call_in(region, operation, payload))
                 record.answered(response)
                 return response
             except ServiceError as error:
@@ -340,6 +387,10 @@ class Connection:
                 if not is_retryable(error):
                     raise
                 uncertain = uncertain or may_have_applied(error)
+                if router is not None and stranded(router, operation, region, uncertain):
+                    error.ambiguous = True
+                    error.args = (f"{error} [{STRANDED.format(region=region)}]",)
+                    raise
                 if attempt >= self.retry.max_attempts:
                     error.ambiguous = uncertain
                     raise
@@ -350,6 +401,10 @@ class Connection:
                 if not error.retryable:
                     raise
                 uncertain = uncertain or error.sent
+                if router is not None and stranded(router, operation, region, uncertain):
+                    raise TransportError(
+                        f"{operation}: {error} [{STRANDED.format(region=region)}]",
+                        sent=True, retryable=False) from error.__cause__ or error
                 if attempt >= self.retry.max_attempts:
                     raise TransportError(
                         f"{operation}: no answer from {self.endpoint_url or 'DynamoDB'} after "

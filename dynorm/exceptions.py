@@ -33,6 +33,7 @@ The tree (classes defined next to the feature that raises them are marked with i
         ├── TableNotFound            ResourceNotFoundException
         ├── ResourceInUse            ResourceInUseException (e.g. the table already exists)
         ├── Throttled                throttling went on after every retry
+        ├── ReplicatedWriteConflict  another Region wrote the item at once (MRSC); retried
         ├── RequestRejected          ValidationException and other client-side 400s
         └── ServerError              a 5xx went on after every retry
 
@@ -58,6 +59,7 @@ __all__ = [
     "ItemTooLarge",
     "LocalServerError",
     "PartialCopy",
+    "ReplicatedWriteConflict",
     "RequestRejected",
     "ResourceInUse",
     "SchemaError",
@@ -259,6 +261,13 @@ class Throttled(ServiceError):
     """DynamoDB throttled the request on every attempt."""
 
 
+class ReplicatedWriteConflict(ServiceError):
+    """ReplicatedWriteConflictException: a request in another Region was writing the same
+    item of a multi-Region strongly consistent (MRSC) global table. The write was not
+    applied; the connection retries it (it is in `RETRYABLE_CODES`), and this is raised
+    when the conflict outlasts every attempt."""
+
+
 class RequestRejected(ServiceError):
     """DynamoDB rejected the request as invalid (ValidationException and similar)."""
 
@@ -283,6 +292,7 @@ ERROR_CODES: dict[str, type[ServiceError]] = {
     "InternalServerError": ServerError,
     "InternalFailure": ServerError,
     "ServiceUnavailable": ServerError,
+    "ReplicatedWriteConflictException": ReplicatedWriteConflict,
 }
 
 #: Codes worth another attempt after a pause.
@@ -296,6 +306,7 @@ RETRYABLE_CODES = frozenset(
         "InternalFailure",
         "ServiceUnavailable",
         "TransactionInProgressException",
+        "ReplicatedWriteConflictException",
     }
 )
 
@@ -308,6 +319,7 @@ NOT_APPLIED_CODES = frozenset(
         "ThrottlingException",
         "RequestLimitExceeded",
         "LimitExceededException",
+        "ReplicatedWriteConflictException",
     }
 )
 
