@@ -45,12 +45,21 @@ from dynorm.schema.fields import TTL, PartitionKey, SortKey, Version
 from dynorm.schema.indexes import GlobalIndex, LocalIndex, Projection
 from dynorm.schema.settings import OnDemand, Provisioned, TableSettings
 from dynorm.schema.templates import KeyTemplate
+from dynorm.security import (
+    Compressed,
+    DecryptionFailed,
+    Encrypted,
+    Keyring,
+    KeyringError,
+    LocalKeyring,
+)
 from dynorm.transport import MockTransport, RetryPolicy
 from dynorm.transport.regions import FailoverPolicy, RegionEvent, RegionRouter
 
 if TYPE_CHECKING:  # loaded on first use, below
     from dynorm import blocking as blocking
     from dynorm.blocking import BlockingCallInEventLoop
+    from dynorm.kms import KmsKeyring
     from dynorm.read.batch_get import BatchGetFailed, batch_get, get_many
     from dynorm.read.transact_get import transact_get
     from dynorm.streams import (
@@ -77,6 +86,8 @@ _LAZY: dict[str, str] = {
     # dynorm.blocking
     "blocking": "dynorm.blocking",
     "BlockingCallInEventLoop": "dynorm.blocking",
+    # dynorm.kms
+    "KmsKeyring": "dynorm.kms",
     # dynorm.read.batch_get
     "BatchGetFailed": "dynorm.read.batch_get",
     "batch_get": "dynorm.read.batch_get",
@@ -134,13 +145,16 @@ __all__ = [
     "ChangeEvent",
     "CheckpointStore",
     "Collection",
+    "Compressed",
     "Condition",
     "ConditionFailed",
     "Connection",
     "ConnectionNotConfigured",
+    "DecryptionFailed",
     "DynamoDBLocalServer",
     "DynormError",
     "EncodingError",
+    "Encrypted",
     "ExpressionError",
     "FailedRecord",
     "FailoverPolicy",
@@ -153,7 +167,11 @@ __all__ = [
     "ItemNotFound",
     "ItemTooLarge",
     "KeyTemplate",
+    "Keyring",
+    "KeyringError",
+    "KmsKeyring",
     "LocalIndex",
+    "LocalKeyring",
     "LocalServer",
     "LocalServerError",
     "MockTransport",

@@ -31,6 +31,7 @@ from dynorm.expressions.operations import Query as QueryOp
 from dynorm.model import Model
 from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import from_item
+from dynorm.security import ready_to_read
 
 __all__ = ["Collection", "CollectionQuery", "CollectionResult"]
 
@@ -204,6 +205,10 @@ class CollectionQuery:
             response = await conn.call("Query", op.to_request())
             items: list[Model] = []
             skipped = 0
+            for entity_model in by_entity.values():
+                sealed = meta_of(entity_model)
+                if sealed.keyrings:  # data keys of encrypted values (KMS)
+                    await ready_to_read(sealed.sealed, response.get("Items", ()))
             for raw in response.get("Items", ()):
                 model = by_entity.get(raw.get(meta.entity_attr, {}).get("S"))
                 if model is None:

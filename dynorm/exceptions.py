@@ -12,6 +12,8 @@ The tree (classes defined next to the feature that raises them are marked with i
     ├── ExpressionError          a condition, update or projection cannot be built
     ├── ValidationFailed         data read back does not fit the model
     ├── PartialCopy              a write needs what a partial (projected) copy did not read
+    ├── DecryptionFailed         an encrypted/compressed value does not open  (security)
+    ├── KeyringError             no data key: KMS refused or did not answer  (security)
     ├── ItemNotFound             Model.get() found nothing
     ├── InvalidCursor            a page cursor was altered or belongs elsewhere  (pagination)
     ├── InvalidTransaction       over 100 actions / 4 MB, one item twice  (transaction)

@@ -20,6 +20,7 @@ from dynorm.migrate.migration import (
     Outcome,
 )
 from dynorm.schema.classes import meta_of
+from dynorm.security import DecryptionFailed, ready_to_read, ready_to_write
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -188,9 +189,12 @@ class Runner:
         meta, mid = self.meta, self.migration.id
         if mid in (raw.get(MARKER) or {}).get("SS", ()):
             return "skipped", "already migrated"
+        if meta.keyrings:  # data keys of encrypted fields (KMS): read, and re-encrypt
+            await ready_to_read(meta.sealed, (raw,))
+            await ready_to_write(meta.keyrings)
         try:
             instance = self.migration.model.from_item(raw)
-        except ValidationFailed as exc:
+        except (ValidationFailed, DecryptionFailed) as exc:
             return self.failed(raw, "does not fit the model", str(exc))
         try:
             result = await self.migration.apply_to(instance)

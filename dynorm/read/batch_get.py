@@ -27,6 +27,7 @@ from dynorm.exceptions import DynormError
 from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import from_item, is_own
 from dynorm.schema.keys import KeyId, key_id, wire_key
+from dynorm.security import ready_to_read
 from dynorm.transport.base import RetryPolicy
 
 if TYPE_CHECKING:
@@ -136,6 +137,11 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     await asyncio.gather(*(fetch(c) for c in chunks))
     if missing:
         raise BatchGetFailed(missing)
+    for model in {m for m, _ in pairs}:
+        meta = meta_of(model)
+        if meta.keyrings:  # data keys of encrypted values (KMS), also for raw reads
+            await ready_to_read(meta.sealed, [found[kid] for kid, (m, _, _) in unique.items()
+                                              if m is model and kid in found])
     return paused(_decode_found, pairs, ids, found, raw)
 
 

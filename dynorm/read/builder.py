@@ -25,6 +25,7 @@ from dynorm.read.pagination import Page, decode_cursor, encode_cursor, read_capa
 from dynorm.schema.classes import key_path, meta_of
 from dynorm.schema.decode import from_item, from_projection
 from dynorm.schema.meta import STR_CODEC, IndexMeta, TableMeta
+from dynorm.security import ready_to_read
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -270,6 +271,8 @@ class _Read(Generic[M]):
                     # Let it run up to its first wait, so the request is on the wire
                     # before the caller's decoding (which does not yield) begins.
                     await asyncio.sleep(0)
+                if self._meta.keyrings:  # data keys of encrypted values (KMS)
+                    await ready_to_read(self._meta.sealed, response.get("Items", ()))
                 yield response
                 if ahead is None:
                     return

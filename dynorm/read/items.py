@@ -19,6 +19,7 @@ from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import item_not_found, read
 from dynorm.schema.keys import wire_key
 from dynorm.schema.partial import mark_complete
+from dynorm.security import ready_to_read
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -33,9 +34,12 @@ M = TypeVar("M", bound="Model")
 async def _get_item(model: type[Model], key: Item, consistent: bool) -> Item | None:
     """The stored item under the wire key ``key``, or None."""
     conn = get_connection()
-    request = GetItem(conn.table_name(meta_of(model).table_name), key, consistent)
+    meta = meta_of(model)
+    request = GetItem(conn.table_name(meta.table_name), key, consistent)
     response = await conn.call("GetItem", request.to_request(), model=model)
     item: Item | None = response.get("Item")
+    if item is not None and meta.keyrings:
+        await ready_to_read(meta.sealed, (item,))
     return item
 
 

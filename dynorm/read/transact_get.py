@@ -21,6 +21,7 @@ from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import read
 from dynorm.schema.keys import key_id, wire_key
 from dynorm.schema.replicas import refuse_transaction
+from dynorm.security import ready_to_read
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -120,6 +121,10 @@ async def transact_get(*pairs: tuple[type[Model], Any]) -> tuple[Model | None, .
         raise error from exc
     results: list[Model | None] = []
     responses = response.get("Responses") or [{}] * len(pairs)
+    for (model, _), entry in zip(pairs, responses, strict=True):
+        meta = meta_of(model)
+        if meta.keyrings and entry.get("Item") is not None:  # data keys (KMS)
+            await ready_to_read(meta.sealed, (entry["Item"],))
     for (model, _), entry in zip(pairs, responses, strict=True):
         stored = entry.get("Item")
         results.append(None if stored is None else read(model, stored))

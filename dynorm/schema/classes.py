@@ -19,6 +19,7 @@ from dynorm.schema.indexes import _Index
 from dynorm.schema.meta import KeyAttr, TableMeta
 from dynorm.schema.replicas import refuse_strong
 from dynorm.schema.templates import KeyTemplate
+from dynorm.security.markers import SealedPath
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -71,9 +72,11 @@ def compile_model(cls: type[Model]) -> None:
     cls.__dynorm_meta__ = meta
     codec = meta.codec if meta is not None else ObjectCodec(cls)
     cls.__dynorm_hooks__ = _overridden_hooks(cls)
-    cls.__dynorm_paths__ = {
-        name: Path((fc.attr,), fc.codec, cls, name) for name, fc in codec.fields.items()
-    }
+    paths = {name: Path((fc.attr,), fc.codec, cls, name) for name, fc in codec.fields.items()}
+    for spec in meta.sealed if meta is not None else ():
+        what = "encrypted" if spec.keyring is not None else "compressed"
+        paths[spec.field] = SealedPath(paths[spec.field], what)
+    cls.__dynorm_paths__ = paths
     cls.__dynorm_pending__ = False
 
 

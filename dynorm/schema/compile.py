@@ -26,6 +26,8 @@ from dynorm.schema.indexes import GlobalIndex, LocalIndex, _Index
 from dynorm.schema.meta import STR_CODEC, IndexMeta, KeyAttr, TableMeta
 from dynorm.schema.shards import MAX_SHARDS, ShardedTemplate
 from dynorm.schema.templates import KeyTemplate
+from dynorm.security.envelope import SealedAttr
+from dynorm.security.markers import sealing_of
 
 __all__ = ["compile_meta"]
 
@@ -216,8 +218,92 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
                 f"{name}: the entity attribute {entity_attr!r} is also a field or key "
                 "attribute; choose another with entity_attribute=..."
             )
+    sealed = _sealed(name, cls, codec, partition, sort, resolved, ttl, version)
+    keyrings = tuple({id(s.keyring): s.keyring for s in sealed if s.keyring is not None
+                      and s.keyring.needs_io}.values())
     return TableMeta(name, table, partition, sort, resolved, ttl, version, codec,
-                     entity, entity_attr, derived, recovered)
+                     entity, entity_attr, derived, recovered, sealed, keyrings)
+
+
+def _sealed(name: str, cls: type[pydantic.BaseModel], codec: ObjectCodec, partition: KeyAttr,
+            sort: KeyAttr | None, indexes: dict[str, IndexMeta], ttl: KeyAttr | None,
+            version: KeyAttr | None) -> tuple[SealedAttr, ...]:
+    """The encrypted and compressed fields, checked: none is a key, an index key, a key
+    template's input, the TTL or the version, and no nested model declares one."""
+    sealed: list[SealedAttr] = []
+    for field, info in cls.model_fields.items():
+        try:
+            encrypted, compressed = sealing_of(info.metadata)
+        except TypeError as exc:
+            raise SchemaError(f"{name}.{field}: {exc}") from None
+        inner = _sealed_inside(info.annotation, set())
+        if inner is not None:
+            raise SchemaError(
+                f"{name}.{field}: {inner} is marked Encrypted or Compressed inside a nested "
+                "value; only a model's own fields can be (mark the whole field instead)"
+            )
+        if encrypted is None and compressed is None:
+            continue
+        what = "Encrypted" if encrypted is not None else "Compressed"
+        uses: list[str] = []
+        for role, key in (("the table's partition key", partition),
+                          ("the table's sort key", sort), ("the TTL", ttl),
+                          ("the version", version),
+                          *((f"index {i.name}'s partition key", i.partition)
+                            for i in indexes.values()),
+                          *((f"index {i.name}'s sort key", i.sort) for i in indexes.values())):
+            if key is None:
+                continue
+            inputs = key.template.fields if key.template is not None else (key.field,)
+            if field in inputs:
+                uses.append(role)
+        if uses:
+            raise SchemaError(
+                f"{name}.{field} is {what}: it is stored as bytes DynamoDB cannot compare, so "
+                f"it cannot be (part of) {uses[0]}; keep keys in plain fields (a hash of the "
+                "value, if it must be looked up)"
+            )
+        if encrypted is not None:
+            info.repr = False  # reprs of the model never show the decrypted value
+        sealed.append(SealedAttr(
+            field, codec.fields[field].attr,
+            encrypted.keyring if encrypted is not None else None,
+            compressed.algorithm if compressed is not None else None,
+            compressed.level if compressed is not None else None,
+        ))
+    return tuple(sealed)
+
+
+def _sealed_inside(tp: Any, seen: set[int]) -> str | None:
+    """``Model.field`` of a sealed field reachable inside the type ``tp``, else None."""
+    if id(tp) in seen:
+        return None
+    seen.add(id(tp))
+    if get_origin(tp) is typing.Annotated:
+        base, *metadata = get_args(tp)
+        try:
+            if sealing_of(metadata) != (None, None):
+                return "an element"
+        except TypeError:
+            return "an element"
+        return _sealed_inside(base, seen)
+    if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
+        for field, info in tp.model_fields.items():
+            try:
+                found = sealing_of(info.metadata) != (None, None)
+            except TypeError:
+                found = True
+            if found:
+                return f"{tp.__name__}.{field}"
+            inner = _sealed_inside(info.annotation, seen)
+            if inner is not None:
+                return inner
+        return None
+    for arg in get_args(tp):
+        inner = _sealed_inside(arg, seen)
+        if inner is not None:
+            return inner
+    return None
 
 
 def _no_shard_options(label: str, index: GlobalIndex) -> None:

@@ -24,6 +24,7 @@ from dynorm.exceptions import ItemNotFound, ValidationFailed
 from dynorm.schema.classes import meta_of
 from dynorm.schema.meta import TableMeta
 from dynorm.schema.partial import construct_partial, mark_incomplete, partial_value
+from dynorm.security.errors import DecryptionFailed, KeyringError
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -102,7 +103,7 @@ def decode_stored(cls: type[Model], raw: Mapping[str, Any] | None) -> Any:
         return None
     try:
         return read(cls, raw) or raw
-    except ValidationFailed:
+    except (ValidationFailed, DecryptionFailed, KeyringError):
         return raw
 
 

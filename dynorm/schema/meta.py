@@ -22,6 +22,8 @@ from dynorm.codec.json import dumps
 from dynorm.codec.objects import ObjectCodec
 from dynorm.exceptions import EncodingError, InvalidKey, ItemTooLarge
 from dynorm.schema.templates import KeyTemplate
+from dynorm.security.envelope import SealedAttr, open_item, seal_item
+from dynorm.security.keyring import Keyring
 
 __all__ = [
     "MAX_PARTITION_KEY_BYTES",
@@ -118,6 +120,11 @@ class TableMeta:
     derived: tuple[KeyAttr, ...] = ()
     #: fields read back from the table key templates instead of being stored twice
     recovered: tuple[str, ...] = ()
+    #: attributes stored encrypted and/or compressed (``Encrypted``, ``Compressed``)
+    sealed: tuple[SealedAttr, ...] = ()
+    #: the keyrings of encrypted fields that need I/O for keys: loaded before encoding
+    #: (``Keyring.ready_to_write``) and decoding (``dynorm.security.ready_to_read``)
+    keyrings: tuple[Keyring, ...] = ()
 
     @property
     def key_attrs(self) -> tuple[KeyAttr, ...]:
@@ -242,10 +249,23 @@ class TableMeta:
         self.check_key_sizes(item)
         if version is not None and self.version is not None:
             item[self.version.attr] = {"N": str(version)}
+        if self.sealed:
+            seal_item(self.model_name, self.table_name, self._key_names, self.sealed, item)
         return item
 
+    @property
+    def _key_names(self) -> tuple[str, ...]:
+        return tuple(k.attr for k in self.key_attrs)
+
     def decode_item(self, item: Mapping[str, AttributeValue]) -> dict[str, Any]:
-        """Plain values for ``model_validate``, fields recovered from key templates included."""
+        """Plain values for ``model_validate``, fields recovered from key templates included.
+
+        Sealed (encrypted, compressed) values are opened first: `DecryptionFailed`
+        naming the field when one does not open.
+        """
+        if self.sealed:
+            item = open_item(self.model_name, self.table_name, self._key_names, self.sealed,
+                             item)
         out = self.codec.decode_fields(item)
         if self.recovered:
             for key in self.key_attrs:

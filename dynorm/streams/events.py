@@ -35,6 +35,7 @@ import pydantic
 from dynorm.exceptions import DynormError, ValidationFailed
 from dynorm.schema.classes import meta_of
 from dynorm.schema.partial import partial_value
+from dynorm.security import ready_to_read
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -45,6 +46,7 @@ __all__ = [
     "FailedRecord",
     "StreamError",
     "decode_record",
+    "load_keys",
     "pick_model",
 ]
 
@@ -236,6 +238,18 @@ def decode_keys(model: type[Model], keys: Mapping[str, Any]) -> dict[str, Any]:
         except pydantic.ValidationError:
             out[k.field] = raw  # the images will fail too and report it
     return out
+
+
+async def load_keys(model: type[Model], record: Mapping[str, Any]) -> None:
+    """Load the data keys the record's encrypted values need (a KMS keyring), before
+    `decode_record()`; a keyring that cannot answer raises (the record is not skipped)."""
+    meta = meta_of(model)
+    if not meta.keyrings:
+        return
+    data = record.get("dynamodb") if isinstance(record, Mapping) else None
+    if isinstance(data, Mapping):
+        images = [data[k] for k in ("NewImage", "OldImage") if isinstance(data.get(k), dict)]
+        await ready_to_read(meta.sealed, images)
 
 
 def decode_record(

@@ -29,11 +29,13 @@ from typing import TYPE_CHECKING, Any
 from dynorm.connection import Connection, _current, get_connection
 from dynorm.exceptions import ConnectionNotConfigured
 from dynorm.schema.classes import meta_of
+from dynorm.security import KeyringError
 from dynorm.streams.events import (
     FailedRecord,
     StreamError,
     decode_record,
     lambda_image,
+    load_keys,
     pick_model,
 )
 
@@ -111,7 +113,10 @@ def lambda_handler(
                 model = pick_model(candidates, record)
                 if model is None:
                     continue  # another entity's item in a shared table: not ours
+                await load_keys(model, record)
                 change = decode_record(model, record, table=table)
+            except KeyringError:
+                raise  # the keys could not be had: the batch is retried, not skipped
             except Exception as exc:  # invalid: report and count as done
                 if model is None:
                     log.error("skipping stream record %s: %s", seq, exc)

@@ -13,7 +13,7 @@ from dynorm.connection import Connection
 from dynorm.exceptions import ServiceError, TableNotFound, Throttled, TransportError
 from dynorm.streams.checkpoints import CheckpointStore
 from dynorm.streams.dispatch import Dispatcher
-from dynorm.streams.events import FailedRecord, decode_record, pick_model
+from dynorm.streams.events import FailedRecord, decode_record, load_keys, pick_model
 from dynorm.streams.shards import Shard
 
 if TYPE_CHECKING:
@@ -178,6 +178,7 @@ class ShardReader:
         model = pick_model(self.models, record)
         if model is None:
             return None  # another entity's item in a shared table: not for this listener
+        await load_keys(model, record)
         try:
             event = decode_record(model, record, table=self.table,
                                   shard_id=self.shard.shard_id)

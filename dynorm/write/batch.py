@@ -37,6 +37,7 @@ from dynorm.observe.capacity import Capacity, merge_capacity
 from dynorm.schema import prepare as writes
 from dynorm.schema.classes import has_hook, meta_of
 from dynorm.schema.keys import KeyId, key_id, wire_key
+from dynorm.security import ready_to_write
 from dynorm.transport.base import RetryPolicy
 
 if TYPE_CHECKING:
@@ -358,6 +359,9 @@ class BatchWriter:
         assert self._conn is not None
         fragments = self._conn.accepts_json_fragments
         try:
+            for model in {w.model for w in chunk if w.action == "put"}:
+                if meta_of(model).keyrings:  # data keys of encrypted fields (KMS)
+                    await ready_to_write(meta_of(model).keyrings)
             for write in chunk:
                 instance = write.instance
                 if write.action == "put":

@@ -24,6 +24,7 @@ from dynorm.schema.decode import from_item, is_own, item_not_found
 from dynorm.schema.keys import key_fields
 from dynorm.schema.meta import TableMeta, check_update_size
 from dynorm.schema.partial import mark_complete
+from dynorm.security import ready_to_read, ready_to_write
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -48,7 +49,10 @@ async def save(instance: M, *, condition: Condition | None = None,
     await instance.before_save()
     model = type(instance)
     conn = get_connection()
-    op, current = writes.prepare_put(instance, conn.table_name(meta_of(model).table_name),
+    meta = meta_of(model)
+    if meta.keyrings:
+        await ready_to_write(meta.keyrings)
+    op, current = writes.prepare_put(instance, conn.table_name(meta.table_name),
                                      condition, store_none)
     await _write(conn, "PutItem", op.to_request(), model, current)
     writes.written(instance, current)
@@ -123,6 +127,8 @@ async def update(instance: M, actions: tuple[UpdateAction, ...], condition: Cond
     cancelled = False
     try:
         response = await _send_update(conn, model, op, current, guarded=True)
+        if meta.keyrings:
+            await ready_to_read(meta.sealed, (response["Attributes"],))
         fresh = from_item(model, response["Attributes"])  # ALL_NEW: the whole item
         version = meta.version.field if meta.version is not None else None
         if version is None or getattr(fresh, version) >= (getattr(instance, version, 0) or 0):
@@ -154,6 +160,8 @@ async def update_item(model: type[M], key: Any, actions: tuple[UpdateAction, ...
                                  creating=upsert)
     response = await _send_update(conn, model, op, None, guarded=not upsert)
     attributes = response.get("Attributes")
+    if attributes and meta.keyrings:
+        await ready_to_read(meta.sealed, (attributes,))
     found: M | None = from_item(model, attributes) if attributes else None
     return found
 

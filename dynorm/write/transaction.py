@@ -52,6 +52,7 @@ from dynorm.schema.transactions import (
     is_cancellation,
     reason_code,
 )
+from dynorm.security import ready_to_write
 from dynorm.transport.base import RetryPolicy
 
 if TYPE_CHECKING:
@@ -274,6 +275,9 @@ class Transaction:
             elif action.instance is not None and action.kind == "delete":
                 await action.instance.before_delete()
         conn = get_connection()
+        for model in {a.model for a in self._actions if a.kind == "put"}:
+            if meta_of(model).keyrings:  # data keys of encrypted fields (KMS)
+                await ready_to_write(meta_of(model).keyrings)
         items = [self._prepare(a, conn.table_name(meta_of(a.model).table_name))
                  for a in self._actions]
         size = sum(_size(a.request or {}) for a in self._actions)

@@ -1,0 +1,259 @@
+"""Encrypted fields without a server: sealing, tampering, rotation, declarations refused,
+expressions refused, secrets kept out of reprs and messages."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated, Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, SecretStr
+
+from dynorm import (
+    ExpressionError,
+    GlobalIndex,
+    KeyTemplate,
+    Model,
+    PartitionKey,
+    SchemaError,
+    SortKey,
+)
+from dynorm.schema.classes import meta_of
+from dynorm.security import (
+    Compressed,
+    DecryptionFailed,
+    Encrypted,
+    Keyring,
+    KeyringError,
+    LocalKeyring,
+)
+from dynorm.security.envelope import pack, unpack
+
+K1, K2 = os.urandom(32), os.urandom(32)
+KEYS = LocalKeyring({"k1": K1})
+
+
+class Card(Model, table="cards"):
+    owner: Annotated[str, PartitionKey]
+    n: Annotated[int, SortKey]
+    number: Annotated[SecretStr, Encrypted(KEYS)]
+    pin: Annotated[int | None, Encrypted(KEYS)] = None
+    meta: Annotated[dict[str, Any], Encrypted(KEYS)] = {}
+    label: str = ""
+
+
+def sealed(card: Card) -> dict[str, Any]:
+    return meta_of(Card).encode_item(card)
+
+
+def opened(item: dict[str, Any], cls: type[Model] = Card) -> Any:
+    return cls.model_validate(meta_of(cls).decode_item(item))
+
+
+CARD = Card(owner="ann", n=1, number=SecretStr("4111-1111"), pin=1234,
+            meta={"a": [1, "x", b"\x00", None, True], "s": {"q"}})
+
+
+def test_round_trip_and_stored_as_bytes() -> None:
+    item = sealed(CARD)
+    assert set(item["number"]) == {"B"} and set(item["pin"]) == {"B"}
+    assert b"4111" not in item["number"]["B"] and item["label"] == {"S": ""}
+    back = opened(item)
+    assert back == CARD and back.number.get_secret_value() == "4111-1111"
+    assert back.meta["s"] == {"q"} and back.meta["a"][2] == b"\x00"
+
+
+def test_each_write_uses_a_fresh_nonce() -> None:
+    assert sealed(CARD)["number"] != sealed(CARD)["number"]
+
+
+@pytest.mark.parametrize("change", ["other item", "other attribute", "flipped byte",
+                                    "truncated", "plaintext", "wrong master key"])
+def test_tampering_is_a_decryption_failure_naming_the_field(change: str) -> None:
+    item = sealed(CARD)
+    field, cls = "number", Card
+    if change == "other item":
+        item["owner"] = {"S": "bob"}
+    elif change == "other attribute":
+        item["pin"], field = item["number"], "pin"
+    elif change == "flipped byte":
+        data = bytearray(item["number"]["B"])
+        data[len(data) // 2] ^= 0x40
+        item["number"] = {"B": bytes(data)}
+    elif change == "truncated":
+        item["number"] = {"B": item["number"]["B"][:20]}
+    elif change == "plaintext":
+        item["number"] = {"S": "4111-1111"}
+    else:
+        other = LocalKeyring({"k1": K2})
+
+        class Card2(Model, table="cards"):
+            owner: Annotated[str, PartitionKey]
+            n: Annotated[int, SortKey]
+            number: Annotated[SecretStr, Encrypted(other)]
+
+        cls = Card2
+    with pytest.raises(DecryptionFailed) as caught:
+        opened(item, cls)
+    error = caught.value
+    assert error.field == field and error.model == cls.__name__ and error.table == "cards"
+    assert error.key["n"] == {"N": "1"}
+    message = str(error)
+    assert f"{cls.__name__}.{field}" in message and "cards" in message and "n='1'" in message
+    assert "4111" not in message and "1234" not in message
+
+
+def test_rotation_old_values_read_under_the_new_current_key() -> None:
+    old = LocalKeyring({"2026-01": K1})
+
+    class V1(Model, table="rot"):
+        k: Annotated[str, PartitionKey]
+        secret: Annotated[str, Encrypted(old)]
+
+    item = meta_of(V1).encode_item(V1(k="a", secret="old value"))
+    rotated = LocalKeyring({"2026-01": K1, "2026-07": K2}, current="2026-07")
+
+    class V2(Model, table="rot"):
+        k: Annotated[str, PartitionKey]
+        secret: Annotated[str, Encrypted(rotated)]
+
+    assert opened(item, V2).secret == "old value"
+    new = meta_of(V2).encode_item(V2(k="a", secret="new value"))
+    assert b"2026-07" in new["secret"]["B"][:20]
+    with pytest.raises(DecryptionFailed, match="master key '2026-07'"):
+        opened(new, V1)  # the old keyring lacks the new key
+
+
+def test_data_key_reused_within_bounds_then_replaced() -> None:
+    keys = LocalKeyring({"k": K1}, max_uses=3)
+
+    class Few(Model, table="few"):
+        k: Annotated[str, PartitionKey]
+        s: Annotated[str, Encrypted(keys)]
+
+    headers = [meta_of(Few).encode_item(Few(k=str(i), s="x"))["s"]["B"][:60]
+               for i in range(7)]
+    assert len(set(headers)) == 3  # 3 + 3 + 1 values
+    assert keys.calls["generate"] == 3
+
+
+def test_number_keys_bind_by_value_not_spelling() -> None:
+    from decimal import Decimal
+
+    class Num(Model, table="nums"):
+        k: Annotated[Decimal, PartitionKey]
+        s: Annotated[str, Encrypted(KEYS)]
+
+    item = meta_of(Num).encode_item(Num(k=Decimal("1.50"), s="x"))
+    item["k"] = {"N": "1.5"}  # how DynamoDB answers it
+    assert opened(item, Num).s == "x"
+
+
+class Inner(BaseModel):
+    secret: Annotated[str, Encrypted(KEYS)]
+
+
+@pytest.mark.parametrize("declare,message", [
+    (lambda: type("A", (Model,), {"__annotations__": {
+        "k": Annotated[str, PartitionKey, Encrypted(KEYS)]}}, table="tt1"),
+     "cannot be .*partition key"),
+    (lambda: type("B", (Model,), {"__annotations__": {
+        "k": Annotated[str, PartitionKey], "s": Annotated[str, SortKey, Compressed()]}},
+        table="tt1"), "Compressed.*sort key"),
+    (lambda: type("C", (Model,), {"__annotations__": {
+        "k": Annotated[str, PartitionKey], "e": Annotated[str, Encrypted(KEYS)]},
+        "by_e": GlobalIndex("e")}, table="tt1"), "index by_e's partition key"),
+    (lambda: type("D", (Model,), {"__annotations__": {
+        "e": Annotated[str, Encrypted(KEYS)]},
+        "pk": PartitionKey("U#{e}")}, table="tt1"), "partition key"),
+    (lambda: type("E", (Model,), {"__annotations__": {
+        "k": Annotated[str, PartitionKey], "inner": Inner}}, table="tt1"),
+     r"Inner\.secret .*nested"),
+    (lambda: type("F", (Model,), {"__annotations__": {
+        "k": Annotated[str, PartitionKey], "e": Annotated[str, Encrypted]}}, table="tt1"),
+     "needs a keyring"),
+])
+def test_declarations_refused(declare: Any, message: str) -> None:
+    with pytest.raises(SchemaError, match=message):
+        declare()
+
+
+def test_key_template_input_refused() -> None:
+    with pytest.raises(SchemaError, match=r"Card3\.e is Encrypted.*index gsi"):
+        class Card3(Model, table="tt3"):
+            k: Annotated[str, PartitionKey]
+            e: Annotated[str, Encrypted(KEYS)]
+            gsi = GlobalIndex(KeyTemplate("E#{e}", attribute="gpk"))
+
+
+@pytest.mark.parametrize("build", [
+    lambda: Card.number == "x",
+    lambda: Card.number != "x",
+    lambda: Card.pin > 3,
+    lambda: Card.pin.between(1, 2),
+    lambda: Card.pin.is_in(1, 2),
+    lambda: Card.number.begins_with("4"),
+    lambda: Card.meta.contains("a"),
+    lambda: Card.meta.size(),
+    lambda: Card.meta.is_type("M"),
+    lambda: Card.meta["a"],
+    lambda: Card.number.set("y"),
+    lambda: Card.pin.add(1),
+    lambda: Card.pin.set(Card.pin + 1),
+    lambda: Card.meta.if_not_exists({}),
+])
+def test_expressions_on_encrypted_fields_refused(build: Any) -> None:
+    with pytest.raises(ExpressionError, match="is encrypted"):
+        build()
+
+
+def test_existence_removal_and_projection_allowed() -> None:
+    assert "attribute_exists" in repr(Card.number.exists())
+    assert Card.pin.remove() is not None
+    assert Card.query(Card.owner == "ann").project(Card.number) is not None
+
+
+def test_reprs_and_logs_hide_decrypted_values(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    card = opened(sealed(CARD))
+    assert "4111" not in repr(card) and "1234" not in repr(card) and "number" not in repr(card)
+    assert "label=''" in repr(card)
+    assert "4111" not in caplog.text
+    assert "k1" in repr(KEYS) and repr(K1) not in repr(KEYS)
+
+
+def test_kms_like_keyring_without_loaded_keys_is_a_clear_error() -> None:
+    class Remote(Keyring):
+        kind = b"R"
+
+        async def _generate(self) -> tuple[bytes, bytes]:
+            return K1, b"R" + b"w"
+
+    remote = Remote()
+    assert remote.needs_io
+
+    class Far(Model, table="far"):
+        k: Annotated[str, PartitionKey]
+        s: Annotated[str, Encrypted(remote)]
+
+    assert meta_of(Far).keyrings == (remote,)
+    assert meta_of(Card).keyrings == ()  # a local keyring needs no loading
+    with pytest.raises(KeyringError, match="async writes"):
+        meta_of(Far).encode_item(Far(k="a", s="x"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.recursive(
+    st.one_of(st.text(st.characters(exclude_categories=("Cs",))).map(lambda s: {"S": s}),
+              st.integers().map(lambda i: {"N": str(i)}),
+              st.binary().map(lambda b: {"B": b}), st.booleans().map(lambda b: {"BOOL": b}),
+              st.just({"NULL": True})),
+    lambda inner: st.one_of(st.lists(inner, max_size=3).map(lambda v: {"L": v}),
+                            st.dictionaries(st.text(max_size=5), inner, max_size=3).map(
+                                lambda v: {"M": v})),
+    max_leaves=8))
+def test_pack_round_trips_any_attribute_value(av: dict[str, Any]) -> None:
+    assert unpack(pack(av)) == av
