@@ -238,7 +238,10 @@ class _Read(Generic[M]):
     async def _send(self, conn: Connection, limit: int | None, start: Item | None,
                     count: bool = False) -> Response:
         op = self._op(conn.table_name(self._meta.table_name), limit, start, count)
-        return await conn.call(self._operation_name, op.to_request(), model=self._model)
+        response = await conn.call(self._operation_name, op.to_request(), model=self._model)
+        if self._meta.keyrings:  # data keys of the page's encrypted values (KMS)
+            await ready_to_read(self._meta.sealed, response.get("Items", ()))
+        return response
 
     def _decode(self, raw: Item) -> M:
         decoded: M = (from_item(self._model, raw) if self._partial is None
@@ -271,8 +274,6 @@ class _Read(Generic[M]):
                     # Let it run up to its first wait, so the request is on the wire
                     # before the caller's decoding (which does not yield) begins.
                     await asyncio.sleep(0)
-                if self._meta.keyrings:  # data keys of encrypted values (KMS)
-                    await ready_to_read(self._meta.sealed, response.get("Items", ()))
                 yield response
                 if ahead is None:
                     return

@@ -101,6 +101,9 @@ async def every_path(keys: Keyring, suffix: str, raw_check: bool = True) -> dict
     pages = [page async for page in Patient.query(Patient.patient_id == "p1").page_size(2).pages()]
     check(pages[1].items[0], "p1", 3)
     forget()
+    page = await Patient.query(Patient.patient_id == "p1").page(3)
+    check(page.items[2], "p1", 3)
+    forget()
     scanned = await Patient.scan().filter(Patient.ssn.exists()).to_list()
     assert len(scanned) == 5
     forget()
