@@ -4,6 +4,7 @@
     python -m benchmarks --quick --server moto          # CI size; no https, cold-start
     python -m benchmarks --only put,get,codec --contenders dynorm-fast,aiodynamo
     python -m benchmarks --only cold-start,https,read-path [--uvloop]
+    python -m benchmarks --only hot-keys --server moto     # 1 vs 8 shards on a hot key
 
 Starts the server in a separate process on 127.0.0.1 (dynalite from npm into
 benchmarks/.cache; moto via ``python -m dynorm.local`` where npm is absent or with
@@ -15,6 +16,8 @@ table shows the median client CPU and wall time per unit and the ratio to raw ai
 ``read-path`` (big queries, a parallel scan, a batch get) runs on a server of its own;
 ``https`` (TLS in front of the server, ``benchmarks/https.py``) and ``cold-start`` (whole
 fresh processes, ``benchmarks/cold_start.py``) compare against dynorm's fast transport.
+``hot-keys`` (``benchmarks/hot_keys.py``) writes one hot key through a proxy that
+enforces per-partition limits, with 1 and 8 shards.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 
 import dynorm
 from benchmarks import codec as codec_bench
-from benchmarks import cold_start, https, read_path
+from benchmarks import cold_start, hot_keys, https, read_path
 from benchmarks import imports as import_bench
 from benchmarks import memory as memory_bench
 from benchmarks.contenders import REGISTRY, Contender, available, create
@@ -41,11 +44,12 @@ from benchmarks.server import Server
 from benchmarks.sizes import FULL, QUICK, Sizes
 
 IO_SCENARIOS = ["put", "get", "update", "query", "batch-write", "batch-get", "transaction"]
-OTHER_SCENARIOS = ["read-path", "https", "cold-start", "codec", "import", "memory"]
+OTHER_SCENARIOS = ["read-path", "https", "cold-start", "codec", "import", "memory",
+                   "hot-keys"]
 SCENARIOS = IO_SCENARIOS + OTHER_SCENARIOS
 #: Left out of a --quick run unless named in --only: a TLS proxy and ~100 fresh processes
 #: are minutes on a busy CI machine, and moto (the CI server) closes every connection.
-NOT_QUICK = ("https", "cold-start")
+NOT_QUICK = ("https", "cold-start", "hot-keys")
 QUERY_PK = "q"
 
 
@@ -329,6 +333,8 @@ def run(args: argparse.Namespace) -> int:
     mem = codec = imports = None
     tls: https.Result | None = None
     cold: cold_start.Result | None = None
+    hot: hot_keys.Result | None = None
+    hot_seconds = 2.0 if args.quick else 4.0
     main_server = tx_server = read_server = None
     try:
         kind = args.server
@@ -373,6 +379,11 @@ def run(args: argparse.Namespace) -> int:
             read_results, read_errors = asyncio.run(run_io(
                 names, list(read_units), sizes, rounds, read_server.url, read_server.url,
                 funcs=read_units, warm_up=read_path.warm))
+        if "hot-keys" in scenarios:
+            hot_server = Server("moto" if kind == "dynalite" else kind)
+            servers.append(hot_server)
+            log(f"hot keys: {hot_server.name} at {hot_server.url} ...")
+            hot = hot_keys.measure(hot_server.url, rounds, hot_seconds, log)
         if "codec" in scenarios:
             log("codec ...")
             codec = run_codec(sizes, rounds)
@@ -414,6 +425,8 @@ def run(args: argparse.Namespace) -> int:
         out += ["", f"cold start: fresh processes, {sizes.cold_runs} runs each after one "
                 "warm-up, medians; client CPU = the child's user + sys", "",
                 *cold_start.table(cold), "", *cold_start.info(cold)]
+    if hot:
+        out += ["", *hot_keys.table(hot, hot_seconds)]
     if codec:
         out += ["", *codec_table(codec)]
     if imports:

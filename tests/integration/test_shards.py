@@ -9,6 +9,7 @@ same index twice, sharded and not, so each case compares the two on the same ite
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -228,3 +229,31 @@ async def test_sharded_query_returns_what_an_unsharded_one_does(conn: Connection
         assert [x for p in streamed for x in p] == expected, where
         if case.project:
             assert all("note" not in e.__dict__ for e in await sharded.limit(3).to_list())
+
+
+# ---------------------------------------------------------------------------- hot keys
+
+
+async def test_writes_to_a_hot_partition_are_throttled_retried_and_all_land(
+        dynorm_server: LocalServer) -> None:
+    """Through the hot-partition simulator (50 write units/s per key, 0.2 s burst): 30
+    concurrent saves of one game are throttled on the unsharded index, retried by dynorm,
+    and every one is in the index; on the sharded index the same writes are throttled
+    less. (Both indexes are on one table: each run limits the partitions of one.)"""
+    from tests.support.fault_proxy import FaultConfig, faulty_connection
+    from tests.support.hot_partitions import PartitionLimits
+
+    throttled = {}
+    for index, attr in (("flat", "game"), ("by_game", "game_shard")):
+        limits = PartitionLimits({"shard_entries": ["player", attr]}, write_units=50,
+                                 burst=0.2)
+        async with faulty_connection(dynorm_server, FaultConfig(limits=limits), [Entry],
+                                     max_attempts=30, base_delay=0.01, max_delay=0.1):
+            entries = [Entry(player=f"p{i}", round=0, game="hot", score=i) for i in range(30)]
+            await asyncio.gather(*(e.save() for e in entries))
+            throttled[index] = limits.throttled_writes
+        async with dynorm_server.connect():
+            query = (Entry.flat if index == "flat" else Entry.by_game).query(Entry.game == "hot")
+            assert [e.score for e in await query.to_list()] == list(range(30))
+    assert throttled["flat"] > 0
+    assert throttled["by_game"] < throttled["flat"]

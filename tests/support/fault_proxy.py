@@ -35,6 +35,11 @@ same token and the same body is answered with the first success and not forwarde
 (``stats.token_replays``); the same token with another body gets
 IdempotentParameterMismatchException.
 
+``limits`` (a :class:`tests.support.hot_partitions.PartitionLimits`) enforces per-partition-key
+write and read units, scaled down: requests beyond them are answered
+ProvisionedThroughputExceededException (a batch's writes come back unprocessed), as
+DynamoDB does for a hot partition (``stats.partition_throttled``).
+
 ``stats`` counts everything: requests received, forwarded, and each fault by kind
 (``stats.faults``). ``max_faults`` caps the number of general faults injected.
 
@@ -93,6 +98,8 @@ class FaultConfig:
     fault_operations: frozenset[str] | None = None
     max_faults: int | None = None
     honour_tokens: bool = False
+    #: per-partition-key limits (tests/support/hot_partitions.py), or None
+    limits: Any = None
 
     def fault_rates(self) -> list[tuple[str, float]]:
         return [("throttling", self.throttling_rate), ("throughput", self.throughput_rate),
@@ -125,6 +132,7 @@ class Stats:
     conflicts: int = 0
     token_replays: int = 0
     token_mismatches: int = 0
+    partition_throttled: int = 0
     by_operation: dict[str, int] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
 
@@ -222,6 +230,13 @@ class FaultProxy:
         self.requests.append((operation, payload))
         self.stats.requests += 1
         self.stats.by_operation[operation] = self.stats.by_operation.get(operation, 0) + 1
+        limits = self.config.limits
+        if limits is not None and not limits.admit(operation, payload):
+            self.stats.partition_throttled += 1
+            return _error(400, "ProvisionedThroughputExceededException",
+                          "The level of configured provisioned throughput for one or more "
+                          "global secondary indexes or partitions of the table was exceeded "
+                          "(a hot partition simulated by FaultProxy)")
         fault = self._pick_fault(operation)
         if fault is not None:
             self.stats.faults[fault] += 1
@@ -241,6 +256,8 @@ class FaultProxy:
         if fault == "delay":
             await asyncio.sleep(self.config.delay_seconds)
         response = await self._answer(request, operation, payload, body)
+        if limits is not None and response.status == 200 and isinstance(response.body, bytes):
+            limits.charge(operation, payload, response.body)
         if fault == "drop_after":
             if response.status == 200:
                 self.applied_unseen.append((operation, payload))
@@ -294,6 +311,8 @@ class FaultProxy:
     def _withhold(self, table: str, entry: dict[str, Any]) -> bool:
         cfg = self.config
         if cfg.unprocessed is not None and cfg.unprocessed(table, entry):
+            return True
+        if cfg.limits is not None and cfg.limits.withhold(table, entry):
             return True
         return cfg.unprocessed_rate > 0 and self.random.random() < cfg.unprocessed_rate
 
