@@ -48,6 +48,7 @@ NO_TWIN = {
     "TableCheckpoints": "the stream listener's, awaited by it",
     "Transport": "a transport is implemented, not called: Connection calls it",
     "MockTransport": "a transport is implemented, not called: Connection calls it",
+    "RegionRouter": "a transport (one per multi-Region connection): Connection calls it",
 }
 
 #: Async methods that are not operations: the hooks dynorm awaits, dunder protocols
