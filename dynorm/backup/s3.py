@@ -9,9 +9,16 @@ idempotent: an object written twice is the same object).
 Endpoint: ``endpoint_url`` if given, else ``AWS_ENDPOINT_URL_S3``, else the connection's
 endpoint when it has one (a local server: moto serves S3 on its DynamoDB port; path-style
 URLs), else AWS's regional endpoint (virtual-hosted URLs, ``bucket.s3.<region>...``).
-Credentials: the standard AWS chain (environment, ``AWS_PROFILE``, config files, instance
-roles) through botocore; a loopback endpoint without any gets dummy ones. Proxies
-(``HTTPS_PROXY``) are not supported here.
+
+Credentials and region: the connection's own (its transport's ``credentials()`` and
+``region``), so S3 requests act as the same identity, found once in the same order,
+refreshed the same way, as the DynamoDB calls; no second AWS credential chain. Without
+a connection, a loopback endpoint gets dummy credentials.
+
+Proxies as botocore uses them: ``HTTPS_PROXY`` for an ``https`` endpoint, ``HTTP_PROXY``
+for an ``http`` one (lower-case names too), none for a host ``NO_PROXY`` names; a
+proxied request goes through ``aiohttp`` (``CONNECT`` for https), the others over
+dynorm's own client. TLS trusts what botocore trusts (``AWS_CA_BUNDLE``, certifi).
 """
 
 from __future__ import annotations
@@ -21,21 +28,28 @@ import base64
 import hashlib
 import logging
 import os
+import ssl
 import time
+import urllib.request
 import xml.etree.ElementTree as ElementTree
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from dynorm.backup.errors import S3Error
+from dynorm.exceptions import ConnectionNotConfigured
+from dynorm.transport._config import ssl_context
 from dynorm.transport._http import HTTPClient, HTTPError
 from dynorm.transport._sigv4 import SigV4Signer, host_from_url
 from dynorm.transport.base import RetryPolicy
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from dynorm.connection import Connection
 
-__all__ = ["S3Client", "S3Storage", "canonical_query", "s3_endpoint"]
+__all__ = ["CredentialSource", "S3Client", "S3Storage", "canonical_query",
+           "connection_credentials", "connection_region", "proxy_for", "s3_endpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -64,45 +78,90 @@ def s3_endpoint(connection: Connection | None, endpoint_url: str | None) -> tupl
         return explicit.rstrip("/"), True
     if connection is not None and connection.endpoint_url:
         return connection.endpoint_url.rstrip("/"), True
-    region = (connection.region if connection is not None else None) or "us-east-1"
+    region = connection_region(connection)
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return f"https://s3.{region}.{suffix}", False
 
 
-class _Credentials:
-    """The AWS credential chain, read once (refreshed by botocore when temporary)."""
+Credentials3 = tuple[str, str, str | None]
+#: What signs a request: an async function returning (access key, secret key, token).
+CredentialSource = Callable[[], Awaitable[Credentials3]]
 
-    def __init__(self, loopback: bool) -> None:
-        self._loopback = loopback
-        self._source: Any = None
 
-    async def get(self) -> tuple[str, str, str | None]:
-        if self._source is None:
-            import botocore.session
+def _transport(connection: Connection | None) -> Any:
+    """The connection's transport, or None (no connection, or not open)."""
+    if connection is None:
+        return None
+    try:
+        return getattr(connection, "transport", None)
+    except ConnectionNotConfigured:
+        return None
 
-            self._source = await asyncio.to_thread(
-                lambda: botocore.session.Session().get_credentials()) or False
-        if self._source is False:
-            if self._loopback:
-                return "local", "local", None  # local servers check no signature
-            raise S3Error("S3: no AWS credentials found (set AWS_ACCESS_KEY_ID/"
-                          "AWS_SECRET_ACCESS_KEY or AWS_PROFILE)", code="NoCredentials")
-        frozen = await asyncio.to_thread(self._source.get_frozen_credentials)
-        return frozen.access_key, frozen.secret_key, frozen.token or None
+
+def connection_region(connection: Connection | None) -> str:
+    """The region S3 requests are signed for: the connection's transport's (resolved as
+    for DynamoDB: argument, environment, profile), else the connection's, else
+    ``AWS_REGION``/``AWS_DEFAULT_REGION``, else ``us-east-1``."""
+    region = getattr(_transport(connection), "region", None) or (
+        connection.region if connection is not None else None)
+    return region or os.environ.get("AWS_REGION") or os.environ.get(
+        "AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def connection_credentials(connection: Connection | None, endpoint_url: str
+                           ) -> CredentialSource:
+    """The credentials of the connection's transport (``await transport.credentials()``,
+    refreshed by it); dummy ones for a loopback endpoint when there is no connection or
+    its transport has none (a test double)."""
+
+    async def get() -> Credentials3:
+        method = getattr(_transport(connection), "credentials", None)
+        if method is not None:
+            found = await method()
+            return found.access_key, found.secret_key, found.token
+        if _is_loopback(endpoint_url):
+            return "local", "local", None  # local servers check no signature
+        raise S3Error(
+            "S3: no credentials: use S3 within an open dynorm connection (whose "
+            "credentials S3 requests are signed with), e.g. `async with dynorm.connect():`",
+            code="NoCredentials")
+
+    return get
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy botocore would send a request to ``url`` through: the ``<scheme>_proxy``
+    environment variable of the URL's scheme (``HTTPS_PROXY``, ``HTTP_PROXY``, either
+    case), unless ``NO_PROXY`` names its host; a proxy without a scheme is ``http://``."""
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy:
+        return None
+    try:
+        if urllib.request.proxy_bypass(parts.netloc):
+            return None
+    except (TypeError, OSError):
+        pass
+    if proxy.startswith(("http:", "https:")):
+        return proxy
+    return "http:" + proxy if proxy.startswith("//") else "http://" + proxy
 
 
 class S3Client:
     """Signed requests to one S3 endpoint."""
 
     def __init__(self, endpoint_url: str, region: str, *, path_style: bool = True,
-                 retry: RetryPolicy | None = None, concurrency: int = 16) -> None:
+                 retry: RetryPolicy | None = None, concurrency: int = 16,
+                 credentials: CredentialSource | None = None) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
         self.path_style = path_style
         self.retry = retry or RetryPolicy(max_attempts=6)
         self._signer = SigV4Signer(region, "s3")
-        self._credentials = _Credentials(_is_loopback(endpoint_url))
+        self._credentials = credentials or connection_credentials(None, endpoint_url)
         self._clients: dict[str, HTTPClient] = {}
+        self._proxied: aiohttp.ClientSession | None = None
+        self._tls: ssl.SSLContext | None = None
         self._concurrency = concurrency
         parts = urlsplit(endpoint_url)
         self._scheme = parts.scheme
@@ -117,11 +176,17 @@ class S3Client:
             return f"{self._scheme}://{self._authority}", path
         return f"{self._scheme}://{bucket}.{self._authority}", f"{self._base_path}/{quoted}"
 
+    def _ssl(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = ssl_context(None)
+        return self._tls
+
     def _client(self, origin: str) -> HTTPClient:
         client = self._clients.get(origin)
         if client is None:
-            client = self._clients[origin] = HTTPClient(origin, limit=self._concurrency,
-                                                        read_timeout=120.0)
+            client = self._clients[origin] = HTTPClient(
+                origin, limit=self._concurrency, read_timeout=120.0,
+                ssl_context=self._ssl() if origin.startswith("https:") else None)
         return client
 
     async def request(self, method: str, bucket: str, key: str = "", *,
@@ -172,19 +237,59 @@ class S3Client:
 
     async def _send(self, method: str, bucket: str, key: str, params: dict[str, str] | None,
                     body: bytes, extra: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        credentials = await self._credentials.get()
+        credentials = await self._credentials()
         timestamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         origin, target, headers = self.prepare(method, bucket, key, params, body, extra,
                                                credentials, timestamp)
+        proxy = proxy_for(origin)
+        if proxy is not None:
+            return await self._send_proxied(proxy, method, origin + target, headers, body)
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         length = f"Content-Length: {len(body)}\r\n" if body or method == "PUT" else ""
         request = f"{method} {target} HTTP/1.1\r\n{head}{length}\r\n".encode()
         return await self._client(origin).request(request, body)
 
+    async def _send_proxied(self, proxy: str, method: str, url: str,
+                            headers: dict[str, str], body: bytes
+                            ) -> tuple[int, dict[str, str], bytes]:
+        """One request through ``proxy`` (aiohttp: the absolute URL to an http proxy,
+        ``CONNECT`` for https; credentials in the proxy URL become
+        ``Proxy-Authorization``)."""
+        import aiohttp  # behind a proxy only
+        from yarl import URL
+
+        if self._proxied is None or self._proxied.closed:
+            self._proxied = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._concurrency, ssl=self._ssl()
+                                               if url.startswith("https:") else True),
+                timeout=aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=120.0),
+                auto_decompress=False, trust_env=False,
+                headers={"Accept-Encoding": "identity"})
+        try:
+            async with self._proxied.request(
+                    method, URL(url, encoded=True), headers=headers, proxy=proxy,
+                    data=body if body or method == "PUT" else None) as response:
+                data = await response.read()
+                answer = {name.lower(): value for name, value in response.headers.items()}
+                return response.status, answer, data
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise HTTPError(f"through the proxy {_without_password(proxy)}: "
+                            f"{type(exc).__name__}: {exc}") from exc
+
     async def close(self) -> None:
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
+        if self._proxied is not None:
+            await self._proxied.close()
+            self._proxied = None
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def _error(method: str, bucket: str, key: str, status: int, body: bytes) -> S3Error:
@@ -211,9 +316,8 @@ class S3Storage:
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         endpoint, path_style = s3_endpoint(connection, endpoint_url)
-        region = (connection.region if connection is not None else None) or os.environ.get(
-            "AWS_REGION") or "us-east-1"
-        self.client = S3Client(endpoint, region, path_style=path_style)
+        self.client = S3Client(endpoint, connection_region(connection), path_style=path_style,
+                               credentials=connection_credentials(connection, endpoint))
 
     def __repr__(self) -> str:
         return f"S3Storage({self.url!r}, endpoint={self.client.endpoint_url!r})"

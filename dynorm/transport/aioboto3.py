@@ -27,6 +27,7 @@ from dynorm.exceptions import (
     error_for_code,
 )
 from dynorm.transport._config import ProfileNotFound
+from dynorm.transport._credentials import Botocore, Credentials, no_credentials
 from dynorm.transport.base import STREAM_OPERATIONS
 
 __all__ = ["Aioboto3Transport", "make_session"]
@@ -106,6 +107,21 @@ class Aioboto3Transport:
         self._stack = AsyncExitStack()
         self._clients: dict[str, Any] = {}
         self._lock = asyncio.Lock()
+        self._credential_source: Botocore | None = None
+
+    async def credentials(self) -> Credentials:
+        """The session's current credentials (botocore refreshes temporary ones): what
+        other AWS services dynorm talks to sign with (`dynorm.backup`'s S3 requests).
+
+        Raises:
+            TransportError: the session has none.
+        """
+        if self._credential_source is None:
+            self._credential_source = Botocore(session=self._aws_session)
+        found = await self._credential_source.fetch()
+        if found is None:
+            raise no_credentials()
+        return found
 
     def __repr__(self) -> str:
         return f"Aioboto3Transport(region={self.region!r}, endpoint_url={self.endpoint_url!r})"

@@ -61,6 +61,7 @@ from dynorm.transport._config import STANDARD_REGION, AwsConfig, load_config, ss
 from dynorm.transport._credentials import (
     Botocore,
     CredentialRefresher,
+    Credentials,
     Source,
     find_source,
     no_credentials,
@@ -360,6 +361,15 @@ class FastTransport:
         ``assume-role-with-web-identity``, ``iam-role`` or ``botocore`` (its own chain);
         None before the transport opens."""
         return self._refresher.source.name if self._refresher is not None else None
+
+    async def credentials(self) -> Credentials:
+        """The credentials calls are signed with now (refreshed as for calls): what other
+        AWS services dynorm talks to sign with (`dynorm.backup`'s S3 requests), so they
+        act as the same identity."""
+        refresher = self._refresher
+        if refresher is None:
+            refresher = self._refresher = CredentialRefresher(self._source())
+        return await refresher.get()
 
     async def _update_credentials(self) -> None:
         """The refresher's current credentials (it refreshes them in the background)."""

@@ -58,9 +58,14 @@ async def test_round_trip_of_every_type_into_a_new_table(dynorm_connection: Conn
     count = ITEMS if dynorm_connection._transport_kind == "fast" else ITEMS // 10
     await fill(count)
     reports: list[Progress] = []
-    result = await export_table(Everything, tmp_path, segments=4, file_size=200_000,
+    # small pages and files: each segment reads several pages and writes several files
+    # (about 870 bytes of DynamoDB JSON an item), as a big table would
+    result = await export_table(Everything, tmp_path, segments=4,
+                                file_size=max(30_000, count * 10),
+                                page_size=25 if count <= 5000 else None,
                                 on_progress=reports.append)
-    assert result.item_count == count and result.files >= 4
+    assert result.item_count == count
+    assert result.files >= (8 if count >= 300 else 1)
     assert reports[-1].done and reports[-1].items == count
     assert reports[-1].total == count  # the table's ItemCount
     summary = orjson.loads(Path(result.manifest).read_bytes())
@@ -205,14 +210,14 @@ async def test_errors_name_the_fix(conn: Connection, tmp_path: Path) -> None:
 @EVERYTHING
 async def test_rate_limit_and_resume_of_a_finished_export(conn: Connection,
                                                           tmp_path: Path) -> None:
-    await fill(200)
+    await fill(60)
     started = asyncio.get_running_loop().time()
-    result = await export_table(Everything, tmp_path, segments=2, page_size=50,
-                                rate_limit=100)
-    assert result.item_count == 200
-    # A burst of one second's worth (100 items), then 100 more at 100/s: at least ~1 s
-    # however fast the server is (at 400/s the burst alone covered all 200 items, and
-    # only a slow server made the export take long).
+    result = await export_table(Everything, tmp_path, segments=2, page_size=10,
+                                rate_limit=30)
+    assert result.item_count == 60
+    # A burst of one second's worth (30 items), then 30 more at 30/s: at least ~1 s
+    # however fast the server is (with a rate of more than half the items, the burst
+    # alone covered them, and only a slow server made the export take long).
     assert asyncio.get_running_loop().time() - started > 0.8
     again = await export_table(Everything, tmp_path, resume=True)  # nothing unfinished
     assert again.export_id != result.export_id and not again.resumed

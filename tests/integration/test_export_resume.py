@@ -3,7 +3,11 @@ is there exactly once.
 
 The export or import runs in a child process (``python -c``) against the test server; a
 rate limit stretches it over a few seconds so the kills land mid-run, at a random time
-drawn from a seeded generator (``DYNORM_RESUME_SEED`` changes the seed)."""
+drawn from a seeded generator (``DYNORM_RESUME_SEED`` changes the seed).
+
+The rate is a fifth of the items a second: a run's first second is a burst of that
+many (`RateLimit`), so a run killed within 0.8 s has moved at most 36% of the items, and
+two such runs leave work for the third."""
 
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ async def main(kind, endpoint, location, rate, extra):
         print("ready", flush=True)
         if kind == "export":
             result = await export_table("bk_everything", location, segments=3, resume=True,
-                                        page_size=40, file_size=8_000, rate_limit=limit)
+                                        page_size=10, file_size=8_000, rate_limit=limit)
             print("done", result.export_id, result.item_count, result.resumed, flush=True)
         else:
             result = await import_table(location, "bk_everything", checkpoint=extra,
@@ -79,10 +83,15 @@ async def conn(dynorm_server: LocalServer, request: pytest.FixtureRequest
         yield connection
 
 
-def kill_times(duration: float) -> list[float]:
+#: Items per second the killed runs move: ITEMS / RATE_DIVISOR.
+RATE_DIVISOR = 5
+
+
+def kill_times() -> list[float]:
+    """Seconds into its work each of the two killed runs gets (see the module docstring:
+    the two together stay short of the whole, so the third has work left)."""
     rng = random.Random(SEED)
-    # the two runs together stay short of the whole: the third has work left
-    return [rng.uniform(0.1, 0.4) * duration for _ in range(2)]
+    return [rng.uniform(0.2, 0.8) for _ in range(2)]
 
 
 def exported_items(folder: Path) -> list[dict[str, object]]:
@@ -105,11 +114,10 @@ async def test_export_killed_twice_then_resumed(conn: Connection,
                                                 tmp_path: Path) -> None:
     await fill(ITEMS)
     endpoint = str(conn.endpoint_url)
-    duration = 5.0
-    rate = str(ITEMS / duration)
-    kills = kill_times(duration)
+    kills = kill_times()
     for delay in kills:
-        await run_child("export", endpoint, str(tmp_path), rate, "", kill_after=delay)
+        await run_child("export", endpoint, str(tmp_path), str(ITEMS / RATE_DIVISOR), "",
+                        kill_after=delay)
     exports = list((tmp_path / "AWSDynamoDB").iterdir())
     assert len(exports) == 1, "the second run resumed the first export"
     folder = exports[0]
@@ -137,10 +145,9 @@ async def test_import_killed_twice_then_resumed(conn: Connection,
         (source / f"part-{n}.json.gz").write_bytes(gzip.compress(b"".join(lines)))
     checkpoint = tmp_path / "import.checkpoint"
     endpoint = str(conn.endpoint_url)
-    duration = 5.0
-    kills = kill_times(duration)
+    kills = kill_times()
     for delay in kills:
-        await run_child("import", endpoint, str(source), str(ITEMS / duration),
+        await run_child("import", endpoint, str(source), str(ITEMS / RATE_DIVISOR),
                         str(checkpoint), kill_after=delay)
     assert checkpoint.exists(), f"killed too early or too late: {kills}"
     state = orjson.loads(checkpoint.read_bytes())
