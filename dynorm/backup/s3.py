@@ -89,13 +89,18 @@ CredentialSource = Callable[[], Awaitable[Credentials3]]
 
 
 def _transport(connection: Connection | None) -> Any:
-    """The connection's transport, or None (no connection, or not open)."""
+    """The connection's transport (with ``regions=``, the current Region's), or None (no
+    connection, or not open)."""
     if connection is None:
         return None
     try:
-        return getattr(connection, "transport", None)
+        transport = getattr(connection, "transport", None)
     except ConnectionNotConfigured:
         return None
+    router = getattr(connection, "router", None)
+    if router is not None:
+        return router.transports[router.current]
+    return transport
 
 
 def connection_region(connection: Connection | None) -> str:
