@@ -49,6 +49,9 @@ NO_TWIN = {
     "Transport": "a transport is implemented, not called: Connection calls it",
     "MockTransport": "a transport is implemented, not called: Connection calls it",
     "RegionRouter": "a transport (one per multi-Region connection): Connection calls it",
+    "Keyring": "a keyring is implemented, not called: encrypted fields call it",
+    "LocalKeyring": "a keyring is implemented, not called: encrypted fields call it",
+    "KmsKeyring": "a keyring is implemented, not called: encrypted fields call it",
 }
 
 #: Async methods that are not operations: the hooks dynorm awaits, dunder protocols
