@@ -45,6 +45,7 @@ from dynorm.schema.fields import TTL, PartitionKey, SortKey, Version
 from dynorm.schema.indexes import GlobalIndex, LocalIndex, Projection
 from dynorm.schema.settings import OnDemand, Provisioned, TableSettings
 from dynorm.schema.templates import KeyTemplate
+from dynorm.schema.upgrade import UpgradeFailed, upgrade
 from dynorm.security import (
     Compressed,
     DecryptionFailed,
@@ -204,6 +205,7 @@ __all__ = [
     "Throttled",
     "TransactionCanceled",
     "TransportError",
+    "UpgradeFailed",
     "ValidationFailed",
     "Version",
     "VersionConflict",
@@ -222,4 +224,5 @@ __all__ = [
     "plan",
     "transact_get",
     "transaction",
+    "upgrade",
 ]

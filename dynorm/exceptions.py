@@ -11,6 +11,7 @@ The tree (classes defined next to the feature that raises them are marked with i
     │   └── ItemTooLarge         the encoded item is over DynamoDB's 400 KB
     ├── ExpressionError          a condition, update or projection cannot be built
     ├── ValidationFailed         data read back does not fit the model
+    │   └── UpgradeFailed        an old item cannot be upgraded, a newer one read  (upgrade)
     ├── PartialCopy              a write needs what a partial (projected) copy did not read
     ├── DecryptionFailed         an encrypted/compressed value does not open  (security)
     ├── KeyringError             no data key: KMS refused or did not answer  (security)

@@ -96,6 +96,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
     __dynorm_store_key_fields__: ClassVar[bool] = False
     #: the table settings declared with settings=TableSettings(...) (dynorm.plan/apply)
     __dynorm_settings__: ClassVar[TableSettings | None] = None
+    #: the declared schema_version= (lazy upgrades on read: dynorm.schema.upgrade)
+    __dynorm_schema_version__: ClassVar[int | None] = None
     __dynorm_meta__: ClassVar[TableMeta | None] = None
     __dynorm_paths__: ClassVar[dict[str, Path]] = {}
     __dynorm_pending__: ClassVar[bool] = False
@@ -114,6 +116,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         entity_attribute: str | None = None,
         store_key_fields: bool | None = None,
         settings: TableSettings | None = None,
+        schema_version: int | None = None,
         **kwargs: Any,
     ) -> None:
         # Runs before pydantic has collected fields; keep the declaration for later.
@@ -127,6 +130,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             cls.__dynorm_store_key_fields__ = store_key_fields
         if settings is not None:
             cls.__dynorm_settings__ = settings
+        if schema_version is not None:
+            cls.__dynorm_schema_version__ = schema_version
         super().__init_subclass__(**kwargs)
 
     @classmethod

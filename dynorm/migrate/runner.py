@@ -20,6 +20,7 @@ from dynorm.migrate.migration import (
     Outcome,
 )
 from dynorm.schema.classes import meta_of
+from dynorm.schema.upgrade import UpgradeFailed
 from dynorm.security import DecryptionFailed, ready_to_read, ready_to_write
 
 if TYPE_CHECKING:
@@ -194,6 +195,8 @@ class Runner:
             await ready_to_write(meta.keyrings)
         try:
             instance = self.migration.model.from_item(raw)
+        except UpgradeFailed as exc:  # before ValidationFailed, its base
+            return self.failed(raw, "cannot be upgraded", str(exc))
         except (ValidationFailed, DecryptionFailed) as exc:
             return self.failed(raw, "does not fit the model", str(exc))
         try:

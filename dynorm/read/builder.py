@@ -24,7 +24,8 @@ from dynorm.expressions import Condition, Path
 from dynorm.read.pagination import Page, decode_cursor, encode_cursor, read_capacity
 from dynorm.schema.classes import key_path, meta_of
 from dynorm.schema.decode import from_item, from_projection
-from dynorm.schema.meta import STR_CODEC, IndexMeta, TableMeta
+from dynorm.schema.meta import INT_CODEC, STR_CODEC, IndexMeta, TableMeta
+from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE
 from dynorm.security import ready_to_read
 
 if TYPE_CHECKING:
@@ -188,6 +189,9 @@ class _Read(Generic[M]):
             for k in always
             if not any(p.elements == (k.attr,) for p in paths)
         ]
+        if self._meta.schema_version is not None and not any(
+                p.elements == (SCHEMA_ATTRIBUTE,) for p in paths):
+            extra.append(Path((SCHEMA_ATTRIBUTE,), INT_CODEC))  # which version was read
         new._projection = (*paths, *extra)
         whole = frozenset(p.name for p in new._projection if len(p.elements) == 1)
         by_attr = self._meta.codec.by_attr

@@ -63,6 +63,7 @@ def compile_model(cls: type[Model]) -> None:
             entity=cls.__dynorm_entity__,
             entity_attr=cls.__dynorm_entity_attr__,
             store_key_fields=cls.__dynorm_store_key_fields__,
+            schema_version=cls.__dynorm_schema_version__,
         )
     except SchemaError:
         raise

@@ -26,6 +26,7 @@ from dynorm.schema.indexes import GlobalIndex, LocalIndex, _Index
 from dynorm.schema.meta import STR_CODEC, IndexMeta, KeyAttr, TableMeta
 from dynorm.schema.shards import MAX_SHARDS, ShardedTemplate
 from dynorm.schema.templates import KeyTemplate
+from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE, check_schema_version
 from dynorm.security.envelope import SealedAttr
 from dynorm.security.markers import sealing_of
 
@@ -64,8 +65,8 @@ def _key_attr(cls_name: str, field: str, info: pydantic.fields.FieldInfo, codec:
 def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
                  indexes: Sequence[_Index], reserved: frozenset[str],
                  templates: Sequence[KeyTemplate] = (), entity: str | None = None,
-                 entity_attr: str = "_type", store_key_fields: bool = False
-                 ) -> TableMeta | None:
+                 entity_attr: str = "_type", store_key_fields: bool = False,
+                 schema_version: int | None = None) -> TableMeta | None:
     """Check a model declaration and compile it; ``None`` for a model without a table."""
     name = cls.__name__
     fields = cls.model_fields
@@ -218,11 +219,23 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
                 f"{name}: the entity attribute {entity_attr!r} is also a field or key "
                 "attribute; choose another with entity_attribute=..."
             )
+    if schema_version is not None:
+        schema_version = check_schema_version(name, schema_version)
+        if SCHEMA_ATTRIBUTE in attrs or any(k.attr == SCHEMA_ATTRIBUTE for k in derived):
+            raise SchemaError(f"{name}: {SCHEMA_ATTRIBUTE!r} holds the schema version; "
+                              "store the field under another name with Field(alias=...)")
+        # An index read must say which version its items are (an old item read in part
+        # is refused, not upgraded from what the index holds): KEYS_ONLY becomes INCLUDE.
+        resolved = {n: ix if ix.projection_type == "ALL" else dataclasses.replace(
+            ix, projection_type="INCLUDE",
+            projection_attrs=(*ix.projection_attrs, SCHEMA_ATTRIBUTE))
+            for n, ix in resolved.items()}
     sealed = _sealed(name, cls, codec, partition, sort, resolved, ttl, version)
     keyrings = tuple({id(s.keyring): s.keyring for s in sealed if s.keyring is not None
                       and s.keyring.needs_io}.values())
     return TableMeta(name, table, partition, sort, resolved, ttl, version, codec,
-                     entity, entity_attr, derived, recovered, sealed, keyrings)
+                     entity, entity_attr, derived, recovered, sealed, keyrings,
+                     schema_version)
 
 
 def _sealed(name: str, cls: type[pydantic.BaseModel], codec: ObjectCodec, partition: KeyAttr,

@@ -24,6 +24,7 @@ from dynorm.exceptions import ItemNotFound, ValidationFailed
 from dynorm.schema.classes import meta_of
 from dynorm.schema.meta import TableMeta
 from dynorm.schema.partial import construct_partial, mark_incomplete, partial_value
+from dynorm.schema.upgrade import upgraded
 from dynorm.security.errors import DecryptionFailed, KeyringError
 
 if TYPE_CHECKING:
@@ -41,9 +42,13 @@ def is_own(meta: TableMeta, item: Mapping[str, Any]) -> bool:
 
 
 def from_item(cls: type[Model], item: Mapping[str, Any]) -> Any:
-    """The validated instance of a whole item (``ValidationFailed`` if it does not fit)."""
+    """The validated instance of a whole item (``ValidationFailed`` if it does not fit;
+    an item of an older schema version is upgraded first, `dynorm.schema.upgrade`)."""
+    meta = meta_of(cls)
+    if meta.schema_version is not None:
+        item = upgraded(cls, meta, item)
     try:
-        return cls.model_validate(meta_of(cls).decode_item(item))
+        return cls.model_validate(meta.decode_item(item))
     except pydantic.ValidationError as exc:
         raise validation_failed(cls, item, exc) from exc
 
@@ -71,9 +76,12 @@ def from_projection(cls: type[Model], item: Mapping[str, Any],
             they hold what was fetched, and the copy can never be saved.
 
     Fetched fields are validated one by one; fields that were not fetched are absent from
-    the instance (reading them raises AttributeError) -- never defaulted.
+    the instance (reading them raises AttributeError) -- never defaulted. Part of an
+    item of an older schema version cannot be upgraded: `UpgradeFailed`.
     """
     meta = meta_of(cls)
+    if meta.schema_version is not None:
+        item = upgraded(cls, meta, item, whole=False)
     decoded = meta.decode_item(item)
     recovered = {meta.codec.fields[n].attr for n in meta.recovered}
     values: dict[str, Any] = {}

@@ -22,10 +22,12 @@ from dynorm.codec.json import dumps
 from dynorm.codec.objects import ObjectCodec
 from dynorm.exceptions import EncodingError, InvalidKey, ItemTooLarge
 from dynorm.schema.templates import KeyTemplate
+from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE
 from dynorm.security.envelope import SealedAttr, open_item, seal_item
 from dynorm.security.keyring import Keyring
 
 __all__ = [
+    "INT_CODEC",
     "MAX_PARTITION_KEY_BYTES",
     "MAX_SORT_KEY_BYTES",
     "STR_CODEC",
@@ -41,6 +43,7 @@ MAX_PARTITION_KEY_BYTES = 2048
 MAX_SORT_KEY_BYTES = 1024
 
 STR_CODEC = compile_codec(str)
+INT_CODEC = compile_codec(int)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,8 @@ class TableMeta:
     #: the keyrings of encrypted fields that need I/O for keys: loaded before encoding
     #: (``Keyring.ready_to_write``) and decoding (``dynorm.security.ready_to_read``)
     keyrings: tuple[Keyring, ...] = ()
+    #: the declared ``schema_version`` (stored in every item; see dynorm.schema.upgrade)
+    schema_version: int | None = None
 
     @property
     def key_attrs(self) -> tuple[KeyAttr, ...]:
@@ -249,6 +254,8 @@ class TableMeta:
         self.check_key_sizes(item)
         if version is not None and self.version is not None:
             item[self.version.attr] = {"N": str(version)}
+        if self.schema_version is not None:
+            item[SCHEMA_ATTRIBUTE] = {"N": str(self.schema_version)}
         if self.sealed:
             seal_item(self.model_name, self.table_name, self._key_names, self.sealed, item)
         return item

@@ -19,8 +19,9 @@ from dynorm.expressions.operations import DeleteItem, PutItem, UpdateItem
 from dynorm.schema.classes import key_path, meta_of
 from dynorm.schema.decode import decode_stored, is_own
 from dynorm.schema.integrity import derived_key_actions
-from dynorm.schema.meta import STR_CODEC, TableMeta
+from dynorm.schema.meta import INT_CODEC, STR_CODEC, TableMeta
 from dynorm.schema.partial import incomplete_fields
+from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE, stored_version
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -108,9 +109,13 @@ def presence_guard(cls: type[Model], meta: TableMeta, must_exist: bool) -> Condi
     for an entity of a shared table, that it is this entity's (or, for an upsert, absent):
     an update never writes into another entity's item."""
     key = key_path(cls, meta.partition)
-    if meta.entity is None:
+    own: Condition | None = None
+    if meta.entity is not None:
+        own = Path((meta.entity_attr,), STR_CODEC) == meta.entity
+    if meta.schema_version is not None:  # an update never mixes two schema versions
+        own = both(own, Path((SCHEMA_ATTRIBUTE,), INT_CODEC) == meta.schema_version)
+    if own is None:
         return key.exists() if must_exist else None
-    own = Path((meta.entity_attr,), STR_CODEC) == meta.entity
     return own if must_exist else key.not_exists() | own
 
 
@@ -229,6 +234,8 @@ def update_operation(cls: type[Model], table: str, key: Item,
     actions = (*actions, *derived)
     if creating and meta.entity is not None:
         actions = (*actions, Path((meta.entity_attr,), STR_CODEC).set(meta.entity))
+    if creating and meta.schema_version is not None:
+        actions = (*actions, Path((SCHEMA_ATTRIBUTE,), INT_CODEC).set(meta.schema_version))
     condition = both(condition, race_guard)
     if bump and meta.version is not None:
         path = cls.__dynorm_paths__[meta.version.field]
@@ -266,7 +273,14 @@ def condition_failed(cls: type[Model], exc: ConditionFailed, meta: TableMeta,
                 expected=version, actual=stored, **common,
             )
     what = "condition failed"
-    if raw is not None and not is_own(meta, raw):
+    stored_schema = None if raw is None else stored_version(raw)
+    if raw is not None and meta.schema_version is not None and (
+            stored_schema != meta.schema_version and is_own(meta, raw)):
+        what = (f"the stored item is at schema version {stored_schema}, {cls.__name__} at "
+                f"{meta.schema_version}: an update never mixes two versions in one item; "
+                "save() the upgraded copy first (or backfill the table, docs/tables.md); "
+                "nothing was written")
+    elif raw is not None and not is_own(meta, raw):
         what = (f"the item stored under this key is not a {cls.__name__} "
                 f"({meta.entity_attr}={raw.get(meta.entity_attr)!r}); nothing was written")
     return ConditionFailed(f"{where}: {what}{suffix}", **common)

@@ -1,0 +1,251 @@
+"""Lazy upgrades: old items read as the current model (pure: no I/O).
+
+A model that changes the shape of its items declares a schema version, and for each
+older version a function that takes an item one version up:
+
+```python
+class User(Model, table="users", schema_version=2):
+    user_id: Annotated[str, PartitionKey]
+    first: str
+    last: str = ""
+
+
+@dynorm.upgrade(User, from_version=1)
+def split_name(item: dict[str, Any]) -> dict[str, Any]:
+    first, _, last = item.pop("name").partition(" ")
+    return {**item, "first": first, "last": last}
+```
+
+Every write stores the version in the item (attribute ``_schema``); an item without it
+is version 1. Every read of a whole item (get, query, scan, batch and transactional
+gets, stream events, the items an update returns) goes through `upgraded()` from the
+one read path (`dynorm.schema.decode`): an older item is decoded to plain Python values
+(``str``, ``int``/``Decimal``, ``bytes``, ``bool``, ``None``, ``set``, ``list``,
+``dict``: `dynorm.codec.core.decode_value`), handed to each upgrade in turn, encoded
+again and read as usual. Nothing is written back: ``save()`` the instance, or run a
+backfill migration (docs/tables.md), to store the upgraded item.
+
+Data is never lost or invented: an item of a *newer* version than the model is refused
+(`UpgradeFailed`), never read as if it were current; so is an upgrade that fails, a
+missing upgrade, an upgrade that changes the key, and a read of part of an old item (a
+projection, an index that does not project every attribute: an upgrade needs the whole
+item). Updates (``update()``, ``update_item()``, in transactions) require the stored item
+to be at the model's version, so they never mix two shapes in one item.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dynorm._types import AttributeValue, Item
+from dynorm.codec.core import decode_value
+from dynorm.codec.dynamic import encode_value
+from dynorm.exceptions import DynormError, SchemaError, ValidationFailed
+
+if TYPE_CHECKING:
+    from dynorm.model import Model
+    from dynorm.schema.meta import TableMeta
+
+__all__ = [
+    "SCHEMA_ATTRIBUTE",
+    "UpgradeFailed",
+    "UpgradeFunction",
+    "check_schema_version",
+    "stored_version",
+    "upgrade",
+    "upgraded",
+    "upgrades_of",
+]
+
+#: The attribute holding an item's schema version (a number; absent: version 1).
+SCHEMA_ATTRIBUTE = "_schema"
+
+UpgradeFunction = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+"""Takes an item (attribute name -> plain value) one version up: returns the new item,
+or None after changing the one it was given."""
+
+F = TypeVar("F", bound=UpgradeFunction)
+
+_UPGRADES: weakref.WeakKeyDictionary[type, dict[int, UpgradeFunction]] = (
+    weakref.WeakKeyDictionary())
+
+
+class UpgradeFailed(ValidationFailed):
+    """A stored item cannot be read as the current version of its model: it is newer
+    than the model, an upgrade is missing or failed, or only part of an old item was
+    read. Nothing was changed in the table.
+
+    Attributes:
+        model, table, key, fields: as `ValidationFailed` (``fields`` is empty).
+        stored_version: the item's schema version.
+        model_version: the model's ``schema_version``.
+    """
+
+    def __init__(self, message: str, *, model: str, table: str, key: dict[str, Any],
+                 stored_version: int | None, model_version: int) -> None:
+        super().__init__(message, model=model, table=table, key=key, fields=[])
+        self.stored_version = stored_version
+        self.model_version = model_version
+
+
+def check_schema_version(model: str, version: Any) -> int:
+    """``schema_version=`` as declared: a whole number >= 1 (SchemaError otherwise)."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise SchemaError(f"{model}: schema_version must be a whole number >= 1, not "
+                          f"{version!r}")
+    return version
+
+
+def upgrade(model: type[Model], *, from_version: int) -> Callable[[F], F]:
+    """Declare the function that takes ``model``'s items from ``from_version`` to the next.
+
+    ```python
+    @dynorm.upgrade(User, from_version=1)
+    def split_name(item: dict[str, Any]) -> dict[str, Any]: ...
+    ```
+
+    The function gets the stored item as plain values keyed by attribute name (keys
+    included) and returns the item of the next version (or None after changing the one
+    it got). It runs on every read of an older item until the item is saved again, so it
+    must be quick, synchronous and deterministic, and must not change the key. The
+    function is returned unchanged (call it in tests, or from a migration).
+
+    Raises:
+        SchemaError: the model declares no ``schema_version``, ``from_version`` is not
+            below it, or an upgrade from that version is declared already.
+    """
+    name = getattr(model, "__name__", repr(model))
+    current = getattr(model, "__dynorm_schema_version__", None)
+    if current is None:
+        raise SchemaError(
+            f"{name} declares no schema version: declare it, e.g. class {name}(Model, "
+            "table=..., schema_version=2), before its upgrades")
+    if isinstance(from_version, bool) or not isinstance(from_version, int) or not (
+            1 <= from_version < current):
+        raise SchemaError(
+            f"{name}: upgrade from_version must be a whole number from 1 to {current - 1} "
+            f"({name} is at schema_version={current}), not {from_version!r}")
+
+    def register(function: F) -> F:
+        if not callable(function):
+            raise SchemaError(f"{name}: @upgrade(from_version={from_version}) decorates a "
+                              f"function, not {function!r}")
+        own = _UPGRADES.setdefault(model, {})
+        if from_version in own:
+            raise SchemaError(
+                f"{name}: two upgrades from version {from_version}: "
+                f"{_name(own[from_version])} and {_name(function)}")
+        own[from_version] = function
+        return function
+
+    return register
+
+
+def upgrades_of(model: type[Model]) -> dict[int, UpgradeFunction]:
+    """``model``'s upgrade functions by the version they upgrade from (a subclass's own
+    win over its bases')."""
+    found: dict[int, UpgradeFunction] = {}
+    for klass in reversed(model.__mro__):
+        found.update(_UPGRADES.get(klass, {}))
+    return found
+
+
+def stored_version(item: Mapping[str, AttributeValue]) -> int | None:
+    """The schema version an item carries: 1 when it has none; None when it is not a
+    whole number >= 1."""
+    av = item.get(SCHEMA_ATTRIBUTE)
+    if av is None:
+        return 1
+    text = av.get("N") if isinstance(av, Mapping) else None
+    if not isinstance(text, str) or not text.isdigit() or int(text) < 1:
+        return None
+    return int(text)
+
+
+def _name(function: Any) -> str:
+    return str(getattr(function, "__qualname__", None) or repr(function))
+
+
+def _failed(cls: type[Model], meta: TableMeta, item: Mapping[str, AttributeValue],
+            stored: int | None, what: str) -> UpgradeFailed:
+    key = {k.attr: item[k.attr] for k in meta.key_attrs if k.attr in item}
+    return UpgradeFailed(
+        f"{cls.__name__} ({meta.describe_key(key)}) in table {meta.table_name!r}: {what}",
+        model=cls.__name__, table=meta.table_name, key=key, stored_version=stored,
+        model_version=meta.schema_version or 1)
+
+
+def upgraded(cls: type[Model], meta: TableMeta, item: Mapping[str, AttributeValue], *,
+             whole: bool = True) -> Mapping[str, AttributeValue]:
+    """``item`` as the current version of ``cls`` (the item itself when it is current).
+
+    Args:
+        cls: the model class (``meta.schema_version`` is set).
+        meta: its compiled declaration.
+        item: the stored item (wire form).
+        whole: the read returned the whole item (False: a projection or a partial
+            index, which cannot be upgraded).
+
+    Raises:
+        UpgradeFailed: see the module.
+    """
+    current = meta.schema_version or 1
+    stored = stored_version(item)
+    if stored == current:
+        return item
+    if stored is None:
+        raise _failed(cls, meta, item, None,
+                      f"the schema version {item.get(SCHEMA_ATTRIBUTE)} is not a whole "
+                      "number >= 1; the item was not written by dynorm's schema versions")
+    if stored > current:
+        raise _failed(cls, meta, item, stored,
+                      f"the item is at schema version {stored}, newer than "
+                      f"{cls.__name__}'s schema_version={current} (written by a newer "
+                      "release of the model); it is not read as an older version, which "
+                      "would lose what it holds: read it with the newer model")
+    if not whole:
+        raise _failed(cls, meta, item, stored,
+                      f"the item is at schema version {stored} (the model at {current}) "
+                      "and this read returned only part of it (a projection, or an index "
+                      "that does not project every attribute); an upgrade needs the whole "
+                      "item: read whole items (no project(); full() for an index) or "
+                      "backfill the table with a migration (docs/tables.md)")
+    functions = upgrades_of(cls)
+    plain: dict[str, Any] = {name: decode_value(av) for name, av in item.items()}
+    for version in range(stored, current):
+        function = functions.get(version)
+        if function is None:
+            raise _failed(cls, meta, item, stored,
+                          f"no upgrade from schema version {version} to {version + 1}: "
+                          f"declare it with @dynorm.upgrade({cls.__name__}, "
+                          f"from_version={version})")
+        what = (f"upgrade {_name(function)} from schema version {version} to {version + 1} "
+                f"(the item is at {stored}, {cls.__name__} at {current})")
+        try:
+            result = function(plain)
+        except Exception as exc:  # the user's function: named with the item
+            raise _failed(cls, meta, item, stored,
+                          f"{what} raised {type(exc).__name__}: {exc}") from exc
+        if result is not None:
+            plain = result
+        if not isinstance(plain, dict):
+            raise _failed(cls, meta, item, stored,
+                          f"{what} returned a {type(plain).__name__}, not the item (a dict) "
+                          "or None")
+    plain.pop(SCHEMA_ATTRIBUTE, None)
+    try:
+        out: Item = {name: encode_value(value) for name, value in plain.items()}
+    except DynormError as exc:
+        raise _failed(cls, meta, item, stored,
+                      f"the upgrades from schema version {stored} made a value DynamoDB "
+                      f"cannot hold: {exc}") from exc
+    for key in meta.key_attrs:
+        if out.get(key.attr) != item.get(key.attr):
+            raise _failed(cls, meta, item, stored,
+                          f"the upgrades from schema version {stored} changed the key "
+                          f"attribute {key.attr!r} ({item.get(key.attr)} -> "
+                          f"{out.get(key.attr)}); an upgrade cannot move an item")
+    out[SCHEMA_ATTRIBUTE] = {"N": str(current)}
+    return out
