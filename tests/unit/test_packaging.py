@@ -43,7 +43,13 @@ def test_wheel_metadata_is_complete(dist: Path) -> None:
     assert "dynorm/py.typed" in names
     # examples/ and benchmarks/ are not in the wheel, so no extra may stand for them
     assert not any(n.startswith(("examples/", "benchmarks/")) for n in names)
-    assert sorted(meta.get_all("Provides-Extra") or []) == ["cli", "dev", "local"]
+    # every extra declared in pyproject.toml, and the ones the docs promise
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    extras = sorted(meta.get_all("Provides-Extra") or [])
+    assert extras == sorted(declared)
+    assert {"cli", "dev", "local"} <= set(extras)
 
 
 def test_long_description_links_are_absolute(dist: Path) -> None:
