@@ -60,6 +60,7 @@ from dynorm.transport.regions import FailoverPolicy, RegionEvent, RegionRouter
 if TYPE_CHECKING:  # loaded on first use, below
     from dynorm import blocking as blocking
     from dynorm.blocking import BlockingCallInEventLoop
+    from dynorm.iam import iam_policy
     from dynorm.kms import KmsKeyring
     from dynorm.read.batch_get import BatchGetFailed, batch_get, get_many
     from dynorm.read.transact_get import transact_get
@@ -87,6 +88,8 @@ _LAZY: dict[str, str] = {
     # dynorm.blocking
     "blocking": "dynorm.blocking",
     "BlockingCallInEventLoop": "dynorm.blocking",
+    # dynorm.iam
+    "iam_policy": "dynorm.iam",
     # dynorm.kms
     "KmsKeyring": "dynorm.kms",
     # dynorm.read.batch_get
@@ -219,6 +222,7 @@ __all__ = [
     "create_tables",
     "get_connection",
     "get_many",
+    "iam_policy",
     "local",
     "local_server",
     "plan",

@@ -197,6 +197,50 @@ def tables_apply(
     raise typer.Exit(code)
 
 
+# ---------------------------------------------------------------------- iam-policy
+
+
+@app.command("iam-policy")
+def iam_policy_command(
+    targets: Targets,
+    actions: Annotated[str, typer.Option(
+        "--actions", help="Comma-separated action groups: read, write, stream, "
+                          "describe.")] = "read",
+    leading_key_from: Annotated[str | None, typer.Option(
+        "--leading-key-from", help="An IAM policy variable holding the caller's identity "
+                                   "(e.g. '${cognito-identity.amazonaws.com:sub}'): only "
+                                   "items whose partition key is it (dynamodb:LeadingKeys)."
+    )] = None,
+    leading_field: Annotated[str | None, typer.Option(
+        "--leading-field", help="The field of a partition key template that holds the "
+                                "identity (when the template has several).")] = None,
+    attributes: Annotated[bool, typer.Option(
+        "--attributes", help="Allow only the models' attributes (dynamodb:Attributes).")
+    ] = False,
+    region: Annotated[str, typer.Option("--region", help="The Region in the ARNs.")] = "*",
+    account: Annotated[str, typer.Option(
+        "--account", help="The account id in the ARNs.")] = "*",
+    table_prefix: TablePrefix = None,
+) -> None:
+    """Print a least-privilege IAM policy (JSON) for the models' tables and indexes."""
+    import os
+
+    from dynorm.iam import iam_policy, policy_json
+
+    models = _load(targets)
+    try:
+        policy = iam_policy(
+            models, actions=[a.strip() for a in actions.split(",") if a.strip()],
+            region=region, account=account,
+            table_prefix=table_prefix or os.environ.get("DYNORM_TABLE_PREFIX", ""),
+            leading_key=leading_key_from, leading_field=leading_field,
+            attributes=attributes)
+    except ValueError as exc:
+        _errors().print(f"[red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(FAILED) from None
+    print(policy_json(policy))
+
+
 # ---------------------------------------------------------------------- migrate
 
 
