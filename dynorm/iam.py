@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from dynorm.schema.classes import meta_of
 from dynorm.schema.meta import KeyAttr, TableMeta
+from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -166,6 +167,8 @@ def _attribute_names(meta: TableMeta) -> list[str]:
     names += [k.attr for k in (*meta.key_attrs, *meta.derived)]
     if meta.entity is not None:
         names.append(meta.entity_attr)
+    if meta.schema_version is not None:
+        names.append(SCHEMA_ATTRIBUTE)
     return names
 
 

@@ -245,8 +245,8 @@ def _open(spec: SealedAttr, av: AttributeValue, table: str,
           key: Mapping[str, AttributeValue]) -> AttributeValue:
     data = av.get("B")
     if not isinstance(data, (bytes, bytearray, memoryview)) or len(av) != 1:
-        what = "encrypted" if spec.keyring is not None else "compressed"
-        raise _failed(f"it is stored as {next(iter(av), '?')}, not as an {what} value "
+        what = "an encrypted" if spec.keyring is not None else "a compressed"
+        raise _failed(f"it is stored as {next(iter(av), '?')}, not as {what} value "
                       "(written before the field was marked, or by another program)")
     data = bytes(data)
     if spec.keyring is not None:

@@ -38,7 +38,7 @@ class Profile(Model, table="iam_shop", entity="profile"):
     email: str = ""
 
 
-class Counter(Model, table="iam_counters"):
+class Counter(Model, table="iam_counters", schema_version=2):
     n: Annotated[int, PartitionKey]
 
 
@@ -83,6 +83,8 @@ def test_read_policy_names_tables_and_indexes_only() -> None:
         "arn:aws:dynamodb:eu-west-1:123456789012:table/iam_notes/index/by_id",
     ]
     assert "Condition" not in notes
+    attrs = iam_policy([Counter], attributes=True)["Statement"][0]["Condition"]
+    assert attrs["ForAllValues:StringEquals"]["dynamodb:Attributes"] == ["_schema", "n"]
     assert counters["Resource"] == ["arn:aws:dynamodb:eu-west-1:123456789012:table/iam_counters"]
     assert not any("PutItem" in a for s in policy["Statement"] for a in s["Action"])
 
