@@ -11,8 +11,7 @@ import pytest
 
 from dynorm import ItemTooLarge, Model, PartitionKey
 from dynorm.schema.classes import meta_of
-from dynorm.security import Compressed, DecryptionFailed
-from dynorm.security import envelope
+from dynorm.security import Compressed, DecryptionFailed, envelope
 
 TEXT = "the same sentence, over and over. " * 30_000  # ~1 MB, compresses ~1000x
 
