@@ -61,17 +61,22 @@ __all__ = [
 
 _NULL: AttributeValue = {"NULL": True}
 
-#: types pydantic stores as a JSON string and parses back to an equal value of the type
-_JSON_EXACT: tuple[type, ...] = (
-    _dt.timedelta,
-    ipaddress.IPv4Address, ipaddress.IPv6Address,
-    ipaddress.IPv4Network, ipaddress.IPv6Network,
-    ipaddress.IPv4Interface, ipaddress.IPv6Interface,
-    pathlib.PurePath,
-    pydantic.AnyUrl, pydantic.networks._BaseMultiHostUrl,
-    pydantic_core.Url, pydantic_core.MultiHostUrl,
-    pydantic.NameEmail,
-)
+def _json_exact() -> tuple[type, ...]:
+    """The types pydantic stores as a JSON string and parses back to an equal value of the
+    type (pydantic's URL and e-mail types load ``pydantic.networks`` and
+    ``importlib.metadata``: only when a model declares a type no other codec takes)."""
+    from pydantic import networks
+
+    return (
+        _dt.timedelta,
+        ipaddress.IPv4Address, ipaddress.IPv6Address,
+        ipaddress.IPv4Network, ipaddress.IPv6Network,
+        ipaddress.IPv4Interface, ipaddress.IPv6Interface,
+        pathlib.PurePath,
+        networks.AnyUrl, networks._BaseMultiHostUrl,
+        pydantic_core.Url, pydantic_core.MultiHostUrl,
+        networks.NameEmail,
+    )
 
 
 # ---------------------------------------------------------------------------- unions
@@ -394,12 +399,12 @@ def special_codec(tp: type) -> Codec | None:
 
 
 def json_codec(tp: Any) -> Codec:
-    """Types pydantic stores as a JSON string and parses back exactly (``_JSON_EXACT``);
+    """Types pydantic stores as a JSON string and parses back exactly (`_json_exact()`);
     any other type is refused."""
     if tp is pydantic.NaiveDatetime:
         raise _refused(tp, "a naive datetime has no instant; declare AwareDatetime (or "
                        "datetime with aware values), stored as UTC")
-    if not (isinstance(tp, type) and issubclass(tp, _JSON_EXACT)):
+    if not (isinstance(tp, type) and issubclass(tp, _json_exact())):
         raise _refused(tp, "dynorm stores str, int, float, Decimal, bool, bytes, datetime, "
                        "date, time, UUID, enums, literals, sets, lists, tuples, dicts with str "
                        "keys, pydantic models and a few JSON-text types (timedelta, IP "

@@ -26,7 +26,6 @@ import contextlib
 import logging
 import socket
 import threading
-import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Literal
 
@@ -34,7 +33,6 @@ from typing_extensions import Unpack
 
 from dynorm.connection import Connection, ConnectionSettings
 from dynorm.exceptions import LocalServerError
-from dynorm.local._wire import LOCAL_CREDENTIALS, LOCAL_REGION, delete_all_tables
 
 __all__ = [
     "BACKENDS",
@@ -96,10 +94,14 @@ class LocalServer:
 
     def reset(self) -> None:
         """Delete every table on the server (and so every item)."""
+        from dynorm.local._wire import delete_all_tables  # urllib.request: on use only
+
         delete_all_tables(self.endpoint_url)
 
     def connect(self, **settings: Unpack[ConnectionSettings]) -> Connection:
         """A connection to this server (dummy credentials, ``us-east-1`` unless given)."""
+        from dynorm.local._wire import LOCAL_CREDENTIALS, LOCAL_REGION
+
         options: dict[str, Any] = {"region": LOCAL_REGION, **LOCAL_CREDENTIALS, **settings}
         return Connection(endpoint_url=self.endpoint_url, **options)
 
@@ -149,6 +151,8 @@ class MotoServer(LocalServer):
 
     def reset(self) -> None:
         """Wipe all state at once (moto's reset endpoint)."""
+        import urllib.request
+
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()

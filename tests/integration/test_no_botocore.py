@@ -73,7 +73,9 @@ def test_connect_and_get_load_no_aws_sdk(dynorm_server: LocalServer) -> None:
 ON_FIRST_USE = ("dynorm.streams", "dynorm.testing", "dynorm.tables",
                 "dynorm.write.batch", "dynorm.write.transaction", "dynorm.read.batch_get",
                 "dynorm.read.transact_get", "dynorm.blocking", "dynorm.transport.aioboto3",
-                "dynorm.cli", "dynorm.backup", "dynorm.migrate", "typer", "rich", "moto")
+                "dynorm.cli", "dynorm.backup", "dynorm.migrate", "typer", "rich", "moto",
+                # the local servers' HTTP helpers; pydantic's URL types (~30 ms in all)
+                "dynorm.local._wire", "urllib.request", "http.client", "pydantic.networks")
 
 MODEL_PROGRAM = textwrap.dedent("""
     import asyncio, json, sys
