@@ -5,6 +5,7 @@
     python -m benchmarks --only put,get,codec --contenders dynorm-fast,aiodynamo
     python -m benchmarks --only cold-start,https,read-path [--uvloop]
     python -m benchmarks --only hot-keys --server moto     # 1 vs 8 shards on a hot key
+    python -m benchmarks --only encryption                 # encrypted field CPU, KMS calls
 
 Starts the server in a separate process on 127.0.0.1 (dynalite from npm into
 benchmarks/.cache; moto via ``python -m dynorm.local`` where npm is absent or with
@@ -34,7 +35,7 @@ from typing import Any
 
 import dynorm
 from benchmarks import codec as codec_bench
-from benchmarks import cold_start, hot_keys, https, read_path
+from benchmarks import cold_start, encryption, hot_keys, https, read_path
 from benchmarks import imports as import_bench
 from benchmarks import memory as memory_bench
 from benchmarks.contenders import REGISTRY, Contender, available, create
@@ -45,11 +46,11 @@ from benchmarks.sizes import FULL, QUICK, Sizes
 
 IO_SCENARIOS = ["put", "get", "update", "query", "batch-write", "batch-get", "transaction"]
 OTHER_SCENARIOS = ["read-path", "https", "cold-start", "codec", "import", "memory",
-                   "hot-keys"]
+                   "hot-keys", "encryption"]
 SCENARIOS = IO_SCENARIOS + OTHER_SCENARIOS
 #: Left out of a --quick run unless named in --only: a TLS proxy and ~100 fresh processes
 #: are minutes on a busy CI machine, and moto (the CI server) closes every connection.
-NOT_QUICK = ("https", "cold-start", "hot-keys")
+NOT_QUICK = ("https", "cold-start", "hot-keys", "encryption")
 QUERY_PK = "q"
 
 
@@ -334,6 +335,7 @@ def run(args: argparse.Namespace) -> int:
     tls: https.Result | None = None
     cold: cold_start.Result | None = None
     hot: hot_keys.Result | None = None
+    sealed: encryption.Result | None = None
     hot_seconds = 2.0 if args.quick else 4.0
     main_server = tx_server = read_server = None
     try:
@@ -384,6 +386,11 @@ def run(args: argparse.Namespace) -> int:
             servers.append(hot_server)
             log(f"hot keys: {hot_server.name} at {hot_server.url} ...")
             hot = hot_keys.measure(hot_server.url, rounds, hot_seconds, log)
+        if "encryption" in scenarios:
+            kms_server = Server("moto")  # KMS: moto's, whichever server the rest uses
+            servers.append(kms_server)
+            log(f"encryption: KMS of {kms_server.name} at {kms_server.url} ...")
+            sealed = encryption.measure(kms_server.url, rounds, 2000, log)
         if "codec" in scenarios:
             log("codec ...")
             codec = run_codec(sizes, rounds)
@@ -427,6 +434,8 @@ def run(args: argparse.Namespace) -> int:
                 *cold_start.table(cold), "", *cold_start.info(cold)]
     if hot:
         out += ["", *hot_keys.table(hot, hot_seconds)]
+    if sealed:
+        out += ["", *encryption.table(sealed)]
     if codec:
         out += ["", *codec_table(codec)]
     if imports:

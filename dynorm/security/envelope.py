@@ -21,6 +21,7 @@ another item, attribute or table, or altered by one bit, fails authentication.
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["SealedAttr", "compress", "decompress", "open_item", "pack", "seal_item",
            "unpack"]
 
+_urandom = os.urandom
 ENCRYPTED = 0xE1
 COMPRESSED = 0xC1
 _NONCE = 12
@@ -205,10 +207,8 @@ def seal_item(model: str, table: str, key_names: tuple[str, ...],
 
 def encrypt(keyring: Keyring, data: bytes, aad: bytes) -> bytes:
     """``0xE1 + wrapped key + nonce + AES-GCM(data)`` with the keyring's current data key."""
-    import os
-
     key = keyring.encryption_key()
-    nonce = os.urandom(_NONCE)
+    nonce = _urandom(_NONCE)
     sealed: bytes = key.aead.encrypt(nonce, data, key.header + aad)
     return key.header + nonce + sealed
 

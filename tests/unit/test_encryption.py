@@ -257,3 +257,13 @@ def test_kms_like_keyring_without_loaded_keys_is_a_clear_error() -> None:
     max_leaves=8))
 def test_pack_round_trips_any_attribute_value(av: dict[str, Any]) -> None:
     assert unpack(pack(av)) == av
+
+
+def test_the_benchmark_measures_the_overhead() -> None:
+    from benchmarks.encryption import Result, cpu_overhead, table
+
+    result = Result()
+    cpu_overhead(50, 1, result)
+    (plain,), (sealed,) = result.cpu["Plain"], result.cpu["Sealed"]
+    assert all(t > 0 for t in (*plain, *sealed))
+    assert any(line.startswith("| overhead |") for line in table(result))
