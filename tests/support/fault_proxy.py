@@ -153,8 +153,12 @@ class Stats:
 class FaultProxy:
     """An aiohttp server on 127.0.0.1 forwarding to ``upstream`` with faults injected."""
 
-    def __init__(self, upstream: str, config: FaultConfig | None = None) -> None:
+    def __init__(self, upstream: str, config: FaultConfig | None = None, *,
+                 port: int = 0, shutdown_timeout: float = 60.0) -> None:
         self.upstream = upstream.rstrip("/")
+        self.port = port  # 0: any free port; a fixed one lets a stopped proxy come back
+        #: seconds stop() waits for requests under way (small: a hard kill)
+        self.shutdown_timeout = shutdown_timeout
         self.config = config or FaultConfig()
         self.random = random.Random(self.config.seed)
         self.requests: list[tuple[str, dict[str, Any]]] = []
@@ -169,12 +173,13 @@ class FaultProxy:
     async def start(self) -> FaultProxy:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None,
+                                     shutdown_timeout=self.shutdown_timeout)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{self.port}"
         self._session = aiohttp.ClientSession()
         return self
 
