@@ -31,6 +31,7 @@ from dynorm.expressions.operations import Query as QueryOp
 from dynorm.model import Model
 from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import from_item
+from dynorm.schema.shards import ShardedTemplate
 from dynorm.security import ready_to_read
 
 __all__ = ["Collection", "CollectionQuery", "CollectionResult"]
@@ -98,6 +99,11 @@ class Collection:
                 raise SchemaError(
                     f"Collection: {model.__name__} partitions on {meta.partition.attr!r}, "
                     f"{models[0].__name__} on {first.partition.attr!r}"
+                )
+            if isinstance(meta.partition.template, ShardedTemplate):
+                raise SchemaError(
+                    f"Collection: {model.__name__}'s partition key is sharded, and a "
+                    "collection reads one partition; query each model instead"
                 )
             if meta.entity is None or meta.entity_attr != first.entity_attr:
                 raise SchemaError(

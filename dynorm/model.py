@@ -30,11 +30,10 @@ from dynorm._types import Item
 from dynorm.connection import get_connection
 from dynorm.expressions import Condition, Path, UpdateAction
 from dynorm.read import items as read_items
-from dynorm.read.query import BoundIndex, Query, Scan
+from dynorm.read.query import BoundIndex, Query, Scan, build_query
 from dynorm.schema import decode as reads
 from dynorm.schema.classes import compile_model, meta_of
 from dynorm.schema.indexes import GlobalIndex, LocalIndex, _Index
-from dynorm.schema.key_conditions import key_query
 from dynorm.schema.keys import key_arg
 from dynorm.schema.meta import TableMeta
 from dynorm.schema.settings import TableSettings
@@ -252,8 +251,7 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         The key conditions need equality on the partition key and at most one condition
         on the sort key (``= < <= > >= between begins_with``); they are checked now.
         """
-        key, exact = key_query(meta_of(cls), None, key_conditions)
-        return Query(cls, key)._refine(exact)
+        return build_query(cls, None, key_conditions)
 
     @classmethod
     def scan(cls) -> Scan[Self]:

@@ -16,7 +16,7 @@ Results stream page by page: iterating a million items holds one page in memory.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from typing import Any, Generic
 
@@ -35,7 +35,7 @@ from dynorm.schema.key_conditions import key_query
 from dynorm.schema.meta import IndexMeta
 from dynorm.schema.shards import ShardedTemplate
 
-__all__ = ["BoundIndex", "Query", "Scan"]
+__all__ = ["BoundIndex", "Query", "Scan", "build_query"]
 
 
 class Query(_Read[M]):
@@ -184,6 +184,22 @@ class Scan(_Read[M]):
         return await super().page(size, cursor)
 
 
+def build_query(model: type[M], index: IndexMeta | None,
+                key_conditions: Sequence[Condition]) -> Query[M]:
+    """The Query of a table (``index`` None) or index: a `ShardedQuery` (scatter-gather,
+    dynorm/read/scatter.py) where the partition key is sharded."""
+    meta = meta_of(model)
+    key, exact = key_query(meta, index, key_conditions)
+    template = (index or meta).partition.template
+    if isinstance(template, ShardedTemplate):
+        from dynorm.read.scatter import ShardedQuery  # it builds on Query
+
+        keys = [key] + [key_query(meta, index, key_conditions, shard)[0]
+                        for shard in range(1, template.read_shards)]
+        return ShardedQuery(model, keys, index)._refine(exact)
+    return Query(model, key, index)._refine(exact)
+
+
 class BoundIndex(Generic[M]):
     """A secondary index seen from its model: ``User.by_email``."""
 
@@ -206,17 +222,7 @@ class BoundIndex(Generic[M]):
 
         On an index declared with ``shards=N``, a scatter-gather read of every shard
         ([`ShardedQuery`][dynorm.types.ShardedQuery], docs/hot-keys.md)."""
-        meta = meta_of(self.model)
-        key, exact = key_query(meta, self.meta, key_conditions)
-        template = self.meta.partition.template
-        if isinstance(template, ShardedTemplate):
-            from dynorm.read.scatter import ShardedQuery  # it builds on Query
-
-            keys = [key] + [key_query(meta, self.meta, key_conditions, shard)[0]
-                            for shard in range(1, template.read_shards)]
-            return ShardedQuery(self.model, keys, self.meta)._refine(exact)
-        query = Query(self.model, key, self.meta)
-        return query._refine(exact)
+        return build_query(self.model, self.meta, key_conditions)
 
     def scan(self) -> Scan[M]:
         """A Scan of this index."""

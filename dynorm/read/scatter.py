@@ -200,11 +200,13 @@ class _Merge:
 class ShardedQuery(Query[M]):
     """A Query of a sharded index's logical key: a scatter-gather read of its shards.
 
-    Built by ``Model.index.query(...)`` on an index declared with ``shards=N``; every
-    builder and reader of [`Query`][dynorm.types.Query] works on it, in merged order.
+    Built by ``Model.index.query(...)`` on an index declared with ``shards=N`` (and by
+    ``Model.query(...)`` on a table whose partition key is sharded); every builder and
+    reader of [`Query`][dynorm.types.Query] works on it, in merged order.
     """
 
-    def __init__(self, model: type[M], keys: list[KeyCondition], index: IndexMeta) -> None:
+    def __init__(self, model: type[M], keys: list[KeyCondition], index: IndexMeta | None
+                 ) -> None:
         super().__init__(model, keys[0], index)
         self._keys = keys
         self._concurrency = DEFAULT_CONCURRENCY
@@ -235,8 +237,8 @@ class ShardedQuery(Query[M]):
             shard._limit = per_shard
             shard._gate = gate
             streams.append(_Stream(shard, start))
-        assert self._index is not None
-        sort = self._index.sort.attr if self._index.sort is not None else None
+        declared = self._index.sort if self._index is not None else self._meta.sort
+        sort = declared.attr if declared is not None else None
         return _Merge(streams, sort, self._forward)
 
     async def _chunks(self, merge: _Merge, size: int, left: int | None

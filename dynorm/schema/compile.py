@@ -159,6 +159,10 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
     sort = key(sort_decl, "sort key") if sort_decl is not None else None
     if sort is not None and sort.field == partition.field:
         raise SchemaError(f"{name}.{sort.field}: cannot be both partition key and sort key")
+    if isinstance(partition.template, ShardedTemplate):
+        _sharded_table_key(name, partition.template, sort, codec, fields)
+    if sort is not None and isinstance(sort.template, ShardedTemplate):
+        raise SchemaError(f"{name}: only a partition key can be sharded, not the sort key")
 
     def special(marker: FieldMarker) -> KeyAttr | None:
         if not roles[marker]:
@@ -319,6 +323,37 @@ def _sealed_inside(tp: Any, seen: set[int]) -> str | None:
     return None
 
 
+def _sharded_table_key(name: str, template: ShardedTemplate, sort: KeyAttr | None,
+                       codec: ObjectCodec, fields: dict[str, Any]) -> None:
+    """Check a sharded table partition key: its shard comes from a sort key field, so a
+    key given by its fields names its shard (get, update_item, delete, batches)."""
+    label = f"{name}.{template.attribute} = PartitionKey({template.template!r})"
+    _check_counts(label, template.shards, template.declared_read_shards)
+    inputs = () if sort is None else (
+        sort.template.fields if sort.template is not None else (sort.field,))
+    if template.shard_by is None or template.shard_by not in inputs:
+        raise SchemaError(
+            f"{label}: a sharded partition key needs shard_by= a field of the sort key "
+            f"({', '.join(inputs) or 'the table has none'}): the shard must follow from "
+            "the item's key, which holds it"
+        )
+    field = template.shard_by
+    shard_codec = _key_attr(name, field, fields[field], codec.fields[field].codec,
+                            "shard_by field").codec
+    template.attach((), shard_codec)
+
+
+def _check_counts(label: str, n: Any, read: Any) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SHARDS:
+        raise SchemaError(f"{label}: shards must be an int from 1 to {MAX_SHARDS}, not {n!r}")
+    if read is not None and (isinstance(read, bool) or not isinstance(read, int)
+                             or not n <= read <= MAX_SHARDS):
+        raise SchemaError(
+            f"{label}: read_shards (the shards a query reads while shrinking) must be an "
+            f"int from shards={n} to {MAX_SHARDS}, not {read!r}"
+        )
+
+
 def _no_shard_options(label: str, index: GlobalIndex) -> None:
     given = [o for o in ("shard_by", "shard_attribute", "read_shards")
              if getattr(index, o) is not None]
@@ -329,14 +364,8 @@ def _no_shard_options(label: str, index: GlobalIndex) -> None:
 def _sharded(label: str, index: GlobalIndex, fields: dict[str, Any]) -> ShardedTemplate:
     """The sharded partition key of a global index declared with ``shards=N``."""
     n, read = index.shards, index.read_shards
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SHARDS:
-        raise SchemaError(f"{label}: shards must be an int from 1 to {MAX_SHARDS}, not {n!r}")
-    if read is not None and (isinstance(read, bool) or not isinstance(read, int)
-                             or not n <= read <= MAX_SHARDS):
-        raise SchemaError(
-            f"{label}: read_shards (the shards a query reads while shrinking) must be an "
-            f"int from shards={n} to {MAX_SHARDS}, not {read!r}"
-        )
+    _check_counts(label, n, read)
+    assert n is not None
     if index.shard_by is not None and index.shard_by not in fields:
         raise SchemaError(
             f"{label}: shard_by names {index.shard_by!r}, which is not a field "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from dynorm.schema.shards import ShardedTemplate
 from dynorm.schema.templates import KeyTemplate
 
 __all__ = ["TTL", "FieldMarker", "PartitionKey", "SortKey", "Version"]
@@ -35,13 +36,24 @@ class _KeyMarker(FieldMarker):
 
     __slots__ = ()
 
-    def __call__(self, template: str) -> KeyTemplate:
+    def __call__(self, template: str, *, shards: int | None = None,
+                 shard_by: str | None = None, read_shards: int | None = None
+                 ) -> KeyTemplate:
         """A table key computed from fields: ``pk = PartitionKey("USER#{user_id}")``.
 
         The class attribute's name is the key's attribute name on the wire.
+
+        A partition key may be sharded (docs/hot-keys.md):
+        ``pk = PartitionKey("DEVICE#{device_id}", shards=4, shard_by="at")`` writes
+        ``DEVICE#d1#3``, the shard hashed from ``shard_by``, a field of the sort key
+        (so that a key given by its fields names its shard); a query of ``device_id``
+        reads the 4 partitions and merges them by sort key.
         """
         role = "partition" if self is PartitionKey else "sort"
-        return KeyTemplate(template, role=role)
+        if shards is None and shard_by is None and read_shards is None:
+            return KeyTemplate(template, role=role)
+        return ShardedTemplate(template, shards=shards or 0, shard_by=shard_by,
+                               read_shards=read_shards, role=role)
 
 
 PartitionKey: Final = _KeyMarker("PartitionKey")

@@ -77,13 +77,17 @@ class ShardedTemplate(KeyTemplate):
         read_shards: how many shards a query reads (at least ``shards``; more while
             shrinking, until a backfill has moved every item: docs/hot-keys.md).
         shard_by: the field the shard is hashed from; None: the item's primary key.
+        role: ``"partition"`` for a table's partition key (``shard_by`` is then an
+            input of the sort key), ``""`` for an index key.
     """
 
-    def __init__(self, template: str, *, attribute: str | None, shards: int,
-                 read_shards: int | None = None, shard_by: str | None = None) -> None:
-        super().__init__(template, attribute=attribute)
+    def __init__(self, template: str, *, attribute: str | None = None, shards: int,
+                 read_shards: int | None = None, shard_by: str | None = None,
+                 role: str = "") -> None:
+        super().__init__(template, attribute=attribute, role=role)
         self.shards = shards
         self.read_shards = max(shards, read_shards or shards)
+        self.declared_read_shards = read_shards  # as declared, checked when compiled
         self.shard_by = shard_by
         self.logical_fields = self.fields
         #: the table's key attributes (set by the compiler), hashed by default
@@ -105,6 +109,21 @@ class ShardedTemplate(KeyTemplate):
             inputs = tuple(f for k in hash_keys
                            for f in (k.template.fields if k.template else (k.field,)))
         self.fields = tuple(dict.fromkeys((*self.logical_fields, *inputs)))
+
+    def lossless(self, field: str) -> bool:
+        """As for any template; False for a field the shard is only hashed from."""
+        return field in self.logical_fields and super().lossless(field)
+
+    def parse(self, text: str) -> dict[str, str]:
+        """The logical key's placeholders in a stored key (``DEVICE#d1#3``: ``d1``).
+
+        Raises:
+            InvalidKey: the text is not a logical key, ``#`` and a shard number.
+        """
+        logical, sep, shard = text.rpartition("#")
+        if not sep or not shard.isdigit() or str(int(shard)) != shard:
+            raise InvalidKey(f"key {text!r} does not end with a shard number (#0, #1...)")
+        return super().parse(logical)
 
     def shard(self, values: Mapping[str, Any]) -> int | None:
         """The item's shard from its field values; None when an input is None."""

@@ -43,6 +43,16 @@ class Entry(Model, table="shard_entries"):
     flat = GlobalIndex("game", "score", name="flat")
 
 
+class Reading(Model, table="shard_readings"):
+    """A table whose partition key is sharded by its sort key."""
+
+    pk = PartitionKey("DEVICE#{device}", shards=4, shard_by="at")
+    at: Annotated[int, SortKey]
+    device: str
+    level: int = 0
+    version: Annotated[int, Version] = 0
+
+
 @pytest_asyncio.fixture
 async def conn(dynorm_server: LocalServer, request: pytest.FixtureRequest
                ) -> AsyncIterator[Connection]:
@@ -229,6 +239,73 @@ async def test_sharded_query_returns_what_an_unsharded_one_does(conn: Connection
         assert [x for p in streamed for x in p] == expected, where
         if case.project:
             assert all("note" not in e.__dict__ for e in await sharded.limit(3).to_list())
+
+
+@pytest.mark.dynorm_tables([Reading])
+async def test_a_sharded_table_key_on_every_path(conn: Connection) -> None:
+    await Reading(device="d1", at=1).save()
+    await Reading.update_item({"device": "d1", "at": 2}, Reading.level.set(2), upsert=True)
+    async with dynorm.batch() as b:
+        b.save(Reading(device="d1", at=3), unversioned=True)
+    async with dynorm.transaction() as tx:
+        tx.save(Reading(device="d1", at=4))
+    await (await Reading.get(device="d1", at=4, consistent=True)).move(at=5)
+    one = await Reading.get(device="d1", at=1, consistent=True)
+    await one.update(Reading.level.set(1))
+    await Reading(device="d2", at=1).save()
+    query = Reading.query(Reading.device == "d1")
+    assert [(r.at, r.level) for r in await query.to_list()] == [
+        (1, 1), (2, 2), (3, 0), (5, 0)]
+    assert [r.at for r in await query.reverse().limit(3).to_list()] == [5, 3, 2]
+    assert await query.count() == 4
+    got = await dynorm.get_many(Reading, [{"device": "d1", "at": a} for a in (1, 4, 5)])
+    assert [r.at if r else None for r in got] == [1, None, 5]
+    raw = await conn.call("Scan", {"TableName": "shard_readings"})
+    stored = sorted(item["pk"]["S"] for item in raw["Items"])
+    assert stored == sorted(
+        [f"DEVICE#d1#{shard_of([{'N': str(a)}], 4)}" for a in (1, 2, 3, 5)]
+        + [f"DEVICE#d2#{shard_of([{'N': '1'}], 4)}"])
+    await one.delete()
+    assert [r.at for r in await query.to_list()] == [2, 3, 5]
+
+
+@pytest.mark.dynorm_tables([Reading])
+async def test_sharded_table_queries_match_a_sorted_list(conn: Connection) -> None:
+    for n, case in enumerate(drawn(max(EXAMPLES // 2, 4))):
+        device = f"d{n}"
+        async with dynorm.batch() as b:
+            for at, level in zip(case.scores, case.levels, strict=True):
+                b.save(Reading(device=device, at=at, level=level), unversioned=True)
+        conds: list[Condition] = [Reading.device == device]
+        keep = list(case.scores)
+        if case.key is not None:
+            op, a, c = case.key
+            lo, hi = min(a, c), max(a, c)
+            conds.append(Reading.at >= a if op == ">=" else Reading.at < a if op == "<"
+                         else Reading.at.between(lo, hi))
+            keep = [x for x in keep if (x >= a if op == ">=" else x < a if op == "<"
+                                        else lo <= x <= hi)]
+        query = Reading.query(*conds)
+        if case.min_level is not None:
+            query = query.filter(Reading.level >= case.min_level)
+            levels = dict(zip(case.scores, case.levels, strict=True))
+            keep = [x for x in keep if levels[x] >= case.min_level]
+        expected = sorted(keep, reverse=case.reverse)
+        if case.reverse:
+            query = query.reverse()
+        where = f"case {n}: {case}"
+        assert [r.at for r in await query.to_list()] == expected, where
+        if case.limit is not None:
+            assert [r.at for r in await query.limit(case.limit).to_list()] == \
+                expected[:case.limit], where
+        paged: list[int] = []
+        cursor = None
+        while True:
+            page = await query.page(size=case.page_size, cursor=cursor)
+            paged += [r.at for r in page]
+            if (cursor := page.cursor) is None:
+                break
+        assert paged == expected, where
 
 
 # ---------------------------------------------------------------------------- hot keys

@@ -212,3 +212,66 @@ async def test_a_cursor_of_another_shard_count_is_refused() -> None:
             await Wider.by_game.query(Wider.game == "tetris").page(cursor=cursor)
         with pytest.raises(InvalidCursor):
             await Score.query(Score.user_id == "ada").page(cursor=cursor)
+
+
+# ---------------------------------------------------------------------------- table keys
+
+
+class Reading(Model, table="shard_readings"):
+    pk = PartitionKey("DEVICE#{device}", shards=4, shard_by="at")
+    at: Annotated[int, SortKey]
+    device: str
+    value: int = 0
+
+
+def test_a_sharded_table_key_is_hashed_from_its_sort_key_and_read_back() -> None:
+    meta = meta_of(Reading)
+    shard = shard_of([{"N": "7"}], 4)
+    item = meta.encode_item(Reading(device="d#1", at=7, value=3))
+    # the device is read back from the key (not stored twice), '#' escaped in it
+    assert item == {"pk": {"S": f"DEVICE#d%231#{shard}"}, "at": {"N": "7"},
+                    "value": {"N": "3"}}
+    assert Reading.model_validate(meta.decode_item(item)) == Reading(device="d#1", at=7,
+                                                                      value=3)
+    assert meta.key_from_fields({"device": "d#1", "at": 7}) == {
+        "pk": {"S": f"DEVICE#d%231#{shard}"}, "at": {"N": "7"}}
+    with pytest.raises(dynorm.InvalidKey, match="needs at"):
+        meta.key_from_fields({"device": "d"})
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"shards": 4}, "needs shard_by= a field of the sort key"),
+    ({"shards": 4, "shard_by": "value"}, "needs shard_by= a field of the sort key"),
+    ({"shard_by": "at"}, "shards must be an int from 1"),
+    ({"shards": 4, "shard_by": "at", "read_shards": 3}, "read_shards"),
+])
+def test_bad_sharded_table_keys_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(SchemaError, match=message):
+        class Bad(Model, table="bad_shards"):
+            pk = PartitionKey("D#{device}", **kwargs)
+            at: Annotated[int, SortKey]
+            device: str
+            value: int = 0
+
+
+def test_a_collection_refuses_a_sharded_partition() -> None:
+    class Sharded(Model, table="shard_readings", entity="reading"):
+        pk = PartitionKey("DEVICE#{device}", shards=4, shard_by="at")
+        at: Annotated[int, SortKey]
+        device: str
+
+    with pytest.raises(SchemaError, match="partition key is sharded"):
+        dynorm.Collection(Sharded)
+
+
+async def test_a_table_query_reads_every_partition_of_the_logical_key() -> None:
+    transport = MockTransport(lambda op, req: {"Items": [], "Count": 0})
+    async with dynorm.connect(transport=transport):
+        query = Reading.query(Reading.device == "d1", Reading.at.between(3, 9))
+        assert isinstance(query, ShardedQuery)
+        assert await query.limit(5).to_list() == []
+    values = sorted(req["ExpressionAttributeValues"][":v0"]["S"]
+                    for _, req in transport.requests)
+    assert values == [f"DEVICE#d1#{n}" for n in range(4)]
+    assert all("IndexName" not in req and req["Limit"] == 5 and req[
+        "ExpressionAttributeValues"][":v1"] == {"N": "3"} for _, req in transport.requests)
