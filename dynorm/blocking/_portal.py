@@ -4,9 +4,13 @@ core for callers in any number of threads.
 The loop has a thread of its own, the portal thread, but does not always run in it:
 
 * A call finds the loop idle (the common case of a script, or one request at a time):
-  the calling thread runs the loop itself until its operation is done
-  (``run_until_complete``). No other thread wakes up: a blocking call then costs little
-  more client CPU than awaiting the operation.
+  the calling thread runs the loop itself until its operation is done. No other thread
+  wakes up, and the loop is not started and stopped around the call: the thread drives
+  asyncio's loop iteration by iteration (``Portal._drive``), and the operation's first
+  step runs at once, before the loop polls its sockets. A blocking call then costs one
+  task more than awaiting the operation: no thread switch, no extra loop iteration.
+  (Another loop class, such as uvloop's, or a loop in debug mode, is started and stopped
+  with ``run_forever`` instead.)
 * The loop is busy (another thread's call is running): the call is handed to the loop
   (``call_soon_threadsafe``) and its thread waits on a lock that the operation releases
   as it ends; the loop goes on in whichever thread runs it.
@@ -122,6 +126,11 @@ class Portal:
         self._calls = 0
         self._closing = False
         self._closed = False
+        #: a caller drives the loop step by step (asyncio's own loop); else (another
+        #: loop class, uvloop) it starts and stops ``run_forever`` around each call
+        self._drives = isinstance(self._loop, asyncio.BaseEventLoop) and hasattr(
+            self._loop, "_run_once")
+        self._base: Any = self._loop  # the asyncio loop's private parts, for _drive
         self._thread = threading.Thread(
             target=self._serve, daemon=True, name=name or f"dynorm-portal-{next(_numbers)}")
         self._thread.start()
@@ -197,7 +206,8 @@ class Portal:
             self._calls += 1
             if self._runner is None and not foreign:
                 self._runner = me
-                call = _Call(self, coro, None)
+                drive = self._drives and not self._base._debug  # else: run_forever
+                call = None if drive else _Call(self, coro, None)
             else:
                 call = _Call(self, coro, threading.Lock())
                 assert call.lock is not None
@@ -206,6 +216,8 @@ class Portal:
                     self._runner = _PORTAL
                     self._wake.notify()
                 self._loop.call_soon_threadsafe(call.start, context=context)
+        if call is None:
+            return self._drive(coro, context)
         if call.lock is None:
             self._run_here(call, context)
         else:
@@ -218,6 +230,62 @@ class Portal:
             error, call.error = call.error, None  # no cycle through the traceback
             raise error
         return call.result  # type: ignore[no-any-return]
+
+    def _drive(self, coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
+        """Run ``coro`` as a task, driving asyncio's loop in this thread until it is
+        done, then hand the loop on (``_run_here`` without starting and stopping it).
+
+        What ``run_forever`` sets up around its iterations (the running loop, async
+        generator hooks) is set up here, then the loop iterates until the task is done.
+        The task's first step runs at once, before the loop polls its sockets (as an
+        eager task's would): a blocking call costs one loop iteration more than awaiting
+        the operation would, not two.
+        """
+        loop = self._base
+        task: asyncio.Task[T] | None = None
+        interrupted = False
+        _in_portal.active = True
+        hooks = sys.get_asyncgen_hooks()
+        sys.set_asyncgen_hooks(firstiter=loop._asyncgen_firstiter_hook,
+                               finalizer=loop._asyncgen_finalizer_hook)
+        loop._thread_id = threading.get_ident()  # is_running(), as run_forever sets it
+        asyncio._set_running_loop(loop)
+        try:
+            if sys.version_info >= (3, 11):
+                task = asyncio.Task(coro, loop=loop, context=context)
+            else:  # pragma: no cover - Python 3.10
+                task = context.run(asyncio.Task, coro, loop=loop)
+            ready = loop._ready
+            for _ in range(len(ready)):  # the task's first step, and what was waiting
+                handle = ready.popleft()
+                if not handle._cancelled:
+                    handle._run()
+            while not task.done():
+                loop._run_once()
+        except BaseException:  # KeyboardInterrupt inside the loop: end the operation
+            if task is not None and not task.done():
+                task.cancel()  # the portal thread runs the loop until it has ended
+                task.add_done_callback(lambda _: self._finished())
+                interrupted = True
+            raise
+        finally:
+            asyncio._set_running_loop(None)
+            loop._thread_id = None
+            sys.set_asyncgen_hooks(*hooks)
+            _in_portal.active = False
+            with self._mutex:
+                if not interrupted:
+                    self._calls -= 1
+                if self._calls or self._closing:  # others' calls, or close(): the portal
+                    self._runner = _PORTAL
+                    self._wake.notify()
+                else:
+                    self._runner = None
+        error = task.exception()  # the CancelledError if it was cancelled
+        if error is not None:
+            del task  # no cycle through the traceback
+            raise error
+        return task.result()
 
     def _run_here(self, call: _Call, context: contextvars.Context) -> None:
         """Run the loop in this thread until ``call`` is done, then hand it on."""

@@ -181,3 +181,115 @@ def test_close_ends_leftover_tasks_and_refuses_new_calls() -> None:
     with pytest.raises(RuntimeError, match="closed"):
         portal.run(coro, ctx())
     portal.close()  # twice is fine
+
+
+class _CountingSelector:
+    """The loop's selector, counting polls (``select`` calls)."""
+
+    def __init__(self, selector: object) -> None:
+        self._selector = selector
+        self.polls = 0
+
+    def select(self, timeout: float | None = None) -> object:
+        self.polls += 1
+        return self._selector.select(timeout)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._selector, name)
+
+
+def test_a_call_polls_the_selector_as_often_as_awaiting_it_would(portal: Portal) -> None:
+    """The calling thread drives the loop: the operation's first step runs before any
+    poll (an operation that never waits polls nothing), and an operation that waits once
+    polls once after its first step, then once for the step that ends it, as in async
+    code: no iteration is spent starting or stopping the loop."""
+    counting = _CountingSelector(portal.loop._selector)  # type: ignore[attr-defined]
+    portal.loop._selector = counting  # type: ignore[attr-defined]
+
+    async def at_once() -> int:
+        return 1
+
+    async def waits_once() -> int:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        loop.call_later(0.01, future.set_result, 2)
+        return await future
+
+    assert portal.run(at_once(), ctx()) == 1
+    assert counting.polls == 0
+    assert portal.run(waits_once(), ctx()) == 2
+    assert counting.polls == 2
+
+
+def test_the_loop_runs_only_during_a_call(portal: Portal) -> None:
+    async def inside() -> tuple[bool, bool]:
+        loop = asyncio.get_running_loop()
+        return loop is portal.loop, loop.is_running()
+
+    assert portal.run(inside(), ctx()) == (True, True)
+    assert not portal.loop.is_running()
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        asyncio.get_running_loop()
+    assert asyncio.run(echo("own loop")) == "own loop"  # this thread may run its own
+    assert portal.run(echo(3), ctx()) == 3
+
+
+def test_an_interrupt_inside_the_loop_cancels_the_operation(portal: Portal) -> None:
+    """Ctrl-C while the calling thread drives the loop: the operation is cancelled (its
+    clean-up runs, on the portal thread), and the portal serves the next call."""
+    cleaned = threading.Event()
+
+    async def interrupted() -> None:
+        asyncio.get_running_loop().call_soon(_interrupt)
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            cleaned.set()
+
+    with pytest.raises(KeyboardInterrupt):
+        portal.run(interrupted(), ctx())
+    assert cleaned.wait(5)
+    assert portal.run(echo(4), ctx()) == 4
+
+
+def _interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def test_a_loop_in_debug_mode_is_started_and_stopped_per_call(portal: Portal) -> None:
+    portal.loop.set_debug(True)
+
+    async def fail() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("in debug mode")
+
+    assert portal.run(echo(5, 0.01), ctx()) == 5
+    with pytest.raises(ValueError, match="in debug mode"):
+        portal.run(fail(), ctx())
+    portal.loop.set_debug(False)
+    assert portal.run(echo(6), ctx()) == 6
+
+
+def test_an_async_generator_left_open_in_a_call_is_closed_with_the_portal() -> None:
+    """The calling thread installs the loop's async generator hooks while it drives the
+    loop, so the loop knows the generators first iterated there and closes them."""
+    portal = Portal()
+    closed = []
+    kept = []
+
+    async def numbers() -> AsyncIterator[int]:
+        try:
+            yield 1
+            yield 2
+        finally:
+            closed.append(True)
+
+    async def start() -> int:
+        gen = numbers()
+        kept.append(gen)
+        return await gen.__anext__()
+
+    assert portal.run(start(), ctx()) == 1
+    assert closed == []
+    portal.close()
+    assert closed == [True]
