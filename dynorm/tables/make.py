@@ -122,7 +122,7 @@ async def create_table(
     for change in after:
         if change.kind == "ttl":
             await _enable_ttl(connection, change.steps[-1])
-        elif not existed:
+        elif change.kind == "point_in_time_recovery" and not existed:
             await Applier(connection, change, 1, 1, None, timeout, 2.0).run()
 
 
