@@ -6,6 +6,7 @@
     python -m benchmarks --only cold-start,https,read-path [--uvloop]
     python -m benchmarks --only hot-keys --server moto     # 1 vs 8 shards on a hot key
     python -m benchmarks --only encryption                 # encrypted field CPU, KMS calls
+    python -m benchmarks --only migration   # dynorm Migration vs a boto3 script
 
 Starts the server in a separate process on 127.0.0.1 (dynalite from npm into
 benchmarks/.cache; moto via ``python -m dynorm.local`` where npm is absent or with
@@ -18,7 +19,9 @@ table shows the median client CPU and wall time per unit and the ratio to raw ai
 ``https`` (TLS in front of the server, ``benchmarks/https.py``) and ``cold-start`` (whole
 fresh processes, ``benchmarks/cold_start.py``) compare against dynorm's fast transport.
 ``hot-keys`` (``benchmarks/hot_keys.py``) writes one hot key through a proxy that
-enforces per-partition limits, with 1 and 8 shards.
+enforces per-partition limits, with 1 and 8 shards. ``migration``
+(``benchmarks/migration.py``) changes every item of a table with a dynorm `Migration` and
+with a boto3 parallel-scan + update_item script at the same concurrency.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any
 
 import dynorm
 from benchmarks import codec as codec_bench
-from benchmarks import cold_start, encryption, hot_keys, https, read_path
+from benchmarks import cold_start, encryption, hot_keys, https, migration, read_path
 from benchmarks import imports as import_bench
 from benchmarks import memory as memory_bench
 from benchmarks.contenders import REGISTRY, Contender, available, create
@@ -46,11 +49,11 @@ from benchmarks.sizes import FULL, QUICK, Sizes
 
 IO_SCENARIOS = ["put", "get", "update", "query", "batch-write", "batch-get", "transaction"]
 OTHER_SCENARIOS = ["read-path", "https", "cold-start", "codec", "import", "memory",
-                   "hot-keys", "encryption"]
+                   "hot-keys", "encryption", "migration"]
 SCENARIOS = IO_SCENARIOS + OTHER_SCENARIOS
 #: Left out of a --quick run unless named in --only: a TLS proxy and ~100 fresh processes
 #: are minutes on a busy CI machine, and moto (the CI server) closes every connection.
-NOT_QUICK = ("https", "cold-start", "hot-keys", "encryption")
+NOT_QUICK = ("https", "cold-start", "hot-keys", "encryption", "migration")
 QUERY_PK = "q"
 
 
@@ -291,6 +294,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--only", help=f"comma-separated scenarios: {','.join(SCENARIOS)}")
     p.add_argument("--contenders", help=f"comma-separated: {','.join(REGISTRY)}")
     p.add_argument("--output", help="also write the markdown to this file")
+    p.add_argument("--migration-concurrency", default="4,8",
+                   help="migration: the concurrencies to compare at (default 4,8)")
     p.add_argument("--uvloop", action="store_true",
                    help="https: also run each round on uvloop's event loop (if importable)")
     args = p.parse_args(argv)
@@ -337,6 +342,8 @@ def run(args: argparse.Namespace) -> int:
     hot: hot_keys.Result | None = None
     sealed: encryption.Result | None = None
     hot_seconds = 2.0 if args.quick else 4.0
+    mig: migration.Result | None = None
+    mig_server = ""
     main_server = tx_server = read_server = None
     try:
         kind = args.server
@@ -391,6 +398,16 @@ def run(args: argparse.Namespace) -> int:
             servers.append(kms_server)
             log(f"encryption: KMS of {kms_server.name} at {kms_server.url} ...")
             sealed = encryption.measure(kms_server.url, rounds, 2000, log)
+        if "migration" in scenarios:
+            if kind == "dynalite" and import_bench_dynalite() is None:
+                kind = "moto"
+            server = Server(kind)
+            servers.append(server)
+            mig_server = server.name
+            log(f"migration: {sizes.migration:,} items in {server.name} at {server.url} ...")
+            mig = migration.measure(
+                server.url, sizes.migration,
+                [int(c) for c in args.migration_concurrency.split(",")], rounds, log)
         if "codec" in scenarios:
             log("codec ...")
             codec = run_codec(sizes, rounds)
@@ -436,6 +453,8 @@ def run(args: argparse.Namespace) -> int:
         out += ["", *hot_keys.table(hot, hot_seconds)]
     if sealed:
         out += ["", *encryption.table(sealed)]
+    if mig:
+        out += ["", *migration.table(mig, mig_server, rounds)]
     if codec:
         out += ["", *codec_table(codec)]
     if imports:
