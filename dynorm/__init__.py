@@ -55,6 +55,7 @@ from dynorm.security import (
     LocalKeyring,
 )
 from dynorm.transport import MockTransport, RetryPolicy
+from dynorm.transport.origin import Origin, is_echo, origin_of
 from dynorm.transport.regions import FailoverPolicy, RegionEvent, RegionRouter
 
 if TYPE_CHECKING:  # loaded on first use, below
@@ -182,6 +183,7 @@ __all__ = [
     "Model",
     "MotoServer",
     "OnDemand",
+    "Origin",
     "PartialCopy",
     "PartitionKey",
     "Path",
@@ -223,8 +225,10 @@ __all__ = [
     "get_connection",
     "get_many",
     "iam_policy",
+    "is_echo",
     "local",
     "local_server",
+    "origin_of",
     "plan",
     "transact_get",
     "transaction",

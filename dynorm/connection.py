@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from types import TracebackType
@@ -44,6 +45,7 @@ from dynorm.observe.calls import CallRecord, Hook, Observer, Telemetry, table_na
 from dynorm.observe.capacity import CapacityTotals
 from dynorm.transport._config import ProfileNotFound
 from dynorm.transport.base import RetryPolicy, Transport, settle_ambiguous
+from dynorm.transport.origin import ORIGIN_ATTRIBUTE, stamp
 from dynorm.transport.regions import (
     READ_OPERATIONS,
     STRANDED,
@@ -101,6 +103,7 @@ class ConnectionSettings(TypedDict, total=False):
     regions: Sequence[str] | None
     endpoints: Mapping[str, str] | None
     failover: FailoverPolicy | None
+    origin: bool | str
 
 
 class Connection:
@@ -138,6 +141,9 @@ class Connection:
         endpoints: per Region, its endpoint URL (default: ``endpoint_url`` for none,
             AWS's endpoint of the Region).
         failover: when a Region counts as failed and how it is probed (`FailoverPolicy`).
+        origin: stamp every written item with the Region and time of the write
+            (``True``: attribute ``_origin``; a string: that attribute), for
+            last-writer-wins readers and stream consumers (`dynorm.transport.origin`).
     """
 
     def __init__(
@@ -160,10 +166,13 @@ class Connection:
         regions: Sequence[str] | None = None,
         endpoints: Mapping[str, str] | None = None,
         failover: FailoverPolicy | None = None,
+        origin: bool | str = False,
     ) -> None:
         self._regions = check_regions(regions, region, endpoints, transport)
         self._endpoints = dict(endpoints or {})
         self._failover = failover
+        #: the origin stamp's attribute (``origin=``), or None for no stamp
+        self.origin = ORIGIN_ATTRIBUTE if origin is True else (origin or None)
         region = self._regions[0] if self._regions else region
         self.region = (
             region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -212,7 +221,7 @@ class Connection:
     @property
     def accepts_json_fragments(self) -> bool:
         """True when the transport takes pre-encoded JSON fragments inside payloads."""
-        return self.transport.accepts_json_fragments
+        return self.transport.accepts_json_fragments and self.origin is None
 
     async def open(self) -> Connection:
         """Create the client (idempotent). Called by ``async with`` and ``configure()``."""
@@ -357,19 +366,24 @@ class Connection:
         region = ""
         attempt = 0
         uncertain = False  # an earlier attempt may have been applied without our seeing it
+        body, stamped = payload, None
+        millis = int(time.time() * 1000) if self.origin is not None else 0
         while True:
             attempt += 1
             try:
                 if router is not None and (
                         not (uncertain and region) or operation in READ_OPERATIONS):
                     region = router.choose(operation, payload)  # else: keep the Region
+                if self.origin is not None and stamped != (region or self.region):
+                    stamped = region or self.region
+                    body = stamp(operation, payload, self.origin, stamped or "", millis)
                 if record is None:
                     if router is None:
-                        return await transport.call(operation, payload)
-                    return await router.call_in(region, operation, payload)
+                        return await transport.call(operation, body)
+                    return await router.call_in(region, operation, body)
                 record.sending(attempt)
-                response = await (transport.call(operation, payload) if router is None
-                                  else router.call_in(region, operation, payload))
+                response = await (transport.call(operation, body) if router is None
+                                  else router.call_in(region, operation, body))
                 record.answered(response)
                 return response
             except ServiceError as error:
@@ -379,7 +393,7 @@ class Connection:
                     self._explain_missing_table(operation, payload, error)
                 if uncertain or error.ambiguous:
                     error.ambiguous = True
-                    settled = settle_ambiguous(operation, payload, error)
+                    settled = settle_ambiguous(operation, body, error)
                     if settled is not None:
                         log.debug("%s: condition failed on the write's own lost attempt: "
                                   "done", operation)
