@@ -146,44 +146,65 @@ class _Stream:
 
 
 class _Merge:
-    """The k-way merge of the shards' streams in sort-key order."""
+    """The k-way merge of the shards' streams in sort-key order.
+
+    The heap holds one entry per shard with items loaded: ``(key, tie, shard)``, ``key``
+    the sort key value of its next item (wrapped in `_Rev` after ``reverse()``), ``tie``
+    the shard number (negated after ``reverse()``). Taking items is synchronous; a shard
+    read to the end of its page is refilled (awaited) before the next item is taken.
+    """
 
     def __init__(self, streams: list[_Stream], sort_attr: str | None, forward: bool) -> None:
         self.streams = streams
         self.sort_attr = sort_attr
         self.forward = forward
-        self.heap: list[tuple[Any, ...]] = []
-        self.pending: _Stream | None = None  # read to the end of its page: advance first
+        self.heap: list[tuple[Any, int, int]] = []
+        #: per shard: the heap entries of its loaded page's items, in order
+        self.entries: list[list[tuple[Any, int, int]]] = [[] for _ in streams]
+        self.pending: int | None = None  # read to the end of its page: refill first
 
-    def _push(self, shard: int) -> None:
-        head = self.streams[shard].head
-        if head is None:
+    def _load(self, shard: int) -> None:
+        """Make the heap entries of a shard's new page and push its first."""
+        stream = self.streams[shard]
+        if stream.head is None:
             return
-        value = _sortable(head.get(self.sort_attr) if self.sort_attr else None)
-        entry = (value, shard) if self.forward else (_Rev(value), -shard)
-        heapq.heappush(self.heap, (*entry, shard))
+        attr = self.sort_attr
+        values = [_sortable(raw.get(attr) if attr else None) for raw in stream.raws]
+        if self.forward:
+            entries = [(v, shard, shard) for v in values]
+        else:
+            entries = [(_Rev(v), -shard, shard) for v in values]
+        self.entries[shard] = entries
+        heapq.heappush(self.heap, entries[stream.at])
 
     async def open(self) -> None:
         await asyncio.gather(*(s.advance() for s in self.streams))
         for shard in range(len(self.streams)):
-            self._push(shard)
+            self._load(shard)
 
-    async def next(self) -> Item | None:
+    async def refill(self) -> None:
+        """Load the next page of the shard whose page was used up (if any)."""
         if self.pending is not None:
-            stream, self.pending = self.pending, None
-            await stream.advance()
-            self._push(self.streams.index(stream))
-        if not self.heap:
-            return None
-        shard = heapq.heappop(self.heap)[-1]
-        stream = self.streams[shard]
-        raw: Item = stream.raws[stream.at]
-        stream.at += 1
-        if stream.at < len(stream.raws):
-            self._push(shard)
-        else:
-            self.pending = stream
-        return raw
+            shard, self.pending = self.pending, None
+            await self.streams[shard].advance()
+            self._load(shard)
+
+    def take(self, want: int, out: list[Item]) -> None:
+        """Append up to ``want`` items in merged order to ``out``, stopping early where a
+        shard must be refilled or every shard is used up."""
+        heap, streams, entries = self.heap, self.streams, self.entries
+        while want > 0 and heap and self.pending is None:
+            shard = heap[0][2]
+            stream = streams[shard]
+            out.append(stream.raws[stream.at])
+            want -= 1
+            stream.at += 1
+            if stream.at < len(stream.raws):
+                heapq.heapreplace(heap, entries[shard][stream.at])
+            else:
+                heapq.heappop(heap)
+                entries[shard] = []
+                self.pending = shard
 
     @property
     def finished(self) -> bool:
@@ -249,10 +270,10 @@ class ShardedQuery(Query[M]):
             want = size if left is None else min(size, left)
             raws: list[Item] = []
             while len(raws) < want:
-                raw = await merge.next()
-                if raw is None:
+                await merge.refill()
+                if not merge.heap:
                     break
-                raws.append(raw)
+                merge.take(want - len(raws), raws)
             if left is not None:
                 left -= len(raws)
             short = len(raws) < want  # the shards are read to their ends
