@@ -53,6 +53,7 @@ from dynorm.security import (
     Keyring,
     KeyringError,
     LocalKeyring,
+    ValueStore,
 )
 from dynorm.transport import MockTransport, RetryPolicy
 from dynorm.transport.origin import Origin, is_echo, origin_of
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # loaded on first use, below
     from dynorm.kms import KmsKeyring
     from dynorm.read.batch_get import BatchGetFailed, batch_get, get_many
     from dynorm.read.transact_get import transact_get
+    from dynorm.s3values import S3Value
     from dynorm.streams import (
         ChangeEvent,
         CheckpointStore,
@@ -91,6 +93,8 @@ _LAZY: dict[str, str] = {
     "BlockingCallInEventLoop": "dynorm.blocking",
     # dynorm.iam
     "iam_policy": "dynorm.iam",
+    # dynorm.s3values
+    "S3Value": "dynorm.s3values",
     # dynorm.kms
     "KmsKeyring": "dynorm.kms",
     # dynorm.read.batch_get
@@ -197,6 +201,7 @@ __all__ = [
     "RequestRejected",
     "ResourceInUse",
     "RetryPolicy",
+    "S3Value",
     "SchemaError",
     "ServerError",
     "ServiceError",
@@ -212,6 +217,7 @@ __all__ = [
     "TransportError",
     "UpgradeFailed",
     "ValidationFailed",
+    "ValueStore",
     "Version",
     "VersionConflict",
     "apply",

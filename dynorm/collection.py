@@ -213,7 +213,7 @@ class CollectionQuery:
             skipped = 0
             for entity_model in by_entity.values():
                 sealed = meta_of(entity_model)
-                if sealed.keyrings:  # data keys of encrypted values (KMS)
+                if sealed.loaders:  # data keys of encrypted values (KMS)
                     await ready_to_read(sealed.sealed, response.get("Items", ()))
             for raw in response.get("Items", ()):
                 model = by_entity.get(raw.get(meta.entity_attr, {}).get("S"))

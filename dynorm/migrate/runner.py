@@ -190,11 +190,12 @@ class Runner:
         meta, mid = self.meta, self.migration.id
         if mid in (raw.get(MARKER) or {}).get("SS", ()):
             return "skipped", "already migrated"
-        if meta.keyrings:  # data keys of encrypted fields (KMS): read, and re-encrypt
-            await ready_to_read(meta.sealed, (raw,))
-            await ready_to_write(meta.keyrings)
+        readable = raw
+        if meta.loaders:  # data keys (KMS), values in S3: on a copy, raw stays as stored
+            readable = dict(raw)
+            await ready_to_read(meta.sealed, (readable,))
         try:
-            instance = self.migration.model.from_item(raw)
+            instance = self.migration.model.from_item(readable)
         except UpgradeFailed as exc:  # before ValidationFailed, its base
             return self.failed(raw, "cannot be upgraded", str(exc))
         except (ValidationFailed, DecryptionFailed) as exc:
@@ -208,6 +209,8 @@ class Runner:
         if not isinstance(result, self.migration.model):
             return self.failed(raw, f"the change returned a {type(result).__name__}",
                                f"not a {self.migration.model.__name__} or None")
+        if meta.loaders:  # a data key to re-encrypt with, values uploaded to S3
+            await ready_to_write(meta.loaders, meta.sealed, (result,))
         try:
             change = item_change(meta, raw, meta.encode_item(result))
             if change.empty:

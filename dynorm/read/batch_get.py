@@ -139,7 +139,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
         raise BatchGetFailed(missing)
     for model in {m for m, _ in pairs}:
         meta = meta_of(model)
-        if meta.keyrings:  # data keys of encrypted values (KMS), also for raw reads
+        if meta.loaders:  # data keys of encrypted values (KMS), also for raw reads
             await ready_to_read(meta.sealed, [found[kid] for kid, (m, _, _) in unique.items()
                                               if m is model and kid in found])
     return paused(_decode_found, pairs, ids, found, raw)

@@ -38,7 +38,7 @@ async def _get_item(model: type[Model], key: Item, consistent: bool) -> Item | N
     request = GetItem(conn.table_name(meta.table_name), key, consistent)
     response = await conn.call("GetItem", request.to_request(), model=model)
     item: Item | None = response.get("Item")
-    if item is not None and meta.keyrings:
+    if item is not None and meta.loaders:
         await ready_to_read(meta.sealed, (item,))
     return item
 

@@ -75,7 +75,8 @@ def compile_model(cls: type[Model]) -> None:
     cls.__dynorm_hooks__ = _overridden_hooks(cls)
     paths = {name: Path((fc.attr,), fc.codec, cls, name) for name, fc in codec.fields.items()}
     for spec in meta.sealed if meta is not None else ():
-        what = "encrypted" if spec.keyring is not None else "compressed"
+        what = ("encrypted" if spec.keyring is not None else "compressed"
+                if spec.store is None else "stored in S3")
         paths[spec.field] = SealedPath(paths[spec.field], what)
     cls.__dynorm_paths__ = paths
     cls.__dynorm_pending__ = False

@@ -235,10 +235,10 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
             projection_attrs=(*ix.projection_attrs, SCHEMA_ATTRIBUTE))
             for n, ix in resolved.items()}
     sealed = _sealed(name, cls, codec, partition, sort, resolved, ttl, version)
-    keyrings = tuple({id(s.keyring): s.keyring for s in sealed if s.keyring is not None
-                      and s.keyring.needs_io}.values())
+    loaders = tuple({id(x): x for s in sealed for x in (s.keyring, s.store)
+                     if x is not None and x.needs_io}.values())
     return TableMeta(name, table, partition, sort, resolved, ttl, version, codec,
-                     entity, entity_attr, derived, recovered, sealed, keyrings,
+                     entity, entity_attr, derived, recovered, sealed, loaders,
                      schema_version)
 
 
@@ -250,18 +250,23 @@ def _sealed(name: str, cls: type[pydantic.BaseModel], codec: ObjectCodec, partit
     sealed: list[SealedAttr] = []
     for field, info in cls.model_fields.items():
         try:
-            encrypted, compressed = sealing_of(info.metadata)
+            encrypted, compressed, store = sealing_of(info.metadata)
         except TypeError as exc:
             raise SchemaError(f"{name}.{field}: {exc}") from None
         inner = _sealed_inside(info.annotation, set())
         if inner is not None:
             raise SchemaError(
-                f"{name}.{field}: {inner} is marked Encrypted or Compressed inside a nested "
-                "value; only a model's own fields can be (mark the whole field instead)"
+                f"{name}.{field}: {inner} is marked Encrypted, Compressed or S3Value inside a "
+                "nested value; only a model's own fields can be (mark the whole field instead)"
             )
-        if encrypted is None and compressed is None:
+        if encrypted is None and compressed is None and store is None:
             continue
-        what = "Encrypted" if encrypted is not None else "Compressed"
+        if encrypted is not None and store is not None:
+            raise SchemaError(
+                f"{name}.{field}: Encrypted and {store!r} together are not supported: encrypt "
+                "the bucket instead (S3 server-side encryption with a KMS key)")
+        what = ("Encrypted" if encrypted is not None else "Compressed" if store is None
+                else "stored in S3")
         uses: list[str] = []
         for role, key in (("the table's partition key", partition),
                           ("the table's sort key", sort), ("the TTL", ttl),
@@ -287,6 +292,7 @@ def _sealed(name: str, cls: type[pydantic.BaseModel], codec: ObjectCodec, partit
             encrypted.keyring if encrypted is not None else None,
             compressed.algorithm if compressed is not None else None,
             compressed.level if compressed is not None else None,
+            store, codec.fields[field].codec,
         ))
     return tuple(sealed)
 
@@ -299,7 +305,7 @@ def _sealed_inside(tp: Any, seen: set[int]) -> str | None:
     if get_origin(tp) is typing.Annotated:
         base, *metadata = get_args(tp)
         try:
-            if sealing_of(metadata) != (None, None):
+            if any(sealing_of(metadata)):
                 return "an element"
         except TypeError:
             return "an element"
@@ -307,7 +313,7 @@ def _sealed_inside(tp: Any, seen: set[int]) -> str | None:
     if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
         for field, info in tp.model_fields.items():
             try:
-                found = sealing_of(info.metadata) != (None, None)
+                found = any(sealing_of(info.metadata))
             except TypeError:
                 found = True
             if found:

@@ -25,6 +25,7 @@ from dynorm.schema.templates import KeyTemplate
 from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE
 from dynorm.security.envelope import SealedAttr, open_item, seal_item
 from dynorm.security.keyring import Keyring
+from dynorm.security.stores import ValueStore
 
 __all__ = [
     "INT_CODEC",
@@ -125,9 +126,10 @@ class TableMeta:
     recovered: tuple[str, ...] = ()
     #: attributes stored encrypted and/or compressed (``Encrypted``, ``Compressed``)
     sealed: tuple[SealedAttr, ...] = ()
-    #: the keyrings of encrypted fields that need I/O for keys: loaded before encoding
-    #: (``Keyring.ready_to_write``) and decoding (``dynorm.security.ready_to_read``)
-    keyrings: tuple[Keyring, ...] = ()
+    #: what needs I/O around the pure encode and decode: keyrings whose data keys come
+    #: from a service (KMS), value stores (S3); the async reads and writes call
+    #: ``dynorm.security.ready_to_write`` before encoding, ``ready_to_read`` before decoding
+    loaders: tuple[Keyring | ValueStore, ...] = ()
     #: the declared ``schema_version`` (stored in every item; see dynorm.schema.upgrade)
     schema_version: int | None = None
 

@@ -17,6 +17,7 @@ from dynorm.security.envelope import SealedAttr, wrapped_keys
 from dynorm.security.errors import DecryptionFailed, KeyringError
 from dynorm.security.keyring import DataKey, Keyring, LocalKeyring
 from dynorm.security.markers import Compressed, Encrypted, SealedPath
+from dynorm.security.stores import REFERENCE, ValueStore
 
 __all__ = [
     "Compressed",
@@ -27,19 +28,51 @@ __all__ = [
     "KeyringError",
     "LocalKeyring",
     "SealedPath",
+    "ValueStore",
     "ready_to_read",
     "ready_to_write",
 ]
 
 
-async def ready_to_write(keyrings: Iterable[Keyring]) -> None:
-    """Load a fresh data key into each keyring that needs I/O for one (``meta.keyrings``)."""
-    for keyring in keyrings:
-        await keyring.ready_to_write()
+async def ready_to_write(loaders: Iterable[Keyring | ValueStore],
+                         sealed: tuple[SealedAttr, ...] = (),
+                         instances: Iterable[Any] = ()) -> None:
+    """Before the pure encode of ``instances``: load a fresh data key into each keyring
+    that needs I/O (``meta.loaders``), and upload the values stored in a value store."""
+    for loader in loaders:
+        if isinstance(loader, Keyring):
+            await loader.ready_to_write()
+    stores: dict[ValueStore, list[bytes]] = {}
+    for spec in sealed:
+        if spec.store is None:
+            continue
+        for instance in instances:
+            value = instance.__dict__.get(spec.field) if instance is not None else None
+            if value is None and spec.field not in getattr(instance, "__dict__", {}):
+                continue
+            av = spec.codec.encode(value)
+            if av is not None:
+                stores.setdefault(spec.store, []).append(spec.content(av))
+    for store, contents in stores.items():
+        await store.upload(contents)
 
 
 async def ready_to_read(sealed: tuple[SealedAttr, ...],
                         items: Iterable[Mapping[str, Any]]) -> None:
-    """Load the data keys the encrypted values of ``items`` need (``meta.sealed``)."""
+    """Before the pure decode of ``items``: load the data keys their encrypted values
+    need, and fetch their values held in a value store (resolved in the items)."""
+    items = list(items)
     for keyring, wrapped in wrapped_keys(sealed, items).items():
         await keyring.ready_to_read(wrapped)
+    refs: dict[ValueStore, list[tuple[dict[str, Any], str, bytes]]] = {}
+    for spec in sealed:
+        if spec.store is None:
+            continue
+        for item in items:
+            av = item.get(spec.attr)
+            data = av.get("B") if isinstance(av, dict) else None
+            if isinstance(data, (bytes, bytearray)) and data[:1] == bytes([REFERENCE]):
+                target: Any = item  # resolved in place
+                refs.setdefault(spec.store, []).append((target, spec.attr, bytes(data)))
+    for store, found in refs.items():
+        await store.fetch(found)

@@ -30,10 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from dynorm._types import AttributeValue, Item
 from dynorm.codec.json import dumps, loads
-from dynorm.security.errors import DecryptionFailed
+from dynorm.security.errors import DecryptionFailed, KeyringError
+from dynorm.security.stores import REFERENCE, RESOLVED, reference
 
 if TYPE_CHECKING:
     from dynorm.security.keyring import Keyring
+    from dynorm.security.stores import ValueStore
 
 __all__ = ["SealedAttr", "compress", "decompress", "open_item", "pack", "seal_item",
            "unpack"]
@@ -48,13 +50,23 @@ MAX_DECOMPRESSED = 64 << 20
 
 @dataclass(frozen=True)
 class SealedAttr:
-    """An attribute stored sealed: compressed, encrypted, or both (in that order)."""
+    """An attribute stored sealed: compressed, encrypted, or both (in that order); or
+    compressed or not, in a value store (S3), the item holding a reference."""
 
     field: str
     attr: str
     keyring: Keyring | None = None
     compression: str | None = None  # "zstd" | "zlib" | None
     level: int | None = None
+    store: ValueStore | None = None
+    codec: Any = None  # the field's codec (a value store encodes before the item is built)
+
+    def content(self, av: AttributeValue) -> bytes:
+        """The bytes a value store holds for ``av`` (packed, compressed if marked)."""
+        data = pack(av)
+        if self.compression is not None:
+            data = compress(data, self.compression, self.level)
+        return data
 
 
 # ---------------------------------------------------------------------------- packing
@@ -195,9 +207,15 @@ def seal_item(model: str, table: str, key_names: tuple[str, ...],
         av = item.get(spec.attr)
         if av is None:
             continue
-        data = pack(av)
-        if spec.compression is not None:
-            data = compress(data, spec.compression, spec.level)
+        data = spec.content(av)
+        if spec.store is not None:
+            digest, ref = reference(data)
+            if not spec.store.present(digest):
+                raise KeyringError(
+                    f"{model}.{spec.field}: its value was not uploaded to {spec.store!r}: "
+                    "only dynorm's async writes store values (they upload first)")
+            item[spec.attr] = {"B": ref}
+            continue
         if spec.keyring is not None:
             if key is None:
                 key = {name: item[name] for name in key_names}
@@ -249,12 +267,21 @@ def _open(spec: SealedAttr, av: AttributeValue, table: str,
         raise _failed(f"it is stored as {next(iter(av), '?')}, not as {what} value "
                       "(written before the field was marked, or by another program)")
     data = bytes(data)
+    if spec.store is not None:
+        if data[:1] == bytes([REFERENCE]):
+            missing = f"{data[1:33].hex()} ({int.from_bytes(data[33:41], 'big')} bytes)"
+            raise _failed(f"its object {missing} is missing from {spec.store!r}, does not "
+                          "match its digest, or was not fetched (only dynorm's async reads "
+                          "fetch values)")
+        if data[:1] != bytes([RESOLVED]):
+            raise _failed("it is not a reference to a stored value")
+        data = data[33:]
     if spec.keyring is not None:
         data = decrypt(spec.keyring, data, context(table, spec.attr, key))
     try:
         if data[:1] == b"\xc1":
             data = decompress(data)
-        elif spec.compression is not None and spec.keyring is None:
+        elif spec.compression is not None and spec.keyring is None:  # (or in a store)
             raise ValueError("not a compressed value")
         return unpack(data)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -77,7 +78,8 @@ class Keyring:
         self._current: DataKey | None = None
         self._opened: dict[bytes, tuple[Any, float]] = {}
         self._refused: dict[bytes, str] = {}
-        self._lock: asyncio.Lock | None = None
+        #: one lock per event loop (blocking callers may run several)
+        self._locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
         #: service calls made (generate, unwrap): for tests and the benchmark
         self.calls = {"generate": 0, "unwrap": 0}
 
@@ -203,16 +205,17 @@ class Keyring:
         self._refused[wrapped] = reason
 
     def _guard(self) -> asyncio.Lock:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        return self._lock
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
 
     def forget(self) -> None:
         """Drop every cached data key (the next write makes a new one)."""
         self._current = None
         self._opened.clear()
         self._refused.clear()
-        self._lock = None
 
 
 class LocalKeyring(Keyring):

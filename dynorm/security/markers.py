@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import Path
 from dynorm.security.keyring import Keyring
+from dynorm.security.stores import ValueStore
 
 __all__ = ["Compressed", "Encrypted", "SealedPath", "sealing_of"]
 
@@ -78,11 +79,17 @@ class Compressed:
         return f"Compressed({self.algorithm!r})"
 
 
-def sealing_of(metadata: list[Any]) -> tuple[Encrypted | None, Compressed | None]:
-    """The ``Encrypted`` and ``Compressed`` markers in a field's ``Annotated`` metadata
-    (``Compressed`` given as the class itself counts as ``Compressed()``)."""
+def sealing_of(metadata: list[Any]
+               ) -> tuple[Encrypted | None, Compressed | None, ValueStore | None]:
+    """The ``Encrypted``, ``Compressed`` and value store (``S3Value``) markers in a
+    field's ``Annotated`` metadata (``Compressed`` given as the class itself counts as
+    ``Compressed()``)."""
     encrypted = compressed = None
+    store: ValueStore | None = None
     for m in metadata:
+        if isinstance(m, ValueStore):
+            store = m
+            continue
         if isinstance(m, Encrypted):
             encrypted = m
         elif m is Encrypted:
@@ -91,7 +98,7 @@ def sealing_of(metadata: list[Any]) -> tuple[Encrypted | None, Compressed | None
             compressed = m
         elif m is Compressed:
             compressed = Compressed()
-    return encrypted, compressed
+    return encrypted, compressed, store
 
 
 class SealedPath(Path):

@@ -244,7 +244,7 @@ async def load_keys(model: type[Model], record: Mapping[str, Any]) -> None:
     """Load the data keys the record's encrypted values need (a KMS keyring), before
     `decode_record()`; a keyring that cannot answer raises (the record is not skipped)."""
     meta = meta_of(model)
-    if not meta.keyrings:
+    if not meta.loaders:
         return
     data = record.get("dynamodb") if isinstance(record, Mapping) else None
     if isinstance(data, Mapping):

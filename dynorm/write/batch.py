@@ -360,8 +360,10 @@ class BatchWriter:
         fragments = self._conn.accepts_json_fragments
         try:
             for model in {w.model for w in chunk if w.action == "put"}:
-                if meta_of(model).keyrings:  # data keys of encrypted fields (KMS)
-                    await ready_to_write(meta_of(model).keyrings)
+                meta = meta_of(model)
+                if meta.loaders:  # data keys of encrypted fields (KMS), values in S3
+                    await ready_to_write(meta.loaders, meta.sealed, [
+                        w.instance for w in chunk if w.model is model and w.action == "put"])
             for write in chunk:
                 instance = write.instance
                 if write.action == "put":

@@ -50,8 +50,8 @@ async def save(instance: M, *, condition: Condition | None = None,
     model = type(instance)
     conn = get_connection()
     meta = meta_of(model)
-    if meta.keyrings:
-        await ready_to_write(meta.keyrings)
+    if meta.loaders:  # data keys of encrypted fields (KMS), values stored in S3
+        await ready_to_write(meta.loaders, meta.sealed, (instance,))
     op, current = writes.prepare_put(instance, conn.table_name(meta.table_name),
                                      condition, store_none)
     await _write(conn, "PutItem", op.to_request(), model, current)
@@ -127,7 +127,7 @@ async def update(instance: M, actions: tuple[UpdateAction, ...], condition: Cond
     cancelled = False
     try:
         response = await _send_update(conn, model, op, current, guarded=True)
-        if meta.keyrings:
+        if meta.loaders:
             await ready_to_read(meta.sealed, (response["Attributes"],))
         fresh = from_item(model, response["Attributes"])  # ALL_NEW: the whole item
         version = meta.version.field if meta.version is not None else None
@@ -160,7 +160,7 @@ async def update_item(model: type[M], key: Any, actions: tuple[UpdateAction, ...
                                  creating=upsert)
     response = await _send_update(conn, model, op, None, guarded=not upsert)
     attributes = response.get("Attributes")
-    if attributes and meta.keyrings:
+    if attributes and meta.loaders:
         await ready_to_read(meta.sealed, (attributes,))
     found: M | None = from_item(model, attributes) if attributes else None
     return found

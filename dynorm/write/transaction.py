@@ -276,8 +276,10 @@ class Transaction:
                 await action.instance.before_delete()
         conn = get_connection()
         for model in {a.model for a in self._actions if a.kind == "put"}:
-            if meta_of(model).keyrings:  # data keys of encrypted fields (KMS)
-                await ready_to_write(meta_of(model).keyrings)
+            meta = meta_of(model)
+            if meta.loaders:  # data keys of encrypted fields (KMS), values in S3
+                await ready_to_write(meta.loaders, meta.sealed, [
+                    a.instance for a in self._actions if a.model is model and a.kind == "put"])
         items = [self._prepare(a, conn.table_name(meta_of(a.model).table_name))
                  for a in self._actions]
         size = sum(_size(a.request or {}) for a in self._actions)

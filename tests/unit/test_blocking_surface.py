@@ -52,6 +52,8 @@ NO_TWIN = {
     "Keyring": "a keyring is implemented, not called: encrypted fields call it",
     "LocalKeyring": "a keyring is implemented, not called: encrypted fields call it",
     "KmsKeyring": "a keyring is implemented, not called: encrypted fields call it",
+    "ValueStore": "a value store is implemented, not called: its fields call it",
+    "S3Value": "a value store is a field marker: its fields' reads and writes call it",
 }
 
 #: Async methods that are not operations: the hooks dynorm awaits, dunder protocols

@@ -239,8 +239,8 @@ def test_kms_like_keyring_without_loaded_keys_is_a_clear_error() -> None:
         k: Annotated[str, PartitionKey]
         s: Annotated[str, Encrypted(remote)]
 
-    assert meta_of(Far).keyrings == (remote,)
-    assert meta_of(Card).keyrings == ()  # a local keyring needs no loading
+    assert meta_of(Far).loaders == (remote,)
+    assert meta_of(Card).loaders == ()  # a local keyring needs no loading
     with pytest.raises(KeyringError, match="async writes"):
         meta_of(Far).encode_item(Far(k="a", s="x"))
 
