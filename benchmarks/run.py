@@ -7,6 +7,7 @@
     python -m benchmarks --only hot-keys --server moto     # 1 vs 8 shards on a hot key
     python -m benchmarks --only encryption                 # encrypted field CPU, KMS calls
     python -m benchmarks --only migration   # dynorm Migration vs a boto3 script
+    python -m benchmarks --only tracing     # observation off/hooks/capacity/OpenTelemetry
 
 Starts the server in a separate process on 127.0.0.1 (dynalite from npm into
 benchmarks/.cache; moto via ``python -m dynorm.local`` where npm is absent or with
@@ -38,7 +39,7 @@ from typing import Any
 
 import dynorm
 from benchmarks import codec as codec_bench
-from benchmarks import cold_start, encryption, hot_keys, https, migration, read_path
+from benchmarks import cold_start, encryption, hot_keys, https, migration, read_path, tracing
 from benchmarks import imports as import_bench
 from benchmarks import memory as memory_bench
 from benchmarks.contenders import REGISTRY, Contender, available, create
@@ -49,11 +50,11 @@ from benchmarks.sizes import FULL, QUICK, Sizes
 
 IO_SCENARIOS = ["put", "get", "update", "query", "batch-write", "batch-get", "transaction"]
 OTHER_SCENARIOS = ["read-path", "https", "cold-start", "codec", "import", "memory",
-                   "hot-keys", "encryption", "migration"]
+                   "hot-keys", "encryption", "migration", "tracing"]
 SCENARIOS = IO_SCENARIOS + OTHER_SCENARIOS
 #: Left out of a --quick run unless named in --only: a TLS proxy and ~100 fresh processes
 #: are minutes on a busy CI machine, and moto (the CI server) closes every connection.
-NOT_QUICK = ("https", "cold-start", "hot-keys", "encryption", "migration")
+NOT_QUICK = ("https", "cold-start", "hot-keys", "encryption", "migration", "tracing")
 QUERY_PK = "q"
 
 
@@ -338,6 +339,7 @@ def run(args: argparse.Namespace) -> int:
     read_units = read_path.units(*sizes.read)
     mem = codec = imports = None
     tls: https.Result | None = None
+    traced: tracing.Result | None = None
     cold: cold_start.Result | None = None
     hot: hot_keys.Result | None = None
     sealed: encryption.Result | None = None
@@ -347,7 +349,8 @@ def run(args: argparse.Namespace) -> int:
     main_server = tx_server = read_server = None
     try:
         kind = args.server
-        need_main = bool(io) or bool({"memory", "https", "cold-start"} & set(scenarios))
+        need_main = bool(io) or bool({"memory", "https", "cold-start", "tracing"}
+                                     & set(scenarios))
         if (need_main or "read-path" in scenarios) and kind == "dynalite" \
                 and import_bench_dynalite() is None:
             skipped.append("dynalite unavailable (no npm): using moto")
@@ -376,6 +379,10 @@ def run(args: argparse.Namespace) -> int:
                 keys = [(QUERY_PK, i) for i in range(sizes.query_items)]
                 tls = https.measure(main_server.url, main_server.name, names, keys, sizes.ops,
                                     rounds, args.uvloop, log)
+            if "tracing" in scenarios:
+                log("tracing ...")
+                traced = tracing.measure(main_server.url, tracing.ops(sizes.ops),
+                                         max(rounds, 5), log)
             if "cold-start" in scenarios:
                 log("cold start ...")
                 cold = cold_start.measure(main_server.url, names, sizes.cold_runs, log)
@@ -455,6 +462,8 @@ def run(args: argparse.Namespace) -> int:
         out += ["", *encryption.table(sealed)]
     if mig:
         out += ["", *migration.table(mig, mig_server, rounds)]
+    if traced:
+        out += ["", *tracing.table(traced, tracing.ops(sizes.ops))]
     if codec:
         out += ["", *codec_table(codec)]
     if imports:

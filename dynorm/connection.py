@@ -23,9 +23,10 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from urllib.parse import urlsplit
 
 from typing_extensions import Unpack
@@ -333,6 +334,15 @@ class Connection:
     def remove_hook(self, hook: Hook) -> None:
         """Stop calling ``hook``."""
         self._observer.remove_hook(hook)
+
+    def span(self, name: str, attributes: dict[str, Any] | None = None
+             ) -> AbstractContextManager[Any]:
+        """A parent span for the calls made inside the block (``with conn.span(...):``),
+        when the connection has telemetry; otherwise a block that does nothing."""
+        telemetry = self._observer.telemetry
+        if telemetry is None:
+            return nullcontext()
+        return telemetry.span(name, attributes or {})
 
     async def call(self, operation: str, payload: Request, *,
                    model: type | None = None) -> Response:

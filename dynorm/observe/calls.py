@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any, Protocol
@@ -34,7 +35,7 @@ Hook = Callable[["CallEvent"], object]
 """A function called with each `CallEvent` (its answer is ignored)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~3x more
 class CallEvent:
     """One attempt of one DynamoDB call, as the hooks see it. Never item values.
 
@@ -100,6 +101,9 @@ class Telemetry(Protocol):
 
     def finish(self, record: CallRecord, duration: float, error: BaseException | None) -> None:
         """The call is over: end its span, record its metrics."""
+
+    def span(self, name: str, attributes: dict[str, Any]) -> AbstractContextManager[Any]:
+        """A parent span, current inside the block, for the calls made there."""
 
 
 class Attempts(Protocol):

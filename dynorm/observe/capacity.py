@@ -16,7 +16,7 @@ async with dynorm.connect(capacity=True) as conn:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,7 +111,7 @@ class Capacity:
         return None
 
 
-def _units(entry: Mapping[str, Any], write: bool) -> CapacityUnits:
+def _units(entry: dict[str, Any], write: bool) -> CapacityUnits:
     """The units of a ConsumedCapacity entry (or its Table / index part). DynamoDB gives
     ``ReadCapacityUnits``/``WriteCapacityUnits`` for some calls and only ``CapacityUnits``
     for others: those are the operation's kind."""
@@ -123,7 +123,7 @@ def _units(entry: Mapping[str, Any], write: bool) -> CapacityUnits:
     return CapacityUnits(float(read_units or 0.0), float(write_units or 0.0))
 
 
-def _one(entry: Mapping[str, Any], write: bool) -> Capacity:
+def _one(entry: dict[str, Any], write: bool) -> Capacity:
     units = _units(entry, write)
     table = entry.get("Table")
     indexes: list[tuple[str, CapacityUnits]] = []
@@ -134,7 +134,7 @@ def _one(entry: Mapping[str, Any], write: bool) -> Capacity:
         table=str(entry.get("TableName") or ""),
         read=units.read,
         write=units.write,
-        table_units=_units(table, write) if isinstance(table, Mapping) else None,
+        table_units=_units(table, write) if isinstance(table, dict) else None,
         indexes=tuple(indexes),
     )
 
@@ -145,9 +145,9 @@ def parse_capacity(operation: str, raw: Any) -> tuple[Capacity, ...]:
     if not raw:
         return ()
     write = operation in WRITE_OPERATIONS
-    if isinstance(raw, Mapping):
+    if isinstance(raw, dict):  # (dict, not Mapping: an ABC check costs a microsecond)
         return (_one(raw, write),)
-    return tuple(_one(entry, write) for entry in raw if isinstance(entry, Mapping))
+    return tuple(_one(entry, write) for entry in raw if isinstance(entry, dict))
 
 
 def merge_capacity(per_table: dict[str, Capacity], operation: str, raw: Any) -> None:
@@ -158,9 +158,17 @@ def merge_capacity(per_table: dict[str, Capacity], operation: str, raw: Any) -> 
         per_table[capacity.table] = capacity if before is None else before + capacity
 
 
-def _add(totals: dict[str, CapacityUnits], key: str, units: CapacityUnits) -> None:
-    before = totals.get(key)
-    totals[key] = units if before is None else before + units
+def _add(totals: dict[str, list[float]], key: str, read: float, write: float) -> None:
+    units = totals.get(key)
+    if units is None:
+        totals[key] = [read, write]
+    else:
+        units[0] += read
+        units[1] += write
+
+
+def _plain(totals: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {k: {"read": v[0], "write": v[1]} for k, v in totals.items()}
 
 
 class CapacityTotals:
@@ -173,34 +181,39 @@ class CapacityTotals:
     __slots__ = ("_entities", "_indexes", "_models", "_operations", "_tables", "_total")
 
     def __init__(self) -> None:
-        self._total = CapacityUnits()
-        self._tables: dict[str, CapacityUnits] = {}
-        self._indexes: dict[str, CapacityUnits] = {}
-        self._models: dict[str, CapacityUnits] = {}
-        self._entities: dict[str, CapacityUnits] = {}
-        self._operations: dict[str, CapacityUnits] = {}
+        self._clear()
+
+    def _clear(self) -> None:
+        # [read, write] lists added to in place: a call costs no new objects but the keys
+        self._total = [0.0, 0.0]
+        self._tables: dict[str, list[float]] = {}
+        self._indexes: dict[str, list[float]] = {}
+        self._models: dict[str, list[float]] = {}
+        self._entities: dict[str, list[float]] = {}
+        self._operations: dict[str, list[float]] = {}
 
     def add(self, capacities: Iterable[Capacity], operation: str, model: str | None = None,
             entity: str | None = None) -> None:
         """Count what one call consumed."""
-        spent = CapacityUnits()
+        read = write = 0.0
         for capacity in capacities:
-            units = capacity.units
-            spent = spent + units
-            _add(self._tables, capacity.table, units)
-            for name, index_units in capacity.indexes:
-                _add(self._indexes, f"{capacity.table}/{name}", index_units)
-        self._total = self._total + spent
-        _add(self._operations, operation, spent)
+            read += capacity.read
+            write += capacity.write
+            _add(self._tables, capacity.table, capacity.read, capacity.write)
+            for name, units in capacity.indexes:
+                _add(self._indexes, f"{capacity.table}/{name}", units.read, units.write)
+        self._total[0] += read
+        self._total[1] += write
+        _add(self._operations, operation, read, write)
         if model is not None:
-            _add(self._models, model, spent)
+            _add(self._models, model, read, write)
         if entity is not None:
-            _add(self._entities, entity, spent)
+            _add(self._entities, entity, read, write)
 
     @property
     def total(self) -> CapacityUnits:
         """Everything counted so far."""
-        return self._total
+        return CapacityUnits(*self._total)
 
     def snapshot(self) -> dict[str, Any]:
         """A plain dict of the totals, for exporters and logs::
@@ -210,19 +223,19 @@ class CapacityTotals:
              "models": {"User": {...}}, "entities": {...}, "operations": {"Query": {...}}}
         """
         return {
-            "total": self._total.as_dict(),
-            "tables": {k: v.as_dict() for k, v in self._tables.items()},
-            "indexes": {k: v.as_dict() for k, v in self._indexes.items()},
-            "models": {k: v.as_dict() for k, v in self._models.items()},
-            "entities": {k: v.as_dict() for k, v in self._entities.items()},
-            "operations": {k: v.as_dict() for k, v in self._operations.items()},
+            "total": {"read": self._total[0], "write": self._total[1]},
+            "tables": _plain(self._tables),
+            "indexes": _plain(self._indexes),
+            "models": _plain(self._models),
+            "entities": _plain(self._entities),
+            "operations": _plain(self._operations),
         }
 
     def reset(self) -> dict[str, Any]:
         """Start again from zero; answers the `snapshot` taken just before."""
         snapshot = self.snapshot()
-        self.__init__()  # type: ignore[misc]
+        self._clear()
         return snapshot
 
     def __repr__(self) -> str:
-        return f"CapacityTotals(read={self._total.read}, write={self._total.write})"
+        return f"CapacityTotals(read={self._total[0]}, write={self._total[1]})"

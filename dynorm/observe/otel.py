@@ -9,9 +9,9 @@ DynamoDB (``db.system.name="aws.dynamodb"``, ``db.operation.name``,
 ``dynorm.entity``, ``dynorm.retries``, ``dynorm.ambiguous``). Never item values: keys,
 conditions and expression values stay out of every attribute.
 
-Metrics (instrument names in `METRICS`): the call duration histogram, calls, retries,
-throttles, errors by code and consumed capacity units, by table, index, model and
-operation.
+Metrics (instrument names in `METRICS`): the call duration histogram (its count is the
+number of calls), retries, throttles, errors by code and consumed capacity units, by
+table, index, model and operation.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ __all__ = ["METRICS", "OpenTelemetry"]
 #: The metric instruments dynorm records.
 METRICS = {
     "duration": "db.client.operation.duration",
-    "calls": "dynorm.client.calls",
     "retries": "dynorm.client.retries",
     "throttles": "dynorm.client.throttles",
     "errors": "dynorm.client.errors",
@@ -72,12 +71,11 @@ class OpenTelemetry:
         self.tracer = trace.get_tracer("dynorm", tracer_provider=tracer_provider)
         self.spans = spans
         self.metrics = metrics
+        self._labels: dict[tuple[Any, ...], dict[str, Any]] = {}
         meter = _metrics.get_meter("dynorm", meter_provider=meter_provider)
         self.duration = meter.create_histogram(
             METRICS["duration"], unit="s", description="Duration of DynamoDB calls, "
             "all attempts included")
-        self.calls = meter.create_counter(METRICS["calls"], unit="{call}",
-                                          description="DynamoDB calls")
         self.retries = meter.create_counter(METRICS["retries"], unit="{attempt}",
                                             description="Attempts after the first")
         self.throttles = meter.create_counter(METRICS["throttles"], unit="{attempt}",
@@ -89,7 +87,7 @@ class OpenTelemetry:
             description="Consumed capacity units (dynorm.capacity.kind: read or write)")
 
     @contextmanager
-    def span(self, name: str, **attributes: Any) -> Iterator[Any]:
+    def span(self, name: str, attributes: dict[str, Any]) -> Iterator[Any]:
         """A parent span for several calls (a query's pages, a batch's chunks...)."""
         if not self.spans:
             yield None
@@ -105,14 +103,9 @@ class OpenTelemetry:
         attributes: dict[str, Any] = {
             "db.system.name": "aws.dynamodb",
             "db.operation.name": record.operation,
-            "rpc.system": "aws-api",
-            "rpc.service": "DynamoDB",
-            "rpc.method": record.operation,
         }
         if record.tables:
             attributes["aws.dynamodb.table_names"] = record.tables
-            if len(record.tables) == 1:
-                attributes["db.collection.name"] = record.tables[0]
         if record.index is not None:
             attributes["aws.dynamodb.index_name"] = record.index
         if record.limit is not None:
@@ -128,14 +121,21 @@ class OpenTelemetry:
         return self.tracer.start_span(f"DynamoDB.{record.operation}", kind=SpanKind.CLIENT,
                                       attributes=attributes)
 
+    def labels(self, record: CallRecord) -> dict[str, Any]:
+        """The metric attributes of ``record``'s calls (one dict per kind of call, made
+        once: do not change it)."""
+        key = (record.operation, record.tables, record.index, record.model)
+        labels = self._labels.get(key)
+        if labels is None:
+            labels = self._labels[key] = _labels(record)
+        return labels
+
     def attempt_failed(self, record: CallRecord, error: BaseException) -> None:
         if not self.metrics:
             return
-        labels = _labels(record)
-        labels["error.type"] = error_code(error)
-        self.errors.add(1, labels)
+        self.errors.add(1, {**self.labels(record), "error.type": error_code(error)})
         if isinstance(error, Throttled):
-            self.throttles.add(1, _labels(record))
+            self.throttles.add(1, self.labels(record))
         span = record.span
         if span is not None:
             span.add_event("attempt failed", {"dynorm.attempt": record.attempt,
@@ -143,16 +143,14 @@ class OpenTelemetry:
 
     def finish(self, record: CallRecord, duration: float, error: BaseException | None) -> None:
         if self.metrics:
-            labels = _labels(record)
+            labels = self.labels(record)
             if error is not None:
-                labels["error.type"] = error_code(error)
-            self.duration.record(duration, labels)
-            self.calls.add(1, labels)
+                labels = {**labels, "error.type": error_code(error)}
+            self.duration.record(duration, labels)  # its count is the number of calls
             if record.retries:
-                self.retries.add(record.retries, _labels(record))
+                self.retries.add(record.retries, self.labels(record))
             for capacity in record.capacity:
-                where = _labels(record)
-                where["db.collection.name"] = capacity.table
+                where = {**self.labels(record), "db.collection.name": capacity.table}
                 if capacity.read:
                     self.capacity.add(capacity.read, {**where, "dynorm.capacity.kind": "read"})
                 if capacity.write:
@@ -161,7 +159,8 @@ class OpenTelemetry:
         span = record.span
         if span is None:
             return
-        span.set_attribute("dynorm.retries", record.retries)
+        if record.retries:
+            span.set_attribute("dynorm.retries", record.retries)
         raw = record.raw_capacity
         if raw:
             entries = [raw] if isinstance(raw, Mapping) else list(raw)

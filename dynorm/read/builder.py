@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import aclosing
+from contextlib import AbstractContextManager, aclosing
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from typing_extensions import Self
@@ -346,9 +346,17 @@ class _Read(Generic[M]):
     async def to_list(self) -> list[M]:
         """All matching items (up to ``limit``) as a list."""
         out: list[M] = []
-        async for page in self._decoded_pages():
-            out.extend(page)
+        with self._span(get_connection()):  # the parent of its pages' calls (telemetry)
+            async for page in self._decoded_pages():
+                out.extend(page)
         return out
+
+    def _span(self, conn: Connection) -> AbstractContextManager[Any]:
+        return conn.span(f"dynorm.{self._operation_name}", {
+            "db.operation.name": self._operation_name, "dynorm.model": self._model.__name__,
+            "aws.dynamodb.table_names": (conn.table_name(self._meta.table_name),),
+            "aws.dynamodb.index_name": self._index.name if self._index is not None else None,
+        })
 
     async def first(self) -> M | None:
         """The first matching item, or None."""
@@ -361,12 +369,13 @@ class _Read(Generic[M]):
         """How many items match (``Select=COUNT``, summed across pages; capped by limit)."""
         conn = get_connection()
         total, start = 0, None
-        while True:
-            response = await self._send(conn, self._page_size, start, count=True)
-            total += int(response.get("Count", 0))
-            start = response.get("LastEvaluatedKey")
-            if not start or (self._limit is not None and total >= self._limit):
-                break
+        with self._span(conn):
+            while True:
+                response = await self._send(conn, self._page_size, start, count=True)
+                total += int(response.get("Count", 0))
+                start = response.get("LastEvaluatedKey")
+                if not start or (self._limit is not None and total >= self._limit):
+                    break
         return min(total, self._limit) if self._limit is not None else total
 
     # ------------------------------------------------------------------ pages

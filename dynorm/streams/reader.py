@@ -122,7 +122,10 @@ class ShardReader:
                 continue
             failures = 0
             records = response.get("Records", [])
-            result = await self._handle(records)
+            with self.connection.span("dynorm.stream.batch", {
+                    "dynorm.records": len(records), "dynorm.shard_id": shard.shard_id,
+                    "aws.dynamodb.table_names": (self.table,)}):
+                result = await self._handle(records)
             if result is not None:
                 return result
             iterator = response.get("NextShardIterator")

@@ -391,6 +391,11 @@ class BatchWriter:
     async def _write_chunk(self, chunk: list[_Write]) -> None:
         conn = self._conn
         assert conn is not None
+        with conn.span("dynorm.batch_write.chunk", {"dynorm.writes": len(chunk)}):
+            await self._write_rounds(conn, chunk)
+
+    async def _write_rounds(self, conn: Connection, chunk: list[_Write]) -> None:
+        """BatchWriteItem of ``chunk``, its unprocessed writes sent again (`retry`)."""
         by_id = {w.kid: w for w in chunk}
         key_attrs = {w.table: [k.attr for k in meta_of(w.model).key_attrs] for w in chunk}
         remaining = list(chunk)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from dynorm._types import Item, Request
 from dynorm.codec.dynamic import item_size
-from dynorm.connection import get_connection
+from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import ConditionFailed, DynormError, ServiceError
 from dynorm.expressions import Condition, Placeholders, UpdateAction
 from dynorm.observe.capacity import Capacity, merge_capacity
@@ -249,6 +249,29 @@ class Transaction:
             return
         await self.commit()
 
+    async def _send(self, conn: Connection, request: Request) -> None:
+        """TransactWriteItems, sent again (same token) while only conflicts cancel it."""
+        attempt = 0
+        while True:
+            try:
+                response = await conn.call("TransactWriteItems", request)
+                merge_capacity(self._capacity, "TransactWriteItems",
+                               response.get("ConsumedCapacity"))
+                break
+            except ServiceError as exc:
+                error = self._canceled(exc) if is_cancellation(exc) else exc
+                conflict = (isinstance(error, TransactionCanceled) and error.conflict) or (
+                    exc.code == "TransactionConflictException")
+                attempt += 1
+                if not conflict or attempt >= self.retry.max_attempts:
+                    if error is exc:
+                        raise
+                    raise error from exc
+                delay = self.retry.delay(attempt)
+                log.debug("TransactWriteItems: conflict, retry %d in %.3fs (token %s)",
+                          attempt, delay, self.token)
+                await asyncio.sleep(delay)
+
     @property
     def capacity(self) -> tuple[Capacity, ...]:
         """What the commit consumed, one `Capacity` per table (with
@@ -289,26 +312,8 @@ class Transaction:
                 "split it"
             )
         request = {"TransactItems": items, "ClientRequestToken": self.token}
-        attempt = 0
-        while True:
-            try:
-                response = await conn.call("TransactWriteItems", request)
-                merge_capacity(self._capacity, "TransactWriteItems",
-                               response.get("ConsumedCapacity"))
-                break
-            except ServiceError as exc:
-                error = self._canceled(exc) if is_cancellation(exc) else exc
-                conflict = (isinstance(error, TransactionCanceled) and error.conflict) or (
-                    exc.code == "TransactionConflictException")
-                attempt += 1
-                if not conflict or attempt >= self.retry.max_attempts:
-                    if error is exc:
-                        raise
-                    raise error from exc
-                delay = self.retry.delay(attempt)
-                log.debug("TransactWriteItems: conflict, retry %d in %.3fs (token %s)",
-                          attempt, delay, self.token)
-                await asyncio.sleep(delay)
+        with conn.span("dynorm.transaction", {"dynorm.actions": len(items)}):
+            await self._send(conn, request)
         for action in self._actions:
             instance = action.instance
             if instance is None:

@@ -15,9 +15,9 @@ import pytest
 
 import dynorm
 from dynorm import GlobalIndex, LocalServer, Model, PartitionKey, SortKey
-from dynorm._types import Request, Response
-from dynorm.transport.base import Transport
+from dynorm._types import Response
 from tests.support.backend import BACKEND, on_backend
+from tests.support.passthrough import Recorder
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
@@ -29,26 +29,6 @@ class Ticket(Model, table="obs_tickets"):
     body: str = ""
 
     by_state = GlobalIndex("state", "num")
-
-
-class Recorder:
-    """Passes each call to the real transport and keeps the answers."""
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.accepts_json_fragments = inner.accepts_json_fragments
-        self.answers: list[tuple[str, Response]] = []
-
-    async def open(self) -> None:
-        """The inner transport is open already."""
-
-    async def close(self) -> None:
-        """The inner transport's connection closes it."""
-
-    async def call(self, operation: str, payload: Request) -> Response:
-        answer = await self.inner.call(operation, payload)
-        self.answers.append((operation, answer))
-        return answer
 
 
 def expected(answers: list[tuple[str, Response]]) -> dict[str, Any]:
@@ -123,7 +103,8 @@ async def test_totals_are_the_sum_of_what_the_server_returned(
 @pytest.mark.dynorm_tables([Ticket])
 async def test_writes_count_index_units(dynorm_server: LocalServer,
                                         dynorm_connection: dynorm.Connection) -> None:
-    async with dynorm.connect(transport=dynorm_connection.transport, capacity=True) as conn:
+    async with dynorm.connect(transport=Recorder(dynorm_connection.transport),
+                              capacity=True) as conn:
         await Ticket(board="b1", num=1).save()
     assert conn.capacity.snapshot()["indexes"]["obs_tickets/by_state"]["write"] > 0
     assert BACKEND == "dynamodb-local"
