@@ -14,12 +14,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
 
-from dynorm import Connection, LocalServer
+from dynorm import Connection, DynamoDBLocalServer, LocalServer
 from dynorm.testing import fresh_connection
 from tests.support.backend import BACKEND
 
@@ -69,3 +69,21 @@ async def dynorm_connection(
         dynorm_server, request, transport=request.param
     ) as connection:
         yield connection
+
+
+@pytest.fixture(scope="session")
+def west_server(dynorm_server: LocalServer) -> Iterator[LocalServer]:
+    """The server of a second "Region" (us-west-2) for the multi-Region tests: on moto the
+    session's server (moto keeps each Region's tables apart, by the request's signature);
+    on DynamoDB Local, which keeps one database for every Region, a second one."""
+    if BACKEND == "moto":
+        yield dynorm_server
+        return
+    if BACKEND != "dynamodb-local":
+        pytest.skip("needs an embedded backend to start a second Region's server")
+    server = DynamoDBLocalServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
