@@ -73,9 +73,10 @@ async def dynorm_connection(
 
 @pytest.fixture(scope="session")
 def west_server(dynorm_server: LocalServer) -> Iterator[LocalServer]:
-    """The server of a second "Region" (us-west-2) for the multi-Region tests: on moto the
-    session's server (moto keeps each Region's tables apart, by the request's signature);
-    on DynamoDB Local, which keeps one database for every Region, a second one."""
+    """The server of a second "Region" (us-west-2) for the multi-Region tests: on
+    moto the session's server (moto keeps each Region's tables apart, by the
+    request's signature); on DynamoDB Local (one database for every Region), a
+    second one."""
     if BACKEND == "moto":
         yield dynorm_server
         return
