@@ -135,6 +135,9 @@ class TableSettings:
             indexes). Fixed when the global table is made.
         witness: with ``consistency="STRONG"`` and two replicas, the third Region, which
             holds a witness (replicated change data, no reads or writes).
+        resource_policy: the table's resource-based policy (a dict or its JSON; ``{}``:
+            none), exactly: ``apply()`` puts it, or deletes the table's. Name the table
+            by its full ARN in ``Resource``. See docs/security.md.
 
     Raises:
         ValueError: a value DynamoDB does not know (a stream view type, a table class...).
@@ -152,6 +155,7 @@ class TableSettings:
     replicas: Sequence[str] | None = None
     consistency: Consistency | None = None
     witness: str | None = None
+    resource_policy: Mapping[str, Any] | str | None = None
 
     def __post_init__(self) -> None:
         if self.billing is not None and not isinstance(self.billing, (Provisioned, OnDemand)):
@@ -195,6 +199,8 @@ class TableSettings:
                         f"{tag!r}: {text!r}"
                     )
             object.__setattr__(self, "tags", dict(self.tags))
+        if self.resource_policy is not None:
+            object.__setattr__(self, "resource_policy", _policy(self.resource_policy))
         object.__setattr__(self, "index_throughput", dict(self.index_throughput))
         object.__setattr__(self, "replicas", check_replicas(
             self.replicas, self.consistency, self.witness, self.stream))
@@ -207,6 +213,20 @@ class TableSettings:
         if self.stream is None or self.stream is False:
             return None
         return self.stream
+
+
+def _policy(value: Mapping[str, Any] | str) -> dict[str, Any]:
+    """A resource policy as a dict (``{}``: none), checked for its outer shape."""
+    import json
+
+    policy = json.loads(value) if isinstance(value, str) and value.strip() else value
+    if policy == "" or policy == {}:
+        return {}
+    if not isinstance(policy, Mapping) or not isinstance(policy.get("Statement"), list):
+        raise ValueError(
+            "TableSettings: resource_policy must be an IAM policy document (a dict or its "
+            'JSON, with a "Statement" list), or {} for none')
+    return dict(policy)
 
 
 def merge_settings(table: str, declared: list[tuple[str, TableSettings | None]]

@@ -34,6 +34,7 @@ ChangeKind = Literal[
     "encryption",
     "deletion_protection",
     "tags",
+    "resource_policy",
     "replicas",
 ]
 """What a `Change` changes. The order here is the order `dynorm.apply()` makes them in:

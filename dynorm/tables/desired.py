@@ -6,6 +6,7 @@ union of their indexes, conflicting declarations are a `SchemaError`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -142,6 +143,8 @@ def desired_table(metas: Sequence[TableMeta], settings: TableSettings, name: str
         request["SSESpecification"] = sse_spec(settings)
     if settings.tags:
         request["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(settings.tags.items())]
+    if settings.resource_policy:
+        request["ResourcePolicy"] = json.dumps(settings.resource_policy)
     ttls = {m.ttl.attr for m in metas if m.ttl is not None}
     ttl = next(iter(ttls)) if ttls else None  # merged_table_request refused several
     return Desired(name, models, request, ttl, settings, billing, frozenset(declared))

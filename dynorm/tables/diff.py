@@ -8,6 +8,7 @@ off and on again, a TTL attribute changed by disabling TTL and enabling it again
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from dynorm._types import Request
@@ -122,6 +123,7 @@ class _Differ:
         self.ttl()
         self.settings()
         self.tags()
+        self.resource_policy()
         return self.out
 
     # ------------------------------------------------------------------ blocking
@@ -331,6 +333,18 @@ class _Differ:
                                                 "TagKeys": drop}))
         self.add("tags", "tags", _tags_words(have), _tags_words(want), *steps)
 
+    def resource_policy(self) -> None:
+        want, have = self.desired.settings.resource_policy, self.state.resource_policy
+        if want is None or have is None or want == have:
+            return
+        if not want:
+            step = Step("DeleteResourcePolicy", {"ResourceArn": self.state.arn})
+        else:
+            step = Step("PutResourcePolicy", {"ResourceArn": self.state.arn,
+                                              "Policy": json.dumps(want)})
+        self.add("resource_policy", "resource policy", _policy_words(have),
+                 _policy_words(want), step)
+
 
 def _throughput(units: tuple[int, int]) -> dict[str, int]:
     return {"ReadCapacityUnits": units[0], "WriteCapacityUnits": units[1]}
@@ -346,6 +360,13 @@ def _maxima_words(maxima: tuple[int, int]) -> str:
     parts = [f"max {n} {what}" for n, what in zip(maxima, ("read", "write"), strict=True)
              if n != UNLIMITED]
     return ", ".join(parts) or "no maxima"
+
+
+def _policy_words(policy: Any) -> str:
+    if not policy:
+        return "none"
+    count = len(policy.get("Statement") or ())
+    return f"{count} statement{'s' if count != 1 else ''}"
 
 
 def _tags_words(tags: Any) -> str:

@@ -41,7 +41,8 @@ log = logging.getLogger("dynorm.tables")
 
 #: Operations some servers lack (DynamoDB Local: no point-in-time recovery, no tagging):
 #: such a step is skipped with a warning, as plan() notes what it could not read.
-_OPTIONAL = frozenset({"UpdateContinuousBackups", "TagResource", "UntagResource"})
+_OPTIONAL = frozenset({"UpdateContinuousBackups", "TagResource", "UntagResource",
+                       "PutResourcePolicy", "DeleteResourcePolicy"})
 
 ProgressCallback = Callable[[ApplyProgress], object]
 """Called by `dynorm.apply()` as each change starts, waits, backfills and ends."""

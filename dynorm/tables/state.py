@@ -8,6 +8,7 @@ it, and says why.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,8 @@ class TableState:
         ttl: DescribeTimeToLive's ``TimeToLiveDescription`` (``{}`` when unknown).
         point_in_time_recovery: whether PITR is on; ``None`` when not read.
         tags: the table's tags; ``None`` when not read.
+        resource_policy: the table's resource-based policy (``{}``: none); ``None``
+            when not read.
         notes: what the server would not tell, and why.
     """
 
@@ -99,6 +102,8 @@ class TableState:
     point_in_time_recovery: bool | None = None
     tags: Mapping[str, str] | None = None
     notes: tuple[str, ...] = ()
+    #: the resource-based policy (``{}``: none); ``None`` when not read
+    resource_policy: Mapping[str, Any] | None = None
 
     @property
     def exists(self) -> bool:
@@ -216,7 +221,21 @@ async def read_state(connection: Connection, name: str, settings: TableSettings
             if not _unknown(exc):
                 raise
             notes.append(f"{name}: the server has no tagging ({exc.message}); not compared")
-    return TableState(name, desc, ttl, pitr, tags, tuple(notes))
+    policy: dict[str, Any] | None = None
+    if settings.resource_policy is not None:
+        try:
+            answer = await connection.call("GetResourcePolicy",
+                                           {"ResourceArn": desc["TableArn"]})
+            policy = json.loads(answer.get("Policy") or "{}")
+        except ServiceError as exc:
+            if exc.code == "PolicyNotFoundException":
+                policy = {}
+            elif _unknown(exc):
+                notes.append(f"{name}: the server has no resource policies ({exc.message}); "
+                             "not compared")
+            else:
+                raise
+    return TableState(name, desc, ttl, pitr, tags, tuple(notes), policy)
 
 
 async def _tags(connection: Connection, arn: str) -> dict[str, str]:
