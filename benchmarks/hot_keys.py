@@ -57,6 +57,7 @@ MODELS: dict[str, type[Model]] = {"1 shard": FlatScore, "8 shards": ShardedScore
 @dataclass
 class Run:
     written: int = 0  # scores saved before the deadline
+    saved: int = 0  # scores saved in all (writes in flight at the deadline finish)
     seconds: float = 0.0
     throttled: int = 0  # requests the proxy answered ProvisionedThroughputExceeded
     lost: int = 0  # saved but not found in the index afterwards
@@ -88,9 +89,9 @@ def limits() -> PartitionLimits:
     return PartitionLimits(keys, write_units=WRITE_UNITS, read_units=READ_UNITS)
 
 
-async def write_for(model: type[Any], seconds: float, round_no: int, proxy: FaultProxy
-                    ) -> tuple[Run, set[str]]:
-    """``WORKERS`` tasks saving new scores of one game for ``seconds``."""
+async def write_for(model: type[Any], seconds: float, round_no: int, proxy: FaultProxy,
+                    workers: int = WORKERS) -> tuple[Run, set[str]]:
+    """``workers`` tasks saving new scores of one game for ``seconds``."""
     run = Run()
     saved: set[str] = set()
     counter = iter(range(10**9))
@@ -112,8 +113,9 @@ async def write_for(model: type[Any], seconds: float, round_no: int, proxy: Faul
             if time.perf_counter() <= deadline:
                 run.written += 1
 
-    await asyncio.gather(*(worker() for _ in range(WORKERS)))
+    await asyncio.gather(*(worker() for _ in range(workers)))
     run.seconds = seconds
+    run.saved = len(saved)
     run.throttled = proxy.stats.partition_throttled - before
     return run, saved
 
@@ -135,7 +137,7 @@ async def top_ten(proxy: FaultProxy) -> tuple[list[dict[str, Any]], list[Any]]:
 
 
 async def measure_async(url: str, rounds: int, seconds: float,
-                        log: Callable[..., None]) -> Result:
+                        log: Callable[..., None], workers: int = WORKERS) -> Result:
     result = Result(runs={name: [] for name in MODELS})
     async with dynorm.connect(endpoint_url=url, **CREDS):  # type: ignore[arg-type]
         for model in MODELS.values():
@@ -147,7 +149,7 @@ async def measure_async(url: str, rounds: int, seconds: float,
         for r in range(rounds):
             order = list(MODELS.items())
             for name, model in order if r % 2 == 0 else order[::-1]:
-                run, saved = await write_for(model, seconds, r, proxy)
+                run, saved = await write_for(model, seconds, r, proxy, workers)
                 run.lost = await lost(url, model, saved, r)
                 result.runs[name].append(run)
                 log(f"hot keys: {name}: {run.rate:.0f} writes/s, {run.throttled} throttled, "

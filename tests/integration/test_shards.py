@@ -352,3 +352,27 @@ async def test_writes_to_a_hot_partition_are_throttled_retried_and_all_land(
             assert [e.score for e in await query.to_list()] == list(range(24))
     assert throttled["flat"] > 0
     assert throttled["by_game"] < throttled["flat"]
+
+
+@pytest.mark.only_on("moto", reason="a smoke test of the benchmark's code; one server is "
+                     "enough")
+async def test_the_hot_keys_benchmark_runs(dynorm_server: LocalServer) -> None:
+    """``python -m benchmarks --only hot-keys``, cut short: nothing lost, the right top
+    10 from 8 requests of Limit 10."""
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    sys.path.insert(0, root)
+    try:
+        from benchmarks import hot_keys
+    finally:
+        sys.path.remove(root)
+    dynorm_server.reset()
+    result = await hot_keys.measure_async(dynorm_server.endpoint_url, 1, 0.3,
+                                          lambda *a: None, workers=6)
+    assert all(r.lost == 0 and r.saved > 0 for runs in result.runs.values() for r in runs), \
+        result.runs
+    assert result.top_ok
+    assert [q["Limit"] for q in result.top_requests] == [10] * 8
+    assert "goal <= 8 pages of 10: met" in "\n".join(hot_keys.table(result, 0.3))
