@@ -414,7 +414,8 @@ def run(args: argparse.Namespace) -> int:
             log(f"migration: {sizes.migration:,} items in {server.name} at {server.url} ...")
             mig = migration.measure(
                 server.url, sizes.migration,
-                [int(c) for c in args.migration_concurrency.split(",")], rounds, log)
+                [int(c) for c in args.migration_concurrency.split(",")], rounds, log,
+                server.proc.pid)
         if "codec" in scenarios:
             log("codec ...")
             codec = run_codec(sizes, rounds)
