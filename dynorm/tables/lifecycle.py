@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import DynormError, ServiceError
 from dynorm.schema.classes import meta_of
-from dynorm.schema.settings import OnDemand, Provisioned, merge_settings
+from dynorm.schema.settings import OnDemand, Provisioned, TableSettings, merge_settings
 from dynorm.tables.changes import ApplyProgress, Change, Plan, PlanError, Step
 from dynorm.tables.desired import desired_table, settings_of
 from dynorm.tables.diff import diff
@@ -93,10 +93,22 @@ async def plan(*models: type[Model], connection: Connection | None = None) -> Pl
         desired = desired_table([meta_of(m) for m in group], merged[table], names[table],
                                 live_billing=_live_billing(state))
         found, noted = diff(desired, state)
-        replicas, status = replica_changes(names[table], merged[table], state, conn.region)
+        replicas, status = replica_changes(names[table], merged[table], state,
+                                           _home(conn, merged[table]))
         changes.extend((*found, *replicas))
         notes.extend((*noted, *status))
     return Plan(tuple(changes), tuple(names.values()), tuple(notes), tuple(dict.fromkeys(models)))
+
+
+def _home(conn: Connection, settings: TableSettings) -> str | None:
+    """The Region a plan of replicas runs in: the connection's one Region."""
+    if conn.router is not None and settings.replicas is not None:
+        raise DynormError(
+            f"plan() of replicas ({', '.join(settings.replicas)}) needs a one-Region "
+            f"connection (this one routes between {', '.join(conn.router.regions)}, so "
+            "its reads and its changes could reach different Regions): "
+            "dynorm.connect(region=...)")
+    return conn.region
 
 
 _replan = plan  # apply()'s argument is called plan

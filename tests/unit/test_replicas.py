@@ -312,3 +312,14 @@ def test_models_sharing_a_table_must_agree_on_replicas() -> None:
     merged = merge_settings("t", [("A", MRSC), ("B", TableSettings(tags={"a": "b"}))])
     assert (merged.replicas, merged.witness, merged.consistency) == (
         ("us-east-1", "us-east-2"), "us-west-2", "STRONG")
+
+
+async def test_plan_of_replicas_needs_a_one_region_connection() -> None:
+    from dynorm import RegionRouter
+
+    router = RegionRouter({"us-east-1": MockTransport(Server("orders")),
+                           "eu-west-1": MockTransport(Server("orders"))})
+    async with dynorm.connect(transport=router):
+        with pytest.raises(DynormError, match=r"plan\(\) of replicas \(us-east-1, eu-west-1, "
+                           r"ap-south-1\) needs a one-Region connection"):
+            await plan(Order)
