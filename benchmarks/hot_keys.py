@@ -143,7 +143,7 @@ async def measure_async(url: str, rounds: int, seconds: float,
         for model in MODELS.values():
             await model.delete_table(missing_ok=True)
             await model.create_table()
-    retry = RetryPolicy(max_attempts=6, base_delay=0.02, max_delay=0.5)
+    retry = RetryPolicy(max_attempts=6, base_delay=0.02, max_delay=0.2)
     async with FaultProxy(url, FaultConfig(limits=limits())) as proxy, dynorm.connect(
             endpoint_url=proxy.url, retry=retry, **CREDS):  # type: ignore[arg-type]
         for r in range(rounds):
