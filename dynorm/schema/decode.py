@@ -24,7 +24,7 @@ from dynorm.exceptions import ItemNotFound, ValidationFailed
 from dynorm.schema.classes import meta_of
 from dynorm.schema.meta import TableMeta
 from dynorm.schema.partial import construct_partial, mark_incomplete, partial_value
-from dynorm.schema.upgrade import upgraded
+from dynorm.schema.upgrade import stored_version, upgraded
 from dynorm.security.errors import DecryptionFailed, KeyringError
 
 if TYPE_CHECKING:
@@ -45,10 +45,14 @@ def from_item(cls: type[Model], item: Mapping[str, Any]) -> Any:
     """The validated instance of a whole item (``ValidationFailed`` if it does not fit;
     an item of an older schema version is upgraded first, `dynorm.schema.upgrade`)."""
     meta = meta_of(cls)
+    opened = False
     if meta.schema_version is not None:
+        if meta.sealed and stored_version(item) != meta.schema_version:
+            # upgrades see (and may rename) plain values, not ciphertext bound to its name
+            item, opened = meta.open_sealed(item), True
         item = upgraded(cls, meta, item)
     try:
-        return cls.model_validate(meta.decode_item(item))
+        return cls.model_validate(meta.decode_item(item, opened=opened))
     except pydantic.ValidationError as exc:
         raise validation_failed(cls, item, exc) from exc
 

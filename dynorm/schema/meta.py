@@ -23,7 +23,7 @@ from dynorm.codec.objects import ObjectCodec
 from dynorm.exceptions import EncodingError, InvalidKey, ItemTooLarge
 from dynorm.schema.templates import KeyTemplate
 from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE
-from dynorm.security.envelope import SealedAttr, open_item, seal_item
+from dynorm.security.envelope import SealedAttr, open_for_upgrade, open_item, seal_item
 from dynorm.security.keyring import Keyring
 from dynorm.security.stores import ValueStore
 
@@ -266,13 +266,21 @@ class TableMeta:
     def _key_names(self) -> tuple[str, ...]:
         return tuple(k.attr for k in self.key_attrs)
 
-    def decode_item(self, item: Mapping[str, AttributeValue]) -> dict[str, Any]:
+    def open_sealed(self, item: Mapping[str, AttributeValue]) -> Mapping[str, AttributeValue]:
+        """``item`` (of an older schema version, to upgrade) with its sealed values opened:
+        the model's sealed fields, and the encrypted values of attributes it no longer
+        declares sealed that its keyrings open (`open_for_upgrade`)."""
+        return open_for_upgrade(self.model_name, self.table_name, self._key_names,
+                                self.sealed, item)
+
+    def decode_item(self, item: Mapping[str, AttributeValue], *,
+                    opened: bool = False) -> dict[str, Any]:
         """Plain values for ``model_validate``, fields recovered from key templates included.
 
-        Sealed (encrypted, compressed) values are opened first: `DecryptionFailed`
-        naming the field when one does not open.
+        Sealed (encrypted, compressed) values are opened first (unless ``opened``):
+        `DecryptionFailed` naming the field when one does not open.
         """
-        if self.sealed:
+        if self.sealed and not opened:
             item = open_item(self.model_name, self.table_name, self._key_names, self.sealed,
                              item)
         out = self.codec.decode_fields(item)

@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from dynorm.security.keyring import Keyring
     from dynorm.security.stores import ValueStore
 
-__all__ = ["SealedAttr", "compress", "decompress", "open_item", "pack", "seal_item",
-           "unpack"]
+__all__ = ["SealedAttr", "compress", "decompress", "open_for_upgrade", "open_item", "pack",
+           "seal_item", "unpack"]
 
 _urandom = os.urandom
 ENCRYPTED = 0xE1
@@ -253,6 +253,30 @@ def open_item(model: str, table: str, key_names: tuple[str, ...],
             out = dict(item)
         out[spec.attr] = value
     return item if out is None else out  # type: ignore[return-value]
+
+
+def open_for_upgrade(model: str, table: str, key_names: tuple[str, ...],
+                     sealed: tuple[SealedAttr, ...], item: Mapping[str, AttributeValue]
+                     ) -> Item:
+    """`open_item()`, and also the encrypted values of attributes the model no longer
+    declares sealed (an older version's, which an upgrade may rename or drop): each is
+    opened with the model's keyrings where it authenticates under its own attribute
+    name, else left as stored."""
+    out = dict(open_item(model, table, key_names, sealed, item))
+    keyrings = {id(s.keyring): s.keyring for s in sealed if s.keyring is not None}
+    known = {s.attr for s in sealed}
+    key = {name: item[name] for name in key_names if name in item}
+    for attr, av in item.items():
+        data = av.get("B") if attr not in known and isinstance(av, dict) else None
+        if not isinstance(data, (bytes, bytearray)) or data[:1] != bytes([ENCRYPTED]):
+            continue
+        for keyring in keyrings.values():
+            try:
+                out[attr] = _open(SealedAttr(attr, attr, keyring), av, table, key)
+                break
+            except (DecryptionFailed, KeyringError):
+                continue
+    return out
 
 
 def _failed(reason: str) -> DecryptionFailed:

@@ -267,3 +267,30 @@ def test_the_benchmark_measures_the_overhead() -> None:
     (plain,), (sealed,) = result.cpu["Plain"], result.cpu["Sealed"]
     assert all(t > 0 for t in (*plain, *sealed))
     assert any(line.startswith("| overhead |") for line in table(result))
+
+
+def test_lazy_upgrades_see_decrypted_values_and_may_rename_them() -> None:
+    import dynorm
+
+    class AccountV1(Model, table="upg_accounts"):
+        account_id: Annotated[str, PartitionKey]
+        secret: Annotated[str, Encrypted(KEYS)]
+
+    class AccountV2(Model, table="upg_accounts", schema_version=2):
+        account_id: Annotated[str, PartitionKey]
+        token: Annotated[str, Encrypted(KEYS)]
+
+    seen: list[Any] = []
+
+    @dynorm.upgrade(AccountV2, from_version=1)
+    def rename(item: dict[str, Any]) -> dict[str, Any]:
+        seen.append(item["secret"])
+        return {"account_id": item["account_id"], "token": item.pop("secret").upper()}
+
+    from dynorm.schema.decode import from_item
+
+    old = meta_of(AccountV1).encode_item(AccountV1(account_id="a", secret="s3cret"))
+    upgraded = from_item(AccountV2, old)  # the one read path: upgrade, then validate
+    assert seen == ["s3cret"] and upgraded.token == "S3CRET"
+    current = meta_of(AccountV2).encode_item(upgraded)  # saved: sealed under "token"
+    assert from_item(AccountV2, current).token == "S3CRET" and len(seen) == 1
