@@ -427,7 +427,7 @@ def run(args: argparse.Namespace) -> int:
             s.stop()
 
     first = main_server or read_server
-    server_name = first.name if first else "none"
+    server_name = first.name if first else (mig_server or "none")
     out.append(f"dynorm {dynorm.__version__}; Python {platform.python_version()}; "
                f"{os.cpu_count()} CPUs; {platform.platform()}")
     out.append(f"server: {server_name} on 127.0.0.1 in its own process"
