@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from dynorm.schema.classes import meta_of
 from dynorm.schema.meta import KeyAttr, TableMeta
 from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE
+from dynorm.transport.origin import ORIGIN_ATTRIBUTE
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -90,7 +91,8 @@ def _leading_value(meta: TableMeta, identity: str, field: str | None) -> tuple[s
 def iam_policy(models: Iterable[type[Model]], *, actions: Sequence[str] = ("read",),
                region: str = "*", account: str = "*", table_prefix: str = "",
                leading_key: str | None = None, leading_field: str | None = None,
-               attributes: bool = False) -> dict[str, Any]:
+               attributes: bool = False, extra_attributes: Sequence[str] = ()
+               ) -> dict[str, Any]:
     """A least-privilege IAM policy document for ``models`` (see the module docstring).
 
     Args:
@@ -104,7 +106,10 @@ def iam_policy(models: Iterable[type[Model]], *, actions: Sequence[str] = ("read
             only items whose partition key is (or, for a key template, embeds) it.
         leading_field: for a partition key template of several fields, the field that
             holds the identity.
-        attributes: allow only the models' attributes (``dynamodb:Attributes``).
+        attributes: allow only the models' attributes (``dynamodb:Attributes``): their
+            fields, keys, entity and schema-version attributes, and ``_origin`` (the
+            origin stamp of ``connect(origin=True)``).
+        extra_attributes: more attribute names to allow with ``attributes``.
 
     Returns:
         The policy document (``json.dumps`` it, or use `policy_json()`).
@@ -136,7 +141,8 @@ def iam_policy(models: Iterable[type[Model]], *, actions: Sequence[str] = ("read
                     op = "ForAllValues:StringLike" if wildcard else "ForAllValues:StringEquals"
                     condition[op] = {"dynamodb:LeadingKeys": chosen}
         if attributes:
-            names = sorted({a for m in metas for a in _attribute_names(m)})
+            names = sorted({a for m in metas for a in _attribute_names(m)}
+                           | {ORIGIN_ATTRIBUTE, *extra_attributes})
             condition.setdefault("ForAllValues:StringEquals", {})["dynamodb:Attributes"] = names
         resources = [_arn(region, account, name)]
         for meta in metas:

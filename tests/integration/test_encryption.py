@@ -134,6 +134,10 @@ async def every_path(keys: Keyring, suffix: str, raw_check: bool = True) -> dict
     p.ssn = SecretStr("new-ssn")
     await p.save()
     assert (await Patient.get("p2", 1)).ssn.get_secret_value() == "new-ssn"
+    moved = await p.move(visit=7)  # re-encrypted under its new key
+    forget()
+    assert (await Patient.get("p2", 7)).ssn.get_secret_value() == "new-ssn"
+    assert moved.visit == 7
     return {"Patient": Patient, "Doctor": Doctor}
 
 

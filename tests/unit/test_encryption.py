@@ -66,6 +66,12 @@ def test_round_trip_and_stored_as_bytes() -> None:
     assert back.meta["s"] == {"q"} and back.meta["a"][2] == b"\x00"
 
 
+def test_a_missing_optional_value_stays_missing() -> None:
+    card = Card(owner="ann", n=2, number=SecretStr("x"))
+    item = sealed(card)
+    assert "pin" not in item and opened(item).pin is None
+
+
 def test_each_write_uses_a_fresh_nonce() -> None:
     assert sealed(CARD)["number"] != sealed(CARD)["number"]
 

@@ -84,7 +84,8 @@ def test_read_policy_names_tables_and_indexes_only() -> None:
     ]
     assert "Condition" not in notes
     attrs = iam_policy([Counter], attributes=True)["Statement"][0]["Condition"]
-    assert attrs["ForAllValues:StringEquals"]["dynamodb:Attributes"] == ["_schema", "n"]
+    assert attrs["ForAllValues:StringEquals"]["dynamodb:Attributes"] == [
+        "_origin", "_schema", "n"]
     assert counters["Resource"] == ["arn:aws:dynamodb:eu-west-1:123456789012:table/iam_counters"]
     assert not any("PutItem" in a for s in policy["Statement"] for a in s["Action"])
 
