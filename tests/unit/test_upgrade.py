@@ -226,7 +226,16 @@ async def test_every_read_path_upgrades_and_writes_stamp_the_version() -> None:
             await Person.by_last.query(Person.last == "Lovelace").to_list()
         await ada.save()
         await Person.update_item("p1", Person.nick.set("ada"), upsert=True)
+        async with dynorm.batch() as batch:
+            batch.save(ada)
+        async with dynorm.transaction() as tx:
+            tx.save(ada)
     sent = {op: req for op, req in transport.requests}
+    # Every write path stamps the version, as save() does.
+    batched = sent["BatchWriteItem"]["RequestItems"]["people"][0]["PutRequest"]["Item"]
+    assert batched[SCHEMA_ATTRIBUTE] == {"N": "3"}
+    assert sent["TransactWriteItems"]["TransactItems"][0]["Put"]["Item"] == \
+        sent["PutItem"]["Item"]
     assert sent["Scan"]["ProjectionExpression"].count("#") == 3   # first, key, _schema
     assert SCHEMA_ATTRIBUTE in sent["Scan"]["ExpressionAttributeNames"].values()
     assert sent["PutItem"]["Item"] == {
