@@ -165,7 +165,50 @@ def iam_policy(models: Iterable[type[Model]], *, actions: Sequence[str] = ("read
                 "Action": list(ACTIONS["stream"]),
                 "Resource": [_arn(region, account, name, "/stream/*")],
             })
+    all_metas = [m for metas in tables.values() for m in metas]
+    statements += _sealed_statements(all_metas, actions, region, account)
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _sealed_statements(metas: list[TableMeta], actions: Sequence[str], region: str,
+                       account: str) -> list[dict[str, Any]]:
+    """What encrypted fields (a KMS key) and values in S3 (a bucket prefix) need: reads
+    decrypt and get; writes generate data keys and put (and decrypt: ``update()``
+    decodes the item it gets back)."""
+    reads, writes = "read" in actions, "write" in actions
+    if not (reads or writes):
+        return []
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for spec in (s for m in metas for s in m.sealed):
+        keyring, store = spec.keyring, spec.store
+        key_id = getattr(keyring, "key_id", None)  # a KmsKeyring's key
+        if key_id is not None and f"kms {key_id}" not in seen:
+            seen.add(f"kms {key_id}")
+            kms = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if writes else [])
+            context = dict(getattr(keyring, "encryption_context", {}))
+            condition: dict[str, dict[str, Any]] = {"StringEquals": {
+                f"kms:EncryptionContext:{k}": v for k, v in sorted(context.items())}}
+            if key_id.startswith("arn:"):
+                resource = key_id
+            elif key_id.startswith("alias/"):  # IAM grants by key, found by alias
+                resource = f"arn:aws:kms:{region}:{account}:key/*"
+                condition["ForAnyValue:StringEquals"] = {"kms:ResourceAliases": [key_id]}
+            else:
+                resource = f"arn:aws:kms:{region}:{account}:key/{key_id}"
+            out.append({"Sid": f"DataKeys{len(out) + 1}", "Effect": "Allow",
+                        "Action": kms, "Resource": [resource], "Condition": condition})
+        bucket = getattr(store, "bucket", None)  # an S3Value's bucket
+        if bucket is not None:
+            prefix = getattr(store, "prefix", "")
+            where = f"arn:aws:s3:::{bucket}/{prefix + '/' if prefix else ''}*"
+            if f"s3 {where}" not in seen:
+                seen.add(f"s3 {where}")
+                s3 = (["s3:GetObject"] if reads or writes else []) + (
+                    ["s3:PutObject"] if writes else [])
+                out.append({"Sid": f"Values{len(out) + 1}", "Effect": "Allow",
+                            "Action": s3, "Resource": [where]})
+    return out
 
 
 def _attribute_names(meta: TableMeta) -> list[str]:

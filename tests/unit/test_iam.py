@@ -44,10 +44,18 @@ class Counter(Model, table="iam_counters", schema_version=2):
 
 # ---------------------------------------------------------------------------- grammar
 
-_ARN = re.compile(r"arn:aws:dynamodb:(\*|[a-z]{2}(-[a-z]+)+-\d):(\*|\d{12}):table/"
-                  r"[A-Za-z0-9_.-]{3,255}(/index/[A-Za-z0-9_.-]{3,255}|/stream/\*)?")
+_REGION, _ACCOUNT = r"(\*|[a-z]{2}(-[a-z]+)+-\d)", r"(\*|\d{12})"
+_ARN = re.compile(
+    rf"arn:aws:dynamodb:{_REGION}:{_ACCOUNT}:table/"
+    r"[A-Za-z0-9_.-]{3,255}(/index/[A-Za-z0-9_.-]{3,255}|/stream/\*)?"
+    rf"|arn:aws:kms:{_REGION}:{_ACCOUNT}:key/(\*|[0-9a-f-]{{36}})"
+    r"|arn:aws:s3:::[a-z0-9.-]{3,63}/[^*]*\*")
 _OPERATORS = re.compile(r"(ForAllValues:|ForAnyValue:)?(StringEquals|StringLike)(IfExists)?")
-_KNOWN = {a for group in ACTIONS.values() for a in group}
+_KNOWN = {a for group in ACTIONS.values() for a in group} | {
+    "kms:Decrypt", "kms:GenerateDataKey", "s3:GetObject", "s3:PutObject"}
+_CONDITION_KEYS = re.compile(
+    r"dynamodb:LeadingKeys|dynamodb:Attributes|kms:ResourceAliases"
+    r"|kms:EncryptionContext:[A-Za-z0-9_-]+")
 
 
 def check_grammar(policy: dict[str, Any]) -> None:
@@ -65,9 +73,9 @@ def check_grammar(policy: dict[str, Any]) -> None:
         for operator, block in statement.get("Condition", {}).items():
             assert _OPERATORS.fullmatch(operator), operator
             for key, values in block.items():
-                assert key in ("dynamodb:LeadingKeys", "dynamodb:Attributes"), key
-                assert isinstance(values, list) and values
-                assert all(isinstance(v, str) for v in values)
+                assert _CONDITION_KEYS.fullmatch(key), key
+                values = values if isinstance(values, list) else [values]
+                assert values and all(isinstance(v, str) for v in values)
     # a managed policy holds at most 6,144 characters, whitespace not counted
     assert len(re.sub(r"\s", "", json.dumps(policy))) <= 6144
 
@@ -164,3 +172,33 @@ def test_template_key_with_a_wildcard_character_is_escaped() -> None:
     policy = iam_policy([Star], leading_key="${id}")
     assert policy["Statement"][0]["Condition"] == {"ForAllValues:StringEquals": {
         "dynamodb:LeadingKeys": ["A${*}${id}"]}}
+
+
+def test_encrypted_fields_and_values_in_s3_get_their_key_and_bucket() -> None:
+    from dynorm import Encrypted
+    from dynorm.kms import KmsKeyring
+    from dynorm.s3values import S3Value
+
+    class Vault(Model, table="iam_vault"):
+        k: Annotated[str, PartitionKey]
+        a: Annotated[str, Encrypted(KmsKeyring("alias/app"))]
+        b: Annotated[str, Encrypted(KmsKeyring("1234abcd-12ab-34cd-56ef-1234567890ab"))]
+        blob: Annotated[bytes, S3Value("vault-values", prefix="blobs")]
+
+    reader = iam_policy([Vault], region="eu-west-1", account="123456789012")
+    check_grammar(reader)
+    _, alias, key, values = reader["Statement"]
+    assert alias["Action"] == ["kms:Decrypt"]
+    assert alias["Resource"] == ["arn:aws:kms:eu-west-1:123456789012:key/*"]
+    assert alias["Condition"] == {
+        "StringEquals": {"kms:EncryptionContext:dynorm": "data-key"},
+        "ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/app"]}}
+    assert key["Resource"] == [
+        "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"]
+    assert values == {"Sid": "Values3", "Effect": "Allow", "Action": ["s3:GetObject"],
+                      "Resource": ["arn:aws:s3:::vault-values/blobs/*"]}
+    writer = iam_policy([Vault], actions=["write"])
+    check_grammar(writer)
+    assert writer["Statement"][1]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert writer["Statement"][3]["Action"] == ["s3:GetObject", "s3:PutObject"]
+    assert len(iam_policy([Vault], actions=["stream"])["Statement"]) == 1
