@@ -194,6 +194,7 @@ class Connection:
             raise ValueError(f"transport must be 'fast', 'aioboto3' or a Transport, not {kind!r}")
         self._transport_kind = kind
         self._transport = None if isinstance(transport, str) else transport
+        self._router = transport if isinstance(transport, RegionRouter) else None
         self._previous: list[Connection | None] = []
         self._open = False
         #: Consumed capacity added up (with ``capacity=True``): `CapacityTotals`.
@@ -235,6 +236,8 @@ class Connection:
             except ProfileNotFound as exc:
                 raise self._profile_not_found(exc) from exc
             self._transport = transport
+            if isinstance(transport, RegionRouter):
+                self._router = transport
         self._open = True
         return self
 
@@ -259,7 +262,7 @@ class Connection:
     def router(self) -> RegionRouter | None:
         """The Regions' router of a connection given ``regions=`` (its ``current``
         Region, ``events``...), else ``None``."""
-        return self._transport if isinstance(self._transport, RegionRouter) else None
+        return self._router
 
     def _make_transport(self) -> Transport:
         if self._regions:
@@ -372,21 +375,21 @@ class Connection:
             TransportError: no answer after the last attempt.
         """
         transport = self.transport
-        router = transport if isinstance(transport, RegionRouter) else None
-        region = ""
+        router, origin = self._router, self.origin
+        region, body, stamped, millis = "", payload, None, 0
         attempt = 0
         uncertain = False  # an earlier attempt may have been applied without our seeing it
-        body, stamped = payload, None
-        millis = int(time.time() * 1000) if self.origin is not None else 0
         while True:
             attempt += 1
             try:
-                if router is not None and (
-                        not (uncertain and region) or operation in READ_OPERATIONS):
-                    region = router.choose(operation, payload)  # else: keep the Region
-                if self.origin is not None and stamped != (region or self.region):
-                    stamped = region or self.region
-                    body = stamp(operation, payload, self.origin, stamped or "", millis)
+                if router is not None or origin is not None:
+                    if router is not None and (
+                            not (uncertain and region) or operation in READ_OPERATIONS):
+                        region = router.choose(operation, payload)  # else: keep it
+                    if origin is not None and stamped != (region or self.region):
+                        stamped = region or self.region
+                        millis = millis or int(time.time() * 1000)  # one time per call
+                        body = stamp(operation, payload, origin, stamped or "", millis)
                 if record is None:
                     if router is None:
                         return await transport.call(operation, body)
