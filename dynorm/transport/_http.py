@@ -244,15 +244,16 @@ class HTTPClient:
 
     async def _exchange(self, conn: _Connection, head: bytes, body: bytes
                         ) -> tuple[int, dict[str, str], bytes]:
+        conn.got_data = False
+        transport = conn.transport
+        if transport is None or transport.is_closing():
+            # Before the waiter exists: the connection's close must not fail a future
+            # nobody awaits ("Future exception was never retrieved").
+            raise HTTPError("connection closed")
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Any] = loop.create_future()
         conn.waiter = waiter
-        conn.got_data = False
         timer = loop.call_later(self._read_timeout, conn.timed_out)
-        transport = conn.transport
-        if transport is None or transport.is_closing():
-            timer.cancel()
-            raise HTTPError("connection closed")
         transport.write(head + body)
         try:
             result: tuple[int, dict[str, str], bytes] = await waiter

@@ -113,3 +113,39 @@ async def test_certificates_and_host_names_are_checked(layer: bool,
             await other_name.request(_head(port, 2, "localhost"), b"hi")
         await other_name.close()
     assert seen == []
+
+
+async def test_a_pooled_connection_found_closing_is_replaced_quietly(
+        layer: bool, certs: tuple[Path, ssl.SSLContext]) -> None:
+    """A kept-alive connection that is closing when a request picks it (the server closed
+    it while the loop was busy): the request goes out on a fresh connection, and the
+    dropped one leaves no failed future behind ("Future exception was never retrieved")."""
+    import asyncio
+    import gc
+
+    cert, server_ctx = certs
+    errors: list[dict[str, object]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    try:
+        async with serve(handle, ssl_context=server_ctx) as port:
+            client = _client(port, cert)
+            try:
+                assert (await client.request(_head(port, 1), b"a"))[2] == b"a"
+                (idle,) = client._idle
+                assert idle.transport is not None
+                idle.transport.close()  # closing; connection_lost comes on a later turn
+                assert (await client.request(_head(port, 1), b"b"))[2] == b"b"
+                for _ in range(5):
+                    await asyncio.sleep(0)
+                del idle
+                gc.collect()
+            finally:
+                await client.close()
+    finally:
+        loop.set_exception_handler(None)
+    assert errors == []
