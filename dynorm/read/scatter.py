@@ -33,7 +33,13 @@ from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import KeyCondition
 from dynorm.read.builder import M, _decode_all
-from dynorm.read.pagination import DONE, Page, decode_positions, encode_positions
+from dynorm.read.pagination import (
+    DONE,
+    Page,
+    decode_positions,
+    encode_positions,
+    read_capacity,
+)
 from dynorm.read.query import Query
 from dynorm.schema.meta import IndexMeta
 
@@ -91,7 +97,7 @@ class _ShardQuery(Query[M]):
 class _Stream:
     """One shard's items in order, and where it stands (for cursors)."""
 
-    __slots__ = ("after", "at", "key_of", "pages", "raws", "start", "started")
+    __slots__ = ("after", "at", "capacity", "key_of", "pages", "raws", "start", "started")
 
     def __init__(self, query: _ShardQuery[Any], start: Position) -> None:
         self.start: Position = start  # the start key of the response in raws
@@ -99,6 +105,8 @@ class _Stream:
         self.raws: list[Item] = []
         self.at = 0
         self.started = False
+        #: the capacity its responses reported since `_Merge.harvest()` last took it
+        self.capacity: Any = None
         self.key_of = query._key_of
         self.pages: AsyncGenerator[Response, None] | None = None
         if start != DONE:
@@ -117,6 +125,7 @@ class _Stream:
                 self.pages = None
                 break
             self.started = True
+            self.capacity = read_capacity("Query", response, self.capacity)
             self.raws = response.get("Items", [])
             self.after = response.get("LastEvaluatedKey") or None
             self.at = 0
@@ -214,6 +223,16 @@ class _Merge:
     def positions(self) -> list[Position]:
         return [s.position() for s in self.streams]
 
+    def harvest(self) -> Any:
+        """The capacity the shards' responses reported since the last harvest (None
+        without ``connect(capacity=True)``)."""
+        total = None
+        for stream in self.streams:
+            if stream.capacity is not None:
+                total = stream.capacity if total is None else total + stream.capacity
+                stream.capacity = None
+        return total
+
     async def close(self) -> None:
         await asyncio.gather(*(s.close() for s in self.streams), return_exceptions=True)
 
@@ -299,9 +318,10 @@ class ShardedQuery(Query[M]):
         try:
             async for raws in self._chunks(merge, self._page_size or _CHUNK, self._limit):
                 cursor = None if merge.finished else self._positions_cursor(merge)
+                capacity = merge.harvest()
                 if self._full:
                     raws = await self._whole_items(raws)
-                yield Page(_decode_all(self._decode, raws), cursor)
+                yield Page(_decode_all(self._decode, raws), cursor, capacity)
         finally:
             await merge.close()
 
@@ -329,11 +349,12 @@ class ShardedQuery(Query[M]):
             async for chunk in self._chunks(merge, size, size):
                 raws = chunk
             after = None if merge.finished else self._positions_cursor(merge)
+            capacity = merge.harvest()
         finally:
             await merge.close()
         if self._full:
             raws = await self._whole_items(raws)
-        return Page(_decode_all(self._decode, raws), after)
+        return Page(_decode_all(self._decode, raws), after, capacity)
 
     async def count(self) -> int:
         """How many items match in all shards (their counts summed; capped by limit)."""

@@ -146,6 +146,23 @@ async def test_a_keys_only_sharded_index_reads_partial_copies_or_whole_items(
 
 
 @pytest.mark.dynorm_tables([Entry])
+async def test_a_page_reports_what_its_shard_queries_consumed(
+        conn: Connection, dynorm_server: LocalServer) -> None:
+    async with dynorm.batch() as b:
+        for i in range(6):
+            b.save(Entry(player=f"p{i}", round=i, game="c", score=i), unversioned=True)
+    async with dynorm_server.connect(transport="fast", capacity=True) as counted:
+        page = await Entry.by_game.query(Entry.game == "c").page(size=3)
+        assert page.capacity is not None and page.capacity.read > 0
+        assert page.capacity.read == counted.capacity.total.read  # its 4 shard queries
+        pages = [p async for p in Entry.by_game.query(Entry.game == "c").page_size(4)
+                 .pages()]
+        assert [len(p) for p in pages] == [4, 2]
+        assert sum(p.capacity.read for p in pages if p.capacity) == \
+            counted.capacity.total.read - page.capacity.read
+
+
+@pytest.mark.dynorm_tables([Entry])
 async def test_a_forged_or_foreign_cursor_is_refused(conn: Connection) -> None:
     async with dynorm.batch() as b:
         for i in range(6):
