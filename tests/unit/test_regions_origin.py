@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dynorm
 from dynorm import MockTransport, Model, Origin, PartitionKey, Version, attr, is_echo, origin_of
@@ -107,3 +109,50 @@ def test_origin_of_items_records_and_echoes() -> None:
     assert not is_echo(record("INSERT", item), "eu-west-1")
     assert not is_echo(record("INSERT", {"seat_id": {"S": "s1"}}), "us-east-1")
     assert not is_echo(record("REMOVE", item), "us-east-1")   # a delete carries no stamp
+
+
+class Bag(Model, table="bags"):
+    bag_id: Annotated[str, PartitionKey]
+    a: int = 0
+    b: str = ""
+    c: set[str] = set()
+    d: list[int] = []
+    version: Annotated[int, Version] = 0
+
+
+def _value() -> dict[str, Any]:
+    return {"M": {"region": {"S": "eu-west-1"}, "at": {"N": "1"}}}
+
+
+_ACTIONS = {
+    "set a": lambda: attr(Bag.a).set(1), "add a": lambda: attr(Bag.a).add(2),
+    "remove b": lambda: attr(Bag.b).remove(), "set b": lambda: attr(Bag.b).set("x"),
+    "add c": lambda: attr(Bag.c).add({"x"}), "delete c": lambda: attr(Bag.c).delete({"y"}),
+    "append d": lambda: attr(Bag.d).append([1]), "remove d": lambda: attr(Bag.d).remove(),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(sorted(_ACTIONS)), min_size=1, max_size=4,
+                unique_by=lambda name: name.split()[1]), st.booleans())
+def test_stamping_any_update_keeps_one_set_clause_and_every_action(names: list[str],
+                                                                    bump: bool) -> None:
+    from dynorm.schema.prepare import update_operation
+    from dynorm.transport.origin import stamp
+
+    actions = tuple(_ACTIONS[name]() for name in names)
+    request = update_operation(Bag, "bags", {"bag_id": {"S": "b1"}}, actions, None,
+                               "ALL_NEW", bump=bump).to_request()
+    stamped = stamp("UpdateItem", request, "_origin", "eu-west-1", 1)
+    before, after = request["UpdateExpression"], stamped["UpdateExpression"]
+    words = after.split()
+    assert [w for w in words if w in ("SET", "REMOVE", "ADD", "DELETE")] == sorted(
+        {w for w in before.split() if w in ("SET", "REMOVE", "ADD", "DELETE")} | {"SET"},
+        key=words.index)
+    assert words.count("SET") == 1
+    assert after.replace("#dynorm_origin = :dynorm_origin, ", "").replace(
+        "SET #dynorm_origin = :dynorm_origin ", "") == before
+    assert stamped["ExpressionAttributeNames"] == {
+        **request.get("ExpressionAttributeNames", {}), "#dynorm_origin": "_origin"}
+    assert stamped["ExpressionAttributeValues"] == {
+        **request.get("ExpressionAttributeValues", {}), ":dynorm_origin": _value()}
