@@ -151,6 +151,7 @@ class RegionRouter:
     # ------------------------------------------------------------------ Transport
 
     async def open(self) -> None:
+        self._closed = False
         for transport in self.transports.values():
             await transport.open()
 
@@ -240,7 +241,7 @@ class RegionRouter:
             await asyncio.sleep(self.policy.probe_interval)
             try:
                 await self.transports[region].call("ListTables", {"Limit": 1})
-            except (TransportError, ServiceError) as error:
+            except Exception as error:  # a probe never dies of one answer
                 answered = 0
                 log.debug("dynorm: probe of %s: %s", region, error)
                 continue
