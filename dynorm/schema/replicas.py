@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MRSC_REGION_SETS",
     "Consistency",
+    "check_replica_keys",
     "check_replicas",
     "refuse_strong",
     "refuse_transaction",
@@ -111,6 +112,28 @@ def check_replicas(replicas: Sequence[str] | None, consistency: str | None,
             f"TableSettings: {', '.join(every)} is not one of AWS's MRSC Region sets: the "
             f"three Regions of an MRSC table must come from one set ({_FIX_SETS})")
     return regions
+
+
+def check_replica_keys(keys: Mapping[str, str], replicas: Sequence[str] | None,
+                       encryption: str | None) -> dict[str, str]:
+    """Validate ``replica_kms_keys``: KMS encryption, keys for declared replicas only.
+
+    Raises:
+        ValueError: naming what is wrong and the fix.
+    """
+    if encryption != "KMS":
+        raise ValueError("TableSettings: replica_kms_keys needs encryption='KMS'")
+    unknown = sorted(set(keys) - set(replicas or ()))
+    if unknown:
+        raise ValueError(
+            f"TableSettings: replica_kms_keys names {', '.join(unknown)}, not among replicas "
+            f"({', '.join(replicas or ()) or 'none declared'})")
+    for region, key in keys.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(
+                f"TableSettings: replica_kms_keys[{region!r}] must be a key id or ARN, not "
+                f"{key!r}")
+    return dict(keys)
 
 
 def strong_settings(model: type[Any]) -> bool:

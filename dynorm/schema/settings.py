@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from dynorm.exceptions import SchemaError
-from dynorm.schema.replicas import Consistency, check_replicas
+from dynorm.schema.replicas import Consistency, check_replica_keys, check_replicas
 
 __all__ = [
     "BillingMode",
@@ -135,6 +135,9 @@ class TableSettings:
             indexes). Fixed when the global table is made.
         witness: with ``consistency="STRONG"`` and two replicas, the third Region, which
             holds a witness (replicated change data, no reads or writes).
+        replica_kms_keys: with ``encryption="KMS"`` and a key of your own, per replica
+            Region the KMS key there (keys are regional): sent as the new replica's
+            ``KMSMasterKeyId``.
         resource_policy: the table's resource-based policy (a dict or its JSON; ``{}``:
             none), exactly: ``apply()`` puts it, or deletes the table's. Name the table
             by its full ARN in ``Resource``. See docs/security.md.
@@ -155,6 +158,7 @@ class TableSettings:
     replicas: Sequence[str] | None = None
     consistency: Consistency | None = None
     witness: str | None = None
+    replica_kms_keys: Mapping[str, str] | None = None
     resource_policy: Mapping[str, Any] | str | None = None
 
     def __post_init__(self) -> None:
@@ -204,6 +208,9 @@ class TableSettings:
         object.__setattr__(self, "index_throughput", dict(self.index_throughput))
         object.__setattr__(self, "replicas", check_replicas(
             self.replicas, self.consistency, self.witness, self.stream))
+        if self.replica_kms_keys is not None:
+            object.__setattr__(self, "replica_kms_keys", check_replica_keys(
+                self.replica_kms_keys, self.replicas, self.encryption))
 
     @property
     def stream_view(self) -> StreamViewType | None:

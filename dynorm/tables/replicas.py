@@ -98,7 +98,7 @@ def replica_changes(table: str, settings: TableSettings, state: TableState,
         if region in have:
             continue
         request: dict[str, Any] = {"TableName": table,
-                                   "ReplicaUpdates": [{"Create": {"RegionName": region}}]}
+                                   "ReplicaUpdates": [_create(settings, region)]}
         if first and settings.consistency == "EVENTUAL":
             request["MultiRegionConsistency"] = "EVENTUAL"
         first = False
@@ -121,7 +121,7 @@ def _strong(table: str, settings: TableSettings, want: list[str], have: dict[str
     if not have and not witnesses:
         request: dict[str, Any] = {
             "TableName": table,
-            "ReplicaUpdates": [{"Create": {"RegionName": r}} for r in want],
+            "ReplicaUpdates": [_create(settings, r) for r in want],
         }
         if witness:
             request["GlobalTableWitnessUpdates"] = [{"Create": {"RegionName": witness}}]
@@ -138,6 +138,15 @@ def _strong(table: str, settings: TableSettings, want: list[str], have: dict[str
         declared = ", ".join(want) + (f" + witness {witness}" if witness else "")
         return [_blocking(table, "MRSC Regions", current, declared)]
     return []
+
+
+def _create(settings: TableSettings, region: str) -> dict[str, Any]:
+    """One ``Create`` of ``ReplicaUpdates`` (with the Region's KMS key when declared)."""
+    action: dict[str, Any] = {"RegionName": region}
+    key = (settings.replica_kms_keys or {}).get(region)
+    if key:
+        action["KMSMasterKeyId"] = key
+    return {"Create": action}
 
 
 def _blocking(table: str, what: str, current: str, declared: str) -> Change:

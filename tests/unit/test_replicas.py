@@ -323,3 +323,26 @@ async def test_plan_of_replicas_needs_a_one_region_connection() -> None:
         with pytest.raises(DynormError, match=r"plan\(\) of replicas \(us-east-1, eu-west-1, "
                            r"ap-south-1\) needs a one-Region connection"):
             await plan(Order)
+
+
+async def test_replicas_of_a_kms_table_get_their_regional_keys() -> None:
+    class Vault(Model, table="vault", settings=TableSettings(
+            replicas=("us-east-1", "eu-west-1", "eu-central-1"), encryption="KMS",
+            kms_key="alias/vault", replica_kms_keys={"eu-west-1": "alias/vault-eu"})):
+        vault_id: Annotated[str, PartitionKey]
+
+    server = Server("vault", "vault_id")
+    server.table["SSEDescription"] = {  # type: ignore[index]
+        "Status": "ENABLED", "KMSMasterKeyArn": "arn:aws:kms:us-east-1:1:alias/vault"}
+    async with dynorm.connect(transport=MockTransport(server), region="us-east-1"):
+        found = await plan(Vault)
+    assert [c.steps[0].request["ReplicaUpdates"] for c in found if c.kind == "replicas"] == [
+        [{"Create": {"RegionName": "eu-west-1", "KMSMasterKeyId": "alias/vault-eu"}}],
+        [{"Create": {"RegionName": "eu-central-1"}}],
+    ]
+    with pytest.raises(ValueError, match="replica_kms_keys needs encryption='KMS'"):
+        TableSettings(replicas=("us-east-1",), replica_kms_keys={"us-east-1": "k"})
+    with pytest.raises(ValueError, match=r"replica_kms_keys names ap-south-1, not among "
+                       r"replicas \(us-east-1\)"):
+        TableSettings(replicas=("us-east-1",), encryption="KMS",
+                      replica_kms_keys={"ap-south-1": "k"})
