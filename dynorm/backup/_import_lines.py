@@ -13,6 +13,9 @@ from dynorm.backup.errors import TransferError
 from dynorm.backup.sources import Source
 from dynorm.backup.storage import Storage
 from dynorm.codec.json import Fragment, dumps
+from dynorm.schema.classes import meta_of
+from dynorm.security import ready_to_read
+from dynorm.security.envelope import SealedAttr
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -56,6 +59,12 @@ class LineReader:
         self.key_names = key_names
         self.model = model
         self.raw_json = raw_json
+        #: the model's sealed fields whose values need I/O before an item can be read
+        #: (KMS data keys, values in S3): `read()` leaves their items' check to
+        #: `check_loaded()`, which loads them first, as every read path does
+        self.loading: tuple[SealedAttr, ...] = ()
+        if model is not None and meta_of(model).loaders:
+            self.loading = meta_of(model).sealed
 
     def key_identity(self, item: dict[str, Any]) -> bytes:
         """What tells two items of the table apart: their key values, as JSON."""
@@ -76,13 +85,31 @@ class LineReader:
         if missing:
             return reject_record(key, index, f"the item lacks the key attribute(s) "
                                  f"{', '.join(missing)} of table {self.table!r}", item)
-        if self.model is not None:
-            try:
-                self.model.from_item(item)
-            except Exception as exc:  # ValidationFailed, or a value the codec refuses
-                return reject_record(key, index, f"{type(exc).__name__}: {exc}", item)
+        if self.model is not None and not self.loading:
+            failed = self._check(key, index, item, item)
+            if failed is not None:
+                return failed
         payload: Any = Fragment(text) if self.raw_json and text is not None else item
         return self.key_identity(item), item, key, index, payload
+
+    async def check_loaded(self, entry: Entry) -> Entry | bytes:
+        """The check `read()` left to this (`loading`): the data keys and stored values
+        of the item's sealed fields loaded, on a copy (the item written keeps its
+        references to stored values), then the model's check."""
+        _, item, key, index, _ = entry
+        readable = dict(item)
+        await ready_to_read(self.loading, (readable,))
+        failed = self._check(key, index, readable, item)
+        return entry if failed is None else failed
+
+    def _check(self, key: str, index: int, readable: dict[str, Any],
+               item: dict[str, Any]) -> bytes | None:
+        assert self.model is not None
+        try:
+            self.model.from_item(readable)
+        except Exception as exc:  # ValidationFailed, or a value the codec refuses
+            return reject_record(key, index, f"{type(exc).__name__}: {exc}", item)
+        return None
 
 
 async def file_lines(storage: Storage, source: Source, start: tuple[int, int]

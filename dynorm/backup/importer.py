@@ -121,6 +121,8 @@ class _Import:
                 continue
             self.reporter.bytes += len(raw)
             found = self.lines.read(self.source.files[index], line, raw)
+            if self.lines.loading and not isinstance(found, bytes):
+                found = await self.lines.check_loaded(found)
             if isinstance(found, bytes):
                 chunk.rejects.append(found)
             else:
