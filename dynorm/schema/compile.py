@@ -287,12 +287,21 @@ def _sealed(name: str, cls: type[pydantic.BaseModel], codec: ObjectCodec, partit
             )
         if encrypted is not None:
             info.repr = False  # reprs of the model never show the decrypted value
+        plain_ok = bool((encrypted is not None and encrypted.accept_plaintext) or (
+            compressed is not None and compressed.accept_plaintext))
+        field_codec = codec.fields[field].codec
+        if plain_ok and (field_codec.tags is None or "B" in field_codec.tags
+                         or "BS" in field_codec.tags):
+            raise SchemaError(
+                f"{name}.{field}: accept_plaintext cannot be used on a field stored as "
+                "bytes (or as any type): a plain value could not be told from an altered "
+                "sealed one")
         sealed.append(SealedAttr(
             field, codec.fields[field].attr,
             encrypted.keyring if encrypted is not None else None,
             compressed.algorithm if compressed is not None else None,
             compressed.level if compressed is not None else None,
-            store, codec.fields[field].codec,
+            store, field_codec, plain_ok,
         ))
     return tuple(sealed)
 

@@ -60,6 +60,8 @@ class SealedAttr:
     level: int | None = None
     store: ValueStore | None = None
     codec: Any = None  # the field's codec (a value store encodes before the item is built)
+    #: read a value stored before the field was sealed (not binary) as it is
+    accept_plaintext: bool = False
 
     def content(self, av: AttributeValue) -> bytes:
         """The bytes a value store holds for ``av`` (packed, compressed if marked)."""
@@ -286,6 +288,8 @@ def _failed(reason: str) -> DecryptionFailed:
 def _open(spec: SealedAttr, av: AttributeValue, table: str,
           key: Mapping[str, AttributeValue]) -> AttributeValue:
     data = av.get("B")
+    if spec.accept_plaintext and (len(av) != 1 or data is None):
+        return av  # stored before the field was sealed (accept_plaintext=True)
     if not isinstance(data, (bytes, bytearray, memoryview)) or len(av) != 1:
         what = "an encrypted" if spec.keyring is not None else "a compressed"
         raise _failed(f"it is stored as {next(iter(av), '?')}, not as {what} value "

@@ -37,15 +37,21 @@ class Encrypted:
 
     Args:
         keyring: a `LocalKeyring` or `KmsKeyring` (any `Keyring`).
+        accept_plaintext: while existing items are being encrypted (a migration), read a
+            value stored before the field was marked as it is; writes always encrypt.
+            Anyone who can write the table can then plant a value: turn it off once the
+            migration is done. Not for fields stored as bytes (a plain value could not
+            be told from an altered ciphertext).
     """
 
-    __slots__ = ("keyring",)
+    __slots__ = ("accept_plaintext", "keyring")
 
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, *, accept_plaintext: bool = False) -> None:
         if not isinstance(keyring, Keyring):
             raise TypeError(f"Encrypted() takes a keyring (LocalKeyring, KmsKeyring), got "
                             f"{type(keyring).__name__}")
         self.keyring = keyring
+        self.accept_plaintext = accept_plaintext
 
     def __repr__(self) -> str:
         return f"Encrypted({self.keyring!r})"
@@ -58,11 +64,15 @@ class Compressed:
     Args:
         algorithm: ``"zstd"``, ``"zlib"``, or None for the best available.
         level: the compression level (default: the algorithm's).
+        accept_plaintext: read a value stored before the field was marked as it is
+            (while a migration compresses existing items); writes always compress. Not
+            for fields stored as bytes.
     """
 
-    __slots__ = ("algorithm", "level")
+    __slots__ = ("accept_plaintext", "algorithm", "level")
 
-    def __init__(self, algorithm: str | None = None, level: int | None = None) -> None:
+    def __init__(self, algorithm: str | None = None, level: int | None = None, *,
+                 accept_plaintext: bool = False) -> None:
         from dynorm.security.envelope import zstd_available
 
         if algorithm is None:
@@ -74,6 +84,7 @@ class Compressed:
                              "(pip install 'dynorm[zstd]')")
         self.algorithm = algorithm
         self.level = level
+        self.accept_plaintext = accept_plaintext
 
     def __repr__(self) -> str:
         return f"Compressed({self.algorithm!r})"

@@ -300,3 +300,36 @@ def test_lazy_upgrades_see_decrypted_values_and_may_rename_them() -> None:
     assert seen == ["s3cret"] and upgraded.token == "S3CRET"
     current = meta_of(AccountV2).encode_item(upgraded)  # saved: sealed under "token"
     assert from_item(AccountV2, current).token == "S3CRET" and len(seen) == 1
+
+
+def test_accept_plaintext_reads_values_stored_before_the_field_was_encrypted() -> None:
+    class Before(Model, table="adopt"):
+        k: Annotated[str, PartitionKey]
+        email: str
+        notes: str = ""
+
+    class During(Model, table="adopt"):
+        k: Annotated[str, PartitionKey]
+        email: Annotated[str, Encrypted(KEYS, accept_plaintext=True)]
+        notes: Annotated[str, Compressed(accept_plaintext=True)] = ""
+
+    class After(Model, table="adopt"):
+        k: Annotated[str, PartitionKey]
+        email: Annotated[str, Encrypted(KEYS)]
+        notes: Annotated[str, Compressed()] = ""
+
+    plain = meta_of(Before).encode_item(Before(k="a", email="a@example.com", notes="n"))
+    during = opened(plain, During)
+    assert (during.email, during.notes) == ("a@example.com", "n")
+    with pytest.raises(DecryptionFailed, match="not as an encrypted value"):
+        opened(plain, After)
+    resealed = meta_of(During).encode_item(during)  # writes always seal
+    assert set(resealed["email"]) == {"B"} and set(resealed["notes"]) == {"B"}
+    assert opened(resealed, After).email == "a@example.com"
+    tampered = dict(resealed, email={"B": resealed["email"]["B"][:-1] + b"x"})
+    with pytest.raises(DecryptionFailed, match="does not authenticate"):
+        opened(tampered, During)  # a sealed value is still checked
+    with pytest.raises(SchemaError, match=r"accept_plaintext.*bytes"):
+        class Raw(Model, table="adopt"):
+            k: Annotated[str, PartitionKey]
+            blob: Annotated[bytes, Encrypted(KEYS, accept_plaintext=True)]
