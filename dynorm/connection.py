@@ -45,7 +45,13 @@ from dynorm.exceptions import (
 from dynorm.observe.calls import CallRecord, Hook, Observer, Telemetry, table_names
 from dynorm.observe.capacity import CapacityTotals
 from dynorm.transport._config import ProfileNotFound
-from dynorm.transport.base import RetryPolicy, Transport, settle_ambiguous
+from dynorm.transport.base import (
+    NOT_REPEATED,
+    RetryPolicy,
+    Transport,
+    adds_up_when_repeated,
+    settle_ambiguous,
+)
 from dynorm.transport.origin import ORIGIN_ATTRIBUTE, stamp
 from dynorm.transport.regions import (
     READ_OPERATIONS,
@@ -414,6 +420,10 @@ class Connection:
                 if not is_retryable(error):
                     raise
                 uncertain = uncertain or may_have_applied(error)
+                if uncertain and adds_up_when_repeated(operation, body):
+                    error.ambiguous = True
+                    error.args = (f"{error} [{NOT_REPEATED}]",)
+                    raise
                 if router is not None and stranded(router, operation, region, uncertain):
                     error.ambiguous = True
                     error.args = (f"{error} [{STRANDED.format(region=region)}]",)
@@ -428,6 +438,9 @@ class Connection:
                 if not error.retryable:
                     raise
                 uncertain = uncertain or error.sent
+                if uncertain and adds_up_when_repeated(operation, body):
+                    raise TransportError(f"{operation}: {error} [{NOT_REPEATED}]", sent=True,
+                                         retryable=False) from error.__cause__ or error
                 if router is not None and stranded(router, operation, region, uncertain):
                     raise TransportError(
                         f"{operation}: {error} [{STRANDED.format(region=region)}]",

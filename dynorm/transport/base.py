@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol, runtime_checkable
@@ -10,7 +11,14 @@ from typing import Any, Protocol, runtime_checkable
 from dynorm._types import Request, Response
 from dynorm.exceptions import ServiceError
 
-__all__ = ["STREAM_OPERATIONS", "RetryPolicy", "Transport", "settle_ambiguous"]
+__all__ = [
+    "NOT_REPEATED",
+    "STREAM_OPERATIONS",
+    "RetryPolicy",
+    "Transport",
+    "adds_up_when_repeated",
+    "settle_ambiguous",
+]
 
 #: Operations served by the DynamoDB Streams endpoint rather than DynamoDB's.
 STREAM_OPERATIONS = frozenset({"DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"})
@@ -124,3 +132,46 @@ def settle_ambiguous(operation: str, payload: Request, error: ServiceError) -> R
     elif operation == "DeleteItem" and stored is None:
         return {}
     return None
+
+
+#: Why an uncertain, unconditional counting update is raised instead of retried.
+NOT_REPEATED = ("not retried: this unconditional update adds, computes or appends, and "
+                "the failed attempt may have been applied; read the item to see whether it "
+                "was, or guard the update with a condition (a Version field) so that a "
+                "repeat fails instead of counting twice")
+
+#: The clause keywords of an update expression (reserved words: never a bare name).
+_CLAUSES = re.compile(r"\b(SET|ADD|DELETE|REMOVE)\b", re.IGNORECASE)
+#: An ADD action: a path, then the value's placeholder.
+_ADD_ACTION = re.compile(r"(:[A-Za-z0-9_]+)\s*(?:,|$)")
+
+
+def adds_up_when_repeated(operation: str, payload: Request) -> bool:
+    """Whether applying this write twice leaves another item than applying it once.
+
+    True for an ``UpdateItem`` without a ``ConditionExpression`` that adds to a number
+    (``ADD #n :one`` with a number value), computes (``SET #n = #n + :one``) or appends
+    (``list_append``). Such a write must not be sent again after an attempt that may
+    have been applied (its answer lost): nothing on the client or the server can tell
+    whether the first one counted. Every other write is idempotent (puts, deletes,
+    ``SET`` of values, ``REMOVE``, set ``ADD``/``DELETE``, batch writes) or guarded: a
+    conditional write is expected to fail its own condition when repeated (dynorm's
+    version guard does; a condition that a repeat still passes is the caller's choice).
+    """
+    if operation != "UpdateItem" or "ConditionExpression" in payload:
+        return False
+    expression = payload.get("UpdateExpression")
+    if not isinstance(expression, str):
+        return False
+    values = payload.get("ExpressionAttributeValues") or {}
+    parts = _CLAUSES.split(expression)
+    for keyword, body in zip(parts[1::2], parts[2::2], strict=True):
+        keyword = keyword.upper()
+        if keyword == "SET" and ("+" in body or "-" in body or "list_append" in body):
+            return True
+        if keyword == "ADD":
+            for placeholder in _ADD_ACTION.findall(body.strip()):
+                value = values.get(placeholder)
+                if not isinstance(value, dict) or "N" in value:
+                    return True  # a number (or unknown: assume the worst)
+    return False

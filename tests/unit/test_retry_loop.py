@@ -24,6 +24,7 @@ from dynorm.exceptions import (
     is_retryable,
     may_have_applied,
 )
+from dynorm.transport.base import adds_up_when_repeated
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0)
 
@@ -95,3 +96,66 @@ async def test_errors_that_are_not_retryable_go_out_at_once() -> None:
         with pytest.raises(TransportError, match="NoCredentialsError"):
             await conn.call("GetItem", {"TableName": "t"})
     assert len(transport.requests) == 1
+
+
+COUNT = {"TableName": "t", "Key": {"k": {"S": "a"}}, "UpdateExpression": "ADD #n0 :v0",
+         "ExpressionAttributeNames": {"#n0": "n"}, "ExpressionAttributeValues": {
+             ":v0": {"N": "1"}}}
+
+
+@pytest.mark.parametrize(("payload", "adds_up"), [
+    (COUNT, True),
+    ({**COUNT, "UpdateExpression": "SET #n0 = #n0 + :v0"}, True),
+    ({**COUNT, "UpdateExpression": "SET #a = :a, #n0 = #n0 - :v0 REMOVE #b"}, True),
+    ({**COUNT, "UpdateExpression": "set #l = list_append(#l, :v0)"}, True),
+    ({**COUNT, "UpdateExpression": "SET #a = :a ADD #n0 :v0, #s :s"}, True),
+    # idempotent: plain values, REMOVE, set ADD/DELETE, if_not_exists
+    ({**COUNT, "UpdateExpression": "SET #n0 = :v0 REMOVE #b"}, False),
+    ({**COUNT, "ExpressionAttributeValues": {":v0": {"SS": ["x"]}}}, False),
+    ({**COUNT, "UpdateExpression": "DELETE #n0 :v0",
+      "ExpressionAttributeValues": {":v0": {"NS": ["1"]}}}, False),
+    ({**COUNT, "UpdateExpression": "SET #n0 = if_not_exists(#n0, :v0)"}, False),
+    # guarded: a repeat is expected to fail its condition (dynorm's version guard)
+    ({**COUNT, "ConditionExpression": "#v = :v"}, False),
+    ({"TableName": "t", "Item": {}}, False),
+])
+def test_what_adds_up_when_repeated(payload: dict[str, Any], adds_up: bool) -> None:
+    operation = "UpdateItem" if "UpdateExpression" in payload else "PutItem"
+    assert adds_up_when_repeated(operation, payload) is adds_up
+
+
+@pytest.mark.parametrize("failure", [
+    TransportError("reset after sending"),
+    ServerError("down", code="InternalServerError", status=500),
+])
+async def test_an_unconditional_count_is_not_sent_again_after_a_lost_answer(
+        failure: Exception) -> None:
+    """The first ADD may have been applied: a second would count twice, silently. It is
+    raised, marked ambiguous, after one attempt."""
+    transport = scripted(failure, {})
+    async with dynorm.connect(transport=transport, retry=FAST) as conn:
+        with pytest.raises((TransportError, ServerError)) as info:
+            await conn.call("UpdateItem", COUNT)
+    assert len(transport.requests) == 1
+    assert "not retried" in str(info.value)
+    error = info.value
+    if isinstance(error, TransportError):
+        assert error.sent and not error.retryable
+    else:
+        assert isinstance(error, ServerError) and error.ambiguous
+
+
+async def test_an_unconditional_count_is_retried_after_throttling() -> None:
+    """Throttling says the attempt was not applied: retrying counts once."""
+    transport = scripted(Throttled("slow down", code="ThrottlingException"), {})
+    async with dynorm.connect(transport=transport, retry=FAST) as conn:
+        assert await conn.call("UpdateItem", COUNT) == {}
+    assert len(transport.requests) == 2
+
+
+async def test_an_idempotent_update_is_retried_after_a_lost_answer() -> None:
+    transport = scripted(TransportError("reset after sending"), {})
+    update = {**COUNT, "UpdateExpression": "SET #n0 = :v0"}
+    async with dynorm.connect(transport=transport, retry=FAST) as conn:
+        assert await conn.call("UpdateItem", update) == {}
+    assert len(transport.requests) == 2
