@@ -333,3 +333,54 @@ def test_accept_plaintext_reads_values_stored_before_the_field_was_encrypted() -
         class Raw(Model, table="adopt"):
             k: Annotated[str, PartitionKey]
             blob: Annotated[bytes, Encrypted(KEYS, accept_plaintext=True)]
+
+
+class Remote(Keyring):
+    """A keyring whose data keys need I/O (as KMS's do), over a local one."""
+
+    kind = b"R"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = LocalKeyring({"r": K2})
+
+    async def _generate(self) -> tuple[bytes, bytes]:
+        plain, wrapped = self.inner._generate_now()
+        return plain, b"R" + wrapped
+
+    async def _unwrap(self, wrapped: bytes) -> bytes:
+        return self.inner._unwrap_now(wrapped[1:])
+
+
+async def test_the_lambda_adapter_loads_data_keys_before_decoding() -> None:
+    from dynorm.codec.json import dumps, loads
+    from dynorm.schema.decode import from_item
+    from dynorm.streams import ChangeEvent, StreamListener
+
+    remote = Remote()
+
+    class Secret(Model, table="lambda_secrets"):
+        k: Annotated[str, PartitionKey]
+        s: Annotated[str, Encrypted(remote)]
+
+    await remote.ready_to_write()
+    item = meta_of(Secret).encode_item(Secret(k="a", s="from the stream"))
+    remote.forget()  # a fresh Lambda container: no data key cached
+    with pytest.raises(KeyringError, match="async reads"):
+        from_item(Secret, item)
+    listener = StreamListener(Secret)
+    seen: list[ChangeEvent[Secret]] = []
+
+    @listener.on(Secret)
+    async def changed(event: ChangeEvent[Secret]) -> None:
+        seen.append(event)
+
+    record = {"eventID": "1", "eventName": "INSERT", "eventSource": "aws:dynamodb",
+              "dynamodb": {"Keys": {"k": {"S": "a"}}, "NewImage": loads(dumps(item)),
+                           "SequenceNumber": "1", "StreamViewType": "NEW_IMAGE"},
+              "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/"
+                                "lambda_secrets/stream/2026-01-01T00:00:00.000"}
+    result = await listener.lambda_handler(table_prefix="")({"Records": [record]}, None)
+    assert result == {"batchItemFailures": []}
+    assert seen[0].new is not None and seen[0].new.s == "from the stream"
+    assert remote.calls["unwrap"] == 1
