@@ -64,9 +64,14 @@ class Operand:
         """The codec that encodes values compared with this operand."""
         raise NotImplementedError
 
+    def _as_operand(self) -> Operand:
+        """This operand on the other side of a comparison or in an update (a path of a
+        sealed field refuses)."""
+        return self
+
     def _operand(self, value: Any) -> Operand:
         if isinstance(value, Operand):
-            return value
+            return value._as_operand()
         if isinstance(value, Condition):
             raise ExpressionError(f"{self.label}: cannot compare with a condition ({value!r})")
         return Value(encode(self.label, self._value_codec(), value))

@@ -84,7 +84,7 @@ def _term(anchor: Path, value: Any, what: str) -> Term:
     if isinstance(value, (Size, Condition)):
         raise ExpressionError(f"{anchor.label}: {value!r} cannot be used in an update")
     if isinstance(value, Operand):  # a Path (the only other Operand)
-        return value  # type: ignore[return-value]
+        return value._as_operand()  # type: ignore[return-value]
     return Value(encode(anchor.label, anchor.codec, value))
 
 

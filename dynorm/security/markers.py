@@ -129,7 +129,10 @@ class SealedPath(Path):
             "change it with save()"
         )
 
-    # comparisons (==, <, between, is_in) and values in updates
+    # comparisons (==, <, between, is_in) and values in updates, on either side
+    def _as_operand(self) -> NoReturn:
+        self._refuse("a comparison, condition or update as the other operand")
+
     def _operand(self, value: Any) -> NoReturn:
         self._refuse("a comparison or condition")
 

@@ -210,6 +210,9 @@ def test_key_template_input_refused() -> None:
     lambda: Card.pin.add(1),
     lambda: Card.pin.set(Card.pin + 1),
     lambda: Card.meta.if_not_exists({}),
+    lambda: Card.label == Card.number,  # the sealed path on the other side
+    lambda: Card.label.set(Card.number),
+    lambda: Card.label.set(Card.label.if_not_exists(Card.number)),
 ])
 def test_expressions_on_encrypted_fields_refused(build: Any) -> None:
     with pytest.raises(ExpressionError, match="is encrypted"):
