@@ -15,7 +15,9 @@ attribute to every item it writes -- ``PutItem``, ``UpdateItem``, the puts of
 path of dynorm (save, update, upsert, batch, transaction, move) stamps it the same way:
 the Region the request was sent to and the client's clock in milliseconds
 (``{"region": "us-east-1", "at": 1767225600123}``). Deletes carry no stamp (there is no
-item left to carry it).
+item left to carry it). An item put with that attribute holding anything but a stamp (a
+field stored under the same name) is refused (`EncodingError`): the stamp would replace
+the field's value.
 
 The stamp is information for readers, not the conflict resolution itself: DynamoDB's
 global tables resolve concurrent writes by their own internal timestamps, which this
@@ -32,6 +34,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dynorm._types import Request
+from dynorm.exceptions import EncodingError
 
 __all__ = ["ORIGIN_ATTRIBUTE", "Origin", "is_echo", "origin_of", "stamp"]
 
@@ -65,10 +68,27 @@ def _value(region: str, millis: int) -> dict[str, Any]:
     return {"M": {"region": {"S": region}, "at": {"N": str(millis)}}}
 
 
-def _put(item: Any, attribute: str, value: dict[str, Any]) -> Any:
+def _put(item: Any, attribute: str, value: dict[str, Any], table: Any) -> Any:
     if not isinstance(item, Mapping):
         return item
+    held = item.get(attribute)
+    if held is not None and _stamp_fields(held) is None:
+        # a field stored under the stamp's name: the stamp would replace its value
+        raise EncodingError(
+            f"table {table!r}: the item holds attribute {attribute!r} as data "
+            f"({next(iter(held), '?')}), and the connection's origin stamp (origin=) is "
+            "written to that attribute, which would lose the value; name the stamp's "
+            "attribute otherwise (connect(origin='...')) or store the field under another "
+            "name (Field(alias=...))")
     return {**item, attribute: value}
+
+
+def _stamp_fields(av: Any) -> Mapping[str, Any] | None:
+    """The fields of a stamp's value (``{"region": {"S"}, "at": {"N"}}``), else None."""
+    fields = av.get("M") if isinstance(av, Mapping) else None
+    if not isinstance(fields, Mapping) or set(fields) != {"region", "at"}:
+        return None
+    return fields
 
 
 def _update(body: Mapping[str, Any], attribute: str, value: dict[str, Any]
@@ -94,7 +114,8 @@ def stamp(operation: str, payload: Request, attribute: str, region: str, millis:
     payload itself is not changed). Other operations come back as they are."""
     value = _value(region, millis)
     if operation == "PutItem":
-        return {**payload, "Item": _put(payload.get("Item"), attribute, value)}
+        return {**payload, "Item": _put(payload.get("Item"), attribute, value,
+                                        payload.get("TableName"))}
     if operation == "UpdateItem":
         return _update(payload, attribute, value)
     if operation == "BatchWriteItem":
@@ -102,7 +123,8 @@ def stamp(operation: str, payload: Request, attribute: str, region: str, millis:
         for table, writes in (payload.get("RequestItems") or {}).items():
             requests[table] = [
                 {"PutRequest": {**w["PutRequest"],
-                                "Item": _put(w["PutRequest"].get("Item"), attribute, value)}}
+                                "Item": _put(w["PutRequest"].get("Item"), attribute, value,
+                                             table)}}
                 if isinstance(w, Mapping) and "PutRequest" in w else w
                 for w in writes
             ]
@@ -111,8 +133,9 @@ def stamp(operation: str, payload: Request, attribute: str, region: str, millis:
         actions = []
         for action in payload.get("TransactItems") or ():
             if "Put" in action:
-                action = {"Put": {**action["Put"], "Item": _put(action["Put"].get("Item"),
-                                                                attribute, value)}}
+                put = action["Put"]
+                action = {"Put": {**put, "Item": _put(put.get("Item"), attribute, value,
+                                                      put.get("TableName"))}}
             elif "Update" in action:
                 action = {"Update": _update(action["Update"], attribute, value)}
             actions.append(action)
