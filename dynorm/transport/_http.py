@@ -40,6 +40,10 @@ class HTTPError(ConnectionError):
     """The connection failed, closed early or timed out, or the answer was malformed."""
 
 
+class _Unsent(HTTPError):
+    """The pooled connection was already closing: nothing was written to it."""
+
+
 class _Connection(asyncio.Protocol):
     __slots__ = ("_buffer", "_chunked", "_head", "_length", "_timer", "closed", "got_data",
                  "keep_alive", "transport", "waiter")
@@ -209,13 +213,15 @@ class HTTPClient:
         """Send ``head`` (request line and headers, ending in an empty line) and ``body``.
 
         Returns (status, lower-cased headers, body). A reused connection that the server
-        had closed is replaced once at no cost to the caller's retry budget. The server
-        may have read the request before it closed that connection, so the answer then
-        carries the pseudo-header `RESENT` (``":resent"``, not a valid header name):
+        had closed is replaced once at no cost to the caller's retry budget. Unless the
+        connection was already known to be closing (nothing was written to it), the
+        server may have read the request before it closed that connection, so the answer
+        then carries the pseudo-header `RESENT` (``":resent"``, not a valid header name):
         a caller sending a non-idempotent request must treat its outcome as possibly the
         second application (see ``FastTransport``).
         """
         async with self._limit:
+            maybe_sent = False
             for attempt in (0, 1):
                 idle = self._idle
                 conn = None
@@ -230,10 +236,11 @@ class HTTPClient:
                     conn = await self._connect()
                 try:
                     answer = await self._exchange(conn, head, body)
-                    if attempt:
+                    if maybe_sent:
                         answer[1][RESENT] = "1"
                     return answer
-                except HTTPError:
+                except HTTPError as exc:
+                    maybe_sent = not isinstance(exc, _Unsent)
                     self._all.discard(conn)
                     if conn.transport is not None:
                         conn.transport.abort()
@@ -249,7 +256,7 @@ class HTTPClient:
         if transport is None or transport.is_closing():
             # Before the waiter exists: the connection's close must not fail a future
             # nobody awaits ("Future exception was never retrieved").
-            raise HTTPError("connection closed")
+            raise _Unsent("connection closed")
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Any] = loop.create_future()
         conn.waiter = waiter
