@@ -387,3 +387,22 @@ async def test_the_lambda_adapter_loads_data_keys_before_decoding() -> None:
     assert result == {"batchItemFailures": []}
     assert seen[0].new is not None and seen[0].new.s == "from the stream"
     assert remote.calls["unwrap"] == 1
+
+
+_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
+_JSONISH = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), _TEXT, st.binary()),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(_TEXT.filter(bool), inner, max_size=3)),
+    max_leaves=10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(number=_TEXT.filter(bool), pin=st.one_of(st.none(), st.integers(-10**9, 10**9)),
+       meta=st.dictionaries(_TEXT.filter(bool), _JSONISH, max_size=4))
+def test_any_value_round_trips_through_encrypted_fields(number: str, pin: int | None,
+                                                        meta: dict[str, Any]) -> None:
+    card = Card(owner="o", n=1, number=SecretStr(number), pin=pin, meta=meta)
+    back = opened(sealed(card))
+    assert back.number.get_secret_value() == number
+    assert (back.pin, back.meta) == (pin, meta)
