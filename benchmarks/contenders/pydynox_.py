@@ -11,7 +11,6 @@ from pydynox import DynamoDBClient
 from benchmarks.contenders import Contender, Key
 from benchmarks.data import CREDS, MAX_SCORE, REGION, TABLE, Bench, plain
 
-
 # pydynox logs a WARNING for every call slower than its threshold (100 ms): on a loaded
 # machine that is most calls of a busy round, printed to stderr by logging's last resort
 # and paid for inside the timed region. Its errors are still shown.
