@@ -54,7 +54,7 @@ def from_item(cls: type[Model], item: Mapping[str, Any]) -> Any:
     try:
         return cls.model_validate(meta.decode_item(item, opened=opened))
     except pydantic.ValidationError as exc:
-        raise validation_failed(cls, item, exc) from exc
+        raise validation_failed(cls, item, exc) from _cause(meta, exc)
 
 
 def read(cls: type[Model], item: Mapping[str, Any]) -> Any:
@@ -96,7 +96,7 @@ def from_projection(cls: type[Model], item: Mapping[str, Any],
         try:
             values[fc.name] = partial_value(cls, fc.name, raw, part=fc.name in incomplete)
         except pydantic.ValidationError as exc:
-            raise validation_failed(cls, item, exc) from exc
+            raise validation_failed(cls, item, exc) from _cause(meta, exc)
     for attr in covered:  # returned by the read, yet not stored: what from_item says
         field = meta.codec.by_attr.get(attr)
         if field is not None and field.name not in values:
@@ -117,6 +117,12 @@ def decode_stored(cls: type[Model], raw: Mapping[str, Any] | None) -> Any:
         return read(cls, raw) or raw
     except (ValidationFailed, DecryptionFailed, KeyringError):
         return raw
+
+
+def _cause(meta: TableMeta, exc: pydantic.ValidationError) -> BaseException | None:
+    """The ``__cause__`` of a ValidationFailed: pydantic's error, which shows the input
+    values, except for a model with encrypted fields (their decrypted values)."""
+    return None if any(s.keyring is not None for s in meta.sealed) else exc
 
 
 def validation_failed(cls: type[Model], item: Mapping[str, Any],

@@ -406,3 +406,24 @@ def test_any_value_round_trips_through_encrypted_fields(number: str, pin: int | 
     back = opened(sealed(card))
     assert back.number.get_secret_value() == number
     assert (back.pin, back.meta) == (pin, meta)
+
+
+def test_a_decrypted_value_that_does_not_fit_is_not_shown() -> None:
+    import traceback
+
+    from dynorm import ValidationFailed
+    from dynorm.schema.decode import from_item
+
+    class Loose(Model, table="fit"):
+        k: Annotated[str, PartitionKey]
+        code: Annotated[str, Encrypted(KEYS)]
+
+    class Strict(Model, table="fit"):
+        k: Annotated[str, PartitionKey]
+        code: Annotated[int, Encrypted(KEYS)]
+
+    item = meta_of(Loose).encode_item(Loose(k="a", code="top-secret-code"))
+    with pytest.raises(ValidationFailed) as caught:
+        from_item(Strict, item)
+    shown = "".join(traceback.format_exception(caught.value))
+    assert "code" in str(caught.value) and "top-secret-code" not in shown
