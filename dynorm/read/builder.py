@@ -412,7 +412,7 @@ class _Read(Generic[M]):
                     left -= len(raws)
                 if self._full:
                     raws = await self._whole_items(raws)
-                yield Page(_decode_all(self._decode, raws), self._cursor(after),
+                yield Page(paused(_decode_all, self._decode, raws), self._cursor(after),
                            read_capacity(self._operation_name, response))
                 if last:
                     return

@@ -80,6 +80,15 @@ async def test_to_list_decodes_a_page_with_the_collector_paused() -> None:
     assert gc.isenabled()
 
 
+async def test_pages_decode_with_the_collector_paused() -> None:
+    SEEN.clear()
+    async with dynorm.connect(transport=MockTransport(lambda op, req: _page(4, 5))):
+        pages = [p async for p in Row.query(dynorm.attr(Row.pk) == "p").pages()]
+    assert [[r.n for r in p.items] for p in pages] == [[4, 5]]
+    assert SEEN == [False, False]
+    assert gc.isenabled()
+
+
 async def test_a_page_that_does_not_fit_turns_the_collector_on_again() -> None:
     async with dynorm.connect(transport=MockTransport(lambda op, req: _page(1, -1))):
         with pytest.raises(ValidationFailed):
