@@ -44,6 +44,8 @@ from dynorm.exceptions import (
 )
 from dynorm.observe.calls import CallRecord, Hook, Observer, Telemetry, table_names
 from dynorm.observe.capacity import CapacityTotals
+from dynorm.observe.limits import CapacityLimit
+from dynorm.schema.classes import meta_of
 from dynorm.transport._config import ProfileNotFound
 from dynorm.transport.base import (
     NOT_REPEATED,
@@ -343,6 +345,15 @@ class Connection:
     def remove_hook(self, hook: Hook) -> None:
         """Stop calling ``hook``."""
         self._observer.remove_hook(hook)
+
+    def rate_limit(self, table: str | type, *, read: float | None = None,
+                   write: float | None = None) -> CapacityLimit:
+        """Limit every call on a table through this connection to about ``read`` and
+        ``write`` capacity units per second (token buckets, slowed down by throttling:
+        `dynorm.observe.limits`). ``table``: a model class or its table name (the
+        connection's prefix is added). Both None: remove the limit."""
+        name = table if isinstance(table, str) else meta_of(table).table_name
+        return self._observer.limit(self.table_name(name), read, write)
 
     def span(self, name: str, attributes: dict[str, Any] | None = None
              ) -> AbstractContextManager[Any]:

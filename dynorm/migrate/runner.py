@@ -19,6 +19,7 @@ from dynorm.migrate.migration import (
     MigrationResult,
     Outcome,
 )
+from dynorm.observe.limits import TokenBucket
 from dynorm.schema.classes import meta_of
 from dynorm.schema.upgrade import UpgradeFailed
 from dynorm.security import DecryptionFailed, ready_to_read, ready_to_write
@@ -38,20 +39,19 @@ _MAX_FAILURES = 100
 
 
 class RateLimit:
-    """At most ``rate`` capacity units per second on average (shared by every segment)."""
+    """At most ``rate`` capacity units per second on average (shared by every segment):
+    the token bucket of connection-level rate limits (`dynorm.observe.limits`)."""
 
     def __init__(self, rate: float | None) -> None:
-        self.rate = rate
-        self.start = time.monotonic()
+        self.bucket = TokenBucket(rate) if rate is not None else None
         self.spent = 0.0
 
     async def spend(self, units: float) -> None:
+        """Count ``units`` consumed, then wait while the bucket is in debt."""
         self.spent += units
-        if self.rate is None:
-            return
-        ahead = self.spent / self.rate - (time.monotonic() - self.start)
-        if ahead > 0:
-            await asyncio.sleep(ahead)
+        if self.bucket is not None:
+            self.bucket.spend(units)
+            await self.bucket.acquire()
 
 
 def _units(answer: dict[str, Any]) -> float:

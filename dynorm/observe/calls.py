@@ -22,7 +22,14 @@ from typing import Any, Protocol
 
 from dynorm._types import Request, Response
 from dynorm.exceptions import ServiceError, Throttled
-from dynorm.observe.capacity import CAPACITY_OPERATIONS, Capacity, CapacityTotals, parse_capacity
+from dynorm.observe.capacity import (
+    CAPACITY_OPERATIONS,
+    WRITE_OPERATIONS,
+    Capacity,
+    CapacityTotals,
+    parse_capacity,
+)
+from dynorm.observe.limits import CapacityLimit
 from dynorm.schema.classes import meta_of
 
 __all__ = [
@@ -129,12 +136,24 @@ class Observer:
         self.telemetry = telemetry
         self.request_hooks: list[Hook] = []
         self.response_hooks: list[Hook] = []
+        self.limits: dict[str, CapacityLimit] = {}
         self.active = False
         self._refresh()
 
     def _refresh(self) -> None:
         self.active = bool(self.capacity or self.telemetry is not None or self.request_hooks
-                           or self.response_hooks)
+                           or self.response_hooks or self.limits)
+
+    def limit(self, table: str, read: float | None, write: float | None) -> CapacityLimit:
+        """Limit the calls on the physical table ``table`` (see `dynorm.observe.limits`);
+        both None: no limit any more."""
+        limit = CapacityLimit(table, read, write)
+        if read is None and write is None:
+            self.limits.pop(table, None)
+        else:
+            self.limits[table] = limit
+        self._refresh()
+        return limit
 
     def add_hook(self, when: str, hook: Hook) -> None:
         """Call ``hook`` with each attempt's `CallEvent` (``when``: "request"/"response")."""
@@ -151,10 +170,20 @@ class Observer:
     async def call(self, attempts: Attempts, operation: str, payload: Request,
                    model: type | None) -> Response:
         """Run ``attempts`` (the retry loop) watched: capacity asked for, hooks, span."""
-        if self.capacity and operation in CAPACITY_OPERATIONS and (
+        want_capacity = self.capacity
+        limits: list[CapacityLimit] = []
+        if self.limits:
+            limits = [self.limits[t] for t in table_names(payload) if t in self.limits]
+            write = operation in WRITE_OPERATIONS
+            reserved = [await limit.reserve(write) for limit in limits]
+            want_capacity = want_capacity or bool(limits)
+        if want_capacity and operation in CAPACITY_OPERATIONS and (
                 "ReturnConsumedCapacity" not in payload):
             payload = {**payload, "ReturnConsumedCapacity": "INDEXES"}
         record = CallRecord(self, operation, payload, model)
+        if limits:
+            record.limits = limits
+            record.reserved = reserved
         try:
             response = await attempts(operation, payload, record)
         except BaseException as exc:
@@ -174,9 +203,9 @@ class Observer:
 class CallRecord:
     """One call in flight: what the observer knows about it across its attempts."""
 
-    __slots__ = ("attempt", "capacity", "entity", "index", "limit", "model", "observer",
-                 "operation", "payload", "raw_capacity", "retries", "sent_at", "span",
-                 "started", "tables", "throttles")
+    __slots__ = ("attempt", "capacity", "entity", "index", "limit", "limits", "model",
+                 "observer", "operation", "payload", "raw_capacity", "reserved", "retries",
+                 "sent_at", "span", "started", "tables", "throttles")
 
     def __init__(self, observer: Observer, operation: str, payload: Request,
                  model: type | None) -> None:
@@ -197,6 +226,8 @@ class CallRecord:
         self.retries = 0
         self.throttles = 0
         self.capacity: tuple[Capacity, ...] = ()
+        self.limits: list[CapacityLimit] = []
+        self.reserved: list[float] = []
         self.raw_capacity: Any = None
         self.started = self.sent_at = perf_counter()
         telemetry = observer.telemetry
@@ -226,14 +257,27 @@ class CallRecord:
             self.capacity = parse_capacity(self.operation, raw)
             if observer.capacity:
                 observer.totals.add(self.capacity, self.operation, self.model, self.entity)
+        if self.limits:
+            self._settle()
         if observer.response_hooks:
             observer.fire(observer.response_hooks, self.event(duration, self.capacity))
+
+    def _settle(self) -> None:
+        """Give the rate limits what the call really cost (nothing, when it failed)."""
+        write = self.operation in WRITE_OPERATIONS
+        for limit, reserved in zip(self.limits, self.reserved, strict=True):
+            used = [c for c in self.capacity if c.table == limit.table]
+            limit.settle(write, reserved, sum(c.read for c in used),
+                         sum(c.write for c in used))
+        self.limits = []
 
     def failed(self, error: BaseException) -> None:
         """The attempt failed with ``error`` (it may still be retried)."""
         duration = perf_counter() - self.sent_at
         if isinstance(error, Throttled):
             self.throttles += 1
+            for limit in self.limits:
+                limit.throttled(self.operation in WRITE_OPERATIONS)
         observer = self.observer
         if observer.telemetry is not None:
             observer.telemetry.attempt_failed(self, error)
@@ -243,6 +287,8 @@ class CallRecord:
     def end(self, response: Response | None, error: BaseException | None) -> None:
         """The call is over: its answer, or the error raised to the caller."""
         duration = perf_counter() - self.started
+        if self.limits:
+            self._settle()
         telemetry = self.observer.telemetry
         if telemetry is not None:
             telemetry.finish(self, duration, error)

@@ -1,0 +1,121 @@
+"""Rate limits on consumed capacity (issue 24): the token bucket's arithmetic on a fake
+clock (waits, debt, burst, throttling and recovery), and what a limited connection
+sends and counts (MockTransport)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pytest
+
+import dynorm
+from dynorm import MockTransport, Model, PartitionKey, RetryPolicy
+from dynorm.exceptions import Throttled
+from dynorm.observe.limits import FLOOR, RECOVERY, TokenBucket
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 9))
+        self.now += seconds
+
+
+def bucket(rate: float, **kw: Any) -> tuple[TokenBucket, Clock]:
+    clock = Clock()
+    return TokenBucket(rate, clock=clock, sleep=clock.sleep, **kw), clock
+
+
+async def test_debt_is_paid_back_at_the_rate() -> None:
+    b, clock = bucket(10)
+    await b.acquire()  # starts empty, not in debt: no wait
+    b.spend(25)        # the answer said 25 units: 2.5 s of debt
+    await b.acquire()
+    assert clock.slept == [2.5] and b.tokens == pytest.approx(0)
+    b.spend(5)
+    clock.now += 0.2   # 2 units back
+    await b.acquire()
+    assert clock.slept == [2.5, 0.3]
+    assert b.spent == 30
+
+
+async def test_idle_time_saves_at_most_one_burst() -> None:
+    b, clock = bucket(10, burst=20)
+    clock.now += 60
+    b.spend(35)  # 20 saved, 15 of debt
+    await b.acquire()
+    assert clock.slept == [1.5]
+
+
+async def test_throttling_halves_the_rate_down_to_the_floor_and_it_recovers() -> None:
+    b, clock = bucket(100)
+    for _ in range(10):
+        b.throttled()
+    assert b.current == 100 * FLOOR
+    clock.now += 1
+    b.spend(0)
+    assert b.current == pytest.approx(100 * FLOOR + 100 * RECOVERY)
+    clock.now += 100
+    b.spend(0)
+    assert b.current == 100
+
+
+async def test_concurrent_calls_reserve_in_turn_and_settle_the_difference() -> None:
+    import asyncio
+
+    b, clock = bucket(10)
+    first, second = await asyncio.gather(b.reserve(), b.reserve())
+    assert (first, second) == (1.0, 1.0)  # what a call costs until one answered
+    assert clock.slept == [0.1]  # the second waited for the first's reservation
+    b.settle(first, 6.0)  # it cost 6: 5 more of debt
+    b.settle(second, 0.0)  # this one failed: its unit comes back
+    assert b.tokens == pytest.approx(-5.0) and b.spent == 6.0
+    assert b.typical == pytest.approx(0.8 + 0.2 * 6)
+    reserved = await b.reserve()
+    assert clock.slept == [0.1, 0.5] and reserved == pytest.approx(2.0)
+
+
+def test_a_rate_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        TokenBucket(0)
+
+
+class Item(Model, table="limited"):
+    key: Annotated[str, PartitionKey]
+
+
+class Other(Model, table="free"):
+    key: Annotated[str, PartitionKey]
+
+
+async def test_limited_calls_ask_for_capacity_spend_it_and_slow_down_when_throttled() -> None:
+    steps: list[Any] = [Throttled("slow", code="ProvisionedThroughputExceededException")]
+
+    def answer(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if steps:
+            raise steps.pop()
+        table = payload["TableName"]
+        return {"Item": {"key": {"S": "k"}},
+                "ConsumedCapacity": {"TableName": table, "CapacityUnits": 0.5}}
+
+    transport = MockTransport(answer)
+    async with dynorm.connect(transport=transport, table_prefix="p-",
+                              retry=RetryPolicy(max_attempts=2, base_delay=0)) as conn:
+        limit = conn.rate_limit(Item, read=1000)
+        assert limit.table == "p-limited" and limit.write is None and limit.read is not None
+        await Item.get("k")
+        await Other.get("k")
+        assert limit.read.spent == 0.5  # the limited table's units only
+        assert 500 <= limit.read.current < 510  # one throttled attempt halved it
+        assert conn.capacity.total.total == 0  # capacity=False: nothing counted
+        conn.rate_limit("limited")  # no read, no write: the limit is gone
+        await Item.get("k")
+    sent = [p for _, p in transport.requests]
+    assert [p.get("ReturnConsumedCapacity") for p in sent] == ["INDEXES", "INDEXES", None,
+                                                               None]
