@@ -15,6 +15,7 @@ from dynorm._types import Request
 from dynorm.connection import Connection
 from dynorm.exceptions import DynormError, SchemaError, TableNotFound
 from dynorm.schema.meta import IndexMeta, KeyAttr, TableMeta
+from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE
 
 __all__ = [
     "STREAM_VIEWS",
@@ -43,6 +44,26 @@ def _projection(index: IndexMeta) -> dict[str, Any]:
     if index.projection_type == "INCLUDE":
         projection["NonKeyAttributes"] = list(index.projection_attrs)
     return projection
+
+
+def _united(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    """The projection of one index two models of a table declare, where they differ only
+    in the schema-version attribute a model with ``schema_version`` projects (its index
+    pages must say which version they read): both projections united; else None."""
+    if {k: v for k, v in a.items() if k != "Projection"} != {
+            k: v for k, v in b.items() if k != "Projection"}:
+        return None
+    lists = []
+    for spec in (a, b):
+        projection = spec["Projection"]
+        if projection["ProjectionType"] == "ALL":
+            return None
+        lists.append(list(projection.get("NonKeyAttributes", ())))
+    first, second = lists
+    if set(first) ^ set(second) != {SCHEMA_ATTRIBUTE}:
+        return None
+    return {"ProjectionType": "INCLUDE",
+            "NonKeyAttributes": first + [n for n in second if n not in first]}
 
 
 def stream_view(stream: StreamView | bool | None) -> StreamView | None:
@@ -154,6 +175,10 @@ def merged_table_request(metas: list[TableMeta], table_name: str, **options: Any
                     owners[(kind, spec["IndexName"])] = (meta.model_name, spec)
                     base.setdefault(kind, []).append(spec)
                 elif owner[1] != spec:
+                    united = _united(owner[1], spec)
+                    if united is not None:  # one projects _schema: both read through it
+                        owner[1]["Projection"] = united
+                        continue
                     raise SchemaError(
                         f"{meta.model_name} and {owner[0]} disagree about index "
                         f"{spec['IndexName']!r} of table {first.table_name!r}: "

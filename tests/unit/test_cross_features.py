@@ -9,8 +9,18 @@ import pytest
 from pydantic import Field
 
 import dynorm
-from dynorm import BatchWriteFailed, EncodingError, MockTransport, Model, PartitionKey
+from dynorm import (
+    BatchWriteFailed,
+    EncodingError,
+    GlobalIndex,
+    KeyTemplate,
+    MockTransport,
+    Model,
+    PartitionKey,
+)
 from dynorm._types import Request, Response
+from dynorm.schema.classes import meta_of
+from dynorm.tables.create import merged_table_request
 
 STAMP_AT = 1767225600.123
 
@@ -43,3 +53,32 @@ async def test_an_origin_stamp_never_overwrites_a_field_of_the_item(
             async with dynorm.transaction() as tx:
                 tx.save(Ticket(ticket_id="t3"))
     assert transport.requests == []  # nothing was sent
+
+
+class Member(Model, table="club", entity="member", schema_version=2):
+    pk = PartitionKey("M#{member_id}")
+    member_id: str
+    team: str = "a"
+    by_team = GlobalIndex(KeyTemplate("TEAM#{team}", attribute="gsi1pk"),
+                          projection="KEYS_ONLY")
+
+
+class Visit(Model, table="club", entity="visit"):
+    pk = PartitionKey("M#{member_id}")
+    member_id: str
+    team: str = "a"
+    by_team = GlobalIndex(KeyTemplate("TEAM#{team}", attribute="gsi1pk"),
+                          projection="KEYS_ONLY")
+
+
+def test_one_entity_of_a_shared_table_may_declare_a_schema_version() -> None:
+    """A schema version makes an entity's index project ``_schema`` too (an index page
+    must say which version it read); another entity of the table sharing that index
+    without a schema version is not a disagreement about the index: the table's index
+    projects what each entity needs, and both read through it."""
+    request = merged_table_request([meta_of(Member), meta_of(Visit)], "club")
+    (index,) = request["GlobalSecondaryIndexes"]
+    assert index["Projection"] == {"ProjectionType": "INCLUDE",
+                                   "NonKeyAttributes": ["_type", "_schema"]}
+    again = merged_table_request([meta_of(Visit), meta_of(Member)], "club")
+    assert again["GlobalSecondaryIndexes"] == request["GlobalSecondaryIndexes"]
