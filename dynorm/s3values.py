@@ -16,7 +16,7 @@ The value is stored as an S3 object whose key is the SHA-256 of its content (und
 the item holds the digest and size. Reads (get, query, scan, batch and transactional
 gets, the answer of ``update()``, stream events) fetch the objects of what they read
 eagerly, concurrently, and check each against its digest: a missing or altered object
-is a `DecryptionFailed` naming the field. See docs/security.md#large-values-in-s3.
+is a `DecryptionFailed` naming the field. See docs/large-values.md.
 
 Objects are never deleted by dynorm: equal values share one object (the key is the
 content's digest), so deleting one item's object could break another item. Orphans
