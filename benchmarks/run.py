@@ -8,6 +8,7 @@
     python -m benchmarks --only encryption                 # encrypted field CPU, KMS calls
     python -m benchmarks --only migration   # dynorm Migration vs a boto3 script
     python -m benchmarks --only tracing     # observation off/hooks/capacity/OpenTelemetry
+    python -m benchmarks --only backup      # export/import vs a boto3 script, 10k and 50k
 
 Starts the server in a separate process on 127.0.0.1 (dynalite from npm into
 benchmarks/.cache; moto via ``python -m dynorm.local`` where npm is absent or with
@@ -22,7 +23,9 @@ fresh processes, ``benchmarks/cold_start.py``) compare against dynorm's fast tra
 ``hot-keys`` (``benchmarks/hot_keys.py``) writes one hot key through a proxy that
 enforces per-partition limits, with 1 and 8 shards. ``migration``
 (``benchmarks/migration.py``) changes every item of a table with a dynorm `Migration` and
-with a boto3 parallel-scan + update_item script at the same concurrency.
+with a boto3 parallel-scan + update_item script at the same concurrency. ``backup``
+(``benchmarks/backup.py``) exports and imports tables of 10,000 and 50,000 items against
+a boto3 script.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import dynorm
+from benchmarks import backup as backup_bench
 from benchmarks import codec as codec_bench
 from benchmarks import cold_start, encryption, hot_keys, https, migration, read_path, tracing
 from benchmarks import imports as import_bench
@@ -50,11 +54,12 @@ from benchmarks.sizes import FULL, QUICK, Sizes
 
 IO_SCENARIOS = ["put", "get", "update", "query", "batch-write", "batch-get", "transaction"]
 OTHER_SCENARIOS = ["read-path", "https", "cold-start", "codec", "import", "memory",
-                   "hot-keys", "encryption", "migration", "tracing"]
+                   "hot-keys", "encryption", "migration", "tracing", "backup"]
 SCENARIOS = IO_SCENARIOS + OTHER_SCENARIOS
 #: Left out of a --quick run unless named in --only: a TLS proxy and ~100 fresh processes
 #: are minutes on a busy CI machine, and moto (the CI server) closes every connection.
-NOT_QUICK = ("https", "cold-start", "hot-keys", "encryption", "migration", "tracing")
+NOT_QUICK = ("https", "cold-start", "hot-keys", "encryption", "migration", "tracing",
+             "backup")
 QUERY_PK = "q"
 
 
@@ -345,6 +350,7 @@ def run(args: argparse.Namespace) -> int:
     sealed: encryption.Result | None = None
     hot_seconds = 2.0 if args.quick else 4.0
     mig: migration.Result | None = None
+    backups: backup_bench.Result | None = None
     mig_server = ""
     main_server = tx_server = read_server = None
     try:
@@ -416,6 +422,10 @@ def run(args: argparse.Namespace) -> int:
                 server.url, sizes.migration,
                 [int(c) for c in args.migration_concurrency.split(",")], rounds, log,
                 server.proc.pid)
+        if "backup" in scenarios:
+            backups = backup_bench.measure(
+                "moto" if kind == "dynalite" and import_bench_dynalite() is None else kind,
+                sizes.backup, rounds, log)
         if "codec" in scenarios:
             log("codec ...")
             codec = run_codec(sizes, rounds)
@@ -427,7 +437,8 @@ def run(args: argparse.Namespace) -> int:
             s.stop()
 
     first = main_server or read_server
-    server_name = first.name if first else (mig_server or "none")
+    server_name = first.name if first else (
+        mig_server or (backups.server if backups else "none"))
     out.append(f"dynorm {dynorm.__version__}; Python {platform.python_version()}; "
                f"{os.cpu_count()} CPUs; {platform.platform()}")
     out.append(f"server: {server_name} on 127.0.0.1 in its own process"
@@ -465,6 +476,8 @@ def run(args: argparse.Namespace) -> int:
         out += ["", *migration.table(mig, mig_server, rounds)]
     if traced:
         out += ["", *tracing.table(traced, tracing.ops(sizes.ops))]
+    if backups:
+        out += ["", *backup_bench.table(backups, rounds)]
     if codec:
         out += ["", *codec_table(codec)]
     if imports:

@@ -18,6 +18,7 @@ class Sizes:
     read: tuple[int, int] = (1_000, 10_000)  # the read path's small and large query
     cold_runs: int = 7  # fresh processes per cold-start case (after one warm-up)
     migration: int = 5_000  # items of the migration scenario's table
+    backup: tuple[int, ...] = (10_000, 50_000)  # table sizes exported and imported
 
     @property
     def query_items(self) -> int:
@@ -28,4 +29,4 @@ FULL = Sizes(ops=200, items=10_000, page=100, tx=20, codec=100_000, memory=(10_0
              import_runs=7)
 QUICK = Sizes(ops=10, items=300, page=10, tx=3, codec=2_000, memory=(500, 1_000),
               import_runs=3, memory_page=100, read=(10, 50), cold_runs=2,
-              migration=500)
+              migration=500, backup=(1_000, 5_000))

@@ -145,7 +145,7 @@ def export_command(
         "--resume", help="Continue this table's unfinished export at --to.")] = False,
     export_id: Annotated[str | None, typer.Option(help="The export to resume.")] = None,
     consistent: Annotated[bool, typer.Option(help="Strongly consistent reads.")] = False,
-    file_mb: Annotated[int, typer.Option(help="MB of JSON per data file.")] = 16,
+    file_mb: Annotated[int, typer.Option(help="MB of JSON per data file.")] = 4,
     rate: Annotated[float | None, typer.Option(help="At most this many items/s.")] = None,
     server_side: Annotated[bool, typer.Option(
         "--server", help="DynamoDB's own ExportTableToPointInTime to S3 (needs PITR).")

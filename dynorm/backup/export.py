@@ -298,7 +298,7 @@ async def export_table(
     consistent: bool = False,
     resume: bool = False,
     export_id: str | None = None,
-    file_size: int = 16 << 20,
+    file_size: int = 4 << 20,
     page_size: int | None = None,
     rate_limit: float | None = None,
     on_progress: ProgressCallback | None = None,
@@ -321,7 +321,8 @@ async def export_table(
             or ``export_id``); with none there, start a new one.
         export_id: the id of the export to resume (or to give a new export).
         file_size: bytes of DynamoDB JSON per data file, about (whole pages are kept
-            together); a killed run redoes at most one file per segment.
+            together; 4 MiB by default); a killed run redoes at most one file per
+            segment, and memory holds one file's compressed bytes per segment.
         page_size: items per Scan call (default: DynamoDB's 1 MB pages).
         rate_limit: at most this many items read per second, on average.
         on_progress: called with a `Progress` about twice a second and at the end.
