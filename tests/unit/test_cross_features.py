@@ -17,9 +17,11 @@ from dynorm import (
     MockTransport,
     Model,
     PartitionKey,
+    upgrade,
 )
 from dynorm._types import Request, Response
 from dynorm.schema.classes import meta_of
+from dynorm.security import Compressed
 from dynorm.tables.create import merged_table_request
 
 STAMP_AT = 1767225600.123
@@ -82,3 +84,29 @@ def test_one_entity_of_a_shared_table_may_declare_a_schema_version() -> None:
                                    "NonKeyAttributes": ["_type", "_schema"]}
     again = merged_table_request([meta_of(Visit), meta_of(Member)], "club")
     assert again["GlobalSecondaryIndexes"] == request["GlobalSecondaryIndexes"]
+
+
+class NoteV1(Model, table="notes_x"):
+    note_id: Annotated[str, PartitionKey]
+    data: Annotated[bytes, Compressed()] = b""
+
+
+class Note(Model, table="notes_x", schema_version=2):
+    note_id: Annotated[str, PartitionKey]
+    payload: Annotated[bytes, Compressed()] = b""
+
+
+@upgrade(Note, from_version=1)
+def rename_data(item: dict[str, Any]) -> None:
+    item["payload"] = item.pop("data", b"")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "an upgrade sees an older version's compressed value (and an S3Value reference) "
+    "of an attribute the model no longer declares as stored bytes, not as its value: "
+    "renamed to a sealed field, the bytes are read as the value (alike for S3: the "
+    "41-byte reference becomes the value), and save() stores them; only encrypted "
+    "values are opened for upgrades (open_for_upgrade)"))
+def test_an_upgrade_renaming_a_compressed_field_reads_its_value() -> None:
+    stored = NoteV1(note_id="n1", data=b"\x00\x01" * 300).to_item()
+    assert Note.from_item(stored).payload == b"\x00\x01" * 300
