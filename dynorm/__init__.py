@@ -8,7 +8,6 @@ annotations.
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from dynorm.collection import Collection
 from dynorm.connection import Connection, close, configure, connect, get_connection
 from dynorm.exceptions import (
     ConditionFailed,
@@ -61,6 +60,7 @@ from dynorm.transport.regions import FailoverPolicy, RegionEvent, RegionRouter
 
 if TYPE_CHECKING:  # loaded on first use, below
     from dynorm import blocking as blocking
+    from dynorm.collection import Collection
     from dynorm.blocking import BlockingCallInEventLoop
     from dynorm.iam import iam_policy
     from dynorm.kms import KmsKeyring
@@ -91,6 +91,8 @@ _LAZY: dict[str, str] = {
     # dynorm.blocking
     "blocking": "dynorm.blocking",
     "BlockingCallInEventLoop": "dynorm.blocking",
+    # dynorm.collection (single-table partitions of several entities)
+    "Collection": "dynorm.collection",
     # dynorm.iam
     "iam_policy": "dynorm.iam",
     # dynorm.s3values

@@ -75,7 +75,8 @@ ON_FIRST_USE = ("dynorm.streams", "dynorm.testing", "dynorm.tables",
                 "dynorm.read.transact_get", "dynorm.blocking", "dynorm.transport.aioboto3",
                 "dynorm.cli", "dynorm.backup", "dynorm.migrate", "typer", "rich", "moto",
                 # the local servers' HTTP helpers; pydantic's URL types (~30 ms in all)
-                "dynorm.local._wire", "urllib.request", "http.client", "pydantic.networks")
+                "dynorm.local._wire", "urllib.request", "http.client", "pydantic.networks",
+                "dynorm.collection")
 
 MODEL_PROGRAM = textwrap.dedent("""
     import asyncio, json, sys
