@@ -60,8 +60,8 @@ from dynorm.transport.regions import FailoverPolicy, RegionEvent, RegionRouter
 
 if TYPE_CHECKING:  # loaded on first use, below
     from dynorm import blocking as blocking
-    from dynorm.collection import Collection
     from dynorm.blocking import BlockingCallInEventLoop
+    from dynorm.collection import Collection
     from dynorm.iam import iam_policy
     from dynorm.kms import KmsKeyring
     from dynorm.read.batch_get import BatchGetFailed, batch_get, get_many
