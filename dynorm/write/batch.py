@@ -359,6 +359,14 @@ class BatchWriter:
         assert self._conn is not None
         fragments = self._conn.accepts_json_fragments
         try:
+            for write in chunk:  # the hooks first: the values they set are the ones written
+                instance = write.instance
+                if instance is None:
+                    continue
+                if write.action == "put" and has_hook(write.model, "before_save"):
+                    await instance.before_save()
+                elif write.action != "put" and has_hook(write.model, "before_delete"):
+                    await instance.before_delete()
             for model in {w.model for w in chunk if w.action == "put"}:
                 meta = meta_of(model)
                 if meta.loaders:  # data keys of encrypted fields (KMS), values in S3
@@ -368,8 +376,6 @@ class BatchWriter:
                 instance = write.instance
                 if write.action == "put":
                     assert instance is not None
-                    if has_hook(write.model, "before_save"):
-                        await instance.before_save()
                     if fragments:
                         # The item's JSON, made by the size check anyway, travels as it
                         # is: no tree of dicts waits in flight for the collector to walk.
@@ -380,8 +386,6 @@ class BatchWriter:
                                                                write.store_none)
                         write.request = {"PutRequest": {"Item": op.item}}
                 else:
-                    if instance is not None and has_hook(write.model, "before_delete"):
-                        await instance.before_delete()
                     write.request = {"DeleteRequest": {"Key": write.key}}
             await self._write_chunk(chunk)
         finally:

@@ -21,7 +21,7 @@ from dynorm import (
 )
 from dynorm._types import Request, Response
 from dynorm.schema.classes import meta_of
-from dynorm.security import Compressed
+from dynorm.security import Compressed, ValueStore
 from dynorm.tables.create import merged_table_request
 
 STAMP_AT = 1767225600.123
@@ -110,3 +110,46 @@ def rename_data(item: dict[str, Any]) -> None:
 def test_an_upgrade_renaming_a_compressed_field_reads_its_value() -> None:
     stored = NoteV1(note_id="n1", data=b"\x00\x01" * 300).to_item()
     assert Note.from_item(stored).payload == b"\x00\x01" * 300
+
+
+class MemoryStore(ValueStore):
+    """A value store in memory (S3Value's contract: objects keyed by digest)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.objects: dict[str, bytes] = {}
+
+    async def put(self, key: str, data: bytes) -> None:
+        self.objects[key] = data
+
+    async def get(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+
+PHOTOS = MemoryStore()
+
+
+class Photo(Model, table="photos_x"):
+    photo_id: Annotated[str, PartitionKey]
+    image: Annotated[bytes, PHOTOS] = b""
+
+    async def before_save(self) -> None:
+        self.image = self.image or f"rendered {self.photo_id}".encode()
+
+
+async def test_every_write_path_stores_what_before_save_sets() -> None:
+    """save(), a batch and a transaction run before_save() before the values it sets
+    are uploaded: the item refers to the object of the value it holds."""
+    transport = MockTransport(answer)
+    async with dynorm.connect(transport=transport, region="eu-west-1"):
+        await Photo(photo_id="p1").save()
+        async with dynorm.batch() as b:
+            b.save(Photo(photo_id="p2"))
+        async with dynorm.transaction() as tx:
+            tx.save(Photo(photo_id="p3"))
+    items = [transport.requests[0][1]["Item"],
+             transport.requests[1][1]["RequestItems"]["photos_x"][0]["PutRequest"]["Item"],
+             transport.requests[2][1]["TransactItems"][0]["Put"]["Item"]]
+    for n, item in enumerate(items, 1):
+        reference = bytes(item["image"]["B"])
+        assert PHOTOS.objects[reference[1:33].hex()] == b"B" + f"rendered p{n}".encode()
