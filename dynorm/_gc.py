@@ -8,8 +8,9 @@ every 700 container allocations, spends that stretch walking the very trees bein
 (on a page of 10,000 items, about a third of the client's CPU). `paused()` turns it off
 for such a stretch, and only for it: it is turned on again before any other task runs,
 and never turned on if it was off (an application that disabled it keeps it disabled).
-dynorm never changes the collector's thresholds (the application's choice:
-docs/performance.md).
+The switch is process-wide: another thread that turns the collector off while a decode
+in this thread has it paused finds it on again when that decode ends. dynorm never
+changes the collector's thresholds (the application's choice: docs/performance.md).
 """
 
 from __future__ import annotations
