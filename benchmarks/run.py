@@ -344,7 +344,7 @@ def run(args: argparse.Namespace) -> int:
     read_units = read_path.units(*sizes.read)
     mem = codec = imports = None
     tls: https.Result | None = None
-    traced: tracing.Result | None = None
+    traced: tuple[tracing.Result, tracing.Result] | None = None
     cold: cold_start.Result | None = None
     hot: hot_keys.Result | None = None
     sealed: encryption.Result | None = None
@@ -388,7 +388,7 @@ def run(args: argparse.Namespace) -> int:
             if "tracing" in scenarios:
                 log("tracing ...")
                 traced = tracing.measure(main_server.url, tracing.ops(sizes.ops),
-                                         max(rounds, 5), log)
+                                         max(rounds, 15), log)
             if "cold-start" in scenarios:
                 log("cold start ...")
                 cold = cold_start.measure(main_server.url, names, sizes.cold_runs, log)

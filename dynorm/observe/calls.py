@@ -258,6 +258,9 @@ class CallRecord:
             if observer.capacity:
                 observer.totals.add(self.capacity, self.operation, self.model, self.entity)
         if self.limits:
+            if response.get("UnprocessedItems") or response.get("UnprocessedKeys"):
+                for limit in self.limits:  # a batch's share refused: throttling too
+                    limit.throttled(self.operation in WRITE_OPERATIONS)
             self._settle()
         if observer.response_hooks:
             observer.fire(observer.response_hooks, self.event(duration, self.capacity))

@@ -9,9 +9,9 @@ when the answer says what it really cost, the difference is settled. A call may 
 overdraw the bucket (DynamoDB tells the cost afterwards); the next one waits until the
 debt is paid back, so the average holds, however many calls run concurrently.
 
-Throttling (``ProvisionedThroughputExceeded``, ``ThrottlingException``) halves the
-bucket's current rate (down to a tenth of the limit); it recovers by a twentieth of the
-limit per second.
+Throttling (``ProvisionedThroughputExceeded``, ``ThrottlingException``, and a batch
+answered with unprocessed items or keys) halves the bucket's current rate (down to a
+tenth of the limit); it recovers by a twentieth of the limit per second.
 """
 
 from __future__ import annotations

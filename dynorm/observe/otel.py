@@ -118,8 +118,9 @@ class OpenTelemetry:
             attributes["dynorm.model"] = record.model
         if record.entity is not None:
             attributes["dynorm.entity"] = record.entity
-        return self.tracer.start_span(f"DynamoDB.{record.operation}", kind=SpanKind.CLIENT,
+        span = self.tracer.start_span(f"DynamoDB.{record.operation}", kind=SpanKind.CLIENT,
                                       attributes=attributes)
+        return span if span.is_recording() else None  # not sampled: nothing more to add
 
     def labels(self, record: CallRecord) -> dict[str, Any]:
         """The metric attributes of ``record``'s calls (one dict per kind of call, made

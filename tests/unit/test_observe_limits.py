@@ -119,3 +119,19 @@ async def test_limited_calls_ask_for_capacity_spend_it_and_slow_down_when_thrott
     sent = [p for _, p in transport.requests]
     assert [p.get("ReturnConsumedCapacity") for p in sent] == ["INDEXES", "INDEXES", None,
                                                                None]
+
+
+async def test_unprocessed_batch_items_slow_the_bucket_down() -> None:
+    answers = [{"UnprocessedItems": {"p-limited": [{"PutRequest": {"Item": {
+                    "key": {"S": "b"}}}}]},
+                "ConsumedCapacity": [{"TableName": "p-limited", "CapacityUnits": 1.0}]},
+               {"ConsumedCapacity": [{"TableName": "p-limited", "CapacityUnits": 1.0}]}]
+    transport = MockTransport(lambda op, payload: answers.pop(0))
+    async with dynorm.connect(transport=transport, table_prefix="p-") as conn:
+        limit = conn.rate_limit(Item, write=1000)
+        async with dynorm.batch() as batch:
+            batch.save(Item(key="a"))
+            batch.save(Item(key="b"))
+    assert limit.write is not None and 500 <= limit.write.current < 510
+    assert limit.write.spent == 2.0
+    assert [p["ReturnConsumedCapacity"] for _, p in transport.requests] == ["INDEXES"] * 2
