@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from dynorm.connection import Connection, _current, get_connection
 from dynorm.exceptions import ConnectionNotConfigured
 from dynorm.schema.classes import meta_of
-from dynorm.security import KeyringError
+from dynorm.security import DecryptionFailed
 from dynorm.streams.events import (
     FailedRecord,
     StreamError,
@@ -111,16 +111,21 @@ def lambda_handler(
                     raise StreamError(f"no model of this listener uses table {table!r} "
                                       f"(models: {sorted(models)})")
                 model = pick_model(candidates, record)
-                if model is None:
-                    continue  # another entity's item in a shared table: not ours
+            except Exception as exc:  # not a record of these models: skipped
+                log.error("skipping stream record %s: %s", seq, exc)
+                continue
+            if model is None:
+                continue  # another entity's item in a shared table: not ours
+            loading = True
+            try:
                 await load_keys(model, record)
+                loading = False
                 change = decode_record(model, record, table=table)
-            except KeyringError:
-                raise  # the keys could not be had: the batch is retried, not skipped
             except Exception as exc:  # invalid: report and count as done
-                if model is None:
-                    log.error("skipping stream record %s: %s", seq, exc)
-                    continue
+                if loading and not isinstance(exc, DecryptionFailed):
+                    # data keys (KMS) or values (S3) that cannot be had now: the batch
+                    # is retried, not skipped (as StreamListener retries the shard)
+                    raise
                 await dispatcher.report(FailedRecord(
                     reason="invalid", error=exc, model=model, table=table,
                     keys=dict(data.get("Keys") or {}), sequence_number=seq, record=raw,

@@ -3,6 +3,8 @@ write could overwrite what another stores."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Annotated, Any
 
 import pytest
@@ -22,6 +24,7 @@ from dynorm import (
 from dynorm._types import Request, Response
 from dynorm.schema.classes import meta_of
 from dynorm.security import Compressed, ValueStore
+from dynorm.streams import FailedRecord, StreamListener
 from dynorm.tables.create import merged_table_request
 
 STAMP_AT = 1767225600.123
@@ -153,3 +156,45 @@ async def test_every_write_path_stores_what_before_save_sets() -> None:
     for n, item in enumerate(items, 1):
         reference = bytes(item["image"]["B"])
         assert PHOTOS.objects[reference[1:33].hex()] == b"B" + f"rendered p{n}".encode()
+
+
+class DownStore(MemoryStore):
+    """A value store that cannot be reached (S3 down, throttled, no network)."""
+
+    async def get(self, key: str) -> bytes | None:
+        raise ConnectionError("S3 is unreachable")
+
+
+DOWN = DownStore()
+
+
+class Scan(Model, table="scans_x"):
+    scan_id: Annotated[str, PartitionKey]
+    image: Annotated[bytes, DOWN]
+
+
+async def test_the_lambda_adapter_retries_a_record_whose_values_cannot_be_fetched() -> None:
+    """A stream record whose S3 values cannot be fetched now is not invalid: the Lambda
+    batch fails and is retried, as StreamListener retries the shard and as the adapter
+    does when KMS cannot give its data keys; reported as invalid, it would be skipped
+    (its change lost to the handler)."""
+    reference = b"S" + hashlib.sha256(b"Bimage").digest() + (6).to_bytes(8, "big")
+    record = {
+        "eventID": "1", "eventName": "INSERT", "eventSource": "aws:dynamodb",
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/scans_x/stream/2026",
+        "dynamodb": {"Keys": {"scan_id": {"S": "s1"}}, "SequenceNumber": "100",
+                     "NewImage": {"scan_id": {"S": "s1"},
+                                  "image": {"B": base64.b64encode(reference).decode()}},
+                     "StreamViewType": "NEW_IMAGE"}}
+    listener = StreamListener(Scan)
+    seen: list[Any] = []
+    failed: list[FailedRecord] = []
+
+    @listener.on(Scan)
+    async def handle(event: Any) -> None:
+        seen.append(event)
+
+    listener.on_error(failed.append)
+    with pytest.raises(ConnectionError, match="unreachable"):
+        await listener.lambda_handler(table_prefix="")({"Records": [record]}, None)
+    assert (seen, failed) == ([], [])
