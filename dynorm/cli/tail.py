@@ -20,6 +20,7 @@ from dynorm.cli.render import plain_value, print_event
 from dynorm.connection import get_connection
 from dynorm.exceptions import DynormError
 from dynorm.model import Model
+from dynorm.schema.classes import meta_of
 from dynorm.streams import ChangeEvent, StreamListener
 from dynorm.streams.events import parse_time
 from dynorm.streams.shards import Shard, describe_shards, ready_shards, stream_arn
@@ -30,7 +31,15 @@ _KINDS = {"INSERT": "insert", "MODIFY": "modify", "REMOVE": "remove"}
 
 
 def _dump(instance: Model | None) -> dict[str, Any] | None:
-    return None if instance is None else instance.model_dump(mode="json")
+    """The image as JSON values, an encrypted field's value shown as ``<encrypted>``
+    (never the decrypted value, as the model's repr hides it)."""
+    if instance is None:
+        return None
+    shown: dict[str, Any] = instance.model_dump(mode="json")
+    for spec in meta_of(type(instance)).sealed:
+        if spec.keyring is not None and spec.field in shown:
+            shown[spec.field] = "<encrypted>"
+    return shown
 
 
 async def tail_models(console: Console, models: list[type[Model]], *, from_start: bool,

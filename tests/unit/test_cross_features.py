@@ -22,8 +22,9 @@ from dynorm import (
     upgrade,
 )
 from dynorm._types import Request, Response
+from dynorm.cli.tail import _dump as tail_dump
 from dynorm.schema.classes import meta_of
-from dynorm.security import Compressed, ValueStore
+from dynorm.security import Compressed, Encrypted, LocalKeyring, ValueStore
 from dynorm.streams import FailedRecord, StreamListener
 from dynorm.tables.create import merged_table_request
 
@@ -198,3 +199,22 @@ async def test_the_lambda_adapter_retries_a_record_whose_values_cannot_be_fetche
     with pytest.raises(ConnectionError, match="unreachable"):
         await listener.lambda_handler(table_prefix="")({"Records": [record]}, None)
     assert (seen, failed) == ([], [])
+
+
+SECRETS = LocalKeyring({"k1": bytes(32)})
+
+
+class Patient(Model, table="patients_x"):
+    patient_id: Annotated[str, PartitionKey]
+    ssn: Annotated[str, Encrypted(SECRETS)]
+    note: Annotated[str, Compressed()] = ""
+
+
+def test_streams_tail_never_prints_a_decrypted_value() -> None:
+    """`dynorm streams tail --model` prints each event's images: an encrypted field
+    shows that it is there, never its value (as the model's repr hides it); a
+    compressed one is shown as it is."""
+    patient = Patient(patient_id="p1", ssn="123-45-6789", note="n")
+    assert "123-45-6789" not in repr(patient)
+    shown = tail_dump(patient)
+    assert shown == {"patient_id": "p1", "ssn": "<encrypted>", "note": "n"}
