@@ -355,6 +355,11 @@ class Connection:
         name = table if isinstance(table, str) else meta_of(table).table_name
         return self._observer.limit(self.table_name(name), read, write)
 
+    @property
+    def telemetry(self) -> Telemetry | None:
+        """The connection's telemetry (``telemetry=``), or None."""
+        return self._observer.telemetry
+
     def span(self, name: str, attributes: dict[str, Any] | None = None
              ) -> AbstractContextManager[Any]:
         """A parent span for the calls made inside the block (``with conn.span(...):``),

@@ -112,6 +112,9 @@ class Telemetry(Protocol):
     def span(self, name: str, attributes: dict[str, Any]) -> AbstractContextManager[Any]:
         """A parent span, current inside the block, for the calls made there."""
 
+    def stream_lag(self, table: str, seconds: float) -> None:
+        """A stream listener's lag after a batch: now minus its last record's time."""
+
 
 class Attempts(Protocol):
     """The connection's retry loop: ``_attempts(operation, payload, record)``."""

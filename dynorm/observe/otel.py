@@ -11,7 +11,7 @@ conditions and expression values stay out of every attribute.
 
 Metrics (instrument names in `METRICS`): the call duration histogram (its count is the
 number of calls), retries, throttles, errors by code and consumed capacity units, by
-table, index, model and operation.
+table, index, model and operation; a stream listener's lag after each batch.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ METRICS = {
     "throttles": "dynorm.client.throttles",
     "errors": "dynorm.client.errors",
     "capacity": "dynorm.client.consumed_capacity",
+    "stream_lag": "dynorm.stream.lag",
 }
 
 #: Request parameters copied to span attributes (never values: no keys, no expressions
@@ -85,6 +86,10 @@ class OpenTelemetry:
         self.capacity = meter.create_counter(
             METRICS["capacity"], unit="{capacity_unit}",
             description="Consumed capacity units (dynorm.capacity.kind: read or write)")
+        self.lag = meter.create_histogram(
+            METRICS["stream_lag"], unit="s",
+            description="Stream listener lag after each batch: now minus the last "
+            "record's approximate creation time")
 
     @contextmanager
     def span(self, name: str, attributes: dict[str, Any]) -> Iterator[Any]:
@@ -121,6 +126,11 @@ class OpenTelemetry:
         span = self.tracer.start_span(f"DynamoDB.{record.operation}", kind=SpanKind.CLIENT,
                                       attributes=attributes)
         return span if span.is_recording() else None  # not sampled: nothing more to add
+
+    def stream_lag(self, table: str, seconds: float) -> None:
+        if self.metrics:
+            self.lag.record(seconds, {"db.system.name": "aws.dynamodb",
+                                      "db.collection.name": table})
 
     def labels(self, record: CallRecord) -> dict[str, Any]:
         """The metric attributes of ``record``'s calls (one dict per kind of call, made

@@ -95,6 +95,11 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     sem = asyncio.Semaphore(concurrency)
 
     async def fetch(chunk: list[KeyId]) -> None:
+        # the parent span of the chunk's rounds (with telemetry on)
+        with conn.span("dynorm.batch_get.chunk", {"dynorm.keys": len(chunk)}):
+            await rounds(chunk)
+
+    async def rounds(chunk: list[KeyId]) -> None:
         async with sem:
             remaining = chunk
             attempt = 0

@@ -126,6 +126,9 @@ class ShardReader:
                     "dynorm.records": len(records), "dynorm.shard_id": shard.shard_id,
                     "aws.dynamodb.table_names": (self.table,)}):
                 result = await self._handle(records)
+            telemetry = self.connection.telemetry
+            if telemetry is not None and records:
+                telemetry.stream_lag(self.table, self.dispatcher.metrics.lag_seconds)
             if result is not None:
                 return result
             iterator = response.get("NextShardIterator")

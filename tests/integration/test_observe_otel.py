@@ -115,3 +115,5 @@ async def test_mixed_workload_spans_and_metrics(dynorm_server: LocalServer,
              if "error.type" not in p.attributes}
     assert calls["PutItem"] == 1 and calls["UpdateItem"] == 1 and calls["Query"] >= 2
     assert sum(p.value for p in points[METRICS["capacity"]]) > 0
+    (lag,) = points[METRICS["stream_lag"]]
+    assert lag.count >= 1 and lag.attributes["db.collection.name"] == "otel_entries"

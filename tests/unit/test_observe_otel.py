@@ -175,11 +175,15 @@ async def test_transaction_and_batch_parent_spans() -> None:
         async with dynorm.batch() as batch:
             for n in range(30):
                 batch.save(Note(owner="o", note_id=str(n)))
+        await dynorm.get_many(Note, [("o", str(n)) for n in range(120)])
     spans = t.finished()
     by_id = {s.context.span_id: s for s in spans}
     parents = {s.name: by_id[s.parent.span_id].name for s in spans if s.parent}
     assert parents == {"DynamoDB.TransactWriteItems": "dynorm.transaction",
-                       "DynamoDB.BatchWriteItem": "dynorm.batch_write.chunk"}
+                       "DynamoDB.BatchWriteItem": "dynorm.batch_write.chunk",
+                       "DynamoDB.BatchGetItem": "dynorm.batch_get.chunk"}
+    assert sorted(s.attributes["dynorm.keys"] for s in spans
+                  if s.name == "dynorm.batch_get.chunk") == [20, 100]
     chunks = [s for s in spans if s.name == "dynorm.batch_write.chunk"]
     assert sorted(s.attributes["dynorm.writes"] for s in chunks) == [5, 25]
     (tx_span,) = [s for s in spans if s.name == "dynorm.transaction"]
