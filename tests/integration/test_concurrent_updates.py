@@ -41,9 +41,10 @@ async def test_sequential_updates_cost_no_extra_read(
     calls: list[str] = []
     real = dynorm_connection.call
 
-    async def counting(operation: str, payload: dict[str, object]) -> dict[str, object]:
+    async def counting(operation: str, payload: dict[str, object],
+                       **options: object) -> dict[str, object]:
         calls.append(operation)
-        return await real(operation, payload)
+        return await real(operation, payload, **options)
 
     dynorm_connection.call = counting  # type: ignore[method-assign]
     try:

@@ -115,6 +115,8 @@ def test_every_dynorm_exception_has_a_status() -> None:
         "RequestRejected": 500, "ServiceError": 500, "InvalidTransaction": 500,
         "InvalidBatch": 500, "StreamError": 500, "StreamNotEnabled": 500,
         "PlanError": 500,  # a table plan that cannot be applied: a deployment problem
+        "ReplicatedWriteConflict": 409, "KeyringError": 503, "DecryptionFailed": 500,
+        "UpgradeFailed": 500,
     }
     public = {name: getattr(dynorm, name) for name in dynorm.__all__
               if isinstance(getattr(dynorm, name), type)
