@@ -213,6 +213,7 @@ def upgraded(cls: type[Model], meta: TableMeta, item: Mapping[str, AttributeValu
                       "item: read whole items (no project(); full() for an index) or "
                       "backfill the table with a migration (docs/tables.md)")
     functions = upgrades_of(cls)
+    secret = any(spec.keyring is not None for spec in meta.sealed)
     plain: dict[str, Any] = {name: decode_value(av) for name, av in item.items()}
     for version in range(stored, current):
         function = functions.get(version)
@@ -226,8 +227,16 @@ def upgraded(cls: type[Model], meta: TableMeta, item: Mapping[str, AttributeValu
         try:
             result = function(plain)
         except Exception as exc:  # the user's function: named with the item
+            if not secret:
+                raise _failed(cls, meta, item, stored,
+                              f"{what} raised {type(exc).__name__}: {exc}") from exc
+            # It saw decrypted values, which its message may repeat (int("pin-4711")):
+            # neither the error nor its cause shows it; the cause keeps the frames.
+            hidden = RuntimeError(f"{type(exc).__name__} (message not shown)")
             raise _failed(cls, meta, item, stored,
-                          f"{what} raised {type(exc).__name__}: {exc}") from exc
+                          f"{what} raised {type(exc).__name__} (its message is not shown: "
+                          "the item holds decrypted values)"
+                          ) from hidden.with_traceback(exc.__traceback__)
         if result is not None:
             plain = result
         if not isinstance(plain, dict):
@@ -240,7 +249,8 @@ def upgraded(cls: type[Model], meta: TableMeta, item: Mapping[str, AttributeValu
     except DynormError as exc:
         raise _failed(cls, meta, item, stored,
                       f"the upgrades from schema version {stored} made a value DynamoDB "
-                      f"cannot hold: {exc}") from exc
+                      f"cannot hold: {'(not shown: decrypted)' if secret else exc}"
+                      ) from (None if secret else exc)
     for key in meta.key_attrs:
         if out.get(key.attr) != item.get(key.attr):
             raise _failed(cls, meta, item, stored,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import traceback
 from typing import Annotated, Any
 
 import pytest
@@ -19,6 +20,7 @@ from dynorm import (
     MockTransport,
     Model,
     PartitionKey,
+    UpgradeFailed,
     upgrade,
 )
 from dynorm._types import Request, Response
@@ -218,3 +220,29 @@ def test_streams_tail_never_prints_a_decrypted_value() -> None:
     assert "123-45-6789" not in repr(patient)
     shown = tail_dump(patient)
     assert shown == {"patient_id": "p1", "ssn": "<encrypted>", "note": "n"}
+
+
+class Pin(Model, table="pins_x"):
+    pin_id: Annotated[str, PartitionKey]
+    pin: Annotated[str, Encrypted(SECRETS)]
+
+
+class PinV2(Model, table="pins_x", schema_version=2):
+    pin_id: Annotated[str, PartitionKey]
+    pin: Annotated[int, Encrypted(SECRETS)]
+
+
+@upgrade(PinV2, from_version=1)
+def pin_to_int(item: dict[str, Any]) -> None:
+    item["pin"] = int(item["pin"])
+
+
+def test_a_failed_upgrade_never_repeats_a_decrypted_value() -> None:
+    """An upgrade sees decrypted values; the error of one that raises names the upgrade,
+    the item and the exception's type, but not its message (``int('pin-4711')`` puts the
+    value in it), neither in the error nor in its traceback."""
+    stored = Pin(pin_id="p1", pin="pin-4711").to_item()
+    with pytest.raises(UpgradeFailed, match=r"pin_to_int .* raised ValueError") as caught:
+        PinV2.from_item(stored)
+    shown = "".join(traceback.format_exception(caught.value))
+    assert "4711" not in shown and "pin_to_int" in shown
