@@ -431,6 +431,10 @@ class _Read(Generic[M]):
             raise ExpressionError(f"page size must be at least 1, got {size}")
         conn = get_connection()
         start = decode_cursor(cursor, self._scope(), conn.cursor_secret) if cursor else None
+        with self._span(conn):  # the parent of its requests' calls (telemetry)
+            return await self._page(conn, size, start)
+
+    async def _page(self, conn: Connection, size: int, start: Item | None) -> Page[M]:
         items: list[M] = []
         capacity = None
         while True:

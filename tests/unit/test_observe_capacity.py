@@ -8,6 +8,8 @@ import logging
 from typing import Annotated, Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dynorm
 from dynorm import GlobalIndex, MockTransport, Model, PartitionKey, RetryPolicy, SortKey
@@ -182,3 +184,42 @@ async def test_debug_log_record_per_call_with_structured_fields(
         "dynorm_attempts": 1, "dynorm_read_units": 1.5, "dynorm_write_units": 0.0,
         "dynorm_error": None,
     }
+
+
+_units = st.integers(0, 40).map(lambda n: n / 2)
+_entry = st.fixed_dictionaries(
+    {"TableName": st.sampled_from(["a", "b", "c"]), "CapacityUnits": _units},
+    optional={"GlobalSecondaryIndexes": st.dictionaries(
+        st.sampled_from(["g1", "g2"]), st.fixed_dictionaries({"CapacityUnits": _units}),
+        max_size=2)})
+
+
+@settings(max_examples=80, deadline=None)
+@given(calls=st.lists(st.tuples(st.sampled_from(["GetItem", "PutItem", "BatchGetItem",
+                                                 "TransactWriteItems"]),
+                                st.lists(_entry, min_size=1, max_size=3)), max_size=12))
+def test_totals_are_the_sums_of_the_raw_answers(
+        calls: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    totals = CapacityTotals()
+    want_tables: dict[str, list[float]] = {}
+    want_indexes: dict[str, list[float]] = {}
+    for operation, entries in calls:
+        raw: Any = entries[0] if operation in ("GetItem", "PutItem") else entries
+        totals.add(parse_capacity(operation, raw), operation, "M")
+        write = operation in ("PutItem", "TransactWriteItems")
+        for entry in [raw] if isinstance(raw, dict) else raw:
+            units = want_tables.setdefault(entry["TableName"], [0.0, 0.0])
+            units[write] += entry["CapacityUnits"]
+            for name, part in entry.get("GlobalSecondaryIndexes", {}).items():
+                index = want_indexes.setdefault(f"{entry['TableName']}/{name}", [0.0, 0.0])
+                index[write] += part["CapacityUnits"]
+    snapshot = totals.snapshot()
+    assert snapshot["tables"] == {t: {"read": r, "write": w}
+                                  for t, (r, w) in want_tables.items()}
+    assert snapshot["indexes"] == {i: {"read": r, "write": w}
+                                   for i, (r, w) in want_indexes.items()}
+    for kind in ("read", "write"):
+        everything = snapshot["total"][kind]
+        assert everything == sum(v[kind] for v in snapshot["tables"].values())
+        assert everything == sum(v[kind] for v in snapshot["operations"].values())
+        assert everything == snapshot["models"].get("M", {kind: 0.0})[kind]

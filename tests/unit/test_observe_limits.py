@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dynorm
 from dynorm import MockTransport, Model, PartitionKey, RetryPolicy
@@ -135,3 +137,23 @@ async def test_unprocessed_batch_items_slow_the_bucket_down() -> None:
     assert limit.write is not None and 500 <= limit.write.current < 510
     assert limit.write.spent == 2.0
     assert [p["ReturnConsumedCapacity"] for _, p in transport.requests] == ["INDEXES"] * 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(rate=st.sampled_from([0.5, 4.0, 100.0]),
+       calls=st.lists(st.tuples(st.floats(0, 20), st.floats(0, 3), st.booleans()),
+                      min_size=1, max_size=40))
+async def test_never_more_than_the_rate_since_the_start(
+        rate: float, calls: list[tuple[float, float, bool]]) -> None:
+    """Whatever the calls cost, however long the pauses between them and whenever
+    DynamoDB throttles: by the time a call may go, everything spent before it is at most
+    ``rate`` per second since the start (no burst at the start)."""
+    b, clock = bucket(rate)
+    start = clock.now
+    for cost, pause, throttled in calls:
+        clock.now += pause
+        reserved = await b.reserve()
+        assert b.spent <= rate * (clock.now - start) + 1e-6
+        if throttled:
+            b.throttled()
+        b.settle(reserved, cost)

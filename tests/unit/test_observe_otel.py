@@ -115,6 +115,16 @@ async def test_query_pages_are_children_of_one_query_span() -> None:
     assert pages[0].attributes["aws.dynamodb.limit"] == 5
 
 
+async def test_a_page_of_several_requests_has_one_parent() -> None:
+    t = Telemetry()
+    async with dynorm.connect(transport=MockTransport(answer), telemetry=t.otel):
+        page = await Note.query(Note.owner == "o").filter(Note.tag == "t").page(2)
+    assert len(page) == 2
+    *requests, parent = t.finished()
+    assert parent.name == "dynorm.Query" and len(requests) == 2
+    assert all(r.parent.span_id == parent.context.span_id for r in requests)
+
+
 async def test_retries_errors_and_metrics() -> None:
     steps: list[Any] = [Throttled("slow", code="ThrottlingException"), {"Item": ITEM},
                         ConditionFailed("no", code="ConditionalCheckFailedException")]
