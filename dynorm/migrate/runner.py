@@ -203,7 +203,10 @@ class Runner:
         try:
             result = await self.migration.apply_to(instance)
         except Exception as exc:  # the user's function: every failure is reported
-            return self.failed(raw, f"the change raised {type(exc).__name__}", str(exc))
+            # (not its message when the instance holds decrypted values: it may repeat one)
+            detail = "its message is not shown: the item holds decrypted values" if any(
+                spec.keyring is not None for spec in meta.sealed) else str(exc)
+            return self.failed(raw, f"the change raised {type(exc).__name__}", detail)
         if result is None:
             return "skipped", "no change"
         if not isinstance(result, self.migration.model):

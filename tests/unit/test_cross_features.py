@@ -25,6 +25,7 @@ from dynorm import (
 )
 from dynorm._types import Request, Response
 from dynorm.cli.tail import _dump as tail_dump
+from dynorm.migrate import Migration
 from dynorm.schema.classes import meta_of
 from dynorm.security import Compressed, Encrypted, LocalKeyring, ValueStore
 from dynorm.streams import FailedRecord, StreamListener
@@ -246,3 +247,24 @@ def test_a_failed_upgrade_never_repeats_a_decrypted_value() -> None:
         PinV2.from_item(stored)
     shown = "".join(traceback.format_exception(caught.value))
     assert "4711" not in shown and "pin_to_int" in shown
+
+
+async def test_a_failed_migration_never_logs_a_decrypted_value(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A migration's change sees the decrypted instance: a change that raises is listed
+    (and logged) with its exception's type, not its message, which may hold a value."""
+    stored = Pin(pin_id="p1", pin="pin-4711").to_item()
+
+    def answer(op: str, req: Request) -> Response:
+        if op == "DescribeTable":
+            return {"Table": {"TableStatus": "ACTIVE", "ItemCount": 1}}
+        return {"Items": [stored], "Count": 1, "ScannedCount": 1} if op == "Scan" else {}
+
+    def change(pin: Pin) -> Pin:
+        raise ValueError(f"cannot parse {pin.pin!r}")
+
+    async with dynorm.connect(transport=MockTransport(answer), region="eu-west-1"):
+        result = await Migration("pins-x", Pin, change).run(segments=1, dry_run=True)
+    assert result.failed == 1
+    assert "ValueError" in result.failures[0].reason
+    assert "4711" not in result.failures[0].reason and "4711" not in caplog.text
