@@ -43,8 +43,6 @@ async def raw_items(table: str) -> list[dict[str, Any]]:
 
 
 def kms_model(keys: KmsKeyring, table: str) -> type[Model]:
-    from dynorm.security import Encrypted
-
     class Vault(Model, table=table):
         vault_id: Annotated[str, PartitionKey]
         n: Annotated[int, SortKey]
@@ -196,7 +194,7 @@ async def read_cross(case: CrossCase, n: int) -> Any:
     if case.read == "get_many":
         return (await dynorm.get_many(Cross, [{"cid": "c", "n": n}], consistent=True))[0]
     if case.read == "transact_get":
-        return list(await dynorm.transact_get((Cross, {"cid": "c", "n": n})))[0]
+        return next(iter(await dynorm.transact_get((Cross, {"cid": "c", "n": n}))))
     query = Cross.by_group.query(Cross.group == f"g{n}")
     if case.read == "index_full":
         query = query.full()
