@@ -223,3 +223,34 @@ def test_totals_are_the_sums_of_the_raw_answers(
         assert everything == sum(v[kind] for v in snapshot["tables"].values())
         assert everything == sum(v[kind] for v in snapshot["operations"].values())
         assert everything == snapshot["models"].get("M", {kind: 0.0})[kind]
+
+
+class Customer(Model, table="shop", entity="customer"):
+    customer_id: str
+    pk = PartitionKey("C#{customer_id}")
+
+
+class Invoice(Model, table="shop", entity="invoice"):
+    invoice_id: str
+    pk = PartitionKey("I#{invoice_id}")
+
+
+async def test_single_table_entities_are_counted_apart() -> None:
+    def shop(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        units = 1.0 if operation == "PutItem" else 0.5
+        return {"ConsumedCapacity": {"TableName": "shop", "CapacityUnits": units}}
+
+    events: list[CallEvent] = []
+    async with dynorm.connect(transport=MockTransport(shop), capacity=True) as conn:
+        conn.on_request(events.append)
+        await Customer(customer_id="c1").save()
+        await Invoice(invoice_id="i1").save()
+        await Invoice(invoice_id="i2").save()
+        assert await Invoice.find_one({"invoice_id": "i3"}) is None
+        snapshot = conn.capacity.snapshot()
+    assert snapshot["entities"] == {"customer": {"read": 0.0, "write": 1.0},
+                                    "invoice": {"read": 0.5, "write": 2.0}}
+    assert snapshot["models"] == {"Customer": {"read": 0.0, "write": 1.0},
+                                  "Invoice": {"read": 0.5, "write": 2.0}}
+    assert snapshot["tables"] == {"shop": {"read": 0.5, "write": 3.0}}
+    assert [e.entity for e in events] == ["customer", "invoice", "invoice", "invoice"]
