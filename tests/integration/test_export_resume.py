@@ -44,7 +44,8 @@ async def main(kind, endpoint, location, rate, extra):
         print("ready", flush=True)
         if kind == "export":
             result = await export_table("bk_everything", location, segments=3, resume=True,
-                                        page_size=10, file_size=8_000, rate_limit=limit)
+                                        page_size=int(extra), file_size=8_000,
+                                        rate_limit=limit)
             print("done", result.export_id, result.item_count, result.resumed, flush=True)
         else:
             result = await import_table(location, "bk_everything", checkpoint=extra,
@@ -85,6 +86,9 @@ async def conn(dynorm_server: LocalServer, request: pytest.FixtureRequest
 
 #: Items per second the killed runs move: ITEMS / RATE_DIVISOR.
 RATE_DIVISOR = 5
+#: Items per Scan page of the export: a page, a data file and a checkpoint per 10 items
+#: (100 for a big run: 50,000 items in pages of 10 took four minutes).
+PAGE = str(max(10, ITEMS // 500))
 
 
 def kill_times() -> list[float]:
@@ -116,7 +120,7 @@ async def test_export_killed_twice_then_resumed(conn: Connection,
     endpoint = str(conn.endpoint_url)
     kills = kill_times()
     for delay in kills:
-        await run_child("export", endpoint, str(tmp_path), str(ITEMS / RATE_DIVISOR), "",
+        await run_child("export", endpoint, str(tmp_path), str(ITEMS / RATE_DIVISOR), PAGE,
                         kill_after=delay)
     exports = list((tmp_path / "AWSDynamoDB").iterdir())
     assert len(exports) == 1, "the second run resumed the first export"
@@ -124,7 +128,7 @@ async def test_export_killed_twice_then_resumed(conn: Connection,
     assert not (folder / "manifest-summary.json").exists(), f"killed too late: {kills}"
     checkpoints = list((folder / "_dynorm").glob("segment-*.json"))
     assert checkpoints, f"killed too early: {kills}"
-    out = await run_child("export", endpoint, str(tmp_path), "0", "", kill_after=None)
+    out = await run_child("export", endpoint, str(tmp_path), "0", PAGE, kill_after=None)
     _, export_id, count, resumed = out.split()
     assert (export_id, count, resumed) == (folder.name, str(ITEMS), "True")
     items = exported_items(folder)
