@@ -27,7 +27,7 @@ from dynorm.backup import export_table, import_table
 from dynorm.codec.json import dumps
 from dynorm.kms import KmsKeyring
 from dynorm.s3values import S3Value
-from dynorm.security import Compressed, Encrypted, LocalKeyring
+from dynorm.security import Compressed, DecryptionFailed, Encrypted, LocalKeyring
 
 #: drawn cases of the every-path property test (more with DYNORM_CROSS_EXAMPLES=200)
 CROSS_EXAMPLES = int(os.environ.get("DYNORM_CROSS_EXAMPLES", "14"))
@@ -222,3 +222,33 @@ async def test_every_write_and_read_path_round_trips_every_feature(
             assert (found.amount, found.blob, found.version) == (
                 case.amount, case.blob, 1), where
         await Cross.delete_table()
+
+
+class Safe(Model, table="x_safe"):
+    safe_id: Annotated[str, PartitionKey]
+    code: Annotated[str, Encrypted(LOCAL)]
+
+
+async def test_a_restored_copy_of_encrypted_values_reads_under_a_prefix_only(
+        dynorm_server: LocalServer, tmp_path: Path) -> None:
+    """An encrypted value is bound to its table's (model's) name, so a copy of the
+    table made under another name -- an import, or a restore, which always makes a new
+    table -- reads back through a connection whose table_prefix maps the model's name
+    onto the copy (docs/backup.md); read as a table of another name, every value fails
+    to authenticate instead of being read."""
+    async with dynorm_server.connect(table_prefix="xr_"):
+        await Safe.create_table()
+        await Safe(safe_id="s1", code="1234").save()
+        result = await export_table(Safe, tmp_path)
+    async with dynorm_server.connect(table_prefix="xr_restored-"):
+        await import_table(result.folder, Safe, create=True)
+        assert (await Safe.get("s1", consistent=True)).code == "1234"
+
+    class Renamed(Model, table="xr_x_safe_copy"):  # the same values under another name
+        safe_id: Annotated[str, PartitionKey]
+        code: Annotated[str, Encrypted(LOCAL)]
+
+    async with dynorm_server.connect():
+        await import_table(result.folder, "xr_x_safe_copy", create=True)
+        with pytest.raises(DecryptionFailed, match="does not authenticate"):
+            await Renamed.get("s1", consistent=True)
