@@ -28,6 +28,7 @@ from typing import Any
 
 from typing_extensions import Self
 
+from dynorm._gc import paused
 from dynorm._types import AttributeValue, Item, Response
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import ExpressionError
@@ -321,7 +322,7 @@ class ShardedQuery(Query[M]):
                 capacity = merge.harvest()
                 if self._full:
                     raws = await self._whole_items(raws)
-                yield Page(_decode_all(self._decode, raws), cursor, capacity)
+                yield Page(paused(_decode_all, self._decode, raws), cursor, capacity)
         finally:
             await merge.close()
 
@@ -354,7 +355,7 @@ class ShardedQuery(Query[M]):
             await merge.close()
         if self._full:
             raws = await self._whole_items(raws)
-        return Page(_decode_all(self._decode, raws), after, capacity)
+        return Page(paused(_decode_all, self._decode, raws), after, capacity)
 
     async def count(self) -> int:
         """How many items match in all shards (their counts summed; capped by limit)."""
