@@ -516,8 +516,13 @@ def _env_credentials() -> bool:
 
 def _telemetry(telemetry: bool | Telemetry) -> Telemetry | None:
     if telemetry is True:
-        from dynorm.observe.otel import OpenTelemetry
-
+        try:
+            from dynorm.observe.otel import OpenTelemetry
+        except ImportError as exc:
+            raise ConnectionNotConfigured(
+                "Connection: telemetry=True needs OpenTelemetry's API, which is not "
+                "installed: pip install 'dynorm[otel]' (plus an SDK and exporter to send "
+                "spans and metrics somewhere, e.g. opentelemetry-sdk)") from exc
         return OpenTelemetry()
     return telemetry or None
 

@@ -222,3 +222,18 @@ print(sorted(m for m in sys.modules if m.startswith("opentelemetry")))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_telemetry_without_opentelemetry_names_the_extra() -> None:
+    code = """
+import sys
+sys.modules["opentelemetry"] = None  # as if opentelemetry-api were not installed
+import dynorm
+try:
+    dynorm.connect(telemetry=True)
+except dynorm.ConnectionNotConfigured as exc:
+    print(exc)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert "pip install 'dynorm[otel]'" in out.stdout
