@@ -180,8 +180,12 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         """Decode a DynamoDB item (wire form) into an instance, validated.
 
         Raises:
-            ValidationFailed: naming the table, key and fields that do not fit.
+            ValidationFailed: naming the table, key and fields that do not fit; or the
+                item is another entity's (single-table design), which no read returns
+                as this model.
         """
+        if not reads.is_own(meta_of(cls), item):
+            raise reads.another_entity(cls, item)
         found: Self = reads.from_item(cls, item)
         return found
 

@@ -30,8 +30,8 @@ from dynorm.security.errors import DecryptionFailed, KeyringError
 if TYPE_CHECKING:
     from dynorm.model import Model
 
-__all__ = ["decode_stored", "from_item", "from_projection", "is_own", "item_not_found",
-           "read", "validation_failed"]
+__all__ = ["another_entity", "decode_stored", "from_item", "from_projection", "is_own",
+           "item_not_found", "read", "validation_failed"]
 
 
 def is_own(meta: TableMeta, item: Mapping[str, Any]) -> bool:
@@ -123,6 +123,21 @@ def _cause(meta: TableMeta, exc: pydantic.ValidationError) -> BaseException | No
     """The ``__cause__`` of a ValidationFailed: pydantic's error, which shows the input
     values, except for a model with encrypted fields (their decrypted values)."""
     return None if any(s.keyring is not None for s in meta.sealed) else exc
+
+
+def another_entity(cls: type[Model], item: Mapping[str, Any]) -> ValidationFailed:
+    """The error for an item of another entity sharing ``cls``'s table, read as ``cls``
+    where no read path would (`is_own`)."""
+    meta = meta_of(cls)
+    key = {k.attr: item[k.attr] for k in meta.key_attrs if k.attr in item}
+    marker = item.get(meta.entity_attr)
+    what = (f"of entity {next(iter(marker.values()))!r}" if isinstance(marker, Mapping)
+            and len(marker) == 1 else f"without the entity attribute {meta.entity_attr!r}")
+    return ValidationFailed(
+        f"item in table {meta.table_name!r} with key ({meta.describe_key(key)}) is an item "
+        f"{what}, not a {cls.__name__} (entity {meta.entity!r}); read it with its own model",
+        model=cls.__name__, table=meta.table_name, key=key, fields=[meta.entity_attr],
+    )
 
 
 def validation_failed(cls: type[Model], item: Mapping[str, Any],

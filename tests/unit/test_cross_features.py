@@ -21,6 +21,7 @@ from dynorm import (
     Model,
     PartitionKey,
     UpgradeFailed,
+    ValidationFailed,
     upgrade,
 )
 from dynorm._types import Request, Response
@@ -268,3 +269,20 @@ async def test_a_failed_migration_never_logs_a_decrypted_value(
     assert result.failed == 1
     assert "ValueError" in result.failures[0].reason
     assert "4711" not in result.failures[0].reason and "4711" not in caplog.text
+
+
+class Profile(Model, table="club", entity="profile"):
+    pk = PartitionKey("M#{member_id}")
+    member_id: str
+    team: str = "a"
+
+
+def test_from_item_refuses_another_entitys_item() -> None:
+    """Model.from_item() (what import_table(model=) checks items with, and stream
+    events decode with) applies the entity check every read path applies: an item of
+    another entity of the table is not read as this model, even where its fields fit."""
+    visit = Visit(member_id="m1", team="b").to_item()
+    with pytest.raises(ValidationFailed, match=r"entity 'visit'.* not a Profile") as caught:
+        Profile.from_item(visit)
+    assert caught.value.model == "Profile" and caught.value.table == "club"
+    assert Profile.from_item(Profile(member_id="m1").to_item()) == Profile(member_id="m1")
