@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from dynorm.observe.limits import TokenBucket
 
 __all__ = ["Progress", "ProgressCallback", "RateLimit"]
 
@@ -112,28 +113,17 @@ class Reporter:
 
 class RateLimit:
     """At most ``per_second`` units (items) per second on average, bursts of one
-    second's worth: ``await limit.take(n)`` waits until ``n`` more are allowed.
+    second's worth: ``await limit.take(n)`` waits until ``n`` more are allowed. The token
+    bucket of connection-level rate limits (`dynorm.observe.limits.TokenBucket`), full at
+    the start.
 
     Args:
         per_second: the sustained rate; must be positive.
     """
 
     def __init__(self, per_second: float) -> None:
-        if not per_second > 0:
-            raise ValueError(f"a rate limit must be a positive number, not {per_second!r}")
-        self.per_second = float(per_second)
-        self._tokens = self.per_second
-        self._at = time.monotonic()
-        self._lock = asyncio.Lock()
+        self.bucket = TokenBucket(per_second, full=True)
+        self.per_second = self.bucket.rate
 
     async def take(self, n: int) -> None:
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                self._tokens = min(self.per_second,
-                                   self._tokens + (now - self._at) * self.per_second)
-                self._at = now
-                if self._tokens >= min(n, self.per_second):
-                    self._tokens -= n
-                    return
-                await asyncio.sleep((min(n, self.per_second) - self._tokens) / self.per_second)
+        await self.bucket.take(n)

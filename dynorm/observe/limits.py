@@ -38,11 +38,12 @@ class TokenBucket:
     Args:
         rate: the limit, units per second (> 0).
         burst: the most units saved up while idle; default ``rate``.
+        full: start with ``burst`` units saved (a burst at the start) instead of none.
         clock: seconds, monotonic (tests pass their own).
         sleep: how to wait (tests pass their own).
     """
 
-    def __init__(self, rate: float, burst: float | None = None, *,
+    def __init__(self, rate: float, burst: float | None = None, *, full: bool = False,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         if not rate > 0:
@@ -51,7 +52,7 @@ class TokenBucket:
         self.current = self.rate
         """The rate now: ``rate``, or less after throttling."""
         self.burst = float(burst) if burst is not None else self.rate
-        self.tokens = 0.0
+        self.tokens = self.burst if full else 0.0
         self.spent = 0.0
         """Units spent in all."""
         self.typical = 1.0
@@ -84,6 +85,19 @@ class TokenBucket:
         self._refill()
         self.tokens -= units
         self.spent += units
+
+    async def take(self, units: float) -> None:
+        """Wait until ``units`` (at most a burst's worth) are saved up, then take them:
+        paid before, for work whose cost is known in advance (items to write)."""
+        async with self._turn:
+            need = min(units, self.burst)
+            while True:
+                self._refill()
+                if self.tokens >= need - 1e-9:
+                    self.tokens -= units
+                    self.spent += units
+                    return
+                await self._sleep((need - self.tokens) / self.current)
 
     async def reserve(self) -> float:
         """Wait for this call's turn and set aside what calls cost lately (`typical`);

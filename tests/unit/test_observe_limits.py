@@ -83,6 +83,20 @@ async def test_concurrent_calls_reserve_in_turn_and_settle_the_difference() -> N
     assert clock.slept == [0.1, 0.5] and reserved == pytest.approx(2.0)
 
 
+async def test_take_pays_before_from_a_full_bucket() -> None:
+    """The export/import item limit: a second's burst first, then the rate; a take of
+    more than a burst waits for one burst's worth only."""
+    b, clock = bucket(100, full=True)
+    for _ in range(4):
+        await b.take(25)
+    assert clock.slept == []
+    await b.take(50)
+    assert clock.slept == [0.5]
+    await b.take(500)  # more than a burst: waits for 100, then goes 400 into debt
+    assert clock.slept == [0.5, 1.0] and b.tokens == pytest.approx(-400)
+    assert b.spent == 650
+
+
 def test_a_rate_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         TokenBucket(0)
