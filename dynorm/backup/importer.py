@@ -28,6 +28,10 @@ writes again from that line. Lines after it may already have been written by the
 run: writing them again is harmless, because each is a whole-item put of the same item,
 in file order.
 
+Through a connection that stamps writes with their origin (``connect(origin=True)``),
+the items are written as the source holds them: they keep the stamps they were exported
+with and get no new one (a restore is not a new write).
+
 The parts: reading lines into items or rejects (`dynorm.backup._import_lines`),
 confirming chunks in order and the checkpoint (`dynorm.backup._import_checkpoint`),
 writing chunks (`dynorm.backup._import_writer`); this module joins them.
@@ -52,6 +56,7 @@ from dynorm.backup.storage import LocalStorage, Storage, open_location
 from dynorm.connection import Connection, get_connection
 from dynorm.schema.classes import meta_of
 from dynorm.transport.base import RetryPolicy
+from dynorm.transport.origin import unstamped
 from dynorm.write.batch import BATCH_WRITE_RETRY
 
 if TYPE_CHECKING:
@@ -238,7 +243,8 @@ async def import_table(
                         concurrency=concurrency,
                         retry=retry if retry is not None else BATCH_WRITE_RETRY, rate=rate)
         lines = LineReader(name, keys, model, connection.accepts_json_fragments)
-        await _Import(storage, found, lines, checkpoint_state, writer, reporter).run()
+        with unstamped():  # a restore: the items keep the origin stamps they hold
+            await _Import(storage, found, lines, checkpoint_state, writer, reporter).run()
         checkpoint_state.finish()
         final = reporter.finish()
         return ImportResult(

@@ -23,12 +23,17 @@ The stamp is information for readers, not the conflict resolution itself: Dynamo
 global tables resolve concurrent writes by their own internal timestamps, which this
 stamp does not set. Stream consumers use it to tell a write made in their own Region
 from one replicated from elsewhere (`is_echo`), and to skip the echoes.
+
+A restore is not a new write: `dynorm.backup.import_table` writes inside `unstamped()`,
+so the items keep the stamps their export holds (and get none they did not have).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -36,7 +41,7 @@ from typing import Any
 from dynorm._types import Request
 from dynorm.exceptions import EncodingError
 
-__all__ = ["ORIGIN_ATTRIBUTE", "Origin", "is_echo", "origin_of", "stamp"]
+__all__ = ["ORIGIN_ATTRIBUTE", "Origin", "is_echo", "origin_of", "stamp", "unstamped"]
 
 #: The attribute an ``origin=True`` connection writes.
 ORIGIN_ATTRIBUTE = "_origin"
@@ -44,6 +49,19 @@ ORIGIN_ATTRIBUTE = "_origin"
 _NAME = "#dynorm_origin"
 _VALUE = ":dynorm_origin"
 _SET = re.compile(r"(^|\s)SET\s+", re.IGNORECASE)
+_UNSTAMPED: ContextVar[bool] = ContextVar("dynorm_unstamped", default=False)
+
+
+@contextmanager
+def unstamped() -> Iterator[None]:
+    """Writes made inside (and in tasks started inside) get no origin stamp: items are
+    written exactly as given, keeping any stamp they hold. For restores, which put back
+    items as they were, not new writes (`dynorm.backup.import_table` uses it)."""
+    token = _UNSTAMPED.set(True)
+    try:
+        yield
+    finally:
+        _UNSTAMPED.reset(token)
 
 
 @dataclass(frozen=True)
@@ -111,7 +129,10 @@ def _update(body: Mapping[str, Any], attribute: str, value: dict[str, Any]
 def stamp(operation: str, payload: Request, attribute: str, region: str, millis: int
           ) -> Request:
     """``payload`` with the origin stamp on every item it writes (a new dict; the
-    payload itself is not changed). Other operations come back as they are."""
+    payload itself is not changed). Other operations come back as they are, and every
+    operation inside `unstamped()`."""
+    if _UNSTAMPED.get():
+        return payload
     value = _value(region, millis)
     if operation == "PutItem":
         return {**payload, "Item": _put(payload.get("Item"), attribute, value,

@@ -99,10 +99,6 @@ class Entry(Model, table="x_entries"):
     n: int = 0
 
 
-@pytest.mark.xfail(strict=True, reason="import_table() through a connect(origin=...) "
-                   "connection stamps every imported item anew (the importing Region, "
-                   "now): the export's stamps are lost, and a restore looks newer than "
-                   "every write made since the export (last-writer-wins readers)")
 async def test_an_import_keeps_the_origin_stamps_it_restores(
         dynorm_server: LocalServer, tmp_path: Path) -> None:
     async with dynorm_server.connect(region="us-west-2", origin=True,

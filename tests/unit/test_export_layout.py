@@ -317,3 +317,30 @@ async def test_s3_signs_with_the_connections_credentials_and_region() -> None:
         "local", "local", None)
     with pytest.raises(S3Error, match="open dynorm connection"):
         await connection_credentials(None, "https://s3.amazonaws.com")()
+
+
+# ---------------------------------------------------------------------------- restores
+
+
+async def test_imports_write_items_unstamped_keeping_their_origin_stamps() -> None:
+    """import_table writes inside unstamped(): a restored item keeps the stamp it was
+    exported with (the integration test: test_cross_features), and tasks started inside
+    (the import's writers) inherit that."""
+    import asyncio
+
+    from dynorm.transport.origin import stamp, unstamped
+
+    old = {"M": {"region": {"S": "us-west-2"}, "at": {"N": "1700000000000"}}}
+    request = {"RequestItems": {"t": [{"PutRequest": {"Item": {"pk": {"S": "a"},
+                                                               "_origin": old}}}]}}
+    stamped = stamp("BatchWriteItem", request, "_origin", "eu-west-1", 1767225600123)
+    assert stamped["RequestItems"]["t"][0]["PutRequest"]["Item"]["_origin"] == {
+        "M": {"region": {"S": "eu-west-1"}, "at": {"N": "1767225600123"}}}
+    async def in_a_task() -> Any:
+        return stamp("PutItem", {"Item": {"pk": {"S": "a"}}}, "_origin", "eu-west-1", 1)
+
+    with unstamped():
+        assert stamp("BatchWriteItem", request, "_origin", "eu-west-1", 1) is request
+        assert await asyncio.ensure_future(in_a_task()) == {"Item": {"pk": {"S": "a"}}}
+    assert stamp("PutItem", {"Item": {}}, "_origin", "r", 1) == {
+        "Item": {"_origin": {"M": {"region": {"S": "r"}, "at": {"N": "1"}}}}}
