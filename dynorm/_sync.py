@@ -52,7 +52,7 @@ class ModelSync:
     def __get__(self, instance: M, owner: type[M]) -> InstanceTwin[M]: ...
 
     def __get__(self, instance: Any, owner: Any) -> Any:
-        return _factory("model")(instance, owner)
+        return (FACTORIES.get("model") or _factory("model"))(instance, owner)
 
 
 class ReadSync:

@@ -26,7 +26,7 @@ from typing_extensions import Self, Unpack
 
 from dynorm import connection as _async
 from dynorm._types import Request, Response
-from dynorm.blocking._portal import Portal
+from dynorm.blocking._portal import Label, Portal
 from dynorm.connection import Connection, ConnectionSettings
 from dynorm.exceptions import ConnectionNotConfigured
 from dynorm.local import Backend
@@ -145,7 +145,18 @@ class BlockingConnection:
                 "or its open()")
         return portal.run(coro, self.context(), twin_of)
 
-    def iterate(self, source: AsyncIterator[T], *, twin_of: str = "") -> Generator[T, None, None]:
+    def _run_twin(self, coro: Coroutine[Any, Any, T], twin_of: Label) -> T:
+        """`run()` for the twins (one call less per operation, the label made only for
+        an error)."""
+        portal = self._portal
+        if portal is None:
+            return self.run(coro)  # raises ConnectionNotConfigured
+        context = contextvars.copy_context()
+        context.run(_async._current.set, self._connection)
+        return portal.run(coro, context, twin_of)
+
+    def iterate(self, source: AsyncIterator[T], *,
+                twin_of: Label = "") -> Generator[T, None, None]:
         """A blocking iterator over an async iterator of dynorm's, stepped on this
         connection."""
         portal = self._portal

@@ -33,18 +33,22 @@ import itertools
 import logging
 import sys
 import threading
-from collections.abc import AsyncIterator, Coroutine, Generator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
+from typing import Any, TypeAlias, TypeVar
 
 from dynorm.exceptions import DynormError
 
-__all__ = ["BlockingCallInEventLoop", "Portal", "on_portal_thread"]
+__all__ = ["BlockingCallInEventLoop", "Label", "Portal", "on_portal_thread"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 _numbers = itertools.count(1)
+
+#: What names a blocking call in the error that refuses it: the name, or a function
+#: making it and its argument (a twin's label is then made only for the error).
+Label: TypeAlias = "str | tuple[Callable[[str], str], str]"
 
 #: ``active`` is set in a thread while it runs a portal's loop (the portal thread, or a
 #: caller running it): a blocking call there would wait for itself.
@@ -191,7 +195,7 @@ class Portal:
     # ------------------------------------------------------------------ calls
 
     def run(self, coro: Coroutine[Any, Any, T], context: contextvars.Context,
-            twin_of: str = "") -> T:
+            twin_of: Label = "") -> T:
         """Run ``coro`` as a task on the loop in ``context``; its result or exception.
 
         Raises:
@@ -311,7 +315,7 @@ class Portal:
                     self._runner = None
 
     def iterate(self, source: AsyncIterator[T], context: contextvars.Context,
-                twin_of: str = "") -> Generator[T, None, None]:
+                twin_of: Label = "") -> Generator[T, None, None]:
         """A blocking iterator over ``source``: one call per item.
 
         Leaving early (``break``, an exception) closes ``source`` on the loop.
@@ -370,7 +374,8 @@ async def _step(source: AsyncIterator[T]) -> tuple[bool, Any]:
         return False, None
 
 
-def _refused(twin_of: str) -> BlockingCallInEventLoop:
+def _refused(label: Label) -> BlockingCallInEventLoop:
+    twin_of = label if isinstance(label, str) else label[0](label[1])
     what = f"{twin_of}: " if twin_of else ""
     instead = twin_of.replace(".sync", "").replace("dynorm.blocking.", "dynorm.")
     return BlockingCallInEventLoop(

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from typing_extensions import ParamSpec
 
 from dynorm._sync import FACTORIES
-from dynorm.blocking._connection import BlockingConnection, current
+from dynorm.blocking import _connection as _connections
+from dynorm.blocking._connection import BlockingConnection, _current, current
 from dynorm.collection import CollectionQuery
 from dynorm.model import Model
 from dynorm.read.query import Query, Scan
@@ -145,21 +146,19 @@ async def _call(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, A
 def _twin_method(name: str, kind: str, signature: inspect.Signature | None,
                  doc: str | None, owner: str) -> Callable[..., Any]:
     """A method of a twin class calling ``self._target.<name>`` on the connection."""
+    # (self._label, name): the label naming the call is made only for an error.
     if kind == "iterator":
         def method(self: _Twin, *args: Any, **kwargs: Any) -> Any:
-            label = self._label(name)
-            return self._connection(label).iterate(
-                getattr(self._target, name)(*args, **kwargs), twin_of=label)
+            return self._connection(name).iterate(
+                getattr(self._target, name)(*args, **kwargs), twin_of=(self._label, name))
     elif kind == "coroutine":
         def method(self: _Twin, *args: Any, **kwargs: Any) -> Any:
-            label = self._label(name)
-            return self._connection(label).run(
-                getattr(self._target, name)(*args, **kwargs), twin_of=label)
+            return self._connection(name)._run_twin(
+                getattr(self._target, name)(*args, **kwargs), (self._label, name))
     else:  # a plain method of an object that lives on the loop
         def method(self: _Twin, *args: Any, **kwargs: Any) -> Any:
-            label = self._label(name)
-            return self._connection(label).run(
-                _call(getattr(self._target, name), args, kwargs), twin_of=label)
+            return self._connection(name)._run_twin(
+                _call(getattr(self._target, name), args, kwargs), (self._label, name))
     method.__name__ = name
     method.__qualname__ = f"{owner}.{name}"
     method.__doc__ = doc
@@ -204,8 +203,9 @@ class _Twin:
     def _label(self, name: str) -> str:
         return f"{type(self._target).__name__}.sync.{name}"
 
-    def _connection(self, label: str) -> BlockingConnection:
-        return current(label)
+    def _connection(self, name: str) -> BlockingConnection:
+        """The current blocking connection for operation ``name`` (`current()`)."""
+        return _current.get() or _connections._configured or current(self._label(name))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self._target!r}>"
@@ -262,7 +262,17 @@ class InstanceTwin(_Twin, Generic[M]):
 
 def _model_twin(instance: Model | None, owner: type[M]) -> Any:
     # A new (one-slot) twin per access: a cache of them would keep model classes alive.
-    return ModelTwin(owner) if instance is None else InstanceTwin(instance)
+    # Made without a call of __init__: this runs on every blocking call.
+    if instance is None:
+        twin: _Twin = _new(ModelTwin)
+        twin._target = owner
+    else:
+        twin = _new(InstanceTwin)
+        twin._target = instance
+    return twin
+
+
+_new = object.__new__
 
 
 # ---------------------------------------------------------------------------- reads

@@ -62,8 +62,8 @@ class _ContextTwin(_Twin):
     def _label(self, name: str) -> str:
         return f"dynorm.blocking.{type(self._target).__name__}.{name}"
 
-    def _connection(self, label: str) -> BlockingConnection:
-        return self._bound or current(label)
+    def _connection(self, name: str) -> BlockingConnection:
+        return self._bound or current(self._label(name))
 
     def __enter__(self) -> Self:
         label = self._label("__enter__")
@@ -73,8 +73,8 @@ class _ContextTwin(_Twin):
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        label = self._label("__exit__")
-        self._connection(label).run(self._target.__aexit__(exc_type, exc, tb), twin_of=label)
+        self._connection("__exit__").run(self._target.__aexit__(exc_type, exc, tb),
+                                         twin_of=self._label("__exit__"))
 
 
 class BlockingTransaction(_ContextTwin):
