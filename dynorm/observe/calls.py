@@ -178,7 +178,14 @@ class Observer:
         if self.limits:
             limits = [self.limits[t] for t in table_names(payload) if t in self.limits]
             write = operation in WRITE_OPERATIONS
-            reserved = [await limit.reserve(write) for limit in limits]
+            reserved: list[float] = []
+            try:
+                for limit in limits:
+                    reserved.append(await limit.reserve(write))
+            except BaseException:  # cancelled while waiting: give back what was set aside
+                for limit, units in zip(limits, reserved, strict=False):
+                    limit.settle(write, units, 0.0, 0.0)
+                raise
             want_capacity = want_capacity or bool(limits)
         if want_capacity and operation in CAPACITY_OPERATIONS and (
                 "ReturnConsumedCapacity" not in payload):

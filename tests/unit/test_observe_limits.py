@@ -171,3 +171,20 @@ async def test_never_more_than_the_rate_since_the_start(
         if throttled:
             b.throttled()
         b.settle(reserved, cost)
+
+
+async def test_a_call_cancelled_while_waiting_gives_back_what_it_set_aside() -> None:
+    import asyncio
+
+    async with dynorm.connect(transport=MockTransport()) as conn:
+        first, second = conn.rate_limit("a", read=1), conn.rate_limit("b", read=1)
+        assert first.read is not None and second.read is not None
+        second.read.spend(100)  # b is 100 s in debt: the call waits there
+        gets = [{"Get": {"TableName": t, "Key": {"key": {"S": "k"}}}} for t in "ab"]
+        task = asyncio.create_task(conn.call("TransactGetItems", {"TransactItems": gets}))
+        await asyncio.sleep(0.05)
+        assert first.read.tokens < -0.5  # a's turn came: a unit set aside
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert first.read.tokens > -0.5 and first.read.spent == 0  # given back
