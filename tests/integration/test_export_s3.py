@@ -6,6 +6,7 @@ forward proxy on 127.0.0.1 records what goes through it."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,6 +71,59 @@ async def forward_proxy() -> AsyncIterator[tuple[str, Recorded]]:
         await server.wait_closed()
 
 
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+@asynccontextmanager
+async def tunnel_proxy() -> AsyncIterator[tuple[str, Recorded]]:
+    """A forward proxy for https: ``CONNECT host:port``, then bytes both ways."""
+    seen = Recorded()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        line, *fields = head.decode("latin-1").split("\r\n")
+        seen.requests.append((line, {k.strip().lower(): v.strip() for k, _, v in
+                                     (f.partition(":") for f in fields if f)}))
+        method, target, _ = line.split(" ")
+        assert method == "CONNECT", line
+        host, _, port = target.rpartition(":")
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", seen
+    finally:
+        server.close()
+
+
+@asynccontextmanager
+async def tls_in_front(upstream: str, cert: Path, key: Path) -> AsyncIterator[str]:
+    """``https://127.0.0.1:<port>`` terminating TLS in front of ``upstream``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    host, _, port = upstream.removeprefix("http://").partition(":")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+    try:
+        yield f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+
+
 def s3_requests(seen: Recorded) -> list[tuple[str, dict[str, str]]]:
     """The S3 requests among those recorded (DynamoDB's are POSTs with X-Amz-Target)."""
     return [(line, h) for line, h in seen.requests if "x-amz-target" not in h]
@@ -131,3 +185,35 @@ async def test_no_proxy_names_the_hosts_s3_requests_reach_directly(
             result = await export_table(Everything, "s3://bk-direct", segments=1)
         assert result.item_count == 5
         assert seen.requests == []
+
+
+async def test_https_s3_goes_through_https_proxy_with_connect(
+        dynorm_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An https endpoint (TLS in front of moto, a throwaway CA trusted through
+    AWS_CA_BUNDLE) is reached through HTTPS_PROXY's CONNECT tunnel."""
+    from benchmarks.https import make_certs
+
+    ca, cert, key = make_certs(tmp_path)
+    dynorm_server.reset()
+    async with dynorm_server.connect(transport="fast") as conn:
+        await Everything.create_table()
+        await fill(5)
+        async with tls_in_front(dynorm_server.endpoint_url, cert, key) as https_url, \
+                tunnel_proxy() as (proxy, seen):
+            monkeypatch.setenv("HTTPS_PROXY", proxy)
+            monkeypatch.setenv("AWS_CA_BUNDLE", str(ca))
+            for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy"):
+                monkeypatch.delenv(name, raising=False)
+            storage = S3Storage("bk-tls", connection=conn, endpoint_url=https_url)
+            try:
+                await storage.create_bucket()
+            finally:
+                await storage.close()
+            result = await export_table(Everything, "s3://bk-tls/x", segments=1,
+                                        s3_endpoint_url=https_url)
+            done = await import_table("s3://bk-tls/x", "bk_copy", create=True,
+                                      s3_endpoint_url=https_url)
+        assert result.item_count == 5 and done.items == 5
+    target = https_url.removeprefix("https://")
+    assert seen.requests and all(line == f"CONNECT {target} HTTP/1.1"
+                                 for line, _ in seen.requests)
