@@ -4,7 +4,9 @@ stores, schema upgrades, shard keys, origin stamps) and lose, invent or alter da
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -22,12 +24,14 @@ from dynorm import (
     PartitionKey,
     SortKey,
     Version,
+    upgrade,
 )
 from dynorm.backup import export_table, import_table
 from dynorm.codec.json import dumps
 from dynorm.kms import KmsKeyring
 from dynorm.s3values import S3Value
 from dynorm.security import Compressed, DecryptionFailed, Encrypted, LocalKeyring
+from dynorm.streams import ChangeEvent, StreamListener
 
 #: drawn cases of the every-path property test (more with DYNORM_CROSS_EXAMPLES=200)
 CROSS_EXAMPLES = int(os.environ.get("DYNORM_CROSS_EXAMPLES", "14"))
@@ -248,3 +252,52 @@ async def test_a_restored_copy_of_encrypted_values_reads_under_a_prefix_only(
         await import_table(result.folder, "xr_x_safe_copy", create=True)
         with pytest.raises(DecryptionFailed, match="does not authenticate"):
             await Renamed.get("s1", consistent=True)
+
+
+class Badge(Model, table="x_badges", schema_version=2):
+    badge_id: Annotated[str, PartitionKey]
+    holder: str
+    pin: Annotated[str, Encrypted(LOCAL)] = ""
+    version: Annotated[int, Version] = 0
+
+
+@upgrade(Badge, from_version=1)
+def holder_from_name(item: dict[str, Any]) -> None:
+    item["holder"] = item.pop("name")
+
+
+async def test_stream_events_read_old_items_upgraded(dynorm_server: LocalServer) -> None:
+    """A change event's images go through the read path every read takes: an image of
+    an older schema version is upgraded (an item written by the first release, changed
+    by it, then saved by the current model), with its encrypted field decrypted."""
+    async with dynorm_server.connect(table_prefix="xs_", origin=True) as conn:
+        await Badge.create_table(stream="NEW_AND_OLD_IMAGES")
+        table = conn.table_name("x_badges")
+        await conn.call("PutItem", {"TableName": table, "Item": {
+            "badge_id": {"S": "b1"}, "name": {"S": "Ada"}}})
+        await conn.call("UpdateItem", {"TableName": table, "Key": {"badge_id": {"S": "b1"}},
+                                       "UpdateExpression": "SET #n = :n",
+                                       "ExpressionAttributeNames": {"#n": "name"},
+                                       "ExpressionAttributeValues": {":n": {"S": "Ada L"}}})
+        badge = await Badge.get("b1", consistent=True)
+        badge.pin = "0042"
+        await badge.save()
+        listener = StreamListener(Badge, poll_interval=0.05, describe_interval=0.2)
+        seen: list[ChangeEvent[Any]] = []
+
+        @listener.on(Badge)
+        async def changed(event: ChangeEvent[Any]) -> None:
+            seen.append(event)
+
+        task = asyncio.create_task(listener.run())
+        deadline = time.monotonic() + 10
+        while len(seen) < 3 and time.monotonic() < deadline and not task.done():
+            await asyncio.sleep(0.02)
+        listener.stop()
+        await task
+    images = [(e.kind, e.old and (e.old.holder, e.old.pin), e.new and (e.new.holder,
+                                                                       e.new.pin))
+              for e in seen]
+    assert images == [("insert", None, ("Ada", "")),
+                      ("modify", ("Ada", ""), ("Ada L", "")),
+                      ("modify", ("Ada L", ""), ("Ada L", "0042"))]
