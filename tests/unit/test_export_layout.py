@@ -344,3 +344,24 @@ async def test_imports_write_items_unstamped_keeping_their_origin_stamps() -> No
         assert await asyncio.ensure_future(in_a_task()) == {"Item": {"pk": {"S": "a"}}}
     assert stamp("PutItem", {"Item": {}}, "_origin", "r", 1) == {
         "Item": {"_origin": {"M": {"region": {"S": "r"}, "at": {"N": "1"}}}}}
+
+
+def test_backup_benchmark_report_states_the_goals() -> None:
+    from benchmarks.backup import Result, Run, table
+
+    result = Result("dynalite")
+    for size, slow in ((10_000, 1.0), (50_000, 5.0)):
+        result.runs[("export", size, "dynorm")] = [Run(size, slow / 3, 0.2, 0.3)]
+        result.runs[("export", size, "boto3 script")] = [Run(size, slow, 1.5, 0.3)]
+        result.runs[("import", size, "dynorm")] = [Run(size, slow / 1.5, 0.3, 1.4)]
+        result.runs[("import", size, "boto3 script")] = [Run(size, slow, 3.0, 1.4)]
+    result.peaks = {("export", 10_000): 50 << 20, ("export", 50_000): 60 << 20,
+                    ("import", 10_000): 8 << 20, ("import", 50_000): 20 << 20}
+    lines = table(result, 1)
+    assert "| export | 10,000 | dynorm | 30,000 | 20.0 | 30.0 | 90% | 3.00x |" in lines
+    assert ("target: backup import of 50,000: 1.50x the boto3 script's items/s "
+            "(goal >= 2x): NOT met") in lines
+    assert ("target: backup export peak memory 10,000 -> 50,000 items: 1.20x (goal: "
+            "flat, <= 1.5x): met") in lines
+    assert any(line.startswith("target: backup import peak memory") and "NOT met" in line
+               for line in lines)
