@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
+from dynorm._aio import wait_event
 from dynorm.cli.render import plain_value, print_event
 from dynorm.connection import get_connection
 from dynorm.exceptions import DynormError
@@ -103,8 +104,7 @@ class _RawTail:
                     if task.done():
                         task.result()  # a failed reader fails the tail
                         self.finished.add(shard_id)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=max(self.poll, 1.0) * 5)
+                await wait_event(self.stop, max(self.poll, 1.0) * 5)
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -128,8 +128,7 @@ class _RawTail:
                     return
             iterator = answer.get("NextShardIterator")
             if not answer.get("Records"):
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=self.poll)
+                await wait_event(self.stop, self.poll)
 
     def show(self, record: Mapping[str, Any]) -> None:
         data = record.get("dynamodb") or {}

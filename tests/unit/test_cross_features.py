@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import traceback
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -286,3 +287,14 @@ def test_from_item_refuses_another_entitys_item() -> None:
         Profile.from_item(visit)
     assert caught.value.model == "Profile" and caught.value.table == "club"
     assert Profile.from_item(Profile(member_id="m1").to_item()) == Profile(member_id="m1")
+
+
+def test_no_module_waits_with_asyncio_wait_for() -> None:
+    """The house rule (Python 3.11's asyncio.wait_for can swallow a cancellation: Ctrl-C
+    of `dynorm streams tail` would not stop it): dynorm._aio.within / wait_event."""
+    root = Path(dynorm.__file__).parent
+    found = [f"{path.relative_to(root)}:{n}"
+             for path in sorted(root.rglob("*.py"))
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if "asyncio.wait_for(" in line and not line.lstrip().startswith("#")]
+    assert found == []
