@@ -21,6 +21,7 @@ from dynorm import (
     MockTransport,
     Model,
     PartitionKey,
+    SchemaError,
     UpgradeFailed,
     ValidationFailed,
     upgrade,
@@ -93,6 +94,17 @@ def test_one_entity_of_a_shared_table_may_declare_a_schema_version() -> None:
                                    "NonKeyAttributes": ["_type", "_schema"]}
     again = merged_table_request([meta_of(Visit), meta_of(Member)], "club")
     assert again["GlobalSecondaryIndexes"] == request["GlobalSecondaryIndexes"]
+    with pytest.raises(SchemaError, match="disagree about index 'by_team'"):
+        merged_table_request([meta_of(Member), meta_of(Guest)], "club")  # not _schema only
+
+
+class Guest(Model, table="club", entity="guest"):
+    pk = PartitionKey("M#{member_id}")
+    member_id: str
+    team: str = "a"
+    note: str = ""
+    by_team = GlobalIndex(KeyTemplate("TEAM#{team}", attribute="gsi1pk"),
+                          projection=["note"])
 
 
 class NoteV1(Model, table="notes_x"):
