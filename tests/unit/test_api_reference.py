@@ -137,7 +137,7 @@ def test_the_reader_sees_the_headings(api_page: list[tuple[str, str]]) -> None:
         "Query"].filter
     assert resolve("dynorm.nothing") is _MISSING
     assert source_file("dynorm.read.query.Query.filter") == "dynorm/read/builder.py"
-    assert source_file("dynorm.connection.ConnectionSettings") == "dynorm/connection.py"
+    assert source_file("dynorm.connection.ConnectionSettings") == "dynorm/connection/__init__.py"
 
 
 def test_every_public_name_has_an_entry(api_page: list[tuple[str, str]]) -> None:

@@ -53,7 +53,7 @@ async def test_an_origin_stamp_never_overwrites_a_field_of_the_item(
     """connect(origin=...) writes its stamp to one attribute of every item: an item that
     already holds that attribute as data (a field stored under that name) is refused,
     naming the attribute, instead of losing the field's value to the stamp."""
-    monkeypatch.setattr("dynorm.connection.time.time", lambda: STAMP_AT)
+    monkeypatch.setattr("dynorm.connection.attempts.time.time", lambda: STAMP_AT)
     transport = MockTransport(answer)
     async with dynorm.connect(transport=transport, region="eu-west-1", origin=origin):
         with pytest.raises(EncodingError, match="origin stamp"):

@@ -26,7 +26,7 @@ class Seat(Model, table="seats"):
 
 @pytest.fixture(autouse=True)
 def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("dynorm.connection.time.time", lambda: NOW)
+    monkeypatch.setattr("dynorm.connection.attempts.time.time", lambda: NOW)
 
 
 def stored(op: str, req: Request) -> Response:

@@ -18,10 +18,8 @@ environment variables (``AWS_REGION``/``AWS_DEFAULT_REGION``, credentials, profi
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
@@ -32,37 +30,21 @@ from urllib.parse import urlsplit
 from typing_extensions import Unpack
 
 from dynorm._types import Request, Response
+from dynorm.connection.attempts import send
 from dynorm.exceptions import (
     ConnectionNotConfigured,
     ServerError,
-    ServiceError,
-    TableNotFound,
     Throttled,
     TransportError,
-    is_retryable,
-    may_have_applied,
 )
-from dynorm.observe.calls import CallRecord, Hook, Observer, Telemetry, table_names
+from dynorm.observe.calls import CallRecord, Hook, Observer, Telemetry
 from dynorm.observe.capacity import CapacityTotals
 from dynorm.observe.limits import CapacityLimit
 from dynorm.schema.classes import meta_of
 from dynorm.transport._config import ProfileNotFound
-from dynorm.transport.base import (
-    NOT_REPEATED,
-    RetryPolicy,
-    Transport,
-    adds_up_when_repeated,
-    settle_ambiguous,
-)
-from dynorm.transport.origin import ORIGIN_ATTRIBUTE, stamp
-from dynorm.transport.regions import (
-    READ_OPERATIONS,
-    STRANDED,
-    FailoverPolicy,
-    RegionRouter,
-    check_regions,
-    stranded,
-)
+from dynorm.transport.base import RetryPolicy, Transport
+from dynorm.transport.origin import ORIGIN_ATTRIBUTE
+from dynorm.transport.regions import FailoverPolicy, RegionRouter, check_regions
 
 if TYPE_CHECKING:
     import aioboto3
@@ -381,122 +363,9 @@ class Connection:
 
     async def _attempts(self, operation: str, payload: Request,
                         record: CallRecord | None) -> Response:
-        """Send one operation, retrying where DynamoDB says to retry.
-
-        The one retry loop of dynorm: the transport makes a single attempt; throttling,
-        5xx answers and lost connections are tried again after an exponential, jittered
-        pause (`RetryPolicy`) until the attempts are spent. A failure that may
-        hide an applied write (a 5xx, an answer lost after sending) makes the outcome
-        uncertain: a conditional put or delete whose retry then meets its own effect is
-        settled as a success (`settle_ambiguous`); anything else is raised with
-        ``ambiguous`` set.
-
-        Raises:
-            ServiceError: DynamoDB's answer (a subclass per code), when not retryable or
-                still there after the last attempt.
-            TransportError: no answer after the last attempt.
-        """
-        transport = self.transport
-        router, origin = self._router, self.origin
-        region, body, stamped, millis = "", payload, None, 0
-        attempt = 0
-        uncertain = False  # an earlier attempt may have been applied without our seeing it
-        while True:
-            attempt += 1
-            try:
-                if router is not None or origin is not None:
-                    if router is not None and (
-                            not (uncertain and region) or operation in READ_OPERATIONS):
-                        region = router.choose(operation, payload)  # else: keep it
-                    if origin is not None and stamped != (region or self.region):
-                        stamped = region or self.region
-                        millis = millis or int(time.time() * 1000)  # one time per call
-                        body = stamp(operation, payload, origin, stamped or "", millis)
-                if record is None:
-                    if router is None:
-                        return await transport.call(operation, body)
-                    return await router.call_in(region, operation, body)
-                record.sending(attempt)
-                response = await (transport.call(operation, body) if router is None
-                                  else router.call_in(region, operation, body))
-                record.answered(response)
-                return response
-            except ServiceError as error:
-                if record is not None:
-                    record.failed(error)
-                if isinstance(error, TableNotFound):
-                    self._explain_missing_table(operation, payload, error)
-                if uncertain or error.ambiguous:
-                    error.ambiguous = True
-                    settled = settle_ambiguous(operation, body, error)
-                    if settled is not None:
-                        log.debug("%s: condition failed on the write's own lost attempt: "
-                                  "done", operation)
-                        return settled
-                if not is_retryable(error):
-                    raise
-                uncertain = uncertain or may_have_applied(error)
-                if uncertain and adds_up_when_repeated(operation, body):
-                    error.ambiguous = True
-                    error.args = (f"{error} [{NOT_REPEATED}]",)
-                    raise
-                if router is not None and stranded(router, operation, region, uncertain):
-                    error.ambiguous = True
-                    error.args = (f"{error} [{STRANDED.format(region=region)}]",)
-                    raise
-                if attempt >= self.retry.max_attempts:
-                    error.ambiguous = uncertain
-                    raise
-                reason = f"{error.code} (HTTP {error.status})"
-            except TransportError as error:
-                if record is not None:
-                    record.failed(error)
-                if not error.retryable:
-                    raise
-                uncertain = uncertain or error.sent
-                if uncertain and adds_up_when_repeated(operation, body):
-                    raise TransportError(f"{operation}: {error} [{NOT_REPEATED}]", sent=True,
-                                         retryable=False) from error.__cause__ or error
-                if router is not None and stranded(router, operation, region, uncertain):
-                    raise TransportError(
-                        f"{operation}: {error} [{STRANDED.format(region=region)}]",
-                        sent=True, retryable=False) from error.__cause__ or error
-                if attempt >= self.retry.max_attempts:
-                    raise TransportError(
-                        f"{operation}: no answer from {self.endpoint_url or 'DynamoDB'} after "
-                        f"{attempt} attempt(s): {error}", sent=uncertain, retryable=False,
-                    ) from error.__cause__ or error
-                reason = str(error)
-            delay = self.retry.delay(attempt)
-            log.debug("%s: %s, retry %d in %.3fs", operation, reason, attempt, delay)
-            await asyncio.sleep(delay)
-
-
-    def _explain_missing_table(self, operation: str, payload: Request,
-                               error: TableNotFound) -> None:
-        """Name the table(s) of a ResourceNotFoundException and the fix in ``str(error)``
-        (its ``code``, ``message`` and ``operation`` stay DynamoDB's)."""
-        tables = table_names(payload)
-        if not tables or operation in ("DescribeTimeToLive", "DescribeContinuousBackups"):
-            return
-        names = ", ".join(repr(t) for t in tables)
-        what = f"table {names}" if len(tables) == 1 else f"one of the tables {names}"
-        index = payload.get("IndexName")
-        if index:
-            what += f" or its index {index!r}"
-        prefix = (f" (with the connection's table_prefix {self.table_prefix!r})"
-                  if self.table_prefix and all(t.startswith(self.table_prefix) for t in tables)
-                  else "")
-        where = f" at {self.endpoint_url}" if self.endpoint_url else (
-            f" in {self.region}" if self.region else "")
-        text = f"{operation}: {what}{prefix} does not exist{where} (or is still being created)"
-        if operation not in ("DeleteTable", "DescribeTable"):
-            text += (": create it first, e.g. `await YourModel.create_table()` (or "
-                     "`dynorm.create_tables(...)`) at start-up")
-            if index:
-                text += ("; for a missing index on an existing table, add it (UpdateTable) "
-                         "or re-create the table")
-        error.args = (f"{text} [{error.code}: {error.message}]",)
+        """Send one operation, retrying where DynamoDB says to retry
+        (`dynorm.connection.attempts.send`)."""
+        return await send(self, operation, payload, record)
 
 
 def _is_loopback(url: str | None) -> bool:
