@@ -209,7 +209,8 @@ class HTTPClient:
         self._all.add(conn)
         return conn
 
-    async def request(self, head: bytes, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    async def request(self, head: bytes, body: bytes, resend: bool = True
+                      ) -> tuple[int, dict[str, str], bytes]:
         """Send ``head`` (request line and headers, ending in an empty line) and ``body``.
 
         Returns (status, lower-cased headers, body). A reused connection that the server
@@ -218,7 +219,9 @@ class HTTPClient:
         server may have read the request before it closed that connection, so the answer
         then carries the pseudo-header `RESENT` (``":resent"``, not a valid header name):
         a caller sending a non-idempotent request must treat its outcome as possibly the
-        second application (see ``FastTransport``).
+        second application (see ``FastTransport``). With ``resend=False`` (a request that
+        must not be applied twice) such a request is not sent again: the `HTTPError` is
+        raised.
         """
         async with self._limit:
             maybe_sent = False
@@ -244,7 +247,8 @@ class HTTPClient:
                     self._all.discard(conn)
                     if conn.transport is not None:
                         conn.transport.abort()
-                    if reused and not conn.got_data and attempt == 0:
+                    if (reused and not conn.got_data and attempt == 0
+                            and (resend or not maybe_sent)):
                         continue  # a stale keep-alive connection: try a fresh one
                     raise
         raise AssertionError("unreachable")  # pragma: no cover

@@ -144,6 +144,23 @@ NOT_REPEATED = ("not retried: this unconditional update adds, computes or append
 _CLAUSES = re.compile(r"\b(SET|ADD|DELETE|REMOVE)\b", re.IGNORECASE)
 #: An ADD action: a path, then the value's placeholder.
 _ADD_ACTION = re.compile(r"(:[A-Za-z0-9_]+)\s*(?:,|$)")
+#: A name in an expression: a placeholder, or a bare name that is not a function's.
+_NAME = re.compile(r"#[A-Za-z0-9_]+|(?<![#:\w])[A-Za-z_][A-Za-z0-9_]*(?!\s*\()")
+#: Bare words of expressions that are not names.
+_KEYWORDS = frozenset({"AND", "OR", "NOT", "BETWEEN", "IN", "SET", "ADD", "DELETE",
+                       "REMOVE"})
+
+
+def _names(expression: str, placeholders: dict[str, str]) -> set[str]:
+    """Every attribute name an expression mentions (each element of a path: more than
+    its attributes, never fewer)."""
+    found = set()
+    for token in _NAME.findall(expression):
+        if token.startswith("#"):
+            found.add(placeholders.get(token, token))
+        elif token.upper() not in _KEYWORDS:
+            found.add(token)
+    return found
 
 
 def adds_up_when_repeated(operation: str, payload: Request) -> bool:
@@ -155,14 +172,24 @@ def adds_up_when_repeated(operation: str, payload: Request) -> bool:
     have been applied (its answer lost): nothing on the client or the server can tell
     whether the first one counted. Every other write is idempotent (puts, deletes,
     ``SET`` of values, ``REMOVE``, set ``ADD``/``DELETE``, batch writes) or guarded: a
-    conditional write is expected to fail its own condition when repeated (dynorm's
-    version guard does; a condition that a repeat still passes is the caller's choice).
+    condition on an attribute the update changes is expected to fail when repeated
+    (dynorm's version guard does; whether another such condition does is the caller's
+    choice). A condition that names none of the attributes the update names guards
+    nothing: the update leaves what it reads as it was, so a repeat passes it again and
+    counts twice (``attribute_exists(#key)``, which every update of an existing item of a
+    model without a ``Version`` field carries).
     """
-    if operation != "UpdateItem" or "ConditionExpression" in payload:
+    if operation != "UpdateItem":
         return False
     expression = payload.get("UpdateExpression")
     if not isinstance(expression, str):
         return False
+    condition = payload.get("ConditionExpression")
+    if condition is not None:
+        names = payload.get("ExpressionAttributeNames") or {}
+        if not isinstance(condition, str) or _names(condition, names) & _names(
+                expression, names):
+            return False  # guarded: the repeat may fail its condition
     values = payload.get("ExpressionAttributeValues") or {}
     parts = _CLAUSES.split(expression)
     for keyword, body in zip(parts[1::2], parts[2::2], strict=True):

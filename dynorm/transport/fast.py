@@ -68,7 +68,7 @@ from dynorm.transport._credentials import (
 )
 from dynorm.transport._http import RESENT, HTTPClient, HTTPError
 from dynorm.transport._sigv4 import SigV4Signer, host_from_url, normalize_path
-from dynorm.transport.base import STREAM_OPERATIONS
+from dynorm.transport.base import STREAM_OPERATIONS, adds_up_when_repeated
 
 if TYPE_CHECKING:
     import aiohttp
@@ -440,7 +440,9 @@ class FastTransport:
             try:
                 status, answer_headers, raw = await client.request(
                     f"POST {endpoint.path} HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n"
-                    "Accept-Encoding: identity\r\n\r\n".encode(), body)
+                    "Accept-Encoding: identity\r\n\r\n".encode(), body,
+                    # a stale connection may have taken the request: never a second count
+                    operation != "UpdateItem" or not adds_up_when_repeated(operation, payload))
             except (HTTPError, asyncio.TimeoutError, OSError) as exc:
                 unsent = isinstance(exc, HTTPError) and str(exc).startswith("cannot connect")
                 raise TransportError(f"{type(exc).__name__}: {exc}", sent=not unsent) from exc

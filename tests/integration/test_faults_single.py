@@ -44,6 +44,13 @@ class Counter(Model, table="fs_counters"):
     version: Annotated[int, Version] = 0
 
 
+class Tally(Model, table="fs_tallies"):
+    """No Version field: an update's only condition is that the item exists."""
+
+    name: Annotated[str, PartitionKey]
+    n: int = 0
+
+
 def ambiguous(exc: BaseException) -> bool:
     """The error says an earlier attempt may have applied (and its message says so too)."""
     flagged = bool(getattr(exc, "ambiguous", False))
@@ -120,6 +127,30 @@ async def test_guarded_counter_is_never_incremented_twice(dynorm_server: LocalSe
     assert total == done + unknown_applied
     record("guarded_counter", proxy, calls=40, reported_done=done, reported_unknown=unknown,
            unknown_that_applied=unknown_applied, final_total=total, double_applied=0)
+
+
+@pytest.mark.parametrize("transport", ["aioboto3", "fast"])
+async def test_unversioned_count_is_not_sent_again_after_a_lost_answer(
+        dynorm_server: LocalServer, transport: str) -> None:
+    """``update(Tally.n.add(1))`` of a model without a Version field carries only
+    ``attribute_exists(name)``, which a repeat passes again. Its answer is lost after the
+    server applied it, on a kept-alive connection: neither the connection's retry nor the
+    fast HTTP client's quiet resend of a request on a stale connection may send it again
+    (each once counted 2 for an add of 1 and reported success)."""
+    config = FaultConfig(seed=1, fault_operations=frozenset({"UpdateItem"}))
+    async with faulty_connection(dynorm_server, config, [Tally], transport=transport,
+                                 max_attempts=4) as (proxy, _):
+        tally = await Tally(name="t").save()  # the connection is kept alive for the update
+        config.drop_after_rate, config.max_faults = 1.0, 1
+        with pytest.raises(TransportError, match="not retried") as info:
+            await tally.update(Tally.n.add(1))
+        assert info.value.sent
+        updates = [p for op, p in proxy.requests if op == "UpdateItem"]
+        assert len(proxy.applied_unseen) == 1
+        assert len(updates) == 1, updates  # sent once
+        await tally.update(Tally.n.add(1))  # no fault now: counted once
+    async with dynorm_server.connect(transport=transport):
+        assert (await Tally.get("t", consistent=True)).n == 2
 
 
 async def test_failed_writes_are_absent_or_flagged(dynorm_server: LocalServer) -> None:

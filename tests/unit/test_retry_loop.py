@@ -116,7 +116,16 @@ COUNT = {"TableName": "t", "Key": {"k": {"S": "a"}}, "UpdateExpression": "ADD #n
       "ExpressionAttributeValues": {":v0": {"NS": ["1"]}}}, False),
     ({**COUNT, "UpdateExpression": "SET #n0 = if_not_exists(#n0, :v0)"}, False),
     # guarded: a repeat is expected to fail its condition (dynorm's version guard)
-    ({**COUNT, "ConditionExpression": "#v = :v"}, False),
+    ({**COUNT, "ConditionExpression": "attribute_exists(#k) AND #v = :v",
+      "UpdateExpression": "SET #v = if_not_exists(#v, :z) + :one ADD #n0 :v0",
+      "ExpressionAttributeNames": {"#n0": "n", "#v": "version", "#k": "k"}}, False),
+    ({**COUNT, "ConditionExpression": "#n0 < :max"}, False),  # the caller's guard
+    ({**COUNT, "ConditionExpression": "n < :max"}, False),  # bare names too
+    # a condition on attributes the update leaves alone passes again: not a guard
+    ({**COUNT, "ConditionExpression": "attribute_exists(#k)",
+      "ExpressionAttributeNames": {"#n0": "n", "#k": "k"}}, True),
+    ({**COUNT, "ConditionExpression": "attribute_exists(k) AND size(#t) > :z",
+      "ExpressionAttributeNames": {"#n0": "n", "#t": "tags"}}, True),
     ({"TableName": "t", "Item": {}}, False),
 ])
 def test_what_adds_up_when_repeated(payload: dict[str, Any], adds_up: bool) -> None:
