@@ -16,7 +16,7 @@ the migration's marker yet; the same request adds the marker. So:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dynorm._types import AttributeValue, Item, Request
 from dynorm.schema.meta import TableMeta
@@ -36,12 +36,16 @@ class ItemChange:
         set: attributes to set (new or changed), wire form.
         remove: model attributes the new version no longer has.
         before: the values read of the attributes touched (``None``: it was absent).
+        read: the values read of the item's other attributes, guarded too (an item
+            upgraded from an older schema version: every attribute was the upgrade's
+            input); empty otherwise.
     """
 
     key: Item
     set: dict[str, AttributeValue]
     remove: tuple[str, ...]
     before: dict[str, AttributeValue | None]
+    read: dict[str, AttributeValue] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -67,6 +71,9 @@ class ItemChange:
             names[f"#r{i}"] = attr
             removes.append(f"#r{i}")
             conditions.append(self._was(f"#r{i}", f":o{i}", self.before.get(attr), values))
+        for i, (attr, value) in enumerate(sorted(self.read.items())):
+            names[f"#g{i}"] = attr
+            conditions.append(self._was(f"#g{i}", f":g{i}", value, values))
         expression = ("SET " + ", ".join(sets) + " " if sets else "") + "ADD #m :ids"
         if removes:
             expression += " REMOVE " + ", ".join(removes)
@@ -92,11 +99,15 @@ class KeyChanged(ValueError):
     """The migration function changed the item's key (a migration cannot move items)."""
 
 
-def item_change(meta: TableMeta, old: Mapping[str, AttributeValue], new: Item) -> ItemChange:
+def item_change(meta: TableMeta, old: Mapping[str, AttributeValue], new: Item, *,
+                upgraded: bool = False) -> ItemChange:
     """The difference between an item as read (``old``) and its new encoding (``new``).
 
     Only the model's own attributes (fields, derived keys, the entity marker) are
-    compared: anything else the stored item holds is left alone.
+    compared: anything else the stored item holds is left alone. ``upgraded``: ``old``
+    was of an older schema version, read through its upgrades, which may have read any
+    of its attributes: each is guarded to still hold what was read (a write by the
+    previous release meanwhile makes the migration read the item again).
 
     Raises:
         KeyChanged: the new version has another key.
@@ -115,4 +126,8 @@ def item_change(meta: TableMeta, old: Mapping[str, AttributeValue], new: Item) -
     changed = {a: v for a, v in new.items() if a not in keys and old.get(a) != v}
     removed = tuple(sorted(a for a in own - keys if a in old and a not in new))
     before = {a: old.get(a) for a in (*changed, *removed)}
-    return ItemChange(key, changed, removed, before)
+    read: dict[str, AttributeValue] = {}
+    if upgraded:
+        read = {a: v for a, v in old.items()
+                if a not in keys and a not in before and a != MARKER}
+    return ItemChange(key, changed, removed, before, read)

@@ -21,7 +21,7 @@ from dynorm.migrate.migration import (
 )
 from dynorm.observe.limits import TokenBucket
 from dynorm.schema.classes import meta_of
-from dynorm.schema.upgrade import UpgradeFailed
+from dynorm.schema.upgrade import UpgradeFailed, stored_version
 from dynorm.security import DecryptionFailed, ready_to_read, ready_to_write
 
 if TYPE_CHECKING:
@@ -215,13 +215,16 @@ class Runner:
         if meta.loaders:  # a data key to re-encrypt with, values uploaded to S3
             await ready_to_write(meta.loaders, meta.sealed, (result,))
         try:
-            change = item_change(meta, raw, meta.encode_item(result))
+            upgraded = (meta.schema_version is not None
+                        and stored_version(raw) != meta.schema_version)
+            change = item_change(meta, raw, meta.encode_item(result), upgraded=upgraded)
             if change.empty:
                 return "skipped", "no change"
             if meta.version is not None:
                 stored = raw.get(meta.version.attr, {}).get("N")
                 bumped = int(stored) + 1 if stored is not None else 1
-                change = item_change(meta, raw, meta.encode_item(result, version=bumped))
+                change = item_change(meta, raw, meta.encode_item(result, version=bumped),
+                                     upgraded=upgraded)
         except KeyChanged as exc:
             return self.failed(raw, "the change changed the key", str(exc))
         except DynormError as exc:

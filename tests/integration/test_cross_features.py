@@ -318,3 +318,45 @@ async def test_stream_events_read_old_items_upgraded(dynorm_server: LocalServer)
     assert images == [("insert", None, ("Ada", "")),
                       ("modify", ("Ada", ""), ("Ada L", "")),
                       ("modify", ("Ada L", ""), ("Ada L", "0042"))]
+
+
+class Person(Model, table="x_people", schema_version=2):
+    person_id: Annotated[str, PartitionKey]
+    first: str
+    last: str = ""
+
+
+@upgrade(Person, from_version=1)
+def split_name(item: dict[str, Any]) -> dict[str, Any]:
+    first, _, last = item.pop("name").partition(" ")
+    return {**item, "first": first, "last": last}
+
+
+async def test_a_backfill_never_stores_an_upgrade_of_a_stale_read(
+        dynorm_server: LocalServer) -> None:
+    """The previous release keeps writing during a backfill (a rolling deploy): a write
+    of an attribute the upgrade reads, between the migration's read and its write, makes
+    the migration read the item again instead of storing the upgrade of what it read
+    (which would hide the write from every reader of the new version for good)."""
+    async with dynorm_server.connect(table_prefix="xm_") as conn:
+        await Person.create_table()
+        table = conn.table_name("x_people")
+        key = {"person_id": {"S": "p1"}}
+        await conn.call("PutItem", {"TableName": table,
+                                    "Item": {**key, "name": {"S": "Ada Lovelace"}}})
+        calls = 0
+
+        async def change(person: Person) -> Person:
+            nonlocal calls
+            calls += 1
+            if calls == 1:  # the previous release renames her meanwhile
+                await conn.call("UpdateItem", {
+                    "TableName": table, "Key": key, "UpdateExpression": "SET #n = :n",
+                    "ExpressionAttributeNames": {"#n": "name"},
+                    "ExpressionAttributeValues": {":n": {"S": "Grace Hopper"}}})
+            return person
+
+        done = await Migration("x-people-v2", Person, change).run(segments=1)
+        assert (done.changed, done.failed, calls) == (1, 0, 2)
+        assert await Person.get("p1", consistent=True) == Person(
+            person_id="p1", first="Grace", last="Hopper")

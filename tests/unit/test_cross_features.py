@@ -29,6 +29,7 @@ from dynorm import (
 from dynorm._types import Request, Response
 from dynorm.cli.tail import _dump as tail_dump
 from dynorm.migrate import Migration
+from dynorm.migrate.item import item_change
 from dynorm.schema.classes import meta_of
 from dynorm.security import Compressed, Encrypted, LocalKeyring, ValueStore
 from dynorm.streams import FailedRecord, StreamListener
@@ -310,3 +311,21 @@ def test_no_module_waits_with_asyncio_wait_for() -> None:
              for n, line in enumerate(path.read_text().splitlines(), 1)
              if "asyncio.wait_for(" in line and not line.lstrip().startswith("#")]
     assert found == []
+
+
+def test_a_backfill_guards_every_attribute_an_upgrade_read() -> None:
+    """The UpdateItem of a migrated item read through its upgrades is conditioned on
+    every attribute it read (the upgrade's inputs), the ones it changes included."""
+    meta = meta_of(Member)
+    old = {"pk": {"S": "M#m1"}, "name": {"S": "Ada"}, "team": {"S": "a"},
+           "_migrations": {"SS": ["earlier"]}}
+    new = Member(member_id="m1", team="b").to_item()
+    request = item_change(meta, old, new, upgraded=True).request("club", "m2")
+    names = request["ExpressionAttributeNames"]
+    assert sorted(v for k, v in names.items() if k.startswith("#s")) == [
+        "_schema", "_type", "gsi1pk", "team"]  # what the change writes, each guarded
+    assert [v for k, v in names.items() if k.startswith("#g")] == ["name"]
+    assert request["ConditionExpression"].endswith(" AND #g0 = :g0")
+    assert request["ExpressionAttributeValues"][":g0"] == {"S": "Ada"}
+    plain = item_change(meta, old, new).request("club", "m2")  # read at its version
+    assert "#g0" not in plain["ExpressionAttributeNames"]
