@@ -116,6 +116,17 @@ class _Call:
             self.task.cancel()
 
 
+#: The private parts of asyncio's own loop that ``Portal._drive`` uses (present from
+#: Python 3.10 to 3.13): a Python whose loop lacks one starts and stops ``run_forever``.
+_LOOP_PARTS = ("_run_once", "_ready", "_thread_id", "_asyncgen_firstiter_hook",
+               "_asyncgen_finalizer_hook")
+
+
+def _drivable(loop: asyncio.AbstractEventLoop) -> bool:
+    return all(hasattr(loop, part) for part in _LOOP_PARTS) and hasattr(
+        asyncio, "_set_running_loop")
+
+
 class Portal:
     """An event loop for blocking callers in any number of threads (see the module).
 
@@ -135,8 +146,8 @@ class Portal:
         self._closed = False
         #: a caller drives the loop step by step (asyncio's own loop); else (another
         #: loop class, uvloop) it starts and stops ``run_forever`` around each call
-        self._drives = isinstance(self._loop, asyncio.BaseEventLoop) and hasattr(
-            self._loop, "_run_once")
+        self._drives = isinstance(self._loop, asyncio.BaseEventLoop) and _drivable(
+            self._loop)
         self._base: Any = self._loop  # the asyncio loop's private parts, for _drive
         self._thread = threading.Thread(
             target=self._serve, daemon=True, name=name or f"dynorm-portal-{next(_numbers)}")

@@ -293,3 +293,23 @@ def test_an_async_generator_left_open_in_a_call_is_closed_with_the_portal() -> N
     assert closed == []
     portal.close()
     assert closed == [True]
+
+
+def test_a_loop_without_the_private_parts_is_run_with_run_forever() -> None:
+    """``Portal._drive`` uses asyncio's private loop parts; a Python (or loop) lacking
+    any of them makes the portal start and stop ``run_forever`` instead."""
+    from dynorm.blocking._portal import _LOOP_PARTS, _drivable
+
+    loop = asyncio.new_event_loop()
+    try:
+        assert _drivable(loop)
+
+        class Stripped:
+            def __getattr__(self, name: str) -> object:
+                if name == _LOOP_PARTS[1]:
+                    raise AttributeError(name)
+                return getattr(loop, name)
+
+        assert not _drivable(Stripped())  # type: ignore[arg-type]
+    finally:
+        loop.close()
