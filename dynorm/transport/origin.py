@@ -48,6 +48,7 @@ ORIGIN_ATTRIBUTE = "_origin"
 
 _NAME = "#dynorm_origin"
 _VALUE = ":dynorm_origin"
+_PLACEHOLDER = re.compile(r"#\w+")
 _SET = re.compile(r"(^|\s)SET\s+", re.IGNORECASE)
 _UNSTAMPED: ContextVar[bool] = ContextVar("dynorm_unstamped", default=False)
 
@@ -112,6 +113,18 @@ def _stamp_fields(av: Any) -> Mapping[str, Any] | None:
 def _update(body: Mapping[str, Any], attribute: str, value: dict[str, Any]
             ) -> dict[str, Any]:
     expression = str(body.get("UpdateExpression") or "")
+    names = body.get("ExpressionAttributeNames") or {}
+    if any(names.get(p) == attribute for p in _PLACEHOLDER.findall(expression)) or (
+            re.search(rf"(?<![#:\w]){re.escape(attribute)}(?!\w)", expression)):
+        # the update expression names an attribute under the stamp's name: a field, or
+        # dynorm's own (entity marker, schema version, migration marker); a condition
+        # reading the stamp (last-writer-wins) is fine
+        raise EncodingError(
+            f"table {body.get('TableName')!r}: this update writes attribute "
+            f"{attribute!r}, and the connection's origin stamp (origin=) is written to "
+            "that attribute too, which would replace the value; name the stamp's "
+            "attribute otherwise (connect(origin='...'); dynorm's own attributes such "
+            "as '_type', '_schema' and '_migrations' cannot be used)")
     assignment = f"{_NAME} = {_VALUE}"
     match = _SET.search(expression)
     if match:

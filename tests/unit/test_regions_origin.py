@@ -156,3 +156,28 @@ def test_stamping_any_update_keeps_one_set_clause_and_every_action(names: list[s
         **request.get("ExpressionAttributeNames", {}), "#dynorm_origin": "_origin"}
     assert stamped["ExpressionAttributeValues"] == {
         **request.get("ExpressionAttributeValues", {}), ":dynorm_origin": _value()}
+
+
+@pytest.mark.parametrize("attribute", ["_type", "_schema", "_migrations", "score"])
+def test_an_update_writing_the_stamps_attribute_is_refused(attribute: str) -> None:
+    """The stamp would replace what the update writes there (an entity marker, a schema
+    version, a migration marker, a field): refused before anything is sent."""
+    from dynorm.exceptions import EncodingError
+    from dynorm.transport.origin import stamp
+
+    update = {"TableName": "t", "Key": {"k": {"S": "a"}},
+              "UpdateExpression": "SET #a = :a, #b = :b",
+              "ExpressionAttributeNames": {"#a": "other", "#b": attribute},
+              "ExpressionAttributeValues": {":a": {"S": "x"}, ":b": {"S": "y"}}}
+    with pytest.raises(EncodingError, match=repr(attribute)):
+        stamp("UpdateItem", update, attribute, "us-east-1", 1)
+    raw = {**update, "UpdateExpression": f"SET #a = :a REMOVE {attribute}"}
+    with pytest.raises(EncodingError):
+        stamp("UpdateItem", raw, attribute, "us-east-1", 1)
+    # a condition reading the stamp (last-writer-wins) is not a write of it
+    guarded = {**update, "UpdateExpression": "SET #a = :a",
+               "ConditionExpression": "#b.#at < :b"}
+    guarded["ExpressionAttributeNames"] = {**update["ExpressionAttributeNames"],
+                                           "#at": "at"}
+    stamped = stamp("UpdateItem", guarded, attribute, "us-east-1", 1)
+    assert stamped["ExpressionAttributeNames"]["#dynorm_origin"] == attribute
