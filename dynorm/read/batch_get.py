@@ -6,7 +6,10 @@ user, order = await dynorm.batch_get((User, "u1"), (Order, ("u1", "o9")))
 ```
 
 Keys go out 100 per call, several calls at once (``concurrency``); each distinct key is
-read once. Keys DynamoDB leaves unprocessed, and calls that meet throttling, 5xx or no
+read once. Pipelined: each call's answer is decoded as soon as it is in, while the other
+calls are in flight (a finished call's slot goes to the next chunk of keys first); an
+error, or the caller's cancellation, cancels the calls still in flight and waits for
+them. Keys DynamoDB leaves unprocessed, and calls that meet throttling, 5xx or no
 answer after the connection's own retries, are asked again with exponential backoff and
 full jitter until done or the rounds of ``retry`` (a [`RetryPolicy`][dynorm.RetryPolicy],
 `BATCH_GET_RETRY` by default) are spent; then
@@ -68,7 +71,6 @@ class BatchGetFailed(DynormError):
         self.missing = list(missing)
 
 
-
 async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
                 concurrency: int = 8, retry: RetryPolicy | None = None, wire: bool = False,
                 raw: bool = False) -> list[Any]:
@@ -77,11 +79,19 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     An item of another entity sharing the table is not the model's: None, as for a
     missing item. ``wire``: the keys are wire-form keys already. ``raw``: return the
     stored items undecoded (the caller decodes them).
+
+    Pipelined: each chunk's answer is decoded as soon as it is in, while the other
+    chunks' calls are in flight (the slot of a finished call is handed to the next chunk
+    before the decoding starts). Models whose values need data keys or value stores
+    (``meta.loaders``) are decoded at the end, once those are loaded for every item at
+    once. An error (a call's, a decoding's, the caller's cancellation) cancels the chunks
+    still in flight and waits for them: nothing is left running.
     """
     conn = get_connection()
     policy = retry if retry is not None else BATCH_GET_RETRY
     ids: list[KeyId] = []
     unique: dict[KeyId, tuple[type[Model], str, Item]] = {}
+    wants: dict[KeyId, dict[type[Model], None]] = {}  # the models asking for each key
     for model, key in pairs:
         meta = meta_of(model)
         table = conn.table_name(meta.table_name)
@@ -89,80 +99,106 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
         kid = key_id(table, wkey)
         ids.append(kid)
         unique.setdefault(kid, (model, table, wkey))
-    found: dict[KeyId, Any] = {}
+        wants.setdefault(kid, {})[model] = None
+    models = {m for m, _ in pairs}
+    at_end = any(meta_of(m).loaders for m in models)  # data keys of encrypted values (KMS)
+    found: dict[KeyId, Item] = {}
+    decoded: dict[tuple[type[Model], KeyId], Any] = {}  # absent: no item
     missing: list[tuple[type[Model], Item]] = []
     key_attrs = {t: [k.attr for k in meta_of(m).key_attrs] for m, t, _ in unique.values()}
+    order = list(unique)
+    chunks = [order[i:i + MAX_BATCH_GET] for i in range(0, len(order), MAX_BATCH_GET)]
     sem = asyncio.Semaphore(concurrency)
+    queued = len(chunks) > concurrency  # some chunk waits for a finished call's slot
+
+    async def rounds(chunk: list[KeyId]) -> list[tuple[KeyId, Item]]:
+        """The items of one chunk's keys, with retries; keys never read go to missing."""
+        rows: list[tuple[KeyId, Item]] = []
+        remaining = chunk
+        attempt = 0
+        while True:
+            items: dict[str, dict[str, Any]] = {}
+            for kid in remaining:
+                _, table, wkey = unique[kid]
+                entry = items.setdefault(table, {"Keys": []})
+                entry["Keys"].append(wkey)
+                if consistent:
+                    entry["ConsistentRead"] = True
+            try:
+                response = await conn.call("BatchGetItem", {"RequestItems": items})
+            except ROUND_ERRORS:
+                # Throttling, 5xx or no answer after the transport's retries: reads are
+                # safe to repeat, so this costs a round of the batch's budget.
+                left = remaining
+            else:
+                for table, answered in (response.get("Responses") or {}).items():
+                    attrs = key_attrs[table]
+                    rows.extend((key_id(table, {a: row[a] for a in attrs}), row)
+                                for row in answered)
+                left = []
+                for table, entry in (response.get("UnprocessedKeys") or {}).items():
+                    left.extend(key_id(table, k) for k in entry["Keys"])
+            if not left:
+                return rows
+            attempt += 1
+            if attempt >= policy.max_attempts:
+                missing.extend((unique[k][0], unique[k][2]) for k in left)
+                return rows
+            delay = policy.delay(attempt)
+            log.debug("BatchGetItem: %d unprocessed, retry %d in %.3fs", len(left),
+                      attempt, delay)
+            remaining = left
+            await asyncio.sleep(delay)
 
     async def fetch(chunk: list[KeyId]) -> None:
         # the parent span of the chunk's rounds (with telemetry on)
         with conn.span("dynorm.batch_get.chunk", {"dynorm.keys": len(chunk)}):
-            await rounds(chunk)
+            async with sem:
+                rows = await rounds(chunk)
+        if at_end:
+            found.update(rows)
+            return
+        if queued:
+            # Let the next chunk's call go out before this decoding (which never yields).
+            await asyncio.sleep(0)
+        paused(_decode_rows, rows, wants, decoded, raw)
 
-    async def rounds(chunk: list[KeyId]) -> None:
-        async with sem:
-            remaining = chunk
-            attempt = 0
-            while True:
-                items: dict[str, dict[str, Any]] = {}
-                for kid in remaining:
-                    _, table, wkey = unique[kid]
-                    entry = items.setdefault(table, {"Keys": []})
-                    entry["Keys"].append(wkey)
-                    if consistent:
-                        entry["ConsistentRead"] = True
-                try:
-                    response = await conn.call("BatchGetItem", {"RequestItems": items})
-                except ROUND_ERRORS:
-                    # Throttling, 5xx or no answer after the transport's retries: reads are
-                    # safe to repeat, so this costs a round of the batch's budget.
-                    left = remaining
-                else:
-                    for table, rows in (response.get("Responses") or {}).items():
-                        attrs = key_attrs[table]
-                        for row in rows:
-                            found[key_id(table, {a: row[a] for a in attrs})] = row
-                    left = []
-                    for table, entry in (response.get("UnprocessedKeys") or {}).items():
-                        left.extend(key_id(table, k) for k in entry["Keys"])
-                if not left:
-                    return
-                attempt += 1
-                if attempt >= policy.max_attempts:
-                    missing.extend((unique[k][0], unique[k][2]) for k in left)
-                    return
-                delay = policy.delay(attempt)
-                log.debug("BatchGetItem: %d unprocessed, retry %d in %.3fs", len(left),
-                          attempt, delay)
-                remaining = left
-                await asyncio.sleep(delay)
-
-    order = list(unique)
-    chunks = [order[i:i + MAX_BATCH_GET] for i in range(0, len(order), MAX_BATCH_GET)]
-    await asyncio.gather(*(fetch(c) for c in chunks))
+    if len(chunks) == 1:
+        await fetch(chunks[0])
+    elif chunks:
+        tasks = [asyncio.ensure_future(fetch(c)) for c in chunks]
+        try:
+            await asyncio.gather(*tasks)
+        finally:  # after an error or a cancellation: stop the other chunks, wait for them
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
     if missing:
         raise BatchGetFailed(missing)
-    for model in {m for m, _ in pairs}:
-        meta = meta_of(model)
-        if meta.loaders:  # data keys of encrypted values (KMS), also for raw reads
-            await ready_to_read(meta.sealed, [found[kid] for kid, (m, _, _) in unique.items()
-                                              if m is model and kid in found])
-    return paused(_decode_found, pairs, ids, found, raw)
+    if at_end:
+        for model in models:
+            meta = meta_of(model)
+            if meta.loaders:  # data keys of encrypted values (KMS), also for raw reads
+                await ready_to_read(meta.sealed, [row for kid, row in found.items()
+                                                  if model in wants[kid]])
+        paused(_decode_rows, list(found.items()), wants, decoded, raw)
+    return [decoded.get((model, kid)) for (model, _), kid in zip(pairs, ids, strict=True)]
 
 
-def _decode_found(pairs: Sequence[tuple[type[Model], Any]], ids: list[KeyId],
-                  found: dict[KeyId, Any], raw: bool) -> list[Any]:
-    results: list[Any] = []
-    decoded: dict[tuple[type[Model], KeyId], Any] = {}  # a key given twice: one instance
-    for (model, _), kid in zip(pairs, ids, strict=True):
-        if (model, kid) not in decoded:
-            row = found.get(kid)
-            if row is None or not is_own(meta_of(model), row):  # one key, several models
+def _decode_rows(rows: list[tuple[KeyId, Item]], wants: dict[KeyId, dict[type[Model], None]],
+                 decoded: dict[tuple[type[Model], KeyId], Any], raw: bool) -> None:
+    """Each row decoded for every model that asked for its key (None where it is another
+    entity's item: one key, several models), into ``decoded``; ``rows`` emptied as it goes
+    (a raw tree is dropped once decoded, as in `dynorm.read.builder._decode_all`)."""
+    rows.reverse()
+    pop = rows.pop
+    while rows:
+        kid, row = pop()
+        for model in wants[kid]:
+            if not is_own(meta_of(model), row):
                 decoded[model, kid] = None
             else:
                 decoded[model, kid] = row if raw else from_item(model, row)
-        results.append(decoded[model, kid])
-    return results
 
 
 async def get_many(
