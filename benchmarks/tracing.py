@@ -14,14 +14,24 @@ get. The variants:
 - ``api``: ``telemetry=OpenTelemetry(...)`` on OpenTelemetry's no-op providers (the API
   alone, no SDK): dynorm's own share of the instrumentation;
 - ``tracing``: ``telemetry=OpenTelemetry(..., metrics=False)`` with the SDK's
-  TracerProvider (a SimpleSpanProcessor into an exporter that drops every span): one
-  span per call;
-- ``otel``: the same spans plus metrics (the SDK's MeterProvider with an in-memory
-  reader never collected): a duration histogram record per call besides.
+  TracerProvider and what production uses, a BatchSpanProcessor (its default settings),
+  into an exporter that drops every span: one span per call; the processor's worker
+  thread exports batches of 512 during the timed gets, and its CPU counts
+  (``process_time`` is the whole process's);
+- ``simple``: the same with a SimpleSpanProcessor (each span exported as it ends, in
+  the caller's thread: cheaper with an exporter that does nothing, blocking with a real
+  one), for comparison;
+- ``sdk``: no dynorm instrumentation at all, the bare connection with the least any
+  instrumentation could do around each call: one SDK span (same processor, name,
+  kind and attributes as ``tracing``'s) started before the retry loop and ended after
+  it. Its cost is the OpenTelemetry SDK's alone, the floor of ``tracing``;
+- ``otel``: the spans of ``tracing`` plus metrics (the SDK's MeterProvider with an
+  in-memory reader never collected): a duration histogram record per call besides.
 
-Goals (issue 24): ``off`` <= 1.02x ``bare``; ``tracing`` <= 1.15x ``bare``. Most of what
-``tracing`` and ``otel`` add is the OpenTelemetry SDK's own work (a span with
-attributes is ~15 us, a histogram record ~7 us, on a loaded 2-core machine).
+Every variant's providers are shut down after its gets (no worker thread outlives its
+variant). Goals (issue 24): ``off`` <= 1.02x ``bare``; ``tracing`` <= 1.15x ``bare``.
+Most of what ``tracing`` and ``otel`` add is the OpenTelemetry SDK's own work (a span
+with attributes is ~13-22 us, a histogram record ~7 us, on a loaded 2-core machine).
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ from benchmarks.data import CREDS, REGION, TABLE, Bench, make, wire
 from dynorm._types import Request, Response
 
 PK = "tracing"
-VARIANTS = ["bare", "off", "hook", "capacity", "api", "tracing", "otel"]
+VARIANTS = ["bare", "off", "hook", "capacity", "api", "tracing", "simple", "sdk", "otel"]
 GOALS = {"off": 1.02, "tracing": 1.15}
 
 Result = dict[str, list[float]]
@@ -52,11 +62,35 @@ class BareConnection(dynorm.Connection):
         return await self._attempts(operation, payload, None)
 
 
-def _otel(metrics: bool = True) -> Any:
+class SdkSpanConnection(BareConnection):
+    """The bare connection inside one SDK span per call: OpenTelemetry's share alone."""
+
+    tracer: Any = None
+    attributes = {"db.system.name": "aws.dynamodb", "db.operation.name": "GetItem",
+                  "aws.dynamodb.table_names": (TABLE,), "dynorm.model": "Bench"}
+
+    async def call(self, operation: str, payload: Request, *,
+                   model: type | None = None) -> Response:
+        from opentelemetry.trace import SpanKind
+
+        span = self.tracer.start_span("DynamoDB.GetItem", kind=SpanKind.CLIENT,
+                                      attributes=self.attributes)
+        try:
+            return await self._attempts(operation, payload, None)
+        finally:
+            span.end()
+
+
+#: The SDK providers of the variant being measured (shut down after it).
+_providers: list[Any] = []
+
+
+def _otel(metrics: bool = True, simple: bool = False) -> Any:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
         SimpleSpanProcessor,
         SpanExporter,
         SpanExportResult,
@@ -69,8 +103,10 @@ def _otel(metrics: bool = True) -> Any:
             return SpanExportResult.SUCCESS
 
     tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(Drop()))
+    tracer_provider.add_span_processor(
+        SimpleSpanProcessor(Drop()) if simple else BatchSpanProcessor(Drop()))
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    _providers.extend((tracer_provider, meter_provider))
     return OpenTelemetry(tracer_provider, meter_provider, metrics=metrics)
 
 
@@ -100,6 +136,10 @@ def connection(variant: str, url: str | None) -> dynorm.Connection:
                                 "transport": "fast" if url else Instant()}
     if variant == "bare":
         return BareConnection(**settings)
+    if variant == "sdk":
+        conn = SdkSpanConnection(**settings)
+        conn.tracer = _otel(metrics=False).tracer
+        return conn
     if variant == "capacity":
         settings["capacity"] = True
     if variant == "api":
@@ -109,8 +149,8 @@ def connection(variant: str, url: str | None) -> dynorm.Connection:
         from dynorm.observe.otel import OpenTelemetry
 
         settings["telemetry"] = OpenTelemetry(NoOpTracerProvider(), NoOpMeterProvider())
-    if variant in ("tracing", "otel"):
-        settings["telemetry"] = _otel(metrics=variant == "otel")
+    if variant in ("tracing", "simple", "otel"):
+        settings["telemetry"] = _otel(metrics=variant == "otel", simple=variant == "simple")
     conn = dynorm.Connection(**settings)
     if variant == "hook":
         conn.on_response(lambda event: None)
@@ -136,6 +176,8 @@ async def _measure(url: str | None, ops: int, rounds: int,
                 for _ in range(ops):
                     await Bench.get(PK, 0)
                 results[variant].append((time.process_time() - c0) / ops)
+            while _providers:
+                _providers.pop().shutdown()
         log(f"tracing round {r + 1}/{rounds}{'' if url else ' (no network)'}: " + ", ".join(
             f"{v} {results[v][-1] * 1e6:.1f} us" for v in VARIANTS))
     return results
@@ -157,21 +199,27 @@ def measure(url: str, ops: int, rounds: int, log: Callable[..., None]
 
 
 def table(results: tuple[Result, Result], ops: int) -> list[str]:
+    """The medians, and two steadier views of each variant's ratio: the median of its
+    per-round ratios to ``bare`` (the two measured next to each other), and bare's CPU
+    against the server plus what the variant adds without the network."""
     served, instant = results
     base = statistics.median(served["bare"])
     instant_base = statistics.median(instant["bare"])
     lines = [f"tracing: client CPU per get ({ops} gets per variant per round against the "
              f"server, {ops * 10} on a transport answering at once; variants alternated, "
              "medians)", "",
-             "| variant | CPU per get | vs bare | goal | added per call, no network |",
-             "|---|---:|---:|---:|---:|"]
+             "| variant | CPU per get | vs bare | goal | per-round ratio | "
+             "added per call, no network | bare + added, vs bare |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for variant in VARIANTS:
         cpu = statistics.median(served[variant])
         goal = GOALS.get(variant)
         ratio = cpu / base
         verdict = "" if goal is None else f"<= {goal:.2f}x " + (
             "ok" if ratio <= goal else "MISSED")
+        paired = statistics.median(
+            v / b for v, b in zip(served[variant], served["bare"], strict=True))
         added = (statistics.median(instant[variant]) - instant_base) * 1e6
         lines.append(f"| {variant} | {cpu * 1e6:.1f} us | {ratio:.3f}x | {verdict} | "
-                     f"{added:+.1f} us |")
+                     f"{paired:.3f}x | {added:+.1f} us | {1 + added / 1e6 / base:.3f}x |")
     return lines

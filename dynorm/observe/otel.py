@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as _context
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -73,6 +74,7 @@ class OpenTelemetry:
         self.spans = spans
         self.metrics = metrics
         self._labels: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._spans: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
         meter = _metrics.get_meter("dynorm", meter_provider=meter_provider)
         self.duration = meter.create_histogram(
             METRICS["duration"], unit="s", description="Duration of DynamoDB calls, "
@@ -104,27 +106,26 @@ class OpenTelemetry:
     def start(self, record: CallRecord) -> Any:
         if not self.spans:
             return None
+        # The attributes every call of this kind shares, built once (the SDK copies
+        # them into the span: the cached dict is never changed, only copied).
+        key = (record.operation, record.tables, record.index, record.model, record.entity)
+        shared = self._spans.get(key)
+        if shared is None:
+            shared = self._spans[key] = _span_attributes(record)
+        name, attributes = shared
         payload = record.payload
-        attributes: dict[str, Any] = {
-            "db.system.name": "aws.dynamodb",
-            "db.operation.name": record.operation,
-        }
-        if record.tables:
-            attributes["aws.dynamodb.table_names"] = record.tables
-        if record.index is not None:
-            attributes["aws.dynamodb.index_name"] = record.index
-        if record.limit is not None:
-            attributes["aws.dynamodb.limit"] = record.limit
-        for name, attribute in _REQUEST_ATTRIBUTES.items():
-            value = payload.get(name)
-            if isinstance(value, (bool, int, str)):
-                attributes[attribute] = value
-        if record.model is not None:
-            attributes["dynorm.model"] = record.model
-        if record.entity is not None:
-            attributes["dynorm.entity"] = record.entity
-        span = self.tracer.start_span(f"DynamoDB.{record.operation}", kind=SpanKind.CLIENT,
-                                      attributes=attributes)
+        asked = payload.keys() & _REQUEST_ATTRIBUTES  # one set operation, usually empty
+        if asked or record.limit is not None:
+            attributes = dict(attributes)
+            if record.limit is not None:
+                attributes["aws.dynamodb.limit"] = record.limit
+            for parameter in asked:
+                value = payload[parameter]
+                if isinstance(value, (bool, int, str)):
+                    attributes[_REQUEST_ATTRIBUTES[parameter]] = value
+        # The current context looked up once, not by each of the SDK's steps.
+        span = self.tracer.start_span(name, _context.get_current(), SpanKind.CLIENT,
+                                      attributes)
         return span if span.is_recording() else None  # not sampled: nothing more to add
 
     def stream_lag(self, table: str, seconds: float) -> None:
@@ -189,6 +190,21 @@ class OpenTelemetry:
 
 
 _metrics = metrics  # the module; the constructor's ``metrics`` flag shadows the name
+
+
+def _span_attributes(record: CallRecord) -> tuple[str, dict[str, Any]]:
+    """The span name and the attributes shared by every call like ``record``."""
+    attributes: dict[str, Any] = {"db.system.name": "aws.dynamodb",
+                                  "db.operation.name": record.operation}
+    if record.tables:
+        attributes["aws.dynamodb.table_names"] = record.tables
+    if record.index is not None:
+        attributes["aws.dynamodb.index_name"] = record.index
+    if record.model is not None:
+        attributes["dynorm.model"] = record.model
+    if record.entity is not None:
+        attributes["dynorm.entity"] = record.entity
+    return f"DynamoDB.{record.operation}", attributes
 
 
 def _labels(record: CallRecord) -> dict[str, Any]:

@@ -115,6 +115,36 @@ async def test_query_pages_are_children_of_one_query_span() -> None:
     assert pages[0].attributes["aws.dynamodb.limit"] == 5
 
 
+async def test_per_call_attributes_never_leak_into_the_next_call_of_its_kind() -> None:
+    # the attributes shared by calls of one kind are built once; a call's own parameters
+    # (ConsistentRead, Limit, Segment...) go on its span alone
+    def plain(operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"Item": ITEM} if operation == "GetItem" else {"Items": [], "Count": 0}
+
+    t = Telemetry()
+    async with dynorm.connect(transport=MockTransport(plain), telemetry=t.otel) as conn:
+        await Note.get("o", "n1", consistent=True)
+        await Note.get("o", "n1")
+        await Note.by_tag.query(Note.tag == "t").limit(5).to_list()
+        await Note.by_tag.query(Note.tag == "t").to_list()
+        await conn.call("Scan", {"TableName": "notes", "Segment": 1, "TotalSegments": 4,
+                                 "Select": "COUNT", "ExclusiveStartKey": {"x": {"S": "y"}}})
+        await conn.call("Scan", {"TableName": "notes"})
+    spans = [s for s in t.finished() if s.name.startswith("DynamoDB.")]
+    attributes = [dict(s.attributes) for s in spans]
+    base = {"db.system.name": "aws.dynamodb", "aws.dynamodb.table_names": ("notes",)}
+    get = {**base, "db.operation.name": "GetItem", "dynorm.model": "Note"}
+    query = {**base, "db.operation.name": "Query", "dynorm.model": "Note",
+             "aws.dynamodb.index_name": "by_tag"}
+    scan = {**base, "db.operation.name": "Scan"}
+    assert attributes == [
+        {**get, "aws.dynamodb.consistent_read": True}, get,
+        {**query, "aws.dynamodb.limit": 5}, query,
+        {**scan, "aws.dynamodb.segment": 1, "aws.dynamodb.total_segments": 4,
+         "aws.dynamodb.select": "COUNT"}, scan,
+    ]
+
+
 async def test_a_page_of_several_requests_has_one_parent() -> None:
     t = Telemetry()
     async with dynorm.connect(transport=MockTransport(answer), telemetry=t.otel):
