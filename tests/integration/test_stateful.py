@@ -15,7 +15,10 @@ get/find_one, projections (top level, nested model field, map key), index reads
 scans with random filters, limits, ``reverse()``, ``.pages()`` and ``.page(size, cursor)``,
 batch writes, transactions (save/delete/update/check), get_many/batch_get/transact_get;
 on a plain model and on two entities sharing one table with key templates, escaping
-characters in keys and an overloaded ``KeyTemplate`` index.
+characters in keys and an overloaded ``KeyTemplate`` index. One entity (``Invoice``) also
+has a schema version (with no upgrade from version 1, so an item that any write path
+stored without its version fails the next read) and an encrypted field (written by every
+write path, read back decrypted by every read path, never in a condition or an update).
 
 Invariants (after every step, and at every read): each item the reference holds reads back
 equal, values and types, through ``find_one(consistent=True)``; absent items are absent;
@@ -80,6 +83,7 @@ from dynorm import (
     attr,
 )
 from dynorm.expressions import Condition, Path, list_append
+from dynorm.security import Encrypted, LocalKeyring
 from dynorm.write.transaction import TransactionCanceled
 from tests.support.backend import BACKEND
 from tests.support.reference import Reference, Stored, diff, present_attrs, same
@@ -141,12 +145,20 @@ class Order(Model, table="stateful_shop", entity="order"):
                             KeyTemplate("DOC#{doc_id}", attribute="gsi1sk"), name="gsi1")
 
 
-class Invoice(Model, table="stateful_shop", entity="invoice"):
+#: The master key of Invoice's encrypted field (the tests' own, not a secret).
+KEYS = LocalKeyring({"k1": bytes(range(32))})
+
+
+class Invoice(Model, table="stateful_shop", entity="invoice", schema_version=2):
+    """Unversioned, with a schema version (no upgrade from 1 is declared: an item that a
+    write path stored without its version cannot be read) and an encrypted field."""
+
     account: str
     doc_id: str
     status: str = "due"
     amount: int = 0
     tags: set[str] = set()
+    secret: Annotated[str, Encrypted(KEYS)] = ""
 
     pk = PartitionKey("ACCT#{account}")
     sk = SortKey("DOC#{doc_id}")
@@ -670,6 +682,7 @@ class StoreMachine(RuleBasedStateMachine):
                 "status": d.draw(st.sampled_from(STATUSES)),
                 "amount": d.draw(st.integers(-3, 5)),
                 "tags": d.draw(st.sets(st.sampled_from(WORDS))),
+                "secret": d.draw(st.sampled_from(["", *WORDS])),
             }
         return model.model_validate(values)
 
