@@ -163,6 +163,46 @@ def _names(expression: str, placeholders: dict[str, str]) -> set[str]:
     return found
 
 
+#: ``name = :value`` (an assignment of a SET clause, or an equality of a condition).
+_EQUALS = re.compile(r"\s*=\s*(:[A-Za-z0-9_]+)\s*(?:,|\)|$|AND\b|OR\b)", re.IGNORECASE)
+
+
+def _guards(condition: str, expression: str, payload: Request) -> bool:
+    """Whether a repeat of the update may fail ``condition``: it names an attribute the
+    update changes. An attribute the update sets to a plain value that the condition
+    only compares for equality with that same value does not count: after the first
+    application the comparison holds again (``attribute_not_exists(#k) OR #type =
+    :entity`` of an upsert that sets ``#type = :entity``)."""
+    names = payload.get("ExpressionAttributeNames") or {}
+    values = payload.get("ExpressionAttributeValues") or {}
+    shared = _names(condition, names) & _names(expression, names)
+    if not shared:
+        return False
+    sets: dict[str, list[Any]] = {}
+    parts = _CLAUSES.split(expression)
+    for keyword, body in zip(parts[1::2], parts[2::2], strict=True):
+        for match in _NAME.finditer(body):
+            name = names.get(match.group(), match.group())
+            equals = _EQUALS.match(body, match.end())
+            sets.setdefault(name, []).append(
+                values.get(equals.group(1)) if keyword.upper() == "SET" and equals
+                else _CHANGED)
+    for match in _NAME.finditer(condition):
+        name = names.get(match.group(), match.group())
+        if name not in shared:
+            continue
+        equals = _EQUALS.match(condition, match.end())
+        written = sets.get(name, [_CHANGED])
+        if (equals is None or len(written) != 1 or written[0] is _CHANGED
+                or values.get(equals.group(1)) != written[0]):
+            return True
+    return False
+
+
+#: Stands for an attribute an update changes otherwise than to a plain value.
+_CHANGED = object()
+
+
 def adds_up_when_repeated(operation: str, payload: Request) -> bool:
     """Whether applying this write twice leaves another item than applying it once.
 
@@ -177,7 +217,8 @@ def adds_up_when_repeated(operation: str, payload: Request) -> bool:
     choice). A condition that names none of the attributes the update names guards
     nothing: the update leaves what it reads as it was, so a repeat passes it again and
     counts twice (``attribute_exists(#key)``, which every update of an existing item of a
-    model without a ``Version`` field carries).
+    model without a ``Version`` field carries). Nor does an equality with the very value
+    the update sets (an upsert's ``... OR #type = :entity``).
     """
     if operation != "UpdateItem":
         return False
@@ -185,11 +226,9 @@ def adds_up_when_repeated(operation: str, payload: Request) -> bool:
     if not isinstance(expression, str):
         return False
     condition = payload.get("ConditionExpression")
-    if condition is not None:
-        names = payload.get("ExpressionAttributeNames") or {}
-        if not isinstance(condition, str) or _names(condition, names) & _names(
-                expression, names):
-            return False  # guarded: the repeat may fail its condition
+    if condition is not None and (not isinstance(condition, str)
+                                  or _guards(condition, expression, payload)):
+        return False  # guarded: the repeat may fail its condition
     values = payload.get("ExpressionAttributeValues") or {}
     parts = _CLAUSES.split(expression)
     for keyword, body in zip(parts[1::2], parts[2::2], strict=True):

@@ -51,6 +51,14 @@ class Tally(Model, table="fs_tallies"):
     n: int = 0
 
 
+class Hits(Model, table="fs_hits", entity="hits"):
+    """An entity: an upsert's condition is ``attribute_not_exists(key) OR _type = :hits``,
+    with ``SET _type = :hits``, which a repeat passes again."""
+
+    name: Annotated[str, PartitionKey]
+    n: int = 0
+
+
 def ambiguous(exc: BaseException) -> bool:
     """The error says an earlier attempt may have applied (and its message says so too)."""
     flagged = bool(getattr(exc, "ambiguous", False))
@@ -129,28 +137,38 @@ async def test_guarded_counter_is_never_incremented_twice(dynorm_server: LocalSe
            unknown_that_applied=unknown_applied, final_total=total, double_applied=0)
 
 
-@pytest.mark.parametrize("transport", ["aioboto3", "fast"])
+@pytest.mark.parametrize(("model", "transport"),
+                         [(Tally, "aioboto3"), (Tally, "fast"), (Hits, "fast")])
 async def test_unversioned_count_is_not_sent_again_after_a_lost_answer(
-        dynorm_server: LocalServer, transport: str) -> None:
-    """``update(Tally.n.add(1))`` of a model without a Version field carries only
-    ``attribute_exists(name)``, which a repeat passes again. Its answer is lost after the
-    server applied it, on a kept-alive connection: neither the connection's retry nor the
-    fast HTTP client's quiet resend of a request on a stale connection may send it again
-    (each once counted 2 for an add of 1 and reported success)."""
+        dynorm_server: LocalServer, transport: str, model: type[Tally | Hits]) -> None:
+    """A count of a model without a Version field: ``update(Tally.n.add(1))`` carries only
+    ``attribute_exists(name)``, an entity's ``update_item(..., upsert=True)`` only
+    ``attribute_not_exists(name) OR _type = :hits``; a repeat passes either again. Its
+    answer is lost after the server applied it, on a kept-alive connection: neither the
+    connection's retry nor the fast HTTP client's quiet resend of a request on a stale
+    connection may send it again (each once counted 2 for an add of 1 and reported
+    success)."""
     config = FaultConfig(seed=1, fault_operations=frozenset({"UpdateItem"}))
-    async with faulty_connection(dynorm_server, config, [Tally], transport=transport,
+    async with faulty_connection(dynorm_server, config, [model], transport=transport,
                                  max_attempts=4) as (proxy, _):
-        tally = await Tally(name="t").save()  # the connection is kept alive for the update
+        counter = await model(name="t").save()  # the connection is kept alive for the update
+
+        async def count() -> None:
+            if model is Tally:
+                await counter.update(model.n.add(1))
+            else:
+                await model.update_item("t", model.n.add(1), upsert=True)
+
         config.drop_after_rate, config.max_faults = 1.0, 1
         with pytest.raises(TransportError, match="not retried") as info:
-            await tally.update(Tally.n.add(1))
+            await count()
         assert info.value.sent
         updates = [p for op, p in proxy.requests if op == "UpdateItem"]
         assert len(proxy.applied_unseen) == 1
         assert len(updates) == 1, updates  # sent once
-        await tally.update(Tally.n.add(1))  # no fault now: counted once
+        await count()  # no fault now: counted once
     async with dynorm_server.connect(transport=transport):
-        assert (await Tally.get("t", consistent=True)).n == 2
+        assert (await model.get("t", consistent=True)).n == 2
 
 
 async def test_failed_writes_are_absent_or_flagged(dynorm_server: LocalServer) -> None:

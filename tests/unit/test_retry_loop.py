@@ -103,6 +103,12 @@ COUNT = {"TableName": "t", "Key": {"k": {"S": "a"}}, "UpdateExpression": "ADD #n
              ":v0": {"N": "1"}}}
 
 
+UPSERT = {**COUNT, "UpdateExpression": "SET #e = :e ADD #n0 :v0",
+          "ExpressionAttributeNames": {"#n0": "n", "#e": "_type", "#k": "k"},
+          "ExpressionAttributeValues": {":v0": {"N": "1"}, ":e": {"S": "order"},
+                                        ":e2": {"S": "order"}, ":other": {"S": "bill"}}}
+
+
 @pytest.mark.parametrize(("payload", "adds_up"), [
     (COUNT, True),
     ({**COUNT, "UpdateExpression": "SET #n0 = #n0 + :v0"}, True),
@@ -126,6 +132,13 @@ COUNT = {"TableName": "t", "Key": {"k": {"S": "a"}}, "UpdateExpression": "ADD #n
       "ExpressionAttributeNames": {"#n0": "n", "#k": "k"}}, True),
     ({**COUNT, "ConditionExpression": "attribute_exists(k) AND size(#t) > :z",
       "ExpressionAttributeNames": {"#n0": "n", "#t": "tags"}}, True),
+    # ... nor does an equality with the value the update sets (an entity's upsert)
+    ({**UPSERT, "ConditionExpression": "attribute_not_exists(#k) OR #e = :e2"}, True),
+    ({**UPSERT, "ConditionExpression": "attribute_not_exists(#k) OR (#e = :e)"}, True),
+    # a condition the set value makes fail is a guard
+    ({**UPSERT, "ConditionExpression": "attribute_not_exists(#e)"}, False),
+    ({**UPSERT, "ConditionExpression": "#e = :other"}, False),
+    ({**UPSERT, "ConditionExpression": "#e = :e OR #e < :e"}, False),
     ({"TableName": "t", "Item": {}}, False),
 ])
 def test_what_adds_up_when_repeated(payload: dict[str, Any], adds_up: bool) -> None:
