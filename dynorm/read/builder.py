@@ -392,6 +392,10 @@ class _Read(Generic[M]):
             return None
         return encode_cursor(key, self._scope(), get_connection().cursor_secret)
 
+    def _check_start(self, start: Item) -> None:
+        """Refuse a cursor's position this read cannot continue from (a query's: outside
+        its key range, `dynorm.read.pagination.check_position`)."""
+
     def _key_of(self, raw: Item) -> Item:
         return {k.attr: raw[k.attr] for k in self._key_attrs() if k.attr in raw}
 
@@ -425,12 +429,17 @@ class _Read(Generic[M]):
             cursor: the ``cursor`` of the previous page, or None for the first page.
 
         Raises:
-            InvalidCursor: the cursor was altered, forged or made by another query.
+            InvalidCursor: the cursor was altered, forged or made by another query (of
+                another model, table, index or, for a query, key value: its position must
+                lie in this query's key range).
         """
         if size < 1:
             raise ExpressionError(f"page size must be at least 1, got {size}")
         conn = get_connection()
-        start = decode_cursor(cursor, self._scope(), conn.cursor_secret) if cursor else None
+        start = None
+        if cursor:
+            start = decode_cursor(cursor, self._scope(), conn.cursor_secret)
+            self._check_start(start)
         with self._span(conn):  # the parent of its requests' calls (telemetry)
             return await self._page(conn, size, start)
 

@@ -4,6 +4,16 @@ A cursor is an opaque URL-safe string that encodes where the next page starts (a
 DynamoDB ``ExclusiveStartKey``) together with the table, index and model it belongs
 to, signed with HMAC-SHA256 under the connection's ``cursor_secret``. A web client can
 hand it back but cannot read a forged key into it or reuse it for another model.
+
+A query's cursor is also bound to the key value queried: its position must lie in the
+key range of the query it is handed to (`check_position()`). The partition key value
+must be the same (a cursor of ``User.query(User.org == "a")`` is refused by a query of
+``org == "b"``), and the sort key must satisfy the query's sort-key condition, which
+may differ from the one the cursor came from (``created >= now - 1 day``, recomputed on
+every request, keeps paging while the position stays inside it). A position outside
+the range is the real hazard: DynamoDB refuses it, and an emulator may answer items of
+the wrong range. Filters, projection, direction and limit are not bound: a cursor is a
+position in the key range, not a snapshot of the query.
 """
 
 from __future__ import annotations
@@ -18,12 +28,14 @@ from typing import Any, Generic, TypeVar
 
 from dynorm._types import Item, Response
 from dynorm.exceptions import DynormError
+from dynorm.expressions import KeyCondition
 from dynorm.observe.capacity import Capacity, parse_capacity
 
 __all__ = [
     "DONE",
     "InvalidCursor",
     "Page",
+    "check_position",
     "decode_cursor",
     "decode_positions",
     "encode_cursor",
@@ -172,3 +184,28 @@ def _verified(cursor: str, scope: str, secret: bytes) -> dict[str, Any]:
             "the query they came from"
         )
     return data
+
+
+def check_position(start: Item, key: KeyCondition, model: str) -> None:
+    """Refuse a cursor's start key that lies outside the key range of the query it is
+    handed to: another partition key value, or a sort key the query's sort-key
+    condition excludes.
+
+    Raises:
+        InvalidCursor: naming the model and the key attribute.
+    """
+    name, _ = key.partition
+    where = f"index {key.index_name!r}" if key.index_name else "the table"
+    if not KeyCondition(key.partition, None, key.index_name).matches(start):
+        raise InvalidCursor(
+            f"{model}: cursor was made by a query of another {name!r} value (partition "
+            f"key of {where}): a cursor only continues the query of the key value it "
+            "came from; start that query without a cursor"
+        )
+    if key.sort is not None and not key.matches(start):
+        sort = next(iter(key.sort.paths())).name
+        raise InvalidCursor(
+            f"{model}: cursor's position lies outside this query's condition on sort key "
+            f"{sort!r} of {where}: a cursor continues only a query whose key range holds "
+            "its position; start this query without a cursor"
+        )

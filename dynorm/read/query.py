@@ -28,7 +28,7 @@ from dynorm.expressions import Condition, KeyCondition
 from dynorm.expressions.operations import Query as QueryOp
 from dynorm.expressions.operations import Scan as ScanOp
 from dynorm.read.builder import M, _Read
-from dynorm.read.pagination import Page
+from dynorm.read.pagination import Page, check_position
 from dynorm.schema.classes import meta_of
 from dynorm.schema.indexes import _Index
 from dynorm.schema.key_conditions import key_query
@@ -63,6 +63,9 @@ class Query(_Read[M]):
         if self._index is not None:
             return [k for k in (self._index.partition, self._index.sort) if k is not None]
         return list(self._meta.key_attrs)
+
+    def _check_start(self, start: Item) -> None:
+        check_position(start, self._key, self._model.__name__)
 
     def reverse(self) -> Self:
         """Descending sort-key order."""

@@ -37,6 +37,7 @@ from dynorm.read.builder import M, _decode_all
 from dynorm.read.pagination import (
     DONE,
     Page,
+    check_position,
     decode_positions,
     encode_positions,
     read_capacity,
@@ -336,7 +337,8 @@ class ShardedQuery(Query[M]):
 
         Raises:
             InvalidCursor: the cursor was altered, forged, or made by another query
-                (another index, table, model or number of shards).
+                (another index, table, model, number of shards or key value: each
+                shard's position must lie in its key range).
         """
         if size < 1:
             raise ExpressionError(f"page size must be at least 1, got {size}")
@@ -344,6 +346,9 @@ class ShardedQuery(Query[M]):
         if cursor:
             starts = decode_positions(cursor, self._scope(), get_connection().cursor_secret,
                                       len(self._keys))
+            for key, start in zip(self._keys, starts, strict=True):
+                if isinstance(start, dict):  # each shard's position in its own key range
+                    check_position(start, key, self._model.__name__)
         merge = self._merge(starts, size)
         try:
             raws: list[Item] = []
