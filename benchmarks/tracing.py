@@ -66,14 +66,13 @@ class SdkSpanConnection(BareConnection):
     """The bare connection inside one SDK span per call: OpenTelemetry's share alone."""
 
     tracer: Any = None
+    kind: Any = None  # SpanKind.CLIENT (set with the tracer: no import per call)
     attributes = {"db.system.name": "aws.dynamodb", "db.operation.name": "GetItem",
                   "aws.dynamodb.table_names": (TABLE,), "dynorm.model": "Bench"}
 
     async def call(self, operation: str, payload: Request, *,
                    model: type | None = None) -> Response:
-        from opentelemetry.trace import SpanKind
-
-        span = self.tracer.start_span("DynamoDB.GetItem", kind=SpanKind.CLIENT,
+        span = self.tracer.start_span("DynamoDB.GetItem", kind=self.kind,
                                       attributes=self.attributes)
         try:
             return await self._attempts(operation, payload, None)
@@ -138,7 +137,9 @@ def connection(variant: str, url: str | None) -> dynorm.Connection:
         return BareConnection(**settings)
     if variant == "sdk":
         conn = SdkSpanConnection(**settings)
-        conn.tracer = _otel(metrics=False).tracer
+        from opentelemetry.trace import SpanKind
+
+        conn.tracer, conn.kind = _otel(metrics=False).tracer, SpanKind.CLIENT
         return conn
     if variant == "capacity":
         settings["capacity"] = True
