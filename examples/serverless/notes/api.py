@@ -37,7 +37,6 @@ import pydantic
 
 import dynorm
 from dynorm import attr
-from dynorm.read.pagination import decode_cursor, encode_cursor
 
 from . import runtime
 from .models import Note, NoteChange
@@ -190,37 +189,17 @@ def _limit(request: Request) -> int:
     return int(text)
 
 
-def _owner_cursor(owner: str, cursor: str | None) -> str | None:
-    """dynorm's cursor, signed again for ``owner``: dynorm binds a cursor to the model,
-    table and index, not to the value queried, so one owner's cursor would otherwise
-    continue another owner's list."""
-    if cursor is None:
-        return None
-    secret = dynorm.get_connection().cursor_secret
-    return encode_cursor({"c": {"S": cursor}}, f"notes-of/{owner}", secret)
-
-
-def _dynorm_cursor(owner: str, cursor: str | None) -> str | None:
-    """The dynorm cursor inside ``cursor``; InvalidCursor (400) for another owner's."""
-    if not cursor:
-        return None
-    secret = dynorm.get_connection().cursor_secret
-    inner = decode_cursor(cursor, f"notes-of/{owner}", secret).get("c", {}).get("S")
-    if not isinstance(inner, str):
-        raise dynorm.InvalidCursor("cursor holds no page cursor")
-    return inner
-
-
 @route("GET", "/notes")
 async def list_notes(request: Request) -> Reply:
     owner = request.query.get("owner")
     if not owner:
         raise BadRequest("owner: required (GET /notes?owner=...)")
+    # dynorm binds the cursor to this owner: another owner's is InvalidCursor (400)
     query = Note.by_owner.query(attr(Note.owner) == owner)
     page = await query.page(size=_limit(request),
-                            cursor=_dynorm_cursor(owner, request.query.get("cursor")))
+                            cursor=request.query.get("cursor") or None)
     return Reply(200, {"items": [note.model_dump(mode="json") for note in page.items],
-                       "cursor": _owner_cursor(owner, page.cursor)})
+                       "cursor": page.cursor})
 
 
 @route("GET", "/notes/{note_id}")
