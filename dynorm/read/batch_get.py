@@ -7,7 +7,8 @@ user, order = await dynorm.batch_get((User, "u1"), (Order, ("u1", "o9")))
 
 Keys go out 100 per call, several calls at once (``concurrency``); each distinct key is
 read once. Pipelined: each call's answer is decoded as soon as it is in, while the other
-calls are in flight (a finished call's slot goes to the next chunk of keys first); an
+calls are in flight (a finished call's slot goes to the next chunk of keys first, and
+the decoding yields to the event loop every few items); an
 error, or the caller's cancellation, cancels the calls still in flight and waits for
 them. Keys DynamoDB leaves unprocessed, and calls that meet throttling, 5xx or no
 answer after the connection's own retries, are asked again with exponential backoff and
@@ -46,6 +47,9 @@ M2 = TypeVar("M2", bound="Model")
 M3 = TypeVar("M3", bound="Model")
 M4 = TypeVar("M4", bound="Model")
 
+#: Items decoded between two turns of the event loop while other calls are in flight.
+_SLICE = 20
+
 #: DynamoDB's limit of keys per BatchGetItem call.
 MAX_BATCH_GET = 100
 
@@ -82,7 +86,9 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
 
     Pipelined: each chunk's answer is decoded as soon as it is in, while the other
     chunks' calls are in flight (the slot of a finished call is handed to the next chunk
-    before the decoding starts). Models whose values need data keys or value stores
+    before the decoding starts, and the decoding yields to the event loop every
+    ``_SLICE`` items, so answers that come in meanwhile hand over their slots too).
+    Models whose values need data keys or value stores
     (``meta.loaders``) are decoded at the end, once those are loaded for every item at
     once. An error (a call's, a decoding's, the caller's cancellation) cancels the chunks
     still in flight and waits for them: nothing is left running.
@@ -109,7 +115,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     order = list(unique)
     chunks = [order[i:i + MAX_BATCH_GET] for i in range(0, len(order), MAX_BATCH_GET)]
     sem = asyncio.Semaphore(concurrency)
-    queued = len(chunks) > concurrency  # some chunk waits for a finished call's slot
+    several = len(chunks) > 1
 
     async def rounds(chunk: list[KeyId]) -> list[tuple[KeyId, Item]]:
         """The items of one chunk's keys, with retries; keys never read go to missing."""
@@ -158,10 +164,16 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
         if at_end:
             found.update(rows)
             return
-        if queued:
-            # Let the next chunk's call go out before this decoding (which never yields).
+        if not several:
+            paused(_decode_rows, rows, wants, decoded, raw)
+            return
+        # In slices, yielding between them: other calls' answers that came in meanwhile
+        # hand their slots to the next chunks before more decoding holds the loop.
+        while rows:
             await asyncio.sleep(0)
-        paused(_decode_rows, rows, wants, decoded, raw)
+            cut = rows[-_SLICE:]
+            del rows[-_SLICE:]
+            paused(_decode_rows, cut, wants, decoded, raw)
 
     if len(chunks) == 1:
         await fetch(chunks[0])
