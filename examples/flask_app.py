@@ -73,6 +73,7 @@ HTTP_STATUS: dict[type[dynorm.DynormError], int] = {
     dynorm.ItemNotFound: 404,
     dynorm.ConditionFailed: 409,          # VersionConflict too: the stored item changed
     dynorm.TransactionCanceled: 409,
+    dynorm.ReplicatedWriteConflict: 409,  # written at once in another Region
     dynorm.ItemTooLarge: 413,
     dynorm.EncodingError: 422,            # InvalidKey too: a value that cannot be kept
     dynorm.Throttled: 503,
@@ -84,6 +85,9 @@ HTTP_STATUS: dict[type[dynorm.DynormError], int] = {
     dynorm.LocalServerError: 503,
     dynorm.BatchWriteFailed: 503,         # writes still unprocessed after every retry
     dynorm.BatchGetFailed: 503,
+    dynorm.KeyringError: 503,             # KMS did not give a data key
+    dynorm.DecryptionFailed: 500,         # a stored value altered or moved
+    dynorm.UpgradeFailed: 500,            # an item this version cannot read
     dynorm.DynormError: 500,              # SchemaError, ValidationFailed, ...
 }
 

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import dynorm
 from dynorm import Connection, Model, PartitionKey, Version, attr
+from tests.support.backend import on_backend
 
 
 class Counter(Model, table="concurrent-counters"):
@@ -27,11 +28,19 @@ class VersionedCounter(Model, table="concurrent-vcounters"):
 async def test_overlapping_unversioned_updates(dynorm_connection: Connection) -> None:
     await Counter.create_table()
     c = await Counter(id="c", value=50).save()
+    before = 50
     for round_ in range(1, 4):  # out-of-order answers did not show in every run
         await asyncio.gather(*(c.update(attr(Counter.value).add(1)) for _ in range(50)))
         stored = await Counter.get("c", consistent=True)
-        assert stored.value == 50 + 50 * round_
         assert c.value == stored.value, (round_, c.value, stored.value)
+        if on_backend(moto=True, aws=False):
+            # moto applies UpdateItem without a lock (read, compute, write in its
+            # threaded server): on a loaded machine two concurrent ADDs can count once
+            # (seen: 199 of 200). DynamoDB applies each one atomically.
+            assert before < stored.value <= before + 50
+        else:
+            assert stored.value == before + 50
+        before = stored.value
 
 
 async def test_sequential_updates_cost_no_extra_read(
