@@ -30,7 +30,7 @@ import ipaddress
 import pathlib
 import typing
 from collections.abc import Sequence
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pydantic
 import pydantic_core
@@ -182,11 +182,26 @@ def _as_member(codec: Codec) -> Decoder:
     ``SecretBytes | datetime`` must not become the first member that accepts a string."""
     adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(codec.python_type)
     plain = codec.decode
+    if _holds_json(codec.python_type):
+        # The model validates the member again, and Json[X] parses text only: hand it
+        # the member's value with its Json parts as text again (pydantic's round trip).
+        def decode_json_member(av: AttributeValue) -> Any:
+            return adapter.dump_python(adapter.validate_python(plain(av)), round_trip=True)
+
+        return decode_json_member
 
     def decode_member(av: AttributeValue) -> Any:
         return adapter.validate_python(plain(av))
 
     return decode_member
+
+
+def _holds_json(tp: Any) -> bool:
+    """Whether ``tp`` has a ``Json[...]`` anywhere inside (``tuple[str, Json[X]]``)."""
+    if get_origin(tp) is Annotated and any(
+            isinstance(m, pydantic.Json) or m is pydantic.Json for m in get_args(tp)[1:]):
+        return True
+    return any(_holds_json(a) for a in get_args(tp) if a is not Ellipsis)
 
 
 def _advice(a: Codec, b: Codec) -> str:
