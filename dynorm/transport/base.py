@@ -206,7 +206,7 @@ _CHANGED = object()
 def adds_up_when_repeated(operation: str, payload: Request) -> bool:
     """Whether applying this write twice leaves another item than applying it once.
 
-    True for an ``UpdateItem`` without a ``ConditionExpression`` that adds to a number
+    True for an ``UpdateItem`` its condition does not guard (below) that adds to a number
     (``ADD #n :one`` with a number value), computes (``SET #n = #n + :one``) or appends
     (``list_append``). Such a write must not be sent again after an attempt that may
     have been applied (its answer lost): nothing on the client or the server can tell
