@@ -38,7 +38,6 @@ validation happens (DynamoDB's own ``ValidationException`` answers instead).
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
 import ssl
@@ -51,12 +50,8 @@ from urllib.parse import urlsplit
 from dynorm._gc import PAUSE_BYTES, paused
 from dynorm._types import Request, Response
 from dynorm.codec.json import dumps, loads
-from dynorm.exceptions import (
-    ServiceError,
-    Throttled,
-    TransportError,
-    error_for_code,
-)
+from dynorm.exceptions import TransportError
+from dynorm.transport._answers import decode_binary, error_answer, has_binary
 from dynorm.transport._config import STANDARD_REGION, AwsConfig, load_config, ssl_context
 from dynorm.transport._credentials import (
     Botocore,
@@ -78,38 +73,6 @@ __all__ = ["FastTransport"]
 log = logging.getLogger(__name__)
 
 _CONTENT_TYPE = "application/x-amz-json-1.0"
-_b64decode = base64.b64decode
-
-
-def decode_binary(node: Any) -> None:
-    """Turn base64 ``B``/``BS`` AttributeValues into bytes, in place, anywhere in ``node``.
-
-    An AttributeValue tagged ``B`` holds a string, ``BS`` a list of strings; a map of
-    attributes that happens to have an attribute named ``B`` holds AttributeValues
-    (dicts) instead, so the two cannot be confused.
-    """
-    if isinstance(node, dict):
-        if len(node) == 1:
-            value = node.get("B")
-            if value.__class__ is str:
-                node["B"] = _b64decode(value)
-                return
-            values = node.get("BS")
-            if values.__class__ is list and all(v.__class__ is str for v in values):
-                node["BS"] = [_b64decode(v) for v in values]
-                return
-        for child in node.values():
-            if child.__class__ is dict or child.__class__ is list:
-                decode_binary(child)
-    elif isinstance(node, list):
-        for child in node:
-            if child.__class__ is dict or child.__class__ is list:
-                decode_binary(child)
-
-
-def _has_binary(raw: bytes) -> bool:
-    # Cheap pre-check on the raw body: no '"B"'/'"BS"' token, no binary value to decode.
-    return b'"B"' in raw or b'"BS"' in raw
 
 
 def aws_endpoints(region: str) -> tuple[str, str]:
@@ -459,12 +422,12 @@ class FastTransport:
                                     else paused(loads, raw))
             except ValueError as exc:
                 raise TransportError(f"unreadable response body: {exc}") from exc
-            if _has_binary(raw):
+            if has_binary(raw):
                 decode_binary(parsed)
             return parsed
         # Sent twice by the HTTP client (a kept-alive connection closed under it): the
         # first may have been applied.
-        raise _error(operation, status, raw, request_id, ambiguous=resent)
+        raise error_answer(operation, status, raw, request_id, ambiguous=resent)
 
     async def _post_aiohttp(self, endpoint: _Endpoint, body: bytes, headers: dict[str, str]
                             ) -> tuple[int, bytes, str | None, str | None]:
@@ -480,33 +443,3 @@ class FastTransport:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}", sent=not isinstance(
                 exc, aiohttp.ClientConnectorError)) from exc
-
-
-def _error(operation: str, status: int, raw: bytes, request_id: str | None, *,
-           ambiguous: bool = False) -> ServiceError:
-    """The dynorm exception for an error answer, shaped like botocore's ClientError."""
-    try:
-        body = loads(raw) if raw else {}
-        if not isinstance(body, dict):
-            body = {"message": str(body)}
-    except ValueError:
-        body = {"message": raw.decode("utf-8", "replace")}
-    code = str(body.pop("__type", "") or status)
-    code = code.split(":", 1)[0].rsplit("#", 1)[-1]
-    message = str(body.get("message", body.get("Message", "")) or "")
-    if _has_binary(raw):
-        decode_binary(body)
-    metadata: dict[str, Any] = {"HTTPStatusCode": status, "RetryAttempts": 0}
-    if request_id:
-        metadata["RequestId"] = request_id
-    response: dict[str, Any] = {"Error": {"Message": message, "Code": code},
-                                "ResponseMetadata": metadata, **body}
-    cls = error_for_code(code, status)
-    if not message:
-        # botocore's ClientError text, which the aioboto3 transport falls back on.
-        message = (f"An error occurred ({code}) when calling the {operation} operation "
-                   "(reached max retries: 0): ")
-    if cls is Throttled:
-        message += " (retries exhausted)"
-    return cls(message, code=code, operation=operation, response=response,
-               ambiguous=ambiguous, status=status)
