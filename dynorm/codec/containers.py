@@ -18,12 +18,10 @@ from dynorm.codec.core import (
     INT_FAST_LIMIT,
     Codec,
     compile_codec,
-    decode_number,
-    decode_value,
-    tag_decoder,
     type_name,
     wrong_type,
 )
+from dynorm.codec.decoding import decode_number, decode_value, tag_decoder
 from dynorm.codec.dynamic import empty_map_key, encode_map_values, encode_set_dynamic
 from dynorm.exceptions import EncodingError, SchemaError
 

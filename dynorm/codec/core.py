@@ -47,6 +47,7 @@ import orjson
 import pydantic
 
 from dynorm._types import AttributeValue
+from dynorm.codec.decoding import Decoder, decode_number, decode_value, tag_decoder
 from dynorm.exceptions import EncodingError
 
 if TYPE_CHECKING:
@@ -56,14 +57,12 @@ __all__ = [
     "MAX_ITEM_BYTES",
     "Codec",
     "compile_codec",
-    "decode_value",
     "encode_number",
 ]
 
 MAX_ITEM_BYTES = 400 * 1024
 
 Encoder = Callable[[Any], "AttributeValue | None"]
-Decoder = Callable[[AttributeValue], Any]
 
 # DynamoDB numbers: 38 significant digits, magnitude 1E-130 .. 9.9999...E+125.
 INT_FAST_LIMIT = 10**38
@@ -174,45 +173,6 @@ def check_text(v: str) -> str:
                 "decode your text with errors='replace' or store it as bytes"
             ) from None
     return v
-
-
-# ---------------------------------------------------------------------------- decoding
-
-
-def decode_number(text: str) -> int | Decimal:
-    try:
-        return int(text)
-    except ValueError:
-        return Decimal(text)
-
-
-def _decode_m(v: Any) -> Any:
-    return {k: decode_value(x) for k, x in v.items()}
-
-
-def _decode_l(v: Any) -> Any:
-    return [decode_value(x) for x in v]
-
-
-_DECODERS: dict[str, Callable[[Any], Any]] = {
-    "S": lambda v: v,
-    "N": decode_number,
-    "BOOL": lambda v: v,
-    "NULL": lambda v: None,
-    "B": lambda v: v,
-    "M": _decode_m,
-    "L": _decode_l,
-    "SS": set,
-    "NS": lambda v: {decode_number(x) for x in v},
-    "BS": set,
-}
-
-
-def decode_value(av: AttributeValue) -> Any:
-    """Decode any AttributeValue to plain Python (N -> int or Decimal, M -> dict...)."""
-    for tag, raw in av.items():
-        return _DECODERS[tag](raw)
-    raise EncodingError("empty AttributeValue")
 
 
 # ---------------------------------------------------------------------------- numbers
@@ -369,29 +329,6 @@ def epoch_seconds(v: Any) -> int:
 def ttl_codec(python_type: Any) -> Codec:
     """The codec of a TTL field: epoch seconds as N, whatever the declared type."""
     return Codec(lambda v: {"N": str(epoch_seconds(v))}, python_type, key_type=None)
-
-
-def tag_decoder(tag: str, convert: Callable[[Any], Any] | None = None) -> Decoder:
-    """A decoder that reads the expected type tag directly; anything else (NULL, a wrong
-    type written by another program) goes the generic way and pydantic judges it."""
-    if convert is None:
-
-        def decode_tag(av: AttributeValue) -> Any:
-            v = av.get(tag)
-            return v if v is not None else decode_value(av)
-
-        decoder = decode_tag
-    else:
-
-        def decode_convert(av: AttributeValue) -> Any:
-            v = av.get(tag)
-            return convert(v) if v is not None else decode_value(av)
-
-        decoder = decode_convert
-    # ObjectCodec.decode_fields inlines these two to save a call per attribute.
-    decoder.tag = tag  # type: ignore[attr-defined]
-    decoder.convert = convert  # type: ignore[attr-defined]
-    return decoder
 
 
 _SCALAR_DECODERS: dict[Any, Decoder] = {

@@ -38,15 +38,13 @@ import pydantic_core
 from dynorm._types import AttributeValue
 from dynorm.codec.core import (
     Codec,
-    Decoder,
     WrongType,
     check_text,
     compile_codec,
-    decode_value,
-    tag_decoder,
     type_name,
     wrong_type,
 )
+from dynorm.codec.decoding import Decoder, decode_value, tag_decoder
 from dynorm.codec.dynamic import encode_value
 from dynorm.exceptions import EncodingError, SchemaError
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from dynorm.codec.core import decode_value
+from dynorm.codec.decoding import decode_value
 
 if TYPE_CHECKING:
     pass

@@ -21,7 +21,7 @@ is version 1. Every read of a whole item (get, query, scan, batch and transactio
 gets, stream events, the items an update returns) goes through `upgraded()` from the
 one read path (`dynorm.schema.decode`): an older item is decoded to plain Python values
 (``str``, ``int``/``Decimal``, ``bytes``, ``bool``, ``None``, ``set``, ``list``,
-``dict``: `dynorm.codec.core.decode_value`), handed to each upgrade in turn, encoded
+``dict``: `dynorm.codec.decoding.decode_value`), handed to each upgrade in turn, encoded
 again and read as usual. Nothing is written back: ``save()`` the instance, or run a
 backfill migration (docs/tables.md), to store the upgraded item.
 
@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dynorm._types import AttributeValue, Item
-from dynorm.codec.core import decode_value
+from dynorm.codec.decoding import decode_value
 from dynorm.codec.dynamic import encode_value
 from dynorm.exceptions import DynormError, SchemaError, ValidationFailed
 

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynorm.codec.core import compile_codec, decode_value
+from dynorm.codec.core import compile_codec
+from dynorm.codec.decoding import decode_value
 from dynorm.codec.dynamic import encode_value, item_size
 from dynorm.codec.objects import ObjectCodec
 from dynorm.exceptions import EncodingError, SchemaError
