@@ -213,8 +213,8 @@ class CollectionQuery:
             skipped = 0
             for entity_model in by_entity.values():
                 sealed = meta_of(entity_model)
-                if sealed.loaders:  # data keys of encrypted values (KMS)
-                    await ready_to_read(sealed.sealed, response.get("Items", ()))
+                if sealed.loading:  # data keys of encrypted values (KMS)
+                    await ready_to_read(sealed.loading, response.get("Items", ()))
             for raw in response.get("Items", ()):
                 model = by_entity.get(raw.get(meta.entity_attr, {}).get("S"))
                 if model is None:

@@ -63,8 +63,8 @@ class LineReader:
         #: (KMS data keys, values in S3): `read()` leaves their items' check to
         #: `check_loaded()`, which loads them first, as every read path does
         self.loading: tuple[SealedAttr, ...] = ()
-        if model is not None and meta_of(model).loaders:
-            self.loading = meta_of(model).sealed
+        if model is not None:
+            self.loading = meta_of(model).loading
 
     def key_identity(self, item: dict[str, Any]) -> bytes:
         """What tells two items of the table apart: their key values, as JSON."""

@@ -191,9 +191,9 @@ class Runner:
         if mid in (raw.get(MARKER) or {}).get("SS", ()):
             return "skipped", "already migrated"
         readable = raw
-        if meta.loaders:  # data keys (KMS), values in S3: on a copy, raw stays as stored
+        if meta.loading:  # data keys (KMS), values in S3: on a copy, raw stays as stored
             readable = dict(raw)
-            await ready_to_read(meta.sealed, (readable,))
+            await ready_to_read(meta.loading, (readable,))
         try:
             instance = self.migration.model.from_item(readable)
         except UpgradeFailed as exc:  # before ValidationFailed, its base

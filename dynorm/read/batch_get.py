@@ -89,7 +89,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     before the decoding starts, and the decoding yields to the event loop every
     ``_SLICE`` items, so answers that come in meanwhile hand over their slots too).
     Models whose values need data keys or value stores
-    (``meta.loaders``) are decoded at the end, once those are loaded for every item at
+    (``meta.loading``) are decoded at the end, once those are loaded for every item at
     once. An error (a call's, a decoding's, the caller's cancellation) cancels the chunks
     still in flight and waits for them: nothing is left running.
     """
@@ -107,7 +107,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
         unique.setdefault(kid, (model, table, wkey))
         wants.setdefault(kid, {})[model] = None
     models = {m for m, _ in pairs}
-    at_end = any(meta_of(m).loaders for m in models)  # data keys of encrypted values (KMS)
+    at_end = any(meta_of(m).loading for m in models)  # data keys of encrypted values (KMS)
     found: dict[KeyId, Item] = {}
     decoded: dict[tuple[type[Model], KeyId], Any] = {}  # absent: no item
     missing: list[tuple[type[Model], Item]] = []
@@ -190,8 +190,8 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     if at_end:
         for model in models:
             meta = meta_of(model)
-            if meta.loaders:  # data keys of encrypted values (KMS), also for raw reads
-                await ready_to_read(meta.sealed, [row for kid, row in found.items()
+            if meta.loading:  # data keys of encrypted values (KMS), also for raw reads
+                await ready_to_read(meta.loading, [row for kid, row in found.items()
                                                   if model in wants[kid]])
         paused(_decode_rows, list(found.items()), wants, decoded, raw)
     return [decoded.get((model, kid)) for (model, _), kid in zip(pairs, ids, strict=True)]

@@ -243,8 +243,8 @@ class _Read(Generic[M]):
                     count: bool = False) -> Response:
         op = self._op(conn.table_name(self._meta.table_name), limit, start, count)
         response = await conn.call(self._operation_name, op.to_request(), model=self._model)
-        if self._meta.loaders:  # data keys of the page's encrypted values (KMS)
-            await ready_to_read(self._meta.sealed, response.get("Items", ()))
+        if self._meta.loading:  # data keys of the page's encrypted values (KMS)
+            await ready_to_read(self._meta.loading, response.get("Items", ()))
         return response
 
     def _decode(self, raw: Item) -> M:

@@ -38,8 +38,8 @@ async def _get_item(model: type[Model], key: Item, consistent: bool) -> Item | N
     request = GetItem(conn.table_name(meta.table_name), key, consistent)
     response = await conn.call("GetItem", request.to_request(), model=model)
     item: Item | None = response.get("Item")
-    if item is not None and meta.loaders:
-        await ready_to_read(meta.sealed, (item,))
+    if item is not None and meta.loading:
+        await ready_to_read(meta.loading, (item,))
     return item
 
 

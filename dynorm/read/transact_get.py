@@ -123,8 +123,8 @@ async def transact_get(*pairs: tuple[type[Model], Any]) -> tuple[Model | None, .
     responses = response.get("Responses") or [{}] * len(pairs)
     for (model, _), entry in zip(pairs, responses, strict=True):
         meta = meta_of(model)
-        if meta.loaders and entry.get("Item") is not None:  # data keys (KMS)
-            await ready_to_read(meta.sealed, (entry["Item"],))
+        if meta.loading and entry.get("Item") is not None:  # data keys (KMS)
+            await ready_to_read(meta.loading, (entry["Item"],))
     for (model, _), entry in zip(pairs, responses, strict=True):
         stored = entry.get("Item")
         results.append(None if stored is None else read(model, stored))

@@ -26,7 +26,7 @@ from dynorm.schema.indexes import GlobalIndex, LocalIndex, _Index
 from dynorm.schema.meta import STR_CODEC, IndexMeta, KeyAttr, TableMeta
 from dynorm.schema.shards import MAX_SHARDS, ShardedTemplate
 from dynorm.schema.templates import KeyTemplate
-from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE, check_schema_version
+from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE, check_schema_version, stored_of
 from dynorm.security.envelope import SealedAttr
 from dynorm.security.markers import sealing_of
 
@@ -239,7 +239,7 @@ def compile_meta(cls: type[pydantic.BaseModel], table: str | None,
                      if x is not None and x.needs_io}.values())
     return TableMeta(name, table, partition, sort, resolved, ttl, version, codec,
                      entity, entity_attr, derived, recovered, sealed, loaders,
-                     schema_version)
+                     schema_version, stored_of(cls))
 
 
 def _sealed(name: str, cls: type[pydantic.BaseModel], codec: ObjectCodec, partition: KeyAttr,

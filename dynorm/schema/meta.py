@@ -8,7 +8,7 @@ raised from ``Model.__pydantic_init_subclass__``, so a wrong model never gets im
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dynorm._types import AttributeValue, Item
@@ -22,7 +22,7 @@ from dynorm.codec.json import dumps
 from dynorm.codec.objects import ObjectCodec
 from dynorm.exceptions import EncodingError, InvalidKey, ItemTooLarge
 from dynorm.schema.templates import KeyTemplate
-from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE
+from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE, stored_version
 from dynorm.security.envelope import SealedAttr, open_for_upgrade, open_item, seal_item
 from dynorm.security.keyring import Keyring
 from dynorm.security.stores import ValueStore
@@ -129,9 +129,13 @@ class TableMeta:
     #: what needs I/O around the pure encode and decode: keyrings whose data keys come
     #: from a service (KMS), value stores (S3); the async reads and writes call
     #: ``dynorm.security.ready_to_write`` before encoding, ``ready_to_read`` before decoding
+    #: (with `loading`)
     loaders: tuple[Keyring | ValueStore, ...] = ()
     #: the declared ``schema_version`` (stored in every item; see dynorm.schema.upgrade)
     schema_version: int | None = None
+    #: how older schema versions stored attributes (``@upgrade(stored=)``): version ->
+    #: attribute -> how it was sealed (None: plain); filled as upgrades are declared
+    stored_before: dict[int, dict[str, SealedAttr | None]] = field(default_factory=dict)
 
     @property
     def key_attrs(self) -> tuple[KeyAttr, ...]:
@@ -269,9 +273,27 @@ class TableMeta:
     def open_sealed(self, item: Mapping[str, AttributeValue]) -> Mapping[str, AttributeValue]:
         """``item`` (of an older schema version, to upgrade) with its sealed values opened:
         the model's sealed fields, and the encrypted values of attributes it no longer
-        declares sealed that its keyrings open (`open_for_upgrade`)."""
+        declares sealed that its keyrings open (`open_for_upgrade`); not the attributes
+        the upgrade declares stored otherwise (``@upgrade(stored=)``: it opens them)."""
+        declared = self.stored_before.get(stored_version(item) or 0, {})
         return open_for_upgrade(self.model_name, self.table_name, self._key_names,
-                                self.sealed, item)
+                                self.sealed, item, declared)
+
+    @property
+    def loading(self) -> tuple[SealedAttr, ...]:
+        """What the async reads load before the pure decode (`ready_to_read`): the
+        sealed attributes, the model's and its older schema versions'
+        (``@upgrade(stored=)``), when one of them needs I/O (a KMS keyring, a value
+        store); empty when none does."""
+        found: tuple[SealedAttr, ...] | None = self.__dict__.get("_loading")
+        if found is None:
+            older = tuple(spec for specs in self.stored_before.values()
+                          for spec in specs.values() if spec is not None)
+            io = any(x is not None and x.needs_io
+                     for spec in older for x in (spec.keyring, spec.store))
+            found = self.sealed + older if self.loaders or io else ()
+            self.__dict__["_loading"] = found
+        return found
 
     def decode_item(self, item: Mapping[str, AttributeValue], *,
                     opened: bool = False) -> dict[str, Any]:

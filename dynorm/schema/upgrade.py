@@ -16,6 +16,14 @@ def split_name(item: dict[str, Any]) -> dict[str, Any]:
     return {**item, "first": first, "last": last}
 ```
 
+An older version may have stored an attribute sealed (``Compressed()``, ``Encrypted()``,
+in S3 with ``S3Value``) that the model no longer declares so under that name (renamed,
+dropped, stored plain now): the upgrade declares how, ``@dynorm.upgrade(User,
+from_version=1, stored={"bio": Compressed()})``, and gets the value opened --
+decompressed, decrypted, fetched from S3 by the async reads (``TableMeta.loading``).
+Without it, an attribute that looks sealed is refused (`UpgradeFailed`, naming it and
+the fix) rather than handed over as its stored bytes.
+
 Every write stores the version in the item (attribute ``_schema``); an item without it
 is version 1. Every read of a whole item (get, query, scan, batch and transactional
 gets, stream events, the items an update returns) goes through `upgraded()` from the
@@ -35,6 +43,7 @@ to be at the model's version, so they never mix two shapes in one item.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,6 +52,9 @@ from dynorm._types import AttributeValue, Item
 from dynorm.codec.decoding import decode_value
 from dynorm.codec.dynamic import encode_value
 from dynorm.exceptions import DynormError, SchemaError, ValidationFailed
+from dynorm.security.envelope import SealedAttr, looks_sealed, open_item
+from dynorm.security.markers import Compressed, Encrypted, sealing_of
+from dynorm.security.stores import ValueStore
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -53,6 +65,7 @@ __all__ = [
     "UpgradeFailed",
     "UpgradeFunction",
     "check_schema_version",
+    "stored_of",
     "stored_version",
     "upgrade",
     "upgraded",
@@ -69,6 +82,9 @@ or None after changing the one it was given."""
 F = TypeVar("F", bound=UpgradeFunction)
 
 _UPGRADES: weakref.WeakKeyDictionary[type, dict[int, UpgradeFunction]] = (
+    weakref.WeakKeyDictionary())
+#: how each version stored attributes, as its upgrade declares (``stored=``)
+_STORED: weakref.WeakKeyDictionary[type, dict[int, dict[str, SealedAttr | None]]] = (
     weakref.WeakKeyDictionary())
 
 
@@ -98,7 +114,8 @@ def check_schema_version(model: str, version: Any) -> int:
     return version
 
 
-def upgrade(model: type[Model], *, from_version: int) -> Callable[[F], F]:
+def upgrade(model: type[Model], *, from_version: int,
+            stored: Mapping[str, Any] | None = None) -> Callable[[F], F]:
     """Declare the function that takes ``model``'s items from ``from_version`` to the next.
 
     ```python
@@ -112,9 +129,22 @@ def upgrade(model: type[Model], *, from_version: int) -> Callable[[F], F]:
     must be quick, synchronous and deterministic, and must not change the key. The
     function is returned unchanged (call it in tests, or from a migration).
 
+    Args:
+        model: the model class (it declares ``schema_version``).
+        from_version: the version the function upgrades from.
+        stored: how items at ``from_version`` stored attributes that the model no
+            longer declares so under that name: attribute name -> the field's markers
+            then (``Compressed()``, ``Encrypted(keyring)``, an ``S3Value``, or a tuple
+            of them, as in ``Annotated[...]``), or None to hand the stored value over
+            as it is (plain bytes, or an attribute the function drops). The function
+            gets each declared value opened (decompressed, decrypted, fetched from S3
+            by the async reads); an undeclared attribute that looks sealed raises
+            `UpgradeFailed` instead of reaching it as stored bytes.
+
     Raises:
         SchemaError: the model declares no ``schema_version``, ``from_version`` is not
-            below it, or an upgrade from that version is declared already.
+            below it, an upgrade from that version is declared already, or ``stored``
+            names a key or holds something other than those markers.
     """
     name = getattr(model, "__name__", repr(model))
     current = getattr(model, "__dynorm_schema_version__", None)
@@ -128,6 +158,8 @@ def upgrade(model: type[Model], *, from_version: int) -> Callable[[F], F]:
             f"{name}: upgrade from_version must be a whole number from 1 to {current - 1} "
             f"({name} is at schema_version={current}), not {from_version!r}")
 
+    declared = _declared(name, model, from_version, stored)
+
     def register(function: F) -> F:
         if not callable(function):
             raise SchemaError(f"{name}: @upgrade(from_version={from_version}) decorates a "
@@ -138,9 +170,83 @@ def upgrade(model: type[Model], *, from_version: int) -> Callable[[F], F]:
                 f"{name}: two upgrades from version {from_version}: "
                 f"{_name(own[from_version])} and {_name(function)}")
         own[from_version] = function
+        _STORED.setdefault(model, {})[from_version] = declared
+        _refresh(model)
         return function
 
     return register
+
+
+def _declared(name: str, model: type[Model], version: int, stored: Any
+              ) -> dict[str, SealedAttr | None]:
+    """``stored=`` checked: attribute -> how items at ``version`` sealed it (None: plain)."""
+    if stored is None:
+        return {}
+    where = f"{name}: @upgrade(from_version={version}, stored=...)"
+    if not isinstance(stored, Mapping):
+        raise SchemaError(f"{where} takes a dict of attribute name -> markers, not "
+                          f"{stored!r}")
+    meta = model.__dict__.get("__dynorm_meta__")
+    reserved = {SCHEMA_ATTRIBUTE}
+    if meta is not None:
+        reserved |= {k.attr for k in meta.key_attrs} | {meta.entity_attr}
+        reserved |= {i.partition.attr for i in meta.indexes.values()}
+        reserved |= {i.sort.attr for i in meta.indexes.values() if i.sort is not None}
+    out: dict[str, SealedAttr | None] = {}
+    for attr, markers in stored.items():
+        if not isinstance(attr, str) or not attr:
+            raise SchemaError(f"{where}: {attr!r} is not an attribute name")
+        if attr in reserved:
+            raise SchemaError(f"{where}: {attr!r} is a key, an index key or dynorm's own "
+                              "attribute: it is never stored sealed")
+        if markers is None:
+            out[attr] = None
+            continue
+        listed = list(markers) if isinstance(markers, (tuple, list)) else [markers]
+        wrong = [m for m in listed if not (isinstance(m, (Encrypted, Compressed, ValueStore))
+                                           or m is Compressed)]
+        if wrong or not listed:
+            raise SchemaError(
+                f"{where}: {attr!r} must be Compressed(), Encrypted(keyring), an S3Value, "
+                f"a tuple of them or None, not {markers!r}")
+        encrypted, compressed, store = sealing_of(listed)
+        if encrypted is not None and store is not None:
+            raise SchemaError(f"{where}: {attr!r}: Encrypted and {store!r} together are "
+                              "never stored by dynorm")
+        out[attr] = SealedAttr(
+            attr, attr, encrypted.keyring if encrypted is not None else None,
+            compressed.algorithm if compressed is not None else None, None, store, None,
+            bool((encrypted is not None and encrypted.accept_plaintext)
+                 or (compressed is not None and compressed.accept_plaintext)),
+            functools.partial(_at_version, version))
+    return out
+
+
+def _at_version(version: int, item: Mapping[str, AttributeValue]) -> bool:
+    return stored_version(item) == version
+
+
+def stored_of(model: type[Any]) -> dict[int, dict[str, SealedAttr | None]]:
+    """How ``model``'s older versions stored attributes, as their upgrades declare
+    (``stored=``), by version (a subclass's own upgrades win over its bases')."""
+    found: dict[int, dict[str, SealedAttr | None]] = {}
+    for klass in reversed(model.__mro__):
+        found.update(_STORED.get(klass, {}))
+    return {version: dict(attrs) for version, attrs in found.items() if attrs}
+
+
+def _refresh(model: type[Model]) -> None:
+    """Hand ``stored_of()`` to the compiled metadata of ``model`` and its subclasses (a
+    model compiled later gets it from `dynorm.schema.compile`)."""
+    todo: list[type] = [model]
+    while todo:
+        klass = todo.pop()
+        todo.extend(klass.__subclasses__())
+        meta = klass.__dict__.get("__dynorm_meta__")
+        if meta is not None:
+            meta.stored_before.clear()
+            meta.stored_before.update(stored_of(klass))
+            meta.__dict__.pop("_loading", None)
 
 
 def upgrades_of(model: type[Model]) -> dict[int, UpgradeFunction]:
@@ -213,7 +319,13 @@ def upgraded(cls: type[Model], meta: TableMeta, item: Mapping[str, AttributeValu
                       "item: read whole items (no project(); full() for an index) or "
                       "backfill the table with a migration (docs/tables.md)")
     functions = upgrades_of(cls)
-    secret = any(spec.keyring is not None for spec in meta.sealed)
+    declared = meta.stored_before.get(stored, {})
+    opening = tuple(spec for spec in declared.values() if spec is not None)
+    secret = any(spec.keyring is not None for spec in (*meta.sealed, *opening))
+    if opening:  # DecryptionFailed naming the attribute when one does not open
+        item = open_item(cls.__name__, meta.table_name, tuple(k.attr for k in meta.key_attrs),
+                         opening, item)
+    _refuse_sealed(cls, meta, item, stored, declared)
     plain: dict[str, Any] = {name: decode_value(av) for name, av in item.items()}
     for version in range(stored, current):
         function = functions.get(version)
@@ -259,3 +371,29 @@ def upgraded(cls: type[Model], meta: TableMeta, item: Mapping[str, AttributeValu
                           f"{out.get(key.attr)}); an upgrade cannot move an item")
     out[SCHEMA_ATTRIBUTE] = {"N": str(current)}
     return out
+
+
+_EXAMPLE = {"compressed": "Compressed()", "encrypted": "Encrypted(keyring)",
+            "stored in S3": 'S3Value("bucket")'}
+
+
+def _refuse_sealed(cls: type[Model], meta: TableMeta, item: Mapping[str, AttributeValue],
+                   stored: int, declared: Mapping[str, SealedAttr | None]) -> None:
+    """UpgradeFailed for an attribute of an old item that still looks sealed (compressed,
+    encrypted, a reference to S3) and that no ``stored=`` declares: the upgrade would
+    get its stored bytes as the value (the model's own sealed attributes are opened
+    already, `TableMeta.open_sealed`)."""
+    skip = {SCHEMA_ATTRIBUTE, meta.entity_attr, *(k.attr for k in meta.key_attrs),
+            *(s.attr for s in meta.sealed), *declared}
+    for name, av in item.items():
+        what = None if name in skip else looks_sealed(av)
+        if what is None:
+            continue
+        raise _failed(
+            cls, meta, item, stored,
+            f"its attribute {name!r} (schema version {stored}) looks {what} by dynorm, "
+            f"and {cls.__name__} does not declare it so: the upgrade would get the stored "
+            "bytes, not the value. Declare how version "
+            f"{stored} stored it: @dynorm.upgrade({cls.__name__}, from_version={stored}, "
+            f"stored={{{name!r}: {_EXAMPLE[what]}}}), or stored={{{name!r}: None}} if it "
+            "holds plain bytes (or the upgrade drops it)")

@@ -69,6 +69,8 @@ async def ready_to_read(sealed: tuple[SealedAttr, ...],
         if spec.store is None:
             continue
         for item in items:
+            if spec.applies is not None and not spec.applies(item):
+                continue  # an older schema version's attribute, in an item of another
             av = item.get(spec.attr)
             data = av.get("B") if isinstance(av, dict) else None
             if isinstance(data, (bytes, bytearray)) and data[:1] == bytes([REFERENCE]):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from dynorm.security.keyring import Keyring
     from dynorm.security.stores import ValueStore
 
-__all__ = ["SealedAttr", "compress", "decompress", "open_for_upgrade", "open_item", "pack",
-           "seal_item", "unpack"]
+__all__ = ["SealedAttr", "compress", "decompress", "looks_sealed", "open_for_upgrade",
+           "open_item", "pack", "seal_item", "unpack"]
 
 _urandom = os.urandom
 ENCRYPTED = 0xE1
@@ -62,6 +62,9 @@ class SealedAttr:
     codec: Any = None  # the field's codec (a value store encodes before the item is built)
     #: read a value stored before the field was sealed (not binary) as it is
     accept_plaintext: bool = False
+    #: the items it applies to, when not all (an older schema version's attribute,
+    #: declared by ``@upgrade(stored=)``: the items at that version)
+    applies: Callable[[Mapping[str, Any]], bool] | None = None
 
     def content(self, av: AttributeValue) -> bytes:
         """The bytes a value store holds for ``av`` (packed, compressed if marked)."""
@@ -258,15 +261,18 @@ def open_item(model: str, table: str, key_names: tuple[str, ...],
 
 
 def open_for_upgrade(model: str, table: str, key_names: tuple[str, ...],
-                     sealed: tuple[SealedAttr, ...], item: Mapping[str, AttributeValue]
-                     ) -> Item:
+                     sealed: tuple[SealedAttr, ...], item: Mapping[str, AttributeValue],
+                     declared: Collection[str] = ()) -> Item:
     """`open_item()`, and also the encrypted values of attributes the model no longer
     declares sealed (an older version's, which an upgrade may rename or drop): each is
     opened with the model's keyrings where it authenticates under its own attribute
-    name, else left as stored."""
-    out = dict(open_item(model, table, key_names, sealed, item))
+    name, else left as stored. The ``declared`` attributes are left as stored: the
+    upgrade declares how the item's version stored them (``@upgrade(stored=)``) and
+    opens them so."""
+    mine = tuple(s for s in sealed if s.attr not in declared) if declared else sealed
+    out = dict(open_item(model, table, key_names, mine, item))
     keyrings = {id(s.keyring): s.keyring for s in sealed if s.keyring is not None}
-    known = {s.attr for s in sealed}
+    known = {s.attr for s in sealed} | set(declared)
     key = {name: item[name] for name in key_names if name in item}
     for attr, av in item.items():
         data = av.get("B") if attr not in known and isinstance(av, dict) else None
@@ -279,6 +285,31 @@ def open_for_upgrade(model: str, table: str, key_names: tuple[str, ...],
             except (DecryptionFailed, KeyringError):
                 continue
     return out
+
+
+def looks_sealed(av: Any) -> str | None:
+    """What a stored value looks like dynorm sealed it as (``"compressed"``,
+    ``"encrypted"``, ``"stored in S3"``), else None: checked on the values of an older
+    schema version an upgrade would otherwise get as stored. The layout is checked,
+    not only the first byte, so plain bytes are hardly ever taken for sealed ones: a
+    compressed value's zlib header or zstd magic number, an encrypted value's key
+    length, a reference's length and size (under 2**40 bytes)."""
+    data = av.get("B") if isinstance(av, Mapping) and len(av) == 1 else None
+    if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) < 4:
+        return None
+    size = len(data)
+    head = bytes(data[:41])
+    if head[0] == COMPRESSED:
+        zlib_header = head[1:2] == b"d" and head[2] & 0x0F == 8 and (
+            (head[2] << 8 | head[3]) % 31 == 0)
+        zstd_magic = head[1:6] == b"z\x28\xb5\x2f\xfd"
+        return "compressed" if zlib_header or zstd_magic else None
+    if head[0] == ENCRYPTED:
+        wrapped = int.from_bytes(head[1:3], "big")
+        return "encrypted" if wrapped > 0 and 3 + wrapped + _NONCE + 16 <= size else None
+    if head[0] == REFERENCE and size == 41 and head[33:36] == b"\0\0\0":
+        return "stored in S3"
+    return None
 
 
 def _failed(reason: str) -> DecryptionFailed:
@@ -355,7 +386,7 @@ def wrapped_keys(sealed: tuple[SealedAttr, ...], items: Any) -> dict[Keyring, se
     needed: dict[Keyring, set[bytes]] = {}
     for item in items:
         for spec in sealed:
-            if spec.keyring is None:
+            if spec.keyring is None or (spec.applies is not None and not spec.applies(item)):
                 continue
             av = item.get(spec.attr)
             data = av.get("B") if isinstance(av, dict) else None

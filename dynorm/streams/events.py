@@ -244,12 +244,12 @@ async def load_keys(model: type[Model], record: Mapping[str, Any]) -> None:
     """Load the data keys the record's encrypted values need (a KMS keyring), before
     `decode_record()`; a keyring that cannot answer raises (the record is not skipped)."""
     meta = meta_of(model)
-    if not meta.loaders:
+    if not meta.loading:
         return
     data = record.get("dynamodb") if isinstance(record, Mapping) else None
     if isinstance(data, Mapping):
         images = [data[k] for k in ("NewImage", "OldImage") if isinstance(data.get(k), dict)]
-        await ready_to_read(meta.sealed, images)
+        await ready_to_read(meta.loading, images)
 
 
 def decode_record(

@@ -127,8 +127,8 @@ async def update(instance: M, actions: tuple[UpdateAction, ...], condition: Cond
     cancelled = False
     try:
         response = await _send_update(conn, model, op, current, guarded=True)
-        if meta.loaders:
-            await ready_to_read(meta.sealed, (response["Attributes"],))
+        if meta.loading:
+            await ready_to_read(meta.loading, (response["Attributes"],))
         fresh = from_item(model, response["Attributes"])  # ALL_NEW: the whole item
         version = meta.version.field if meta.version is not None else None
         if version is None or getattr(fresh, version) >= (getattr(instance, version, 0) or 0):
@@ -160,8 +160,8 @@ async def update_item(model: type[M], key: Any, actions: tuple[UpdateAction, ...
                                  creating=upsert)
     response = await _send_update(conn, model, op, None, guarded=not upsert)
     attributes = response.get("Attributes")
-    if attributes and meta.loaders:
-        await ready_to_read(meta.sealed, (attributes,))
+    if attributes and meta.loading:
+        await ready_to_read(meta.loading, (attributes,))
     found: M | None = from_item(model, attributes) if attributes else None
     return found
 

@@ -118,20 +118,36 @@ class Note(Model, table="notes_x", schema_version=2):
     payload: Annotated[bytes, Compressed()] = b""
 
 
-@upgrade(Note, from_version=1)
+@upgrade(Note, from_version=1, stored={"data": Compressed()})
 def rename_data(item: dict[str, Any]) -> None:
     item["payload"] = item.pop("data", b"")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an upgrade sees an older version's compressed value (and an S3Value reference) "
-    "of an attribute the model no longer declares as stored bytes, not as its value: "
-    "renamed to a sealed field, the bytes are read as the value (alike for S3: the "
-    "41-byte reference becomes the value), and save() stores them; only encrypted "
-    "values are opened for upgrades (open_for_upgrade)"))
+class NoteV2(Model, table="notes_x", schema_version=2):
+    note_id: Annotated[str, PartitionKey]
+    payload: Annotated[bytes, Compressed()] = b""
+
+
+@upgrade(NoteV2, from_version=1)  # does not say that version 1 compressed "data"
+def rename_data_blindly(item: dict[str, Any]) -> None:
+    item["payload"] = item.pop("data", b"")
+
+
 def test_an_upgrade_renaming_a_compressed_field_reads_its_value() -> None:
+    """An upgrade that renames an older version's compressed attribute gets its value
+    when it declares how that version stored it (``stored=``), and is refused, naming
+    the attribute and the fix, when it does not -- never the compressed bytes as the
+    value (which save() would then store, compressed once more)."""
     stored = NoteV1(note_id="n1", data=b"\x00\x01" * 300).to_item()
-    assert Note.from_item(stored).payload == b"\x00\x01" * 300
+    note = Note.from_item(stored)
+    assert note.payload == b"\x00\x01" * 300
+    assert meta_of(Note).encode_item(note)["payload"] == NoteV1(
+        note_id="n1", data=b"\x00\x01" * 300).to_item()["data"]  # sealed once, alike
+    with pytest.raises(UpgradeFailed, match=(
+            r"NoteV2 \(note_id='n1'\).*attribute 'data' \(schema version 1\) looks "
+            r"compressed.*@dynorm.upgrade\(NoteV2, from_version=1, "
+            r"stored=\{'data': Compressed\(\)\}\)")):
+        NoteV2.from_item(stored)
 
 
 class MemoryStore(ValueStore):
