@@ -39,10 +39,8 @@ from dynorm.expressions import Attr, Condition, Path, attr
 # function with it (5 ms, no third-party imports).
 from dynorm.local import DynamoDBLocalServer, LocalServer, MotoServer, local, local_server
 from dynorm.model import Model, create_tables
-from dynorm.read.pagination import InvalidCursor
 from dynorm.schema.fields import TTL, PartitionKey, SortKey, Version
 from dynorm.schema.indexes import GlobalIndex, LocalIndex, Projection
-from dynorm.schema.settings import OnDemand, Provisioned, TableSettings
 from dynorm.schema.templates import KeyTemplate
 from dynorm.schema.upgrade import UpgradeFailed, upgrade
 from dynorm.security import (
@@ -65,8 +63,10 @@ if TYPE_CHECKING:  # loaded on first use, below
     from dynorm.iam import iam_policy
     from dynorm.kms import KmsKeyring
     from dynorm.read.batch_get import BatchGetFailed, batch_get, get_many
+    from dynorm.read.pagination import InvalidCursor
     from dynorm.read.transact_get import transact_get
     from dynorm.s3values import S3Value
+    from dynorm.schema.settings import OnDemand, Provisioned, TableSettings
     from dynorm.streams import (
         ChangeEvent,
         CheckpointStore,
@@ -103,6 +103,8 @@ _LAZY: dict[str, str] = {
     "BatchGetFailed": "dynorm.read.batch_get",
     "batch_get": "dynorm.read.batch_get",
     "get_many": "dynorm.read.batch_get",
+    # dynorm.read.pagination (cursors: queries and scans)
+    "InvalidCursor": "dynorm.read.pagination",
     # dynorm.read.transact_get
     "transact_get": "dynorm.read.transact_get",
     # dynorm.tables
@@ -120,6 +122,10 @@ _LAZY: dict[str, str] = {
     "InvalidTransaction": "dynorm.write.transaction",
     "TransactionCanceled": "dynorm.write.transaction",
     "transaction": "dynorm.write.transaction",
+    # dynorm.schema.settings (table settings: read when tables are made or planned)
+    "OnDemand": "dynorm.schema.settings",
+    "Provisioned": "dynorm.schema.settings",
+    "TableSettings": "dynorm.schema.settings",
     # dynorm.streams
     "ChangeEvent": "dynorm.streams",
     "CheckpointStore": "dynorm.streams",

@@ -28,23 +28,26 @@ from typing_extensions import Self
 from dynorm._sync import ModelSync
 from dynorm._types import Item
 from dynorm.connection import get_connection
-from dynorm.expressions import Condition, Path, UpdateAction
 from dynorm.read import items as read_items
-from dynorm.read.query import BoundIndex, Query, Scan, build_query
 from dynorm.schema import decode as reads
 from dynorm.schema.classes import compile_model, meta_of
 from dynorm.schema.indexes import GlobalIndex, LocalIndex, _Index
 from dynorm.schema.keys import key_arg
-from dynorm.schema.meta import TableMeta
-from dynorm.schema.settings import TableSettings
 from dynorm.schema.templates import KeyTemplate
-from dynorm.transport.base import RetryPolicy
-from dynorm.write import items as write_items
 
 if TYPE_CHECKING:
+    from dynorm.expressions import Condition, Path, UpdateAction
+    from dynorm.read.query import BoundIndex, Query, Scan
+    from dynorm.schema.meta import TableMeta
+    from dynorm.schema.settings import TableSettings
     from dynorm.tables import StreamView
+    from dynorm.transport.base import RetryPolicy
 
-__all__ = ["BoundIndex", "Model", "ModelMeta"]
+# Queries, scans and writes load their modules on first use (issue 18): a program that
+# only gets items (a Lambda reading by key) does not pay for the query builder, the
+# write path and their expression and request types at its cold start.
+
+__all__ = ["Model", "ModelMeta"]
 
 
 class ModelMeta(ModelMetaclass):
@@ -162,6 +165,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         meta = cls.__dict__.get("__dynorm_meta__")
         if meta is None or index.name not in meta.indexes:
             return index
+        from dynorm.read.query import BoundIndex  # loaded on first use (issue 18)
+
         return BoundIndex(cls, index, meta.indexes[index.name])
 
     @classmethod
@@ -255,11 +260,15 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         The key conditions need equality on the partition key and at most one condition
         on the sort key (``= < <= > >= between begins_with``); they are checked now.
         """
+        from dynorm.read.query import build_query  # loaded on first use (issue 18)
+
         return build_query(cls, None, key_conditions)
 
     @classmethod
     def scan(cls) -> Scan[Self]:
         """A Scan of the whole table (add ``.filter()``, ``.segments(n)``...)."""
+        from dynorm.read.query import Scan  # loaded on first use (issue 18)
+
         return Scan(cls)
 
     # ------------------------------------------------------------------ writes
@@ -278,6 +287,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             ConditionFailed: ``condition`` was false (``.item`` is the stored item).
             VersionConflict: the stored version differs from this instance's.
         """
+        from dynorm.write import items as write_items  # loaded on first use
+
         return await write_items.save(self, condition=condition, store_none=store_none)
 
     async def move(self, **changes: Any) -> Self:
@@ -290,6 +301,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         Raises:
             TransactionCanceled: the old item changed or the new key is taken.
         """
+        from dynorm.write import items as write_items  # loaded on first use
+
         return await write_items.move(self, changes)
 
     async def delete(self, *, condition: Condition | None = None) -> None:
@@ -298,6 +311,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
         Raises:
             ConditionFailed: ``condition`` (or the version check) was false.
         """
+        from dynorm.write import items as write_items  # loaded on first use
+
         await write_items.delete(self, condition=condition)
 
     async def update(self, *actions: UpdateAction, condition: Condition | None = None) -> Self:
@@ -321,6 +336,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             ItemNotFound: the item no longer exists.
             ConditionFailed / VersionConflict: ``condition`` or the version check failed.
         """
+        from dynorm.write import items as write_items  # loaded on first use
+
         return await write_items.update(self, actions, condition,
                                         reload=read_items.reload_quietly)
 
@@ -349,6 +366,8 @@ class Model(pydantic.BaseModel, metaclass=ModelMeta):
             ItemNotFound: the item does not exist and ``upsert`` is False.
             InvalidKey: the key does not fit the model.
         """
+        from dynorm.write import items as write_items  # loaded on first use
+
         return await write_items.update_item(cls, key, actions, condition=condition,
                                              upsert=upsert, return_values=return_values)
 

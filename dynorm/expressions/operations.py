@@ -1,5 +1,8 @@
 """Single-item operations as frozen values: ``op.to_request()`` is the exact request dict.
 
+`GetItem` lives in `dynorm.expressions.get_item` (a program that only reads items by
+key loads nothing else of these; issue 18) and is re-exported here.
+
 Pure: no model and no I/O here, so unit tests can assert every request byte for byte.
 Every ConditionExpression is sent with ``ReturnValuesOnConditionCheckFailure=ALL_OLD``
 so that a failed condition reports the item as it is stored.
@@ -21,41 +24,18 @@ from dynorm.expressions import (
     compile_projection,
     compile_update,
 )
+from dynorm.expressions.get_item import GetItem
+from dynorm.expressions.get_item import with_placeholders as _finish
 
 __all__ = ["DeleteItem", "GetItem", "PutItem", "Query", "ReturnValues", "Scan", "UpdateItem"]
 
 ReturnValues = Literal["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"]
 
 
-def _finish(req: Request, ph: Placeholders) -> Request:
-    req.update(ph.to_request())
-    return req
-
-
 def _condition(req: Request, condition: Condition | None, ph: Placeholders) -> None:
     if condition is not None:
         req["ConditionExpression"] = condition.compile(ph)
         req["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-
-
-@dataclass(frozen=True)
-class GetItem:
-    """GetItem: one item by key."""
-
-    table: str
-    key: Item
-    consistent: bool = False
-    projection: Sequence[Path] = ()
-
-    def to_request(self) -> Request:
-        req: Request = {"TableName": self.table, "Key": self.key}
-        if self.consistent:
-            req["ConsistentRead"] = True
-        if self.projection:
-            ph = Placeholders()
-            req["ProjectionExpression"] = compile_projection(self.projection, ph)
-            return _finish(req, ph)
-        return req
 
 
 @dataclass(frozen=True)

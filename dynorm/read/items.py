@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from dynorm._types import Item
 from dynorm.connection import get_connection
 from dynorm.exceptions import DynormError
-from dynorm.expressions.operations import GetItem
+from dynorm.expressions.get_item import GetItem
 from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import item_not_found, read
 from dynorm.schema.keys import wire_key

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from dynorm.schema.templates import KeyTemplate
 
 if TYPE_CHECKING:  # typing only: indexes sit below the model layer
-    from dynorm.model import BoundIndex, Model
+    from dynorm.model import Model
+    from dynorm.read.query import BoundIndex
 
     M = TypeVar("M", bound=Model)
 

@@ -78,6 +78,12 @@ ON_FIRST_USE = ("dynorm.streams", "dynorm.testing", "dynorm.tables",
                 "dynorm.local._wire", "urllib.request", "http.client", "pydantic.networks",
                 "dynorm.collection")
 
+#: What a program that only gets items by key never needs: queries, scans and writes
+#: load their modules (and request types) on their first call.
+AFTER_FIRST_GET = ("dynorm.read.query", "dynorm.read.builder", "dynorm.read.pagination",
+                   "dynorm.write.items", "dynorm.schema.prepare", "dynorm.schema.settings",
+                   "dynorm.expressions.operations")
+
 MODEL_PROGRAM = textwrap.dedent("""
     import asyncio, json, sys
     from typing import Annotated
@@ -89,29 +95,32 @@ MODEL_PROGRAM = textwrap.dedent("""
         pk: Annotated[str, PartitionKey]
         v: str
 
-    def loaded() -> list[str]:
-        return sorted(m for m in ON_FIRST_USE if m in sys.modules)
+    def loaded(names=None) -> list[str]:
+        return sorted(m for m in names or ON_FIRST_USE if m in sys.modules)
 
     async def main(url: str) -> None:
         async with dynorm.connect(endpoint_url=url, region="us-east-1"):
             item = await Item.get("a")
+            after_get = loaded(AFTER_FIRST_GET)
             await Item(pk="b", v="y").save()
             found = await Item.query(Item.pk == "b").to_list()
             before = loaded()
             async with dynorm.transaction() as tx:   # loads the transaction module now
                 tx.save(Item(pk="c", v="z"))
         print(json.dumps({"v": item.v, "found": [f.v for f in found], "before": before,
-                          "after": loaded()}))
+                          "after": loaded(), "after_get": after_get}))
 
     ON_FIRST_USE = %r
+    AFTER_FIRST_GET = %r
     asyncio.run(main(sys.argv[1]))
 """)
 
 
 def test_single_item_programs_load_only_what_they_use(dynorm_server: LocalServer) -> None:
-    result = run_cold(dynorm_server, MODEL_PROGRAM % (ON_FIRST_USE,))
+    result = run_cold(dynorm_server, MODEL_PROGRAM % (ON_FIRST_USE, AFTER_FIRST_GET))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["v"] == "x" and report["found"] == ["y"]
     assert report["before"] == [], f"loaded before first use: {report['before']}"
     assert report["after"] == ["dynorm.write.transaction"]
+    assert report["after_get"] == [], f"loaded by a get: {report['after_get']}"
