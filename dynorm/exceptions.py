@@ -279,7 +279,6 @@ class ServerError(ServiceError):
     """DynamoDB failed with a 5xx on every attempt."""
 
 
-#: AWS error code -> dynorm exception class. Unknown codes become ServiceError.
 ERROR_CODES: dict[str, type[ServiceError]] = {
     "ConditionalCheckFailedException": ConditionFailed,
     "ResourceNotFoundException": TableNotFound,
@@ -297,8 +296,8 @@ ERROR_CODES: dict[str, type[ServiceError]] = {
     "ServiceUnavailable": ServerError,
     "ReplicatedWriteConflictException": ReplicatedWriteConflict,
 }
+"""AWS error code -> dynorm exception class. Unknown codes become ServiceError."""
 
-#: Codes worth another attempt after a pause.
 RETRYABLE_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -312,10 +311,9 @@ RETRYABLE_CODES = frozenset(
         "ReplicatedWriteConflictException",
     }
 )
+"""Codes worth another attempt after a pause."""
 
 
-#: Retryable codes that say the request was not carried out (throttling): every other
-#: retried failure (a 5xx, TransactionInProgressException) may hide an applied write.
 NOT_APPLIED_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -325,6 +323,8 @@ NOT_APPLIED_CODES = frozenset(
         "ReplicatedWriteConflictException",
     }
 )
+"""Retryable codes that say the request was not carried out (throttling): every other
+retried failure (a 5xx, TransactionInProgressException) may hide an applied write."""
 
 
 def is_retryable(error: ServiceError | TransportError) -> bool:

@@ -23,8 +23,8 @@ from dynorm.schema.meta import TableMeta
 
 __all__ = ["MARKER", "ItemChange", "KeyChanged", "item_change"]
 
-#: The attribute holding the ids of the migrations applied to an item (a string set).
 MARKER = "_migrations"
+"""The attribute holding the ids of the migrations applied to an item (a string set)."""
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,9 @@ __all__ = [
 ]
 
 StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
-#: DynamoDB's stream view types, in the order its documentation lists them.
+"""What a table's stream records hold (``stream=`` of ``Model.create_table()``)."""
 STREAM_VIEWS: tuple[StreamView, ...] = get_args(StreamView)
+"""DynamoDB's stream view types, in the order its documentation lists them."""
 
 
 def _key_schema(partition: KeyAttr, sort: KeyAttr | None) -> list[dict[str, str]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import pkgutil
 import re
 import subprocess
 import sys
@@ -31,9 +32,39 @@ pytest.importorskip("mkdocstrings_handlers.python", reason="needs the dev extras
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: The modules whose ``__all__`` must be documented, name by name.
-PUBLIC_MODULES = ["dynorm", "dynorm.expressions", "dynorm.streams", "dynorm.testing",
-                  "dynorm.local", "dynorm.blocking", "dynorm.types"]
+#: Public names deliberately left off the page, with the reason: the interfaces between
+#: layers that take dynorm's compiled ``TableMeta`` (or its sealed attributes), which
+#: users reach through the documented methods named here.
+NOT_DOCUMENTED = {
+    "dynorm.security.ready_to_read": "the reads' loading step (TableMeta.loading)",
+    "dynorm.security.ready_to_write": "the writes' loading step (TableMeta.loaders)",
+    "dynorm.tables.create_table": "Model.create_table() and dynorm.create_tables()",
+    "dynorm.tables.create_model_tables": "dynorm.create_tables()",
+    "dynorm.tables.delete_table": "Model.delete_table()",
+    "dynorm.tables.create_table_request": "Model.create_table(), dynorm.plan()",
+    "dynorm.tables.merged_table_request": "dynorm.create_tables(), dynorm.plan()",
+}
+
+
+def public_modules() -> list[str]:
+    """The modules whose ``__all__`` must be documented, name by name: ``dynorm`` and
+    every module or package directly under it that is not private (``_name``) and
+    declares ``__all__`` (the layers without one -- codec, schema, read, write -- are
+    reached through ``dynorm`` and the packages listed). Found, not listed, so a new
+    public package is checked from the start."""
+    import dynorm
+
+    found = ["dynorm"]
+    for info in pkgutil.iter_modules(dynorm.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"dynorm.{info.name}")
+        if hasattr(module, "__all__"):
+            found.append(module.__name__)
+    return found
+
+
+PUBLIC_MODULES = public_modules()
 
 _ROLE = re.compile(r":(?:py:)?(?:class|meth|func|data|const|mod|attr|exc|obj|ref):`")
 _RENDERED_ROLE = re.compile(
@@ -140,18 +171,41 @@ def test_the_reader_sees_the_headings(api_page: list[tuple[str, str]]) -> None:
     assert source_file("dynorm.connection.ConnectionSettings") == "dynorm/connection/__init__.py"
 
 
+def test_the_public_modules_are_found() -> None:
+    """Guards the discovery: every public package the docs name is among them."""
+    assert {"dynorm", "dynorm.types", "dynorm.expressions", "dynorm.streams",
+            "dynorm.testing", "dynorm.local", "dynorm.blocking", "dynorm.backup",
+            "dynorm.iam", "dynorm.kms", "dynorm.s3values", "dynorm.observe",
+            "dynorm.migrate", "dynorm.security", "dynorm.tables", "dynorm.transport",
+            "dynorm.connection", "dynorm.exceptions", "dynorm.cli"} <= set(PUBLIC_MODULES)
+    assert not any(name.split(".")[1].startswith("_") for name in PUBLIC_MODULES[1:])
+
+
 def test_every_public_name_has_an_entry(api_page: list[tuple[str, str]]) -> None:
     entries: dict[str, list[object]] = {}
     for ident, _ in api_page:
         entries.setdefault(ident.rsplit(".", 1)[-1], []).append(resolve(ident))
-    missing = []
+    missing, documented = [], []
     for module_name in PUBLIC_MODULES:
         module = sys.modules.get(module_name) or importlib.import_module(module_name)
         for name in module.__all__:
             obj = getattr(module, name)
-            if not any(entry is obj for entry in entries.get(name, ())):
+            has_entry = any(entry is obj for entry in entries.get(name, ()))
+            if f"{module_name}.{name}" in NOT_DOCUMENTED:
+                if has_entry:
+                    documented.append(f"{module_name}.{name}")
+            elif not has_entry:
                 missing.append(f"{module_name}.{name}")
     assert not missing, "public names without an entry in docs/api.md: " + ", ".join(missing)
+    assert not documented, f"documented now, drop them from NOT_DOCUMENTED: {documented}"
+
+
+def test_names_left_off_the_page_are_public_names() -> None:
+    """NOT_DOCUMENTED lists only names some public module exports (no stale entries)."""
+    stale = [path for path in NOT_DOCUMENTED
+             if path.rsplit(".", 1)[1] not in importlib.import_module(
+                 path.rsplit(".", 1)[0]).__all__]
+    assert not stale, stale
 
 
 @pytest.mark.parametrize("cls", ["Query", "Scan"])
