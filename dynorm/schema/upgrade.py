@@ -384,7 +384,8 @@ def _refuse_sealed(cls: type[Model], meta: TableMeta, item: Mapping[str, Attribu
     get its stored bytes as the value (the model's own sealed attributes are opened
     already, `TableMeta.open_sealed`)."""
     skip = {SCHEMA_ATTRIBUTE, meta.entity_attr, *(k.attr for k in meta.key_attrs),
-            *(s.attr for s in meta.sealed), *declared}
+            *(s.attr for s in meta.sealed), *declared,
+            *(k.attr for i in meta.indexes.values() for k in (i.partition, i.sort) if k)}
     for name, av in item.items():
         what = None if name in skip else looks_sealed(av)
         if what is None:
