@@ -10,9 +10,11 @@ import pytest
 
 import dynorm
 from dynorm import Compressed, Connection, Model, PartitionKey, UpgradeFailed, upgrade
+from dynorm.kms import KmsKeyring
 from dynorm.migrate import Migration
 from dynorm.s3values import S3Value
 from dynorm.schema.upgrade import SCHEMA_ATTRIBUTE
+from dynorm.security import Encrypted
 from dynorm.security.envelope import decompress
 
 TEXT = "a note that compresses well. " * 400
@@ -106,6 +108,43 @@ async def test_a_renamed_s3_attribute_is_fetched_for_its_upgrade(
     assert stored[SCHEMA_ATTRIBUTE] == {"N": "2"}
     await store.close()
     await cold.close()
+
+
+@pytest.mark.only_on("moto", reason="KMS (GenerateDataKey, Decrypt) is moto's")
+async def test_a_renamed_kms_encrypted_attribute_is_decrypted_with_a_cold_keyring(
+        dynorm_connection: Connection) -> None:
+    """The data key of an old version's encrypted attribute is loaded from KMS before
+    the upgrade runs (a fresh process's keyring holds none), as for the model's own."""
+    creator = KmsKeyring("unused")
+    key_id = (await creator._call("CreateKey", {}))["KeyMetadata"]["KeyId"]
+
+    class VaultV1(Model, table="vault_up"):
+        vault_id: Annotated[str, PartitionKey]
+        secret: Annotated[str, Encrypted(KmsKeyring(key_id))] = ""
+
+    class Vault(Model, table="vault_up", schema_version=2):
+        vault_id: Annotated[str, PartitionKey]
+        pin: str = ""  # stored plain from version 2 on
+
+    cold = KmsKeyring(key_id)
+
+    @upgrade(Vault, from_version=1, stored={"secret": Encrypted(cold)})
+    def rename(item: dict[str, Any]) -> None:
+        item["pin"] = item.pop("secret", "")
+
+    class Unsaid(Model, table="vault_up", schema_version=2):
+        vault_id: Annotated[str, PartitionKey]
+        pin: Annotated[str, Encrypted(KmsKeyring(key_id))] = ""
+
+    upgrade(Unsaid, from_version=1)(rename)
+
+    await VaultV1.create_table()
+    await VaultV1(vault_id="v1", secret="4711").save()
+    assert (await Vault.get("v1", consistent=True)).pin == "4711"
+    assert cold.calls["unwrap"] == 1
+    with pytest.raises(UpgradeFailed, match=r"'secret' .* looks encrypted") as caught:
+        await Unsaid.get("v1", consistent=True)  # its keyring opens only its own fields
+    assert "4711" not in str(caught.value)
 
 
 async def raw_doc(conn: Connection) -> dict[str, Any]:
