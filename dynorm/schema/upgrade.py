@@ -296,6 +296,8 @@ def upgraded(cls: type[Model], meta: TableMeta, item: Mapping[str, AttributeValu
 
     Raises:
         UpgradeFailed: see the module.
+        DecryptionFailed: an attribute the upgrade declares stored sealed
+            (``stored=``) does not open (altered, a missing S3 object, not fetched).
     """
     current = meta.schema_version or 1
     stored = stored_version(item)
