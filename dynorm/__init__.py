@@ -32,7 +32,7 @@ from dynorm.exceptions import (
     ValidationFailed,
     VersionConflict,
 )
-from dynorm.expressions import Attr, Condition, Path, attr
+from dynorm.expressions import Attr, Path, attr
 
 # Imported now, though most programs never start a local server: ``dynorm.local`` is
 # both the function and the module, and importing the module later would replace the
@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # loaded on first use, below
     from dynorm import blocking as blocking
     from dynorm.blocking import BlockingCallInEventLoop
     from dynorm.collection import Collection
+    from dynorm.expressions import Condition
     from dynorm.iam import iam_policy
     from dynorm.kms import KmsKeyring
     from dynorm.read.batch_get import BatchGetFailed, batch_get, get_many
@@ -93,6 +94,8 @@ _LAZY: dict[str, str] = {
     "BlockingCallInEventLoop": "dynorm.blocking",
     # dynorm.collection (single-table partitions of several entities)
     "Collection": "dynorm.collection",
+    # dynorm.expressions.conditions (built by the first comparison of a path)
+    "Condition": "dynorm.expressions",
     # dynorm.iam
     "iam_policy": "dynorm.iam",
     # dynorm.s3values

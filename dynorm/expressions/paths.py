@@ -12,35 +12,29 @@ is reached with brackets: ``User.box["size"]``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from dynorm._types import AttributeValue
 from dynorm.codec.core import Codec, compile_codec, type_name
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import _evaluate
+from dynorm.expressions._bases import Operand, UpdateOperand, _Arith
 from dynorm.expressions._kinds import encode, is_dynamic, stored_tag, tag_of, type_label
-from dynorm.expressions.conditions import (
-    TYPE_TAGS,
-    BeginsWith,
-    Contains,
-    Exists,
-    IsType,
-    NotExists,
-)
-from dynorm.expressions.operands import Operand, Size, Value, size
-from dynorm.expressions.placeholders import Placeholders
-from dynorm.expressions.updates import (
-    AddAction,
-    DeleteAction,
-    IfNotExists,
-    ListAppend,
-    RemoveAction,
-    SetAction,
-    UpdateOperand,
-    _Arith,
-    _list_term,
-    _term,
-)
+
+if TYPE_CHECKING:
+    from dynorm.expressions.conditions import BeginsWith, Contains, Exists, IsType, NotExists
+    from dynorm.expressions.operands import Size
+    from dynorm.expressions.placeholders import Placeholders
+    from dynorm.expressions.updates import (
+        AddAction,
+        DeleteAction,
+        IfNotExists,
+        RemoveAction,
+        SetAction,
+    )
+
+# The condition and update node classes are imported by the methods that build them:
+# a program that never builds an expression does not load them (issue 18).
 
 __all__ = ["Path"]
 
@@ -194,6 +188,9 @@ class Path(_Arith, Operand):
         Raises:
             ExpressionError: the path stores neither, or the prefix type does not match.
         """
+        from dynorm.expressions.conditions import BeginsWith
+        from dynorm.expressions.operands import Value
+
         tag = stored_tag(self.codec)
         if isinstance(prefix, str) and tag in ("S", None):
             return BeginsWith(self, Value({"S": prefix}))
@@ -215,6 +212,9 @@ class Path(_Arith, Operand):
             ExpressionError: the path is not a string, set or list, or the value does
                 not fit its elements.
         """
+        from dynorm.expressions.conditions import Contains
+        from dynorm.expressions.operands import Value
+
         tag = stored_tag(self.codec)
         if isinstance(value, Operand):
             return Contains(self, value)
@@ -236,10 +236,14 @@ class Path(_Arith, Operand):
 
     def exists(self) -> Exists:
         """``User.email.exists()`` -> ``attribute_exists(#n0)``."""
+        from dynorm.expressions.conditions import Exists
+
         return Exists(self)
 
     def not_exists(self) -> NotExists:
         """``User.email.not_exists()`` -> ``attribute_not_exists(#n0)``."""
+        from dynorm.expressions.conditions import NotExists
+
         return NotExists(self)
 
     def is_type(self, type_tag: str) -> IsType:
@@ -248,6 +252,8 @@ class Path(_Arith, Operand):
         Args:
             type_tag: one of ``S SS N NS B BS BOOL NULL L M``.
         """
+        from dynorm.expressions.conditions import TYPE_TAGS, IsType
+
         if type_tag not in TYPE_TAGS:
             raise ExpressionError(
                 f"{self.label}.is_type({type_tag!r}): the type is one of {', '.join(TYPE_TAGS)}"
@@ -256,6 +262,8 @@ class Path(_Arith, Operand):
 
     def size(self) -> Size:
         """``User.tags.size() > 2`` -> ``size(#n0) > :v0``."""
+        from dynorm.expressions.operands import size
+
         return size(self)
 
     # ------------------------------------------------------------------ updates
@@ -271,6 +279,9 @@ class Path(_Arith, Operand):
         Raises:
             ExpressionError: the value does not fit the field (or is an empty set).
         """
+        from dynorm.expressions.operands import Value
+        from dynorm.expressions.updates import SetAction, _term
+
         if isinstance(value, UpdateOperand):
             return SetAction(self, value)  # type: ignore[arg-type]
         if isinstance(value, Operand):  # a path, a Value; size() is refused by _term
@@ -289,6 +300,8 @@ class Path(_Arith, Operand):
 
     def remove(self) -> RemoveAction:
         """``User.nick.remove()`` -> ``REMOVE #n0``: delete the attribute (or list element)."""
+        from dynorm.expressions.updates import RemoveAction
+
         return RemoveAction(self)
 
     def add(self, value: Any) -> AddAction:
@@ -297,6 +310,8 @@ class Path(_Arith, Operand):
         Raises:
             ExpressionError: the path is not a number or a set, or the value does not fit.
         """
+        from dynorm.expressions.updates import AddAction
+
         tag = stored_tag(self.codec)
         if tag not in ("N", *_SET_TAGS, None):
             raise ExpressionError(
@@ -314,6 +329,8 @@ class Path(_Arith, Operand):
         Raises:
             ExpressionError: the path is not a set, or the value is not a non-empty set.
         """
+        from dynorm.expressions.updates import DeleteAction
+
         tag = stored_tag(self.codec)
         if tag not in (*_SET_TAGS, None):
             raise ExpressionError(
@@ -331,15 +348,21 @@ class Path(_Arith, Operand):
         The list must exist; otherwise write
         ``User.log.set(list_append(User.log.if_not_exists([]), ["x"]))``.
         """
+        from dynorm.expressions.updates import ListAppend, SetAction, _list_term
+
         return SetAction(self, ListAppend(self, _list_term(self, values)))
 
     def prepend(self, values: Any) -> SetAction:
         """``User.log.prepend(["x"])`` -> ``SET #n0 = list_append(:v0, #n0)``."""
+        from dynorm.expressions.updates import ListAppend, SetAction, _list_term
+
         return SetAction(self, ListAppend(_list_term(self, values), self))
 
     def if_not_exists(self, default: Any) -> IfNotExists:
         """``User.n.if_not_exists(0)`` -> ``if_not_exists(#n0, :v0)``, for use in ``set``:
         ``User.n.set(User.n.if_not_exists(0) + 1)``."""
+        from dynorm.expressions.updates import IfNotExists, _term
+
         return IfNotExists(self, _term(self, default, "if_not_exists"))
 
 

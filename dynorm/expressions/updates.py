@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 from dynorm._types import AttributeValue
 from dynorm.exceptions import ExpressionError
+from dynorm.expressions._bases import UpdateOperand, _Arith
 from dynorm.expressions._kinds import covers, encode, stored_tag, tag_of, type_label
 from dynorm.expressions.conditions import Condition
 from dynorm.expressions.operands import Operand, Size, Value
@@ -55,24 +56,8 @@ __all__ = [
 SECTIONS = ("SET", "REMOVE", "ADD", "DELETE")
 
 
-class UpdateOperand:
-    """A computed value for ``SET``: ``if_not_exists``, ``list_append`` or ``a + b``."""
-
-    __slots__ = ()
-
-    def compile(self, ph: Placeholders) -> str:
-        raise NotImplementedError
-
-    def paths(self) -> Iterator[Path]:
-        raise NotImplementedError
-
-
 # What DynamoDB accepts as one side of ``+``/``-`` or inside ``list_append``.
 Term: TypeAlias = Union["Path", Value, "IfNotExists", "ListAppend"]
-
-
-def _is_number(path: Path) -> bool:
-    return stored_tag(path.codec) in ("N", None)
 
 
 def _term(anchor: Path, value: Any, what: str) -> Term:
@@ -86,40 +71,6 @@ def _term(anchor: Path, value: Any, what: str) -> Term:
     if isinstance(value, Operand):  # a Path (the only other Operand)
         return value._as_operand()  # type: ignore[return-value]
     return Value(encode(anchor.label, anchor.codec, value))
-
-
-class _Arith:
-    """``+``/``-`` for operands that may stand on either side of one."""
-
-    __slots__ = ()
-
-    def _anchor(self) -> Path:
-        raise NotImplementedError
-
-    def _arith(self, op: str, other: Any, reflected: bool) -> Arithmetic:
-        anchor = self._anchor()
-        if not _is_number(anchor):
-            raise ExpressionError(
-                f"{anchor.label} {op} ...: arithmetic needs a number attribute, "
-                f"not {type_label(anchor.codec)}"
-            )
-        other_term = _term(anchor, other, op)
-        if isinstance(other_term, Value) and tag_of(other_term.av) != "N":
-            raise ExpressionError(f"{anchor.label} {op} {other!r}: not a number")
-        me: Term = self  # type: ignore[assignment]
-        return Arithmetic(other_term, op, me) if reflected else Arithmetic(me, op, other_term)
-
-    def __add__(self, other: Any) -> Arithmetic:
-        return self._arith("+", other, False)
-
-    def __radd__(self, other: Any) -> Arithmetic:
-        return self._arith("+", other, True)
-
-    def __sub__(self, other: Any) -> Arithmetic:
-        return self._arith("-", other, False)
-
-    def __rsub__(self, other: Any) -> Arithmetic:
-        return self._arith("-", other, True)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
