@@ -6,11 +6,12 @@ The loop has a thread of its own, the portal thread, but does not always run in 
 * A call finds the loop idle (the common case of a script, or one request at a time):
   the calling thread runs the loop itself until its operation is done. No other thread
   wakes up, and the loop is not started and stopped around the call: the thread drives
-  asyncio's loop iteration by iteration (``Portal._drive``), and the operation's first
-  step runs at once, before the loop polls its sockets. A blocking call then costs one
-  task more than awaiting the operation: no thread switch, no extra loop iteration.
-  (Another loop class, such as uvloop's, or a loop in debug mode, is started and stopped
-  with ``run_forever`` instead.)
+  asyncio's loop iteration by iteration (``Portal._drive``) and steps the operation's
+  coroutine itself, without a task (`dynorm.blocking._driver`): its first step runs at
+  once, before the loop polls its sockets, and it goes on as soon as what it waits for
+  is done. No thread switch, no extra loop iteration, no task. (Another loop class,
+  such as uvloop's, or a loop in debug mode, is started and stopped with
+  ``run_forever`` instead, and the operation runs as a task.)
 * The loop is busy (another thread's call is running): the call is handed to the loop
   (``call_soon_threadsafe``) and its thread waits on a lock that the operation releases
   as it ends; the loop goes on in whichever thread runs it.
@@ -19,8 +20,9 @@ The loop has a thread of its own, the portal thread, but does not always run in 
   thread that runs an event loop of its own (an async notebook cell, an async app), which
   must not run a second loop.
 
-Every operation runs as a task in a copy of its caller's context with the connection
-set as current, wherever the loop runs. Between calls nothing runs the loop: work an
+Every operation runs in a copy of its caller's context with the connection set as
+current, wherever the loop runs, and has a current task (a real one, or the driver's
+`CallTask`). Between calls nothing runs the loop: work an
 operation left behind (a batch's writes in flight) goes on at the next call, as it goes
 on in async code at the next ``await``.
 """
@@ -36,6 +38,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, TypeAlias, TypeVar
 
+from dynorm.blocking._driver import DRIVER_PARTS, drive
 from dynorm.exceptions import DynormError
 
 __all__ = ["BlockingCallInEventLoop", "Label", "Portal", "on_portal_thread"]
@@ -56,10 +59,6 @@ _in_portal = threading.local()
 
 #: The portal thread as the loop's runner (else: the ident of the calling thread).
 _PORTAL = -1
-
-#: The name of a blocking call's task (a name given saves formatting "Task-<n>" per call).
-_TASK_NAME = "dynorm-blocking-call"
-
 
 class BlockingCallInEventLoop(DynormError, RuntimeError):
     """A blocking call was made from async code running on a portal's event loop (a
@@ -123,8 +122,10 @@ _LOOP_PARTS = ("_run_once", "_ready", "_thread_id", "_asyncgen_firstiter_hook",
 
 
 def _drivable(loop: asyncio.AbstractEventLoop) -> bool:
-    return all(hasattr(loop, part) for part in _LOOP_PARTS) and hasattr(
-        asyncio, "_set_running_loop")
+    return (all(hasattr(loop, part) for part in _LOOP_PARTS)
+            and hasattr(asyncio, "_set_running_loop")
+            and all(hasattr(asyncio.tasks, part) for part in DRIVER_PARTS)
+            and hasattr(asyncio.futures, "_get_loop"))
 
 
 class Portal:
@@ -250,18 +251,24 @@ class Portal:
         return call.result  # type: ignore[no-any-return]
 
     def _drive(self, coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
-        """Run ``coro`` as a task, driving asyncio's loop in this thread until it is
-        done, then hand the loop on (``_run_here`` without starting and stopping it).
+        """Run ``coro`` to its end, driving asyncio's loop in this thread meanwhile, then
+        hand the loop on (``_run_here`` without starting and stopping it, nor a task).
 
         What ``run_forever`` sets up around its iterations (the running loop, async
-        generator hooks) is set up here, then the loop iterates until the task is done.
-        The task's first step runs at once, before the loop polls its sockets (as an
-        eager task's would): a blocking call costs one loop iteration more than awaiting
-        the operation would, not two.
+        generator hooks) is set up here; `drive` steps the coroutine itself (no task:
+        see `dynorm.blocking._driver`) and runs the loop's iterations while it waits.
+        Its first step runs at once, before the loop polls its sockets, and it goes on
+        as soon as what it waits for is done: a blocking call polls no more often than
+        awaiting the operation would.
         """
         loop = self._base
-        task: asyncio.Task[T] | None = None
         interrupted = False
+
+        def handed_over(task: asyncio.Task[Any]) -> None:  # Ctrl-C: the portal ends it
+            nonlocal interrupted
+            interrupted = True
+            task.add_done_callback(lambda _: self._finished())
+
         _in_portal.active = True
         hooks = sys.get_asyncgen_hooks()
         # (firstiter, finalizer) by position: 4x faster than parsing the keywords
@@ -269,23 +276,7 @@ class Portal:
         loop._thread_id = threading.get_ident()  # is_running(), as run_forever sets it
         asyncio._set_running_loop(loop)
         try:
-            if sys.version_info >= (3, 11):
-                task = asyncio.Task(coro, loop=loop, context=context, name=_TASK_NAME)
-            else:  # pragma: no cover - Python 3.10
-                task = context.run(asyncio.Task, coro, loop=loop, name=_TASK_NAME)
-            ready = loop._ready
-            for _ in range(len(ready)):  # the task's first step, and what was waiting
-                handle = ready.popleft()
-                if not handle._cancelled:
-                    handle._run()
-            while not task.done():
-                loop._run_once()
-        except BaseException:  # KeyboardInterrupt inside the loop: end the operation
-            if task is not None and not task.done():
-                task.cancel()  # the portal thread runs the loop until it has ended
-                task.add_done_callback(lambda _: self._finished())
-                interrupted = True
-            raise
+            return drive(loop, coro, context, handed_over)
         finally:
             asyncio._set_running_loop(None)
             loop._thread_id = None
@@ -299,11 +290,6 @@ class Portal:
                     self._wake.notify()
                 else:
                     self._runner = None
-        error = task.exception()  # the CancelledError if it was cancelled
-        if error is not None:
-            del task  # no cycle through the traceback
-            raise error
-        return task.result()
 
     def _run_here(self, call: _Call, context: contextvars.Context) -> None:
         """Run the loop in this thread until ``call`` is done, then hand it on."""

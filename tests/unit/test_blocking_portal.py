@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -199,10 +200,10 @@ class _CountingSelector:
 
 
 def test_a_call_polls_the_selector_as_often_as_awaiting_it_would(portal: Portal) -> None:
-    """The calling thread drives the loop: the operation's first step runs before any
-    poll (an operation that never waits polls nothing), and an operation that waits once
-    polls once after its first step, then once for the step that ends it, as in async
-    code: no iteration is spent starting or stopping the loop."""
+    """The calling thread drives the loop and steps the operation: its first step runs
+    before any poll (an operation that never waits polls nothing), and an operation that
+    waits once polls once, and goes on as soon as its future is done (a task would poll
+    again to wake up): no iteration is spent starting or stopping the loop."""
     counting = _CountingSelector(portal.loop._selector)  # type: ignore[attr-defined]
     portal.loop._selector = counting  # type: ignore[attr-defined]
 
@@ -218,7 +219,7 @@ def test_a_call_polls_the_selector_as_often_as_awaiting_it_would(portal: Portal)
     assert portal.run(at_once(), ctx()) == 1
     assert counting.polls == 0
     assert portal.run(waits_once(), ctx()) == 2
-    assert counting.polls == 2
+    assert counting.polls == 1
 
 
 def test_the_loop_runs_only_during_a_call(portal: Portal) -> None:
@@ -313,3 +314,143 @@ def test_a_loop_without_the_private_parts_is_run_with_run_forever() -> None:
         assert not _drivable(Stripped())  # type: ignore[arg-type]
     finally:
         loop.close()
+
+
+# ---------------------------------------------------------------- the call's own task
+# A call whose thread drives the loop runs its coroutine without an asyncio task
+# (dynorm/blocking/_driver.py): what code on the loop relies on in a task still holds.
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout, TaskGroup: 3.11")
+def test_a_call_has_a_current_task_that_timeouts_and_task_groups_use(portal: Portal) -> None:
+    async def timed_out() -> str:
+        try:
+            async with asyncio.timeout(0.01):
+                await asyncio.sleep(2)
+        except TimeoutError:
+            task = asyncio.current_task()
+            assert task is not None and task.cancelling() == 0  # taken back
+            return task.get_name()
+        return "not timed out"
+
+    started = time.monotonic()
+    assert portal.run(timed_out(), ctx()) == "dynorm-blocking-call"
+    assert time.monotonic() - started < 1.0  # the wait itself was cancelled
+
+    async def grouped() -> list[int]:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(echo(i, 0.001 * i)) for i in range(3)]
+        return [t.result() for t in tasks]
+
+    assert portal.run(grouped(), ctx()) == [0, 1, 2]
+
+    async def failing_child() -> None:
+        async def fail() -> None:
+            await asyncio.sleep(0.01)
+            raise ValueError("child")
+
+        async with asyncio.TaskGroup() as group:
+            group.create_task(fail())
+            await asyncio.sleep(2)  # cancelled by the group, as in a task
+
+    started = time.monotonic()
+    with pytest.raises(Exception) as info:  # an ExceptionGroup (Python 3.11)
+        portal.run(failing_child(), ctx())
+    assert time.monotonic() - started < 1.0
+    assert [repr(e) for e in info.value.exceptions] == [
+        "ValueError('child')"]
+    assert portal.run(echo(7), ctx()) == 7
+
+
+def test_cancelling_the_current_task_cancels_the_call(portal: Portal) -> None:
+    """As a task's: cancel() while the coroutine runs throws CancelledError in at its
+    next wait; a cancel() after the call has ended does nothing."""
+    kept: list[asyncio.Task[object]] = []
+    reached = []
+
+    async def cancel_myself() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        kept.append(task)
+        assert task.cancel("stop") and task.cancelling() == 1
+        reached.append("before the wait")
+        await asyncio.sleep(0.01)
+        reached.append("after the wait")
+
+    with pytest.raises(asyncio.CancelledError, match="stop"):
+        portal.run(cancel_myself(), ctx())
+    assert reached == ["before the wait"]
+    assert kept[0].done() and not kept[0].cancel()
+
+    async def cancelled_by_another_task() -> str:
+        me = asyncio.current_task()
+        assert me is not None
+        asyncio.get_running_loop().call_later(0.01, me.cancel)
+        try:
+            await asyncio.sleep(2)
+        except asyncio.CancelledError:
+            return "cleaned up"
+        return "not cancelled"
+
+    started = time.monotonic()
+    assert portal.run(cancelled_by_another_task(), ctx()) == "cleaned up"
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_bare_yield_lets_the_loop_run_without_waiting_for_it(portal: Portal) -> None:
+    """``asyncio.sleep(0)`` in a loop: each one runs an iteration of the loop (its timers
+    and sockets), never blocks it (a future completed by a timer is seen)."""
+    async def spin() -> int:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        loop.call_later(0.02, future.set_result, None)
+        spins = 0
+        while not future.done():
+            await asyncio.sleep(0)
+            spins += 1
+        return spins
+
+    assert portal.run(spin(), ctx()) > 1
+
+
+def test_what_a_task_refuses_to_wait_for_is_refused(portal: Portal) -> None:
+    import types
+
+    @types.coroutine
+    def bad_yield() -> object:
+        yield 42
+
+    async def yields_a_number() -> None:
+        await bad_yield()
+
+    with pytest.raises(RuntimeError, match="bad yield: 42"):
+        portal.run(yields_a_number(), ctx())
+
+    other = asyncio.new_event_loop()
+    try:
+        async def waits_on_another_loop() -> None:
+            await other.create_future()
+
+        with pytest.raises(RuntimeError, match="different loop"):
+            portal.run(waits_on_another_loop(), ctx())
+    finally:
+        other.close()
+    assert portal.run(echo(8), ctx()) == 8
+
+
+def test_an_interrupt_during_a_bare_yield_cancels_the_operation(portal: Portal) -> None:
+    cleaned = threading.Event()
+
+    async def interrupted() -> None:
+        asyncio.get_running_loop().call_soon(_interrupt)
+        try:
+            while True:
+                await asyncio.sleep(0)
+        finally:
+            await asyncio.sleep(0.01)  # its clean-up may wait too (on the portal thread)
+            cleaned.set()
+
+    with pytest.raises(KeyboardInterrupt):
+        portal.run(interrupted(), ctx())
+    assert cleaned.wait(5)
+    assert portal.run(echo(9), ctx()) == 9
