@@ -6,8 +6,9 @@ more client CPU than the whole HTTP exchange around it. A DynamoDB client needs 
 less: one request written at a time per connection, one answer read. `TLSProtocol`
 runs the TLS state machine of an ``ssl.SSLObject`` over two ``ssl.MemoryBIO``
 buffers itself, on a plain TCP transport: the handshake when connected, each request
-encrypted and written with one ``transport.write``, each batch of received bytes
-decrypted with as few ``read`` calls as fit, and whatever OpenSSL queues to send after a
+encrypted and written with one ``transport.write``, each batch of received bytes (read
+into a buffer the caller reuses, not a fresh 256 KB bytes object per read as asyncio's
+default) decrypted with as few ``read`` calls as fit, and whatever OpenSSL queues to send after a
 read (TLS 1.3 key updates, alerts) flushed at once. Certificates and host names are
 checked by OpenSSL exactly as with ``loop.create_connection(ssl=context)``: the same
 ``SSLContext`` wraps the buffers.
@@ -26,7 +27,7 @@ from typing import Any
 __all__ = ["TLSProtocol", "TLSTransport"]
 
 #: Decrypted bytes asked of OpenSSL per read call (one TLS record is at most 16 KB).
-_READ_SIZE = 262_144
+_READ_SIZE = 65_536
 
 
 class TLSTransport:
@@ -59,15 +60,18 @@ class TLSTransport:
         return default if raw is None else raw.get_extra_info(name, default)
 
 
-class TLSProtocol(asyncio.Protocol):
+class TLSProtocol(asyncio.BufferedProtocol):
     """A TLS client connection over a plain TCP transport; ``inner`` gets the plain bytes.
 
     ``handshake`` is done when the connection is ready (``inner.connection_made`` has
-    been called) or failed (an ``ssl.SSLError`` or ``ConnectionError``).
+    been called) or failed (an ``ssl.SSLError`` or ``ConnectionError``). Socket reads
+    land in ``read_buffer`` and are copied into OpenSSL's input at once, so several
+    connections of one event loop may share it.
     """
 
     def __init__(self, context: ssl.SSLContext, server_hostname: str | None,
-                 inner: asyncio.Protocol) -> None:
+                 inner: asyncio.Protocol, read_buffer: memoryview) -> None:
+        self._read = read_buffer
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self.sslobj = context.wrap_bio(self._incoming, self._outgoing, server_side=False,
@@ -97,8 +101,11 @@ class TLSProtocol(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         return False  # the transport closes; connection_lost follows
 
-    def data_received(self, data: bytes) -> None:
-        self._incoming.write(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._incoming.write(self._read[:nbytes])
         if not self._ready:
             self._shake()
             if not self._ready:

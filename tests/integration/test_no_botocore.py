@@ -82,7 +82,9 @@ ON_FIRST_USE = ("dynorm.streams", "dynorm.testing", "dynorm.tables",
 #: load their modules (and request types) on their first call.
 AFTER_FIRST_GET = ("dynorm.read.query", "dynorm.read.builder", "dynorm.read.pagination",
                    "dynorm.write.items", "dynorm.schema.prepare", "dynorm.schema.settings",
-                   "dynorm.expressions.operations")
+                   "dynorm.expressions.operations", "dynorm.expressions.conditions",
+                   "dynorm.expressions.operands", "dynorm.expressions.updates",
+                   "dynorm.expressions.keys")
 
 MODEL_PROGRAM = textwrap.dedent("""
     import asyncio, json, sys
