@@ -53,8 +53,6 @@ from dynorm.security import (
     ValueStore,
 )
 from dynorm.transport import MockTransport, RetryPolicy
-from dynorm.transport.origin import Origin, is_echo, origin_of
-from dynorm.transport.regions import FailoverPolicy, RegionEvent, RegionRouter
 
 if TYPE_CHECKING:  # loaded on first use, below
     from dynorm import blocking as blocking
@@ -79,6 +77,8 @@ if TYPE_CHECKING:  # loaded on first use, below
         TableCheckpoints,
     )
     from dynorm.tables import ApplyProgress, Change, Plan, PlanError, apply, plan
+    from dynorm.transport.origin import Origin, is_echo, origin_of
+    from dynorm.transport.regions import FailoverPolicy, RegionEvent, RegionRouter
     from dynorm.write.batch import BatchWriteFailed, InvalidBatch, batch
     from dynorm.write.transaction import InvalidTransaction, TransactionCanceled, transaction
 
@@ -129,6 +129,13 @@ _LAZY: dict[str, str] = {
     "OnDemand": "dynorm.schema.settings",
     "Provisioned": "dynorm.schema.settings",
     "TableSettings": "dynorm.schema.settings",
+    # dynorm.transport.origin, .regions (multi-Region connections)
+    "Origin": "dynorm.transport.origin",
+    "is_echo": "dynorm.transport.origin",
+    "origin_of": "dynorm.transport.origin",
+    "FailoverPolicy": "dynorm.transport.regions",
+    "RegionEvent": "dynorm.transport.regions",
+    "RegionRouter": "dynorm.transport.regions",
     # dynorm.streams
     "ChangeEvent": "dynorm.streams",
     "CheckpointStore": "dynorm.streams",

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 from urllib.parse import urlsplit
 
 from typing_extensions import Unpack
@@ -43,11 +44,15 @@ from dynorm.observe.limits import CapacityLimit
 from dynorm.schema.classes import meta_of
 from dynorm.transport._config import ProfileNotFound
 from dynorm.transport.base import RetryPolicy, Transport
-from dynorm.transport.origin import ORIGIN_ATTRIBUTE
-from dynorm.transport.regions import FailoverPolicy, RegionRouter, check_regions
 
 if TYPE_CHECKING:
     import aioboto3
+
+    from dynorm.transport.regions import FailoverPolicy, RegionRouter
+
+# The Regions' router and the origin stamp (dynorm.transport.regions, .origin) are loaded
+# by the connections that ask for them (regions=, origin=): a single-Region program's
+# cold start does not create their classes (issue 18).
 
 __all__ = [
     "Connection",
@@ -71,6 +76,14 @@ ROUND_ERRORS = (Throttled, ServerError, TransportError)
 _current: ContextVar[Connection | None] = ContextVar("dynorm_connection", default=None)
 #: The process-wide default that configure() opened (and only it replaces).
 _configured: Connection | None = None
+
+
+def _router_of(transport: object) -> RegionRouter | None:
+    """``transport`` if it is a `RegionRouter` (whose module is loaded if one exists)."""
+    regions = sys.modules.get("dynorm.transport.regions")
+    if regions is not None and isinstance(transport, regions.RegionRouter):
+        return cast("RegionRouter", transport)
+    return None
 
 
 class ConnectionSettings(TypedDict, total=False):
@@ -159,11 +172,21 @@ class Connection:
         failover: FailoverPolicy | None = None,
         origin: bool | str = False,
     ) -> None:
-        self._regions = check_regions(regions, region, endpoints, transport)
+        self._regions: tuple[str, ...] = ()
+        if regions is not None or endpoints:
+            from dynorm.transport.regions import check_regions
+
+            self._regions = check_regions(regions, region, endpoints, transport)
         self._endpoints = dict(endpoints or {})
         self._failover = failover
         #: the origin stamp's attribute (``origin=``), or None for no stamp
-        self.origin = ORIGIN_ATTRIBUTE if origin is True else (origin or None)
+        self.origin: str | None = None
+        if origin is True:
+            from dynorm.transport.origin import ORIGIN_ATTRIBUTE
+
+            self.origin = ORIGIN_ATTRIBUTE
+        elif origin:
+            self.origin = origin
         region = self._regions[0] if self._regions else region
         self.region = (
             region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -184,7 +207,7 @@ class Connection:
             raise ValueError(f"transport must be 'fast', 'aioboto3' or a Transport, not {kind!r}")
         self._transport_kind = kind
         self._transport = None if isinstance(transport, str) else transport
-        self._router = transport if isinstance(transport, RegionRouter) else None
+        self._router = _router_of(transport)
         self._previous: list[Connection | None] = []
         self._open = False
         #: Consumed capacity added up (with ``capacity=True``): `CapacityTotals`.
@@ -226,8 +249,7 @@ class Connection:
             except ProfileNotFound as exc:
                 raise self._profile_not_found(exc) from exc
             self._transport = transport
-            if isinstance(transport, RegionRouter):
-                self._router = transport
+            self._router = _router_of(transport)
         self._open = True
         return self
 
@@ -256,6 +278,8 @@ class Connection:
 
     def _make_transport(self) -> Transport:
         if self._regions:
+            from dynorm.transport.regions import RegionRouter
+
             return RegionRouter({r: self._region_transport(
                 r, self._endpoints.get(r, self.endpoint_url)) for r in self._regions},
                 self._failover)

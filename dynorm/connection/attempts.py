@@ -25,8 +25,6 @@ from dynorm.exceptions import (
 )
 from dynorm.observe.calls import CallRecord, table_names
 from dynorm.transport.base import NOT_REPEATED, adds_up_when_repeated, settle_ambiguous
-from dynorm.transport.origin import stamp
-from dynorm.transport.regions import READ_OPERATIONS, STRANDED, stranded
 
 if TYPE_CHECKING:
     from dynorm.connection import Connection
@@ -55,6 +53,9 @@ async def send(conn: Connection, operation: str, payload: Request,
     """
     transport = conn.transport
     router, origin = conn._router, conn.origin
+    if router is not None or origin is not None:  # loaded by the connections that use them
+        from dynorm.transport.origin import stamp
+        from dynorm.transport.regions import READ_OPERATIONS, STRANDED, stranded
     region, body, stamped, millis = "", payload, None, 0
     attempt = 0
     uncertain = False  # an earlier attempt may have been applied without our seeing it

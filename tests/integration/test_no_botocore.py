@@ -84,7 +84,8 @@ AFTER_FIRST_GET = ("dynorm.read.query", "dynorm.read.builder", "dynorm.read.pagi
                    "dynorm.write.items", "dynorm.schema.prepare", "dynorm.schema.settings",
                    "dynorm.expressions.operations", "dynorm.expressions.conditions",
                    "dynorm.expressions.operands", "dynorm.expressions.updates",
-                   "dynorm.expressions.keys")
+                   "dynorm.expressions.keys", "dynorm.transport.regions",
+                   "dynorm.transport.origin")
 
 MODEL_PROGRAM = textwrap.dedent("""
     import asyncio, json, sys
