@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 
 from dynorm._types import Item
+from dynorm.codec.wire import wire_reader
 from dynorm.exceptions import ItemNotFound, ValidationFailed
 from dynorm.schema.classes import meta_of
 from dynorm.schema.meta import TableMeta
@@ -51,6 +52,13 @@ def from_item(cls: type[Model], item: Mapping[str, Any]) -> Any:
             # upgrades see (and may rename) plain values, not ciphertext bound to its name
             item, opened = meta.open_sealed(item), True
         item = upgraded(cls, meta, item)
+    if not meta.sealed:
+        fast = wire_reader(cls, meta.recovered)
+        if fast is not None:
+            try:
+                return fast(item)
+            except Exception:
+                pass
     try:
         return cls.model_validate(meta.decode_item(item, opened=opened))
     except pydantic.ValidationError as exc:
