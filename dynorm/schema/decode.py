@@ -57,7 +57,7 @@ def from_item(cls: type[Model], item: Mapping[str, Any]) -> Any:
         if fast is not None:
             try:
                 return fast(item)
-            except Exception:
+            except Exception:  # declined (dynorm.codec.wire): the general way decides
                 pass
     try:
         return cls.model_validate(meta.decode_item(item, opened=opened))
