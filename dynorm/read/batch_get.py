@@ -25,14 +25,14 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from dynorm._gc import paused
-from dynorm._types import Item
+from dynorm._types import Item, Request, Response
 from dynorm.connection import ROUND_ERRORS, get_connection
 from dynorm.exceptions import DynormError
 from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import from_item, is_own
 from dynorm.schema.keys import KeyId, key_id, wire_key
 from dynorm.security import ready_to_read
-from dynorm.transport.base import RetryPolicy
+from dynorm.transport.base import ANSWER_READER, RetryPolicy
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -117,6 +117,22 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     sem = asyncio.Semaphore(concurrency)
     several = len(chunks) > 1
 
+    def read_answer(payload: Request, response: Response) -> None:
+        """The answer's items decoded into ``decoded`` while it is parsed, with the
+        garbage collector paused (`dynorm.transport.base.ANSWER_READER`); then taken out
+        of the answer. An item that does not read leaves the answer to ``rounds``, which
+        decodes it again and raises where it always did."""
+        if not payload.get("RequestItems", {}).keys() <= key_attrs.keys():
+            return
+        answered = response.get("Responses") or {}
+        rows = [(key_id(table, {a: row[a] for a in key_attrs[table]}), row)
+                for table, found in answered.items() for row in found]
+        try:
+            _decode_rows(rows, wants, decoded, raw=False)
+        except Exception:
+            return
+        response["Responses"] = {}
+
     async def rounds(chunk: list[KeyId]) -> list[tuple[KeyId, Item]]:
         """The items of one chunk's keys, with retries; keys never read go to missing."""
         rows: list[tuple[KeyId, Item]] = []
@@ -130,8 +146,16 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
                 entry["Keys"].append(wkey)
                 if consistent:
                     entry["ConsistentRead"] = True
+            request = {"RequestItems": items}
             try:
-                response = await conn.call("BatchGetItem", {"RequestItems": items})
+                if at_end or raw:
+                    response = await conn.call("BatchGetItem", request)
+                else:  # the items read into models as the answer is parsed
+                    token = ANSWER_READER.set(("BatchGetItem", read_answer))
+                    try:
+                        response = await conn.call("BatchGetItem", request)
+                    finally:
+                        ANSWER_READER.reset(token)
             except ROUND_ERRORS:
                 # Throttling, 5xx or no answer after the transport's retries: reads are
                 # safe to repeat, so this costs a round of the batch's budget.

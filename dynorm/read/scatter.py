@@ -91,8 +91,8 @@ class _ShardQuery(Query[M]):
     _gate: asyncio.Semaphore
 
     async def _send(self, conn: Connection, limit: int | None, start: Item | None,
-                    count: bool = False) -> Response:
-        async with self._gate:
+                    count: bool = False, whole: bool = False) -> Response:
+        async with self._gate:  # raw items, always: the merge orders them by their keys
             return await super()._send(conn, limit, start, count)
 
 

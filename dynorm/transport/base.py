@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol, runtime_checkable
@@ -12,6 +14,7 @@ from dynorm._types import Request, Response
 from dynorm.exceptions import ServiceError
 
 __all__ = [
+    "ANSWER_READER",
     "NOT_REPEATED",
     "STREAM_OPERATIONS",
     "RetryPolicy",
@@ -19,6 +22,17 @@ __all__ = [
     "adds_up_when_repeated",
     "settle_ambiguous",
 ]
+
+#: ``(operation, read)`` while a read that keeps whole pages of items is sent
+#: (`dynorm.read`): a transport that parses answers itself (the fast one) calls
+#: ``read(payload, answer)`` on a successful answer of that operation right after parsing
+#: it, with the cyclic garbage collector still paused (`dynorm._gc`), so the page's tree
+#: of AttributeValues becomes models and is freed before the collector ever walks it
+#: (measured: a quarter less client CPU per item on big pages). ``read`` checks the
+#: payload is its own, changes ``answer`` in place, and never raises; other transports
+#: leave the answer to the caller, which reads what ``read`` did not.
+ANSWER_READER: ContextVar[tuple[str, Callable[[Request, Response], None]] | None] = (
+    ContextVar("dynorm_answer_reader", default=None))
 
 #: Operations served by the DynamoDB Streams endpoint rather than DynamoDB's.
 STREAM_OPERATIONS = frozenset({"DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"})

@@ -63,9 +63,11 @@ from dynorm.transport._credentials import (
 )
 from dynorm.transport._http import RESENT, HTTPClient, HTTPError
 from dynorm.transport._sigv4 import SigV4Signer, host_from_url, normalize_path
-from dynorm.transport.base import STREAM_OPERATIONS, adds_up_when_repeated
+from dynorm.transport.base import ANSWER_READER, STREAM_OPERATIONS, adds_up_when_repeated
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import aiohttp
 
 __all__ = ["FastTransport"]
@@ -417,14 +419,13 @@ class FastTransport:
         if crc is not None and zlib.crc32(raw) != int(crc):
             raise TransportError(f"x-amz-crc32 mismatch (header {crc}, body {zlib.crc32(raw)})")
         if status == 200:
+            reader = ANSWER_READER.get()
+            read = reader[1] if reader is not None and reader[0] == operation else None
             try:
-                parsed: Response = (loads(raw) if len(raw) < PAUSE_BYTES
-                                    else paused(loads, raw))
+                return (_answer(raw, payload, read) if len(raw) < PAUSE_BYTES
+                        else paused(_answer, raw, payload, read))
             except ValueError as exc:
                 raise TransportError(f"unreadable response body: {exc}") from exc
-            if has_binary(raw):
-                decode_binary(parsed)
-            return parsed
         # Sent twice by the HTTP client (a kept-alive connection closed under it): the
         # first may have been applied.
         raise error_answer(operation, status, raw, request_id, ambiguous=resent)
@@ -443,3 +444,15 @@ class FastTransport:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}", sent=not isinstance(
                 exc, aiohttp.ClientConnectorError)) from exc
+
+
+def _answer(raw: bytes, payload: Request,
+            read: Callable[[Request, Response], None] | None) -> Response:
+    """A successful answer parsed (binary values as bytes), then read by the caller's
+    reader if it gave one (`dynorm.transport.base.ANSWER_READER`)."""
+    parsed: Response = loads(raw)
+    if has_binary(raw):
+        decode_binary(parsed)
+    if read is not None:
+        read(payload, parsed)
+    return parsed

@@ -72,6 +72,13 @@ async def test_versioned_keeps_the_highest_version(dynorm_connection: Connection
         *(c.update(attr(VersionedCounter.value).add(1)) for _ in range(10)),
         return_exceptions=True)
     conflicts = [r for r in results if isinstance(r, dynorm.VersionConflict)]
-    assert len(conflicts) == 9  # all sent version 1: one wins
     stored = await VersionedCounter.get("v", consistent=True)
+    if on_backend(moto=True, aws=False):
+        # moto checks the condition and writes without a lock (see above): on a loaded
+        # machine two updates of version 1 can both pass (seen: 8 conflicts of 10).
+        assert all(isinstance(r, VersionedCounter | dynorm.VersionConflict)
+                   for r in results)
+        assert 1 <= 10 - len(conflicts) <= stored.value and stored.version == 2
+        return
+    assert len(conflicts) == 9  # all sent version 1: one wins
     assert (c.value, c.version) == (stored.value, stored.version) == (1, 2)

@@ -1,0 +1,120 @@
+"""Pages read into models as their answer is parsed (issue 26): ``to_list()``,
+``pages()``, a parallel scan and ``get_many()`` on the fast transport build the items
+while the garbage collector is paused (`dynorm.transport.base.ANSWER_READER`). They must
+give exactly what the general way gives (``model_validate(decode_item(item))`` over the
+raw answer), and an item that does not fit is raised where it always was."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import pydantic
+import pytest
+
+import dynorm
+from dynorm import Connection, Model, PartitionKey, SortKey, ValidationFailed
+from dynorm.read.builder import DecodedItems
+from dynorm.schema.classes import meta_of
+
+
+class Spot(pydantic.BaseModel):
+    lat: float
+    lon: float
+
+
+class Reading(Model, table="answer_readings", entity="reading", schema_version=2):
+    device: Annotated[str, PartitionKey]
+    seq: Annotated[int, SortKey]
+    value: float
+    note: str | None = None
+    flags: set[str] = set()
+    raw: bytes = b""
+    at: dt.datetime
+    spot: Spot | None = None
+
+
+class Device(Model, table="answer_readings", entity="device"):
+    device: Annotated[str, PartitionKey]
+    seq: Annotated[int, SortKey]
+    name: str = ""
+
+
+TABLES = pytest.mark.dynorm_tables([Reading])
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+N = 150
+
+
+def _reading(i: int) -> Reading:
+    return Reading(device="d1", seq=i, value=i / 4, note=None if i % 3 else f"n{i}",
+                   flags={f"f{i % 4}"} if i % 2 else set(), raw=bytes([i % 256]) * (i % 3),
+                   at=T0 + dt.timedelta(seconds=i),
+                   spot=Spot(lat=52.1, lon=4.3 + i) if i % 5 else None)
+
+
+async def _seed() -> list[Reading]:
+    items = [_reading(i) for i in range(N)]
+    async with dynorm.batch() as b:
+        for r in items:
+            b.save(r, store_none=bool(r.seq % 2))  # NULLs in half of them
+        b.save(Device(device="d1", seq=-1, name="the device"))  # another entity
+    return items
+
+
+async def _general(conn: Connection) -> list[Reading]:
+    """The raw answer read the general way (no fast reader, no answer reader)."""
+    meta = meta_of(Reading)
+    answer = await conn.call("Query", {
+        "TableName": conn.table_name(meta.table_name),
+        "KeyConditionExpression": "device = :d", "FilterExpression": "#t = :e",
+        "ExpressionAttributeNames": {"#t": "_type"},
+        "ExpressionAttributeValues": {":d": {"S": "d1"}, ":e": {"S": "reading"}}})
+    assert "LastEvaluatedKey" not in answer
+    return [Reading.model_validate(meta.decode_item(item)) for item in answer["Items"]]
+
+
+def _same(got: list[Reading], expected: list[Reading]) -> None:
+    assert got == expected
+    assert [r.model_fields_set for r in got] == [r.model_fields_set for r in expected]
+
+
+@TABLES
+async def test_whole_pages_read_as_parsed_equal_the_general_way(
+        dynorm_connection: Connection) -> None:
+    items = await _seed()
+    expected = await _general(dynorm_connection)
+    assert expected == items
+    query = Reading.query(Reading.device == "d1").page_size(40)
+    _same(await query.to_list(), expected)
+    pages = [p async for p in query.pages()]
+    _same([r for p in pages for r in p.items], expected)
+    _same([r async for r in query], expected)
+    scanned = await Reading.scan().segments(3).to_list()
+    _same(sorted(scanned, key=lambda r: r.seq), expected)
+    many = await Reading.get_many([("d1", i) for i in range(N)] + [("d1", -1)])
+    assert many[-1] is None  # the other entity's item under that key
+    _same([r for r in many[:-1] if r is not None], expected)
+    fast = dynorm_connection.transport.__class__.__name__ == "FastTransport"
+    assert all(type(p.items) is DecodedItems for p in pages) == fast
+
+
+@TABLES
+async def test_an_item_that_does_not_fit_is_raised_where_it_always_was(
+        dynorm_connection: Connection) -> None:
+    await _seed()
+    table = dynorm_connection.table_name(meta_of(Reading).table_name)
+    bad = Reading(device="d1", seq=70, value=1.0, at=T0).to_item()
+    bad["value"] = {"S": "not a number"}
+    await dynorm_connection.call("PutItem", {"TableName": table, "Item": bad})
+    query = Reading.query(Reading.device == "d1").page_size(40)
+    for read in (query.to_list(), Reading.scan().segments(2).to_list(),
+                 Reading.get_many([("d1", i) for i in range(N)])):
+        with pytest.raises(ValidationFailed, match="value"):
+            await read
+    seen: list[Any] = []
+    with pytest.raises(ValidationFailed, match="value"):
+        async for page in query.pages():
+            seen.extend(page.items)
+    # the pages before the one holding it, whole (the filter on the entity makes the
+    # first page one short of its Limit: the other entity's item counts against it)
+    assert [r.seq for r in seen] == list(range(len(seen))) and 0 < len(seen) < 70
