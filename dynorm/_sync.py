@@ -21,13 +21,18 @@ if TYPE_CHECKING:
     from dynorm.model import Model
     from dynorm.read.builder import _Read
 
-__all__ = ["FACTORIES", "CollectionSync", "ModelSync", "ReadSync"]
+__all__ = ["FACTORIES", "MODEL_TWINS", "CollectionSync", "ModelSync", "ReadSync"]
 
 M = TypeVar("M", bound="Model")
 
 #: ``"model"`` -> f(instance or None, owner), ``"read"`` -> f(query or scan, owner),
 #: ``"collection"`` -> f(collection query, owner); filled by `dynorm.blocking` on import.
 FACTORIES: dict[str, Callable[[Any, Any], Any]] = {}
+#: ``[ModelTwin, InstanceTwin]``, filled by `dynorm.blocking` on import: ``Model.sync``
+#: makes its twin itself (one call less on every blocking call of a model).
+MODEL_TWINS: list[Any] = []
+
+_new = object.__new__
 
 
 def _factory(kind: str) -> Callable[[Any, Any], Any]:
@@ -52,7 +57,16 @@ class ModelSync:
     def __get__(self, instance: M, owner: type[M]) -> InstanceTwin[M]: ...
 
     def __get__(self, instance: Any, owner: Any) -> Any:
-        return (FACTORIES.get("model") or _factory("model"))(instance, owner)
+        # A new (one-slot) twin per access: a cache of them would keep classes alive.
+        if not MODEL_TWINS:
+            _factory("model")  # imports dynorm.blocking, which fills MODEL_TWINS
+        if instance is None:
+            twin = _new(MODEL_TWINS[0])
+            twin._target = owner
+        else:
+            twin = _new(MODEL_TWINS[1])
+            twin._target = instance
+        return twin
 
 
 class ReadSync:

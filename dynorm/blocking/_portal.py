@@ -53,12 +53,17 @@ _numbers = itertools.count(1)
 #: making it and its argument (a twin's label is then made only for the error).
 Label: TypeAlias = "str | tuple[Callable[[str], str], str]"
 
-#: ``active`` is set in a thread while it runs a portal's loop (the portal thread, or a
-#: caller running it): a blocking call there would wait for itself.
-_in_portal = threading.local()
+#: The ids of the open portals' loops. A thread whose running loop is one of them runs
+#: that portal's loop (the portal thread, or a caller driving it): a blocking call there
+#: would wait for itself.
+_portal_loops: set[int] = set()
 
-#: The portal thread as the loop's runner (else: the ident of the calling thread).
+#: Who runs a portal's loop (``Portal._runner``, None: nobody): its own thread, or a
+#: calling thread.
 _PORTAL = -1
+_CALLER = -2
+
+_get_running_loop = asyncio._get_running_loop
 
 class BlockingCallInEventLoop(DynormError, RuntimeError):
     """A blocking call was made from async code running on a portal's event loop (a
@@ -68,7 +73,7 @@ class BlockingCallInEventLoop(DynormError, RuntimeError):
 
 def on_portal_thread() -> bool:
     """True while this thread runs a portal's loop (where blocking calls are refused)."""
-    return getattr(_in_portal, "active", False)
+    return id(_get_running_loop()) in _portal_loops
 
 
 class _Call:
@@ -139,17 +144,23 @@ class Portal:
         self._loop = asyncio.new_event_loop()
         self._mutex = threading.Lock()
         self._wake = threading.Condition(self._mutex)
-        #: who runs the loop: None (nobody), _PORTAL, or a calling thread's ident
+        #: who runs the loop: None (nobody), _PORTAL or _CALLER
         self._runner: int | None = None
+        #: the call the driving caller was running was handed to a task (Ctrl-C)
+        self._handed_over = False
         #: operations handed over or running, not yet finished
         self._calls = 0
         self._closing = False
         self._closed = False
-        #: a caller drives the loop step by step (asyncio's own loop); else (another
-        #: loop class, uvloop) it starts and stops ``run_forever`` around each call
-        self._drives = isinstance(self._loop, asyncio.BaseEventLoop) and _drivable(
-            self._loop)
-        self._base: Any = self._loop  # the asyncio loop's private parts, for _drive
+        base: Any = self._loop
+        self._base = base  # the asyncio loop's private parts, for drive()
+        #: a caller drives the loop step by step (asyncio's own loop), with these async
+        #: generator hooks installed; None: another loop class (uvloop) is started and
+        #: stopped with ``run_forever`` around each call
+        self._hooks: tuple[Any, Any] | None = None
+        if isinstance(self._loop, asyncio.BaseEventLoop) and _drivable(self._loop):
+            self._hooks = (base._asyncgen_firstiter_hook, base._asyncgen_finalizer_hook)
+        _portal_loops.add(id(self._loop))
         self._thread = threading.Thread(
             target=self._serve, daemon=True, name=name or f"dynorm-portal-{next(_numbers)}")
         self._thread.start()
@@ -166,7 +177,6 @@ class Portal:
     # ------------------------------------------------------------------ the portal thread
 
     def _serve(self) -> None:
-        _in_portal.active = True  # this thread never makes a blocking call
         # asyncio reads sockets with recv(256 KiB). In a new thread glibc's malloc serves
         # that from a fresh mmap, shrinks it and unmaps it on every read (an mmap, mremap
         # and munmap per response, each unmap a TLB shootdown across cores) until a large
@@ -197,6 +207,7 @@ class Portal:
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
             loop.close()
+            _portal_loops.discard(id(loop))
 
     def _finished(self) -> None:  # on the loop, as a call ends
         with self._mutex:
@@ -208,26 +219,35 @@ class Portal:
 
     def run(self, coro: Coroutine[Any, Any, T], context: contextvars.Context,
             twin_of: Label = "") -> T:
-        """Run ``coro`` as a task on the loop in ``context``; its result or exception.
+        """Run ``coro`` on the loop in ``context``; its result or exception.
 
         Raises:
             BlockingCallInEventLoop: called from code the loop is running.
         """
-        if getattr(_in_portal, "active", False):
+        running = _get_running_loop()
+        if running is not None and id(running) in _portal_loops:
             coro.close()
             raise _refused(twin_of)
-        me = threading.get_ident()
-        foreign = asyncio._get_running_loop() is not None  # an async app's own loop
-        with self._mutex:
-            if self._closing:
-                coro.close()
-                raise RuntimeError("this blocking connection is closed")
-            self._calls += 1
-            if self._runner is None and not foreign:
-                self._runner = me
-                drive = self._drives and not self._base._debug  # else: run_forever
-                call = None if drive else _Call(self, coro, None)
-            else:
+        mutex = self._mutex
+        mutex.acquire()
+        if self._closing:
+            mutex.release()
+            coro.close()
+            raise RuntimeError("this blocking connection is closed")
+        self._calls += 1
+        if self._runner is None and running is None and self._hooks is not None and (
+                not self._base._debug):  # the common case: drive the loop here
+            self._runner = _CALLER
+            mutex.release()
+            try:
+                return drive(self._base, coro, context, self._hooks, self._hand_over)
+            finally:
+                self._driven()
+        try:
+            if self._runner is None and running is None:  # uvloop, or debug mode
+                self._runner = _CALLER
+                call = _Call(self, coro, None)
+            else:  # another thread runs the loop, or this one runs a loop of its own
                 call = _Call(self, coro, threading.Lock())
                 assert call.lock is not None
                 call.lock.acquire()
@@ -235,8 +255,8 @@ class Portal:
                     self._runner = _PORTAL
                     self._wake.notify()
                 self._loop.call_soon_threadsafe(call.start, context=context)
-        if call is None:
-            return self._drive(coro, context)
+        finally:
+            mutex.release()
         if call.lock is None:
             self._run_here(call, context)
         else:
@@ -250,51 +270,27 @@ class Portal:
             raise error
         return call.result  # type: ignore[no-any-return]
 
-    def _drive(self, coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
-        """Run ``coro`` to its end, driving asyncio's loop in this thread meanwhile, then
-        hand the loop on (``_run_here`` without starting and stopping it, nor a task).
+    def _hand_over(self, task: asyncio.Task[Any]) -> None:
+        """`drive()` was interrupted (Ctrl-C): ``task`` runs the rest of the call."""
+        self._handed_over = True
+        task.add_done_callback(lambda _: self._finished())
 
-        What ``run_forever`` sets up around its iterations (the running loop, async
-        generator hooks) is set up here; `drive` steps the coroutine itself (no task:
-        see `dynorm.blocking._driver`) and runs the loop's iterations while it waits.
-        Its first step runs at once, before the loop polls its sockets, and it goes on
-        as soon as what it waits for is done: a blocking call polls no more often than
-        awaiting the operation would.
-        """
-        loop = self._base
-        interrupted = False
-
-        def handed_over(task: asyncio.Task[Any]) -> None:  # Ctrl-C: the portal ends it
-            nonlocal interrupted
-            interrupted = True
-            task.add_done_callback(lambda _: self._finished())
-
-        _in_portal.active = True
-        hooks = sys.get_asyncgen_hooks()
-        # (firstiter, finalizer) by position: 4x faster than parsing the keywords
-        sys.set_asyncgen_hooks(loop._asyncgen_firstiter_hook, loop._asyncgen_finalizer_hook)
-        loop._thread_id = threading.get_ident()  # is_running(), as run_forever sets it
-        asyncio._set_running_loop(loop)
-        try:
-            return drive(loop, coro, context, handed_over)
-        finally:
-            asyncio._set_running_loop(None)
-            loop._thread_id = None
-            sys.set_asyncgen_hooks(*hooks)
-            _in_portal.active = False
-            with self._mutex:
-                if not interrupted:
-                    self._calls -= 1
-                if self._calls or self._closing:  # others' calls, or close(): the portal
-                    self._runner = _PORTAL
-                    self._wake.notify()
-                else:
-                    self._runner = None
+    def _driven(self) -> None:
+        """A caller has driven the loop through its call: hand the loop on."""
+        with self._mutex:
+            if self._handed_over:  # its task ends it (_finished)
+                self._handed_over = False
+            else:
+                self._calls -= 1
+            if self._calls or self._closing:  # others' calls, or close(): the portal
+                self._runner = _PORTAL
+                self._wake.notify()
+            else:
+                self._runner = None
 
     def _run_here(self, call: _Call, context: contextvars.Context) -> None:
         """Run the loop in this thread until ``call`` is done, then hand it on."""
         loop = self._loop
-        _in_portal.active = True
         try:
             call.task = _create_task(loop, call.run(), context)
             loop.run_forever()  # until the call stops it
@@ -303,7 +299,6 @@ class Portal:
                 call.task.cancel()
             raise
         finally:
-            _in_portal.active = False
             with self._mutex:
                 if self._calls or self._closing:  # others' calls, or close(): the portal
                     self._runner = _PORTAL
@@ -335,7 +330,7 @@ class Portal:
         impossible (an iterator collected inside the loop); drop it once closed."""
         if self._closing:
             coro.close()
-        elif getattr(_in_portal, "active", False):
+        elif on_portal_thread():
             self._loop.call_soon_threadsafe(self._loop.create_task, coro, context=context)
         else:
             self.run(coro, context.copy())

@@ -15,6 +15,7 @@ constructors name exactly the operations found at run time.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from typing_extensions import ParamSpec
 
-from dynorm._sync import FACTORIES
+from dynorm import connection as _async
+from dynorm._sync import FACTORIES, MODEL_TWINS
 from dynorm.blocking import _connection as _connections
 from dynorm.blocking._connection import BlockingConnection, _current, current
 from dynorm.collection import CollectionQuery
@@ -45,6 +47,9 @@ __all__ = [
     "read_surface",
     "run",
 ]
+
+_copy_context = contextvars.copy_context
+_set_async_current = _async._current.set
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -151,10 +156,17 @@ def _twin_method(name: str, kind: str, signature: inspect.Signature | None,
         def method(self: _Twin, *args: Any, **kwargs: Any) -> Any:
             return self._connection(name).iterate(
                 getattr(self._target, name)(*args, **kwargs), twin_of=(self._label, name))
-    elif kind == "coroutine":
+    elif kind == "coroutine":  # the hot path: BlockingConnection._run_twin inlined
         def method(self: _Twin, *args: Any, **kwargs: Any) -> Any:
-            return self._connection(name)._run_twin(
-                getattr(self._target, name)(*args, **kwargs), (self._label, name))
+            connection = _current.get() or _connections._configured or self._connection(
+                name)
+            coro = getattr(self._target, name)(*args, **kwargs)
+            portal = connection._portal
+            if portal is None:
+                return connection.run(coro)  # raises ConnectionNotConfigured
+            context = _copy_context()
+            context.run(_set_async_current, connection._connection)
+            return portal.run(coro, context, (self._label, name))
     else:  # a plain method of an object that lives on the loop
         def method(self: _Twin, *args: Any, **kwargs: Any) -> Any:
             return self._connection(name)._run_twin(
@@ -348,5 +360,6 @@ generate(InstanceTwin, (Model,), _models["instance"], bound=False)
 generate(ReadTwin, (Query, Scan), read_surface(), bound=False)
 generate(CollectionTwin, (CollectionQuery,), async_surface(CollectionQuery), bound=False)
 FACTORIES["model"] = _model_twin
+MODEL_TWINS[:] = [ModelTwin, InstanceTwin]
 FACTORIES["read"] = _read_twin
 FACTORIES["collection"] = _collection_twin
