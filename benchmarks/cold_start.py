@@ -3,10 +3,13 @@
 Each child imports its library, connects with the credentials and region from the
 environment (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_REGION``; the config
 files pointed at nothing) and makes one call: a GetItem of a one-attribute item, or a
-query returning 100 small items (pk, sk, name). The child's CPU (user + sys, from
-``os.wait4``) and wall time are measured from the parent; the first run of each child
-is a warm-up (file cache, bytecode), then children alternate over ``runs`` rounds and the
-table shows medians. A ``python -c pass`` row gives the interpreter's own start-up.
+query returning 100 small items (pk, sk, name). Two baselines make no call: ``python -c
+pass`` (the interpreter's own start-up) and the asyncio + pydantic floor (``import
+asyncio, json, ssl, pydantic`` and a one-field model: what any pydantic-based async
+client pays before its own code). The child's CPU (user + sys, from ``os.wait4``) and
+wall time are measured from the parent; the first run of each child is a warm-up (file
+cache, bytecode), then children alternate over ``runs`` rounds and the table shows
+medians.
 
 The children import the same ``dynorm`` as the benchmark (its directory first on the
 path), and report what they loaded: ``sys.modules`` entries and the top-level packages.
@@ -215,6 +218,19 @@ def _templates(name: str) -> tuple[str, str] | None:
 LABELS = {"boto3-table": "boto3 (client)"}
 BASE = "dynorm-fast"
 PYTHON = "python -c pass"
+#: What any asyncio library built on pydantic pays before its own first line: the
+#: modules an async DynamoDB client needs from the standard library, and pydantic with
+#: a model of the get's one field (no DynamoDB call).
+FLOOR = "asyncio + pydantic floor"
+_FLOOR = """
+import asyncio, json, ssl
+import pydantic
+
+class ColdItem(pydantic.BaseModel):
+    pk: str
+
+n = 0
+"""
 
 
 @dataclass
@@ -288,7 +304,8 @@ def measure(url: str, names: list[str], runs: int,
     """Warm-up once, then ``runs`` alternated rounds of every (contender, variant)."""
     asyncio.run(seed(url))
     result = Result()
-    cases: list[tuple[str, str, str]] = [(PYTHON, "", "pass\nn = 0\n" + _REPORT)]
+    cases: list[tuple[str, str, str]] = [(PYTHON, "", "pass\nn = 0\n" + _REPORT),
+                                         (FLOOR, "", _FLOOR + _REPORT)]
     for name in names:
         codes = _templates(name)
         if codes is None:
@@ -351,7 +368,7 @@ def table(result: Result) -> list[str]:
         for key, v in result.runs.items()}
     for variant in ("-", *VARIANTS):
         base = med.get((BASE, variant))
-        what = {"-": "cold start: interpreter only",
+        what = {"-": "cold start: no call (baselines)",
                 "get": "cold start: import + connect + first get",
                 "query": f"cold start: import + connect + first query of {QUERY_ITEMS}"}[variant]
         for (label, v), (cpu, wall) in med.items():
@@ -370,6 +387,15 @@ def table(result: Result) -> list[str]:
 def info(result: Result) -> list[str]:
     """What the dynorm children load, and where the fast one's import time goes."""
     lines: list[str] = []
+    cpu = {key: statistics.median(x[0] for x in v) for key, v in result.runs.items()}
+    floor, peer = cpu.get((FLOOR, "-")), cpu.get(("pydynox", "get"))
+    if floor is not None and peer is not None:
+        lines.append(f"info: cold start: the asyncio + pydantic floor is {floor * 1e3:.0f} ms, "
+                     f"{floor / peer:.2f}x pydynox's whole get ({peer * 1e3:.0f} ms)")
+    base = cpu.get((BASE, "get"))
+    if floor is not None and base is not None:
+        lines.append(f"info: cold start: {BASE}'s get is {(base - floor) * 1e3:.0f} ms over "
+                     "that floor")
     for (label, variant), (modules, packages) in sorted(result.loaded.items()):
         if not label.startswith("dynorm-"):
             continue
