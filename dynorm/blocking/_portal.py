@@ -327,10 +327,11 @@ class Portal:
     def _close_source(self, coro: Coroutine[Any, Any, Any],
                       context: contextvars.Context) -> None:
         """Run a clean-up coroutine and wait for it; only schedule it where waiting is
-        impossible (an iterator collected inside the loop); drop it once closed."""
+        impossible (an iterator collected inside the loop, or in the portal thread
+        between its runs of the loop); drop it once closed."""
         if self._closing:
             coro.close()
-        elif on_portal_thread():
+        elif on_portal_thread() or threading.current_thread() is self._thread:
             self._loop.call_soon_threadsafe(self._loop.create_task, coro, context=context)
         else:
             self.run(coro, context.copy())
