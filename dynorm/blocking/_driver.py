@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
-__all__ = ["DRIVER_PARTS", "CallTask", "drive"]
+__all__ = ["DRIVER_PARTS", "CallTask", "create_task", "drive"]
 
 T = TypeVar("T")
 
@@ -187,7 +187,7 @@ def drive(loop: Any, coro: Coroutine[Any, Any, T], context: Any,
                         run_once()
                 except BaseException:
                     task.cancel()
-                    handed_over(loop.create_task(_rest(task), context=context))
+                    handed_over(create_task(loop, _rest(task), context))
                     raise
                 task._waiting = None
             elif waiting is None:  # a bare yield (asyncio.sleep(0)): one loop iteration
@@ -196,7 +196,7 @@ def drive(loop: Any, coro: Coroutine[Any, Any, T], context: Any,
                     run_once()
                 except BaseException:
                     task.cancel()
-                    handed_over(loop.create_task(_rest(task), context=context))
+                    handed_over(create_task(loop, _rest(task), context))
                     raise
             elif blocking is False:
                 error = RuntimeError(f"yield was used instead of yield from in task "
@@ -209,6 +209,15 @@ def drive(loop: Any, coro: Coroutine[Any, Any, T], context: Any,
         _set_running_loop(None)
         loop._thread_id = None
         _set_hooks(*previous)
+
+
+def create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T],
+                context: Any) -> asyncio.Task[T]:
+    """``loop.create_task(coro)`` running in ``context`` (not a copy of it)."""
+    if sys.version_info >= (3, 11):
+        return loop.create_task(coro, context=context)
+    task = context.run(loop.create_task, coro)  # pragma: no cover - Python 3.10
+    return task  # type: ignore[no-any-return]  # pragma: no cover
 
 
 async def _rest(task: CallTask) -> Any:

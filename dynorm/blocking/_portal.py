@@ -33,12 +33,11 @@ import asyncio
 import contextvars
 import itertools
 import logging
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, TypeAlias, TypeVar
 
-from dynorm.blocking._driver import DRIVER_PARTS, drive
+from dynorm.blocking._driver import DRIVER_PARTS, create_task, drive
 from dynorm.exceptions import DynormError
 
 __all__ = ["BlockingCallInEventLoop", "Label", "Portal", "on_portal_thread"]
@@ -292,7 +291,7 @@ class Portal:
         """Run the loop in this thread until ``call`` is done, then hand it on."""
         loop = self._loop
         try:
-            call.task = _create_task(loop, call.run(), context)
+            call.task = create_task(loop, call.run(), context)
             loop.run_forever()  # until the call stops it
         except BaseException:  # KeyboardInterrupt inside the loop: end the operation
             if call.task is not None:
@@ -351,13 +350,6 @@ class Portal:
         if threading.current_thread() is not self._thread:
             self._thread.join()
         self._closed = True
-
-
-def _create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None],
-                 context: contextvars.Context) -> asyncio.Task[None]:
-    if sys.version_info >= (3, 11):  # the task runs in this context (no copy of a copy)
-        return loop.create_task(coro, context=context)
-    return context.run(loop.create_task, coro)  # pragma: no cover - Python 3.10
 
 
 async def _step(source: AsyncIterator[T]) -> tuple[bool, Any]:
