@@ -1,6 +1,6 @@
 """Running a blocking call's coroutine in the calling thread without an asyncio task.
 
-A thread that finds its portal's loop idle drives the loop itself (``Portal._drive``).
+A thread that finds its portal's loop idle drives the loop itself (``Portal.run``).
 It steps the operation's coroutine itself too, as a task would, instead of wrapping it
 in an ``asyncio.Task``: `drive` sends into the coroutine (in the call's context), and
 when the coroutine waits for a future it runs the loop's iterations until that future

@@ -6,10 +6,10 @@ The loop has a thread of its own, the portal thread, but does not always run in 
 * A call finds the loop idle (the common case of a script, or one request at a time):
   the calling thread runs the loop itself until its operation is done. No other thread
   wakes up, and the loop is not started and stopped around the call: the thread drives
-  asyncio's loop iteration by iteration (``Portal._drive``) and steps the operation's
-  coroutine itself, without a task (`dynorm.blocking._driver`): its first step runs at
-  once, before the loop polls its sockets, and it goes on as soon as what it waits for
-  is done. No thread switch, no extra loop iteration, no task. (Another loop class,
+  asyncio's loop iteration by iteration and steps the operation's coroutine itself,
+  without a task (`drive()`, dynorm/blocking/_driver.py): its first step runs at once,
+  before the loop polls its sockets, and it goes on as soon as what it waits for is
+  done. No thread switch, no extra loop iteration, no task. (Another loop class,
   such as uvloop's, or a loop in debug mode, is started and stopped with
   ``run_forever`` instead, and the operation runs as a task.)
 * The loop is busy (another thread's call is running): the call is handed to the loop
@@ -119,9 +119,9 @@ class _Call:
             self.task.cancel()
 
 
-#: The private parts of asyncio's own loop that ``Portal._drive`` uses (present from
+#: The private parts of asyncio's own loop that `drive()` uses (present from
 #: Python 3.10 to 3.13): a Python whose loop lacks one starts and stops ``run_forever``.
-_LOOP_PARTS = ("_run_once", "_ready", "_thread_id", "_asyncgen_firstiter_hook",
+_LOOP_PARTS = ("_run_once", "_thread_id", "_asyncgen_firstiter_hook",
                "_asyncgen_finalizer_hook")
 
 

@@ -297,7 +297,7 @@ def test_an_async_generator_left_open_in_a_call_is_closed_with_the_portal() -> N
 
 
 def test_a_loop_without_the_private_parts_is_run_with_run_forever() -> None:
-    """``Portal._drive`` uses asyncio's private loop parts; a Python (or loop) lacking
+    """``drive()`` uses asyncio's private loop parts; a Python (or loop) lacking
     any of them makes the portal start and stop ``run_forever`` instead."""
     from dynorm.blocking._portal import _LOOP_PARTS, _drivable
 
