@@ -289,7 +289,7 @@ class _Read(Generic[M]):
         decode = self._decode
         try:
             response["Items"] = DecodedItems([decode(raw) for raw in raws])
-        except Exception:
+        except Exception:  # read again, and raised, where the page is read
             return
 
     def _decode(self, raw: Item) -> M:
