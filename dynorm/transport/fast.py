@@ -47,7 +47,7 @@ from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from dynorm._gc import PAUSE_BYTES, paused
+from dynorm._gc import PAUSE_BYTES, settled
 from dynorm._types import Request, Response
 from dynorm.codec.json import dumps, loads
 from dynorm.exceptions import TransportError
@@ -423,7 +423,7 @@ class FastTransport:
             read = reader[1] if reader is not None and reader[0] == operation else None
             try:
                 return (_answer(raw, payload, read) if len(raw) < PAUSE_BYTES
-                        else paused(_answer, raw, payload, read))
+                        else settled(_answer, raw, payload, read))
             except ValueError as exc:
                 raise TransportError(f"unreadable response body: {exc}") from exc
         # Sent twice by the HTTP client (a kept-alive connection closed under it): the

@@ -17,7 +17,7 @@ from pydantic import field_validator
 
 import dynorm
 from dynorm import MockTransport, Model, PartitionKey, SortKey
-from dynorm._gc import paused
+from dynorm._gc import paused, settled
 from dynorm.exceptions import ValidationFailed
 
 
@@ -42,6 +42,45 @@ def test_paused_turns_it_on_again_after_an_error() -> None:
     with pytest.raises(KeyError):
         paused(fail)
     assert gc.isenabled()
+
+
+def test_settled_moves_what_it_made_to_the_oldest_generation() -> None:
+    seen: list[bool] = []
+
+    def parse() -> list[dict[str, Any]]:
+        seen.append(gc.isenabled())
+        return [{"S": str(i)} for i in range(50)] + [{"L": []}]
+
+    tree = settled(parse)
+    assert seen == [False] and gc.isenabled()
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(tree) in oldest and id(tree[-1]) in oldest
+    assert gc.get_freeze_count() == 0
+
+
+def test_settled_leaves_an_applications_frozen_objects_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        tree = settled(lambda: [[i] for i in range(10)])
+        assert gc.get_freeze_count() == frozen  # not unfrozen by dynorm
+        assert id(tree) in {id(o) for o in gc.get_objects(generation=0)}
+    finally:
+        gc.unfreeze()
+
+
+def test_settled_turns_the_collector_on_again_after_an_error() -> None:
+    def fail() -> None:
+        raise ValueError("unreadable")
+
+    with pytest.raises(ValueError, match="unreadable"):
+        settled(fail)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert settled(lambda: 5) == 5 and not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_paused_leaves_a_disabled_collector_disabled() -> None:
