@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from dynorm._gc import paused
@@ -30,7 +30,8 @@ from dynorm.connection import ROUND_ERRORS, get_connection
 from dynorm.exceptions import DynormError
 from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import from_item, is_own
-from dynorm.schema.keys import KeyId, key_id, wire_key
+from dynorm.schema.keys import KeyId, key_id, key_ider, wire_key
+from dynorm.schema.meta import TableMeta
 from dynorm.security import ready_to_read
 from dynorm.transport.base import ANSWER_READER, RetryPolicy
 
@@ -98,20 +99,27 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     ids: list[KeyId] = []
     unique: dict[KeyId, tuple[type[Model], str, Item]] = {}
     wants: dict[KeyId, dict[type[Model], None]] = {}  # the models asking for each key
+    # per model: its declaration, physical table and key identity (see key_ider)
+    seen: dict[type[Model], tuple[TableMeta, str, Callable[[Item], KeyId]]] = {}
     for model, key in pairs:
-        meta = meta_of(model)
-        table = conn.table_name(meta.table_name)
+        known = seen.get(model)
+        if known is None:
+            meta = meta_of(model)
+            table = conn.table_name(meta.table_name)
+            known = seen[model] = (meta, table,
+                                   key_ider(table, [k.attr for k in meta.key_attrs]))
+        meta, table, ider = known
         wkey = key if wire else wire_key(meta, model.__name__, key)
-        kid = key_id(table, wkey)
+        kid = ider(wkey)
         ids.append(kid)
         unique.setdefault(kid, (model, table, wkey))
         wants.setdefault(kid, {})[model] = None
-    models = {m for m, _ in pairs}
+    models = set(seen)
+    iders = {table: ider for _, table, ider in seen.values()}
     at_end = any(meta_of(m).loading for m in models)  # data keys of encrypted values (KMS)
     found: dict[KeyId, Item] = {}
     decoded: dict[tuple[type[Model], KeyId], Any] = {}  # absent: no item
     missing: list[tuple[type[Model], Item]] = []
-    key_attrs = {t: [k.attr for k in meta_of(m).key_attrs] for m, t, _ in unique.values()}
     order = list(unique)
     chunks = [order[i:i + MAX_BATCH_GET] for i in range(0, len(order), MAX_BATCH_GET)]
     sem = asyncio.Semaphore(concurrency)
@@ -122,11 +130,11 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
         garbage collector paused (`dynorm.transport.base.ANSWER_READER`); then taken out
         of the answer. An item that does not read leaves the answer to ``rounds``, which
         decodes it again and raises where it always did."""
-        if not payload.get("RequestItems", {}).keys() <= key_attrs.keys():
+        if not payload.get("RequestItems", {}).keys() <= iders.keys():
             return
         answered = response.get("Responses") or {}
-        rows = [(key_id(table, {a: row[a] for a in key_attrs[table]}), row)
-                for table, found in answered.items() for row in found]
+        rows = [(ider(row), row) for table, found in answered.items()
+                for ider in (iders[table],) for row in found]
         try:
             _decode_rows(rows, wants, decoded, raw=False)
         except Exception:
@@ -162,9 +170,8 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
                 left = remaining
             else:
                 for table, answered in (response.get("Responses") or {}).items():
-                    attrs = key_attrs[table]
-                    rows.extend((key_id(table, {a: row[a] for a in attrs}), row)
-                                for row in answered)
+                    ider = iders[table]
+                    rows.extend((ider(row), row) for row in answered)
                 left = []
                 for table, entry in (response.get("UnprocessedKeys") or {}).items():
                     left.extend(key_id(table, k) for k in entry["Keys"])

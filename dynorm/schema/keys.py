@@ -12,7 +12,7 @@ of an item that batches and transactions de-duplicate by.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -20,7 +20,7 @@ from dynorm._types import Item
 from dynorm.exceptions import InvalidKey
 from dynorm.schema.meta import TableMeta
 
-__all__ = ["KeyId", "key_arg", "key_fields", "key_id", "wire_key"]
+__all__ = ["KeyId", "key_arg", "key_fields", "key_id", "key_ider", "wire_key"]
 
 KeyId = tuple[Any, ...]
 """A hashable identity of an item: (table, attr, type, value, attr, type, value),
@@ -46,6 +46,30 @@ def key_id(table: str, key: Item) -> KeyId:
         ((tag, raw),) = key[attr].items()
         parts += (attr, tag, _norm(tag, raw))
     return tuple(parts)
+
+
+def key_ider(table: str, attrs: Iterable[str]) -> Callable[[Item], KeyId]:
+    """``item -> key_id(table, <item's key attributes>)`` for a table keyed by ``attrs``
+    (one or two names): the same identity, read straight from a whole item or a key
+    without building the key first (a batch get takes it of every key and every item)."""
+    order = tuple(sorted(attrs))
+    norm = _norm
+    if len(order) == 1:
+        (a,) = order
+
+        def one(item: Item) -> KeyId:
+            ((ta, ra),) = item[a].items()
+            return (table, a, ta, norm(ta, ra))
+
+        return one
+    a, b = order
+
+    def two(item: Item) -> KeyId:
+        ((ta, ra),) = item[a].items()
+        ((tb, rb),) = item[b].items()
+        return (table, a, ta, norm(ta, ra), b, tb, norm(tb, rb))
+
+    return two
 
 
 def _parts(meta: TableMeta, model: str, key: Any) -> tuple[Any, ...]:

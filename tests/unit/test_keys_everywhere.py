@@ -160,3 +160,17 @@ def test_key_arg_is_the_one_shape_of_get_arguments() -> None:
     meta = Score.__dynorm_meta__
     assert meta is not None
     assert wire_key(meta, "Score", key_arg("Score", "u1", "tetris")) == SCORE_KEY
+
+
+@pytest.mark.parametrize("attrs", [("pk",), ("sk", "pk")])
+def test_key_ider_is_key_id_read_from_the_item(attrs: tuple[str, ...]) -> None:
+    from dynorm.schema.keys import key_id, key_ider
+
+    ider = key_ider("t", attrs)
+    items: list[dict[str, Any]] = [
+        {"pk": {"S": "a"}, "sk": {"N": "10"}, "x": {"S": "y"}},
+        {"pk": {"B": b"\x00"}, "sk": {"N": "1.50"}},
+        {"pk": {"S": "b"}, "sk": {"N": "-7"}},
+    ]
+    for item in items:
+        assert ider(item) == key_id("t", {a: item[a] for a in attrs})
