@@ -45,7 +45,7 @@ from dynorm.codec.core import Codec
 from dynorm.codec.decoding import decode_number
 from dynorm.codec.objects import ObjectCodec, object_codec_for
 
-__all__ = ["ENABLED", "WireReader", "wire_reader"]
+__all__ = ["ENABLED", "WireReader", "declined", "wire_reader"]
 
 #: False when ``DYNORM_NO_WIRE_READER`` is set: items are read the general way only.
 ENABLED = os.environ.get("DYNORM_NO_WIRE_READER", "") in ("", "0")
@@ -83,14 +83,47 @@ def wire_reader(cls: type[pydantic.BaseModel], recovered: Iterable[str] = ()
     Compiled on first use and kept on the class (a module-level cache would keep every
     model class alive).
     """
-    found: tuple[WireReader | None] | None = cls.__dict__.get(_KEY)
-    if found is None:
+    slot: _Slot | None = cls.__dict__.get(_KEY)
+    if slot is None:
         with _lock:
-            found = cls.__dict__.get(_KEY)
-            if found is None:
-                found = (_compile(cls, frozenset(recovered)) if ENABLED else None,)
-                type.__setattr__(cls, _KEY, found)
-    return found[0]
+            slot = cls.__dict__.get(_KEY)
+            if slot is None:
+                slot = _Slot(_compile(cls, frozenset(recovered)) if ENABLED else None)
+                type.__setattr__(cls, _KEY, slot)
+    if slot.rest:  # declining most items lately: the general way for a while
+        slot.rest -= 1
+        return None
+    slot.reads += 1
+    return slot.reader
+
+
+def declined(cls: type[pydantic.BaseModel]) -> None:
+    """Count an item ``cls``'s reader declined. A reader that declines most of a model's
+    items (their attributes are of a shape it leaves to the general way) costs more than
+    it saves -- a declined item pays for both ways -- so after 16 declines that are more
+    than half of the reads since, the next 1,024 reads take the general way directly,
+    and then the reader is tried again."""
+    slot: _Slot | None = cls.__dict__.get(_KEY)
+    if slot is None:
+        return
+    if slot.reads > 4096:  # a fresh window
+        slot.reads = slot.misses = 0
+    slot.misses += 1
+    if slot.misses >= 16 and slot.misses * 2 > slot.reads:
+        slot.reads = slot.misses = 0
+        slot.rest = 1024
+
+
+class _Slot:
+    """A model class's reader and how it has fared lately (see `declined`)."""
+
+    __slots__ = ("misses", "reader", "reads", "rest")
+
+    def __init__(self, reader: WireReader | None) -> None:
+        self.reader = reader
+        self.reads = 0
+        self.misses = 0
+        self.rest = 0
 
 
 def _compile(cls: type[pydantic.BaseModel], recovered: frozenset[str]) -> WireReader | None:

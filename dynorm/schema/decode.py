@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 
 from dynorm._types import Item
-from dynorm.codec.wire import wire_reader
+from dynorm.codec.wire import declined, wire_reader
 from dynorm.exceptions import ItemNotFound, ValidationFailed
 from dynorm.schema.classes import meta_of
 from dynorm.schema.meta import TableMeta
@@ -58,7 +58,7 @@ def from_item(cls: type[Model], item: Mapping[str, Any]) -> Any:
             try:
                 return fast(item)
             except Exception:  # declined (dynorm.codec.wire): the general way decides
-                pass
+                declined(cls)
     try:
         return cls.model_validate(meta.decode_item(item, opened=opened))
     except pydantic.ValidationError as exc:

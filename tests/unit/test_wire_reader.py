@@ -233,3 +233,23 @@ def test_models_it_cannot_build_exactly_have_no_fast_reader() -> None:
     assert wire_reader(Checked) is None
     assert wire_reader(Loose) is None
     assert Checked.from_item({"pk": {"S": "k"}, "n": {"N": "1"}}).n == 1
+
+
+class Sparse(Model, table="wire_sparse"):
+    pk: Annotated[str, PartitionKey]
+    inner: Address | None = None
+
+
+def test_a_reader_that_declines_most_items_rests_and_is_tried_again() -> None:
+    from dynorm.codec.wire import _KEY
+
+    declining = {"pk": {"S": "k"}, "inner": {"M": {"street": {"S": "s"}, "zz": {"S": "?"}}}}
+    for _ in range(16):
+        assert Sparse.from_item(declining).inner == Address(street="s")
+    slot = Sparse.__dict__[_KEY]
+    assert slot.rest == 1024 and wire_reader(Sparse) is None
+    plain = {"pk": {"S": "k"}, "inner": {"M": {"street": {"S": "s"}}}}
+    for _ in range(1023):
+        assert Sparse.from_item(plain).inner == Address(street="s")  # the general way
+    assert wire_reader(Sparse) is not None  # tried again
+    assert check(Sparse, plain) and check(Sparse, declining) is False
