@@ -129,7 +129,8 @@ class _Slot:
 def _compile(cls: type[pydantic.BaseModel], recovered: frozenset[str]) -> WireReader | None:
     core = cls.__pydantic_core_schema__
     definitions = list(core["definitions"]) if core.get("type") == "definitions" else []
-    build = _Builder({d["ref"]: d for d in definitions if "ref" in d})
+    build = _Builder({d["ref"]: d for d in definitions if "ref" in d},
+                     fill=not _own_post_init(cls))
     try:
         schema = build.model(build.resolve(core.get("schema", core)) if definitions else core,
                              object_codec_for(cls), recovered, top=True)
@@ -170,8 +171,10 @@ def _compile(cls: type[pydantic.BaseModel], recovered: frozenset[str]) -> WireRe
 class _Builder:
     """Turns a model's core schema into one that reads its stored form."""
 
-    def __init__(self, definitions: dict[str, Any]) -> None:
+    def __init__(self, definitions: dict[str, Any], *, fill: bool = True) -> None:
         self.definitions = definitions
+        #: whether absent attributes the general way fills in may be filled in here
+        self.fill = fill
         #: the model classes the schema constructs (see _compile)
         self.flipped: list[type] = []
         self._open: list[str] = []  # definitions being expanded (recursive models)
@@ -267,8 +270,9 @@ class _Builder:
                 self._open.pop()
         item = codec.item_codec
         if codec.is_set and kind in ("set", "frozenset"):
-            elem = schema["items_schema"].get("type")
-            if tag != "NS" or elem in _NUMBER_SCHEMAS:
+            # A number set's texts are read with int() first by the general way (``"-0"``
+            # is 0): only an int schema reads every text to the same number.
+            if tag != "NS" or schema["items_schema"].get("type") == "int":
                 return tag, schema
             return None
         if tag == "L" and kind == "list" and item is not None:
@@ -293,8 +297,8 @@ class _Builder:
         if schema.get("type") == "default":
             schema = schema["schema"]
         kind = schema.get("type")
-        if isinstance(wire["validation_alias"], str):  # decoded by its codec: declined
-            return _required(wire)
+        if not self.fill or isinstance(wire["validation_alias"], str):
+            return _required(wire)  # decoded by its codec, or model_post_init: declined
         if absent() is None and kind in ("nullable", "union") and _nullable(schema):
             default: dict[str, Any] = {"default": None}
         elif absent() == set() and _holds_set(schema):
@@ -325,6 +329,16 @@ class _Builder:
         # itemgetter raises on another tag (KeyError) or a non-map (TypeError): declined
         return cs.chain_schema([cs.no_info_plain_validator_function(itemgetter(tag)),
                                 inner])
+
+
+def _own_post_init(cls: type[pydantic.BaseModel]) -> bool:
+    """Whether ``cls`` has a ``model_post_init`` of its own (not only pydantic's set-up of
+    private attributes): it runs inside the validator, before `_compile`'s ``read`` counts
+    the filled-in fields as set, so it would see another ``model_fields_set`` than the
+    general way shows it."""
+    hook = cls.model_post_init
+    return (hook is not pydantic.BaseModel.model_post_init
+            and getattr(hook, "__name__", None) != "init_private_attributes")
 
 
 def _none(_: Any) -> None:

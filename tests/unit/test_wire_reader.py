@@ -32,7 +32,24 @@ OTHER_VALUES: list[dict[str, Any]] = [
     {"N": "1.0"}, {"N": "1E+2"}, {"N": "-0.5"}, {"BOOL": True}, {"NULL": True},
     {"B": b"x"}, {"L": []}, {"L": [{"N": "1"}, {"S": "a"}]}, {"M": {}},
     {"M": {"S": {"S": "a"}}}, {"SS": ["a", "b"]}, {"NS": ["1", "2.5"]}, {"BS": [b"q"]},
+    # numbers in other spellings, strings that look like numbers, NULL inside containers
+    {"N": "-0"}, {"N": "1e2"}, {"N": "0.10"}, {"N": "007"}, {"S": "1e2"}, {"S": "true"},
+    {"BOOL": False}, {"NS": ["-0", "1E+2"]}, {"SS": ["1", "01"]}, {"BS": [b"", b"\x00"]},
+    {"L": [{"NULL": True}]}, {"M": {"a": {"NULL": True}}}, {"L": [{"BOOL": True}]},
 ]
+
+
+def respelled(text: str, choice: int) -> str:
+    """The same number written another way (DynamoDB answers its own canonical form, but
+    items also come from streams, exports and other writers)."""
+    sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+    if choice == 0:
+        return f"{sign}{digits}E+0" if "E" not in digits.upper() else text
+    if choice == 1:
+        return f"{sign}{digits}0" if "." in digits else f"{sign}{digits}.0"
+    if choice == 2:
+        return f"{sign}0{digits}"
+    return "-0"  # another number, which both ways must read alike
 
 
 def general(cls: type[Model], item: dict[str, Any]) -> Any:
@@ -49,8 +66,33 @@ def fast(cls: type[Model], item: dict[str, Any]) -> Any:
 def same(a: Any, b: Any) -> None:
     assert a == b, (a, b)
     same_type(a, b, type(a).__name__)
-    assert a.model_fields_set == b.model_fields_set
-    assert a.__pydantic_extra__ == b.__pydantic_extra__
+    exact(a, b, type(a).__name__)
+
+
+def exact(a: Any, b: Any, where: str) -> None:
+    """``a`` and ``b`` alike all the way down: types, each value's repr (``Decimal("0")``
+    vs ``Decimal("-0")``, ``0.0`` vs ``-0.0``: equal, yet not the same data), each nested
+    model's fields set, extra and private values."""
+    assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
+    if isinstance(a, pydantic.BaseModel):
+        assert a.model_fields_set == b.model_fields_set, where
+        assert a.__pydantic_extra__ == b.__pydantic_extra__, where
+        assert a.__pydantic_private__ == b.__pydantic_private__, where
+        assert list(a.__dict__) == list(b.__dict__), where
+        for name, value in a.__dict__.items():
+            exact(value, b.__dict__[name], f"{where}.{name}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            exact(x, y, f"{where}[{i}]")
+    elif isinstance(a, dict):
+        assert list(a) == list(b), where
+        for k in a:
+            exact(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, (set, frozenset)):
+        assert {(type(x), repr(x)) for x in a} == {(type(x), repr(x)) for x in b}, where
+    else:
+        assert repr(a) == repr(b), f"{where}: {a!r} != {b!r}"
 
 
 def check(cls: type[Model], item: dict[str, Any]) -> bool:
@@ -77,6 +119,11 @@ def mutated(draw: st.DrawFn, av: Any, depth: int = 0) -> Any:
         return av
     if choice == 1:
         return draw(st.sampled_from(OTHER_VALUES))
+    if "N" in av or av.get("NS"):
+        how = draw(st.integers(0, 3))
+        if "N" in av:
+            return {"N": respelled(av["N"], how)}
+        return {"NS": [respelled(t, how) for t in av["NS"]]}
     if av.get("M"):
         inner = dict(av["M"])
         key = draw(st.sampled_from(sorted(inner)))
@@ -116,6 +163,22 @@ def test_fast_reads_equal_the_general_way_or_decline(data: st.DataObject) -> Non
         else:
             changed[key] = data.draw(mutated(changed[key]))
         check(cls, changed)
+        how = data.draw(st.integers(0, 3))  # every number of the item spelled another way
+        check(cls, {k: respell_all(v, how) for k, v in item.items()})
+
+
+def respell_all(av: Any, how: int) -> Any:
+    """``av`` with every number in it `respelled`."""
+    ((tag, v),) = av.items()
+    if tag == "N":
+        return {"N": respelled(v, how)}
+    if tag == "NS":
+        return {"NS": [respelled(t, how) for t in v]}
+    if tag == "L":
+        return {"L": [respell_all(x, how) for x in v]}
+    if tag == "M":
+        return {"M": {k: respell_all(x, how) for k, x in v.items()}}
+    return av
 
 
 class Address(pydantic.BaseModel):
@@ -253,3 +316,45 @@ def test_a_reader_that_declines_most_items_rests_and_is_tried_again() -> None:
         assert Sparse.from_item(plain).inner == Address(street="s")  # the general way
     assert wire_reader(Sparse) is not None  # tried again
     assert check(Sparse, plain) and check(Sparse, declining) is False
+
+
+# ----------------------------------------------------------- found by hostile testing
+
+
+class Signed(Model, table="wire_signed"):
+    pk: Annotated[str, PartitionKey]
+    amounts: set[Decimal] = set()
+    ratios: set[float] = set()
+    frozen: frozenset[Decimal] = frozenset()
+    maybe: set[Decimal] | None = None
+
+
+@pytest.mark.parametrize("text", ["-0", "-00", "0", "7", "-7", "1E+2", "0.10", "-0.0"])
+@pytest.mark.parametrize("attr", ["amounts", "ratios", "frozen", "maybe"])
+def test_a_number_set_reads_its_numbers_as_the_general_way(attr: str, text: str) -> None:
+    # The general way reads a number set's texts with int() first: "-0" is 0, Decimal("0")
+    # and 0.0 -- not Decimal("-0") and -0.0 as a decimal or float schema reads the text.
+    item = {"pk": {"S": "k"}, attr: {"NS": [text]}}
+    check(Signed, item)
+    got, expected = Signed.from_item(item), general(Signed, item)
+    assert repr(getattr(got, attr)) == repr(getattr(expected, attr))
+
+
+class Watched(Model, table="wire_watched"):
+    pk: Annotated[str, PartitionKey]
+    note: str | None
+    tags: set[str] = set()
+    _loaded: list[str] = pydantic.PrivateAttr(default_factory=list)
+
+    def model_post_init(self, context: Any) -> None:
+        self._loaded = sorted(self.model_fields_set)
+
+
+def test_model_post_init_sees_the_fields_set_the_general_way_sets() -> None:
+    # absent, note (required, nullable) and tags (a set) are handed over by the general
+    # way as None and set(): they are "set" already when model_post_init runs
+    item = {"pk": {"S": "k"}}
+    check(Watched, item)
+    got = Watched.from_item(item)
+    assert got._loaded == ["note", "pk", "tags"]
+    assert got.__pydantic_private__ == general(Watched, item).__pydantic_private__
