@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any
 
 import pytest
@@ -34,6 +35,33 @@ class Row(Model, table="bgp_rows"):
     def _seen(cls, value: int) -> int:
         EVENTS.append(("decode", value))
         return value
+
+
+class Twin(Model, table="bgp_rows"):
+    """Another model of the same items (the same table and key)."""
+
+    pk: Annotated[str, PartitionKey]
+    n: Annotated[int, SortKey]
+    v: int = 0
+
+
+class BuiltKey(Mapping[str, Any]):
+    """A key given as fields that logs when it is read (built into a wire key)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.fields: dict[str, Any] = {"pk": "p", "n": n}
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "n":
+            EVENTS.append(("build", self.n))
+        return self.fields[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
 
 
 def _key(n: int) -> dict[str, Any]:
@@ -120,6 +148,33 @@ async def test_the_next_chunk_is_sent_before_this_one_is_decoded() -> None:
     # chunk k's decoding began while chunk k+1 was in flight (before k+2 could go out)
     assert min(where["decode", n] for n in range(100)) < where["send", 200]
     assert sorted(n for kind, n in EVENTS if kind == "decode") == list(range(300))
+
+
+async def test_the_first_call_goes_out_while_later_keys_are_built() -> None:
+    # The server works on the first chunk while the client builds the rest (1,000 keys
+    # took ~4 ms to build before the first call went out).
+    EVENTS.clear()
+    server = Server()
+    async with dynorm.connect(transport=server.transport):
+        rows = await dynorm.get_many(Row, [BuiltKey(n) for n in range(450)], concurrency=2)
+    assert [r.n for r in rows if r] == list(range(450))
+    where = {e: i for i, e in reversed(list(enumerate(EVENTS)))}  # first occurrence
+    assert max(where["build", n] for n in range(100)) < where["send", 0]
+    assert where["send", 0] < where["build", 100] < where["send", 100] < where["build", 200]
+    assert where["build", 449] < where["send", 200]  # the third waits for a free slot
+    assert [n for kind, n in EVENTS if kind == "send"] == [0, 100, 200, 300, 400]
+
+
+async def test_a_key_asked_again_by_another_model_after_its_chunk_went_out() -> None:
+    # Several models: every key is built before any call goes out, so an answer never
+    # meets a key before all the models asking for it are known.
+    server = Server(turns=0)
+    async with dynorm.connect(transport=server.transport):
+        got = await dynorm.batch_get(*[(Row, ("p", n)) for n in range(850)], (Twin, ("p", 5)))
+    assert [r.n for r in got[:850] if isinstance(r, Row)] == list(range(850))
+    twin = got[850]
+    assert isinstance(twin, Twin) and (twin.n, twin.v) == (5, 10)
+    assert len(server.transport.requests) == 9  # the key of both models read once
 
 
 async def test_chunks_of_100_keys_at_most_concurrency_calls_at_once() -> None:
