@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from asyncio import current_task
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from dynorm._gc import paused
@@ -119,17 +121,21 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     early = len(models) == 1
     tasks: list[asyncio.Future[None]] = []
 
-    def read_answer(payload: Request, response: Response) -> None:
+    def read_answer(owner: asyncio.Task[Any] | None, payload: Request,
+                    response: Response) -> None:
         """The answer's items decoded into ``decoded`` while it is parsed, with the
         garbage collector paused (`dynorm.transport.base.ANSWER_READER`); then taken out
-        of the answer. An item that does not read leaves the answer to ``rounds``, which
-        decodes it again and raises where it always did."""
-        if not payload.get("RequestItems", {}).keys() <= iders.keys():
+        of the answer. Only for the answers of ``owner``, the task sending the chunk (a
+        task it starts meanwhile -- a hook's -- inherits the reader with the context: the
+        answers of its own batch gets are its own). An item that does not read leaves
+        the answer to ``rounds``, which decodes it again and raises where it always did."""
+        if (current_task() is not owner
+                or not payload.get("RequestItems", {}).keys() <= iders.keys()):
             return
-        answered = response.get("Responses") or {}
-        rows = [(ider(row), row) for table, found in answered.items()
-                for ider in (iders[table],) for row in found]
         try:
+            answered = response.get("Responses") or {}
+            rows = [(ider(row), row) for table, found in answered.items()
+                    for ider in (iders[table],) for row in found]
             _decode_rows(rows, wants, decoded, raw=False)
         except Exception:
             return
@@ -153,7 +159,8 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
                 if at_end or raw:
                     response = await conn.call("BatchGetItem", request)
                 else:  # the items read into models as the answer is parsed
-                    token = ANSWER_READER.set(("BatchGetItem", read_answer))
+                    token = ANSWER_READER.set(("BatchGetItem",
+                                               partial(read_answer, current_task())))
                     try:
                         response = await conn.call("BatchGetItem", request)
                     finally:

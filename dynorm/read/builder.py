@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from asyncio import current_task
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractContextManager, aclosing
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from typing_extensions import Self
@@ -258,7 +260,9 @@ class _Read(Generic[M]):
         if not whole or count or not self._reads_answers():
             response = await conn.call(self._operation_name, request, model=self._model)
         else:
-            token = ANSWER_READER.set((self._operation_name, self._read_answer))
+            # bound to this task: one it starts meanwhile copies the context, not the read
+            token = ANSWER_READER.set((self._operation_name,
+                                       partial(self._read_answer, current_task())))
             try:
                 response = await conn.call(self._operation_name, request, model=self._model)
             finally:
@@ -276,15 +280,18 @@ class _Read(Generic[M]):
         return (self._eager and self._partial is None and not self._full
                 and self._limit is None and not self._meta.loading)
 
-    def _read_answer(self, payload: Request, response: Response) -> None:
+    def _read_answer(self, owner: asyncio.Task[Any] | None, payload: Request,
+                     response: Response) -> None:
         """``response``'s items read into models (`DecodedItems`), in place: called by the
         transport right after parsing, while the garbage collector is paused
-        (`dynorm.transport.base.ANSWER_READER`). An item that does not read leaves the
-        page as it was: the caller then reads it item by item and meets the error where
-        it always did."""
+        (`dynorm.transport.base.ANSWER_READER`), for the answers of ``owner``, the task
+        that sent this read (a task it started meanwhile -- a hook's -- inherits the
+        reader with the context, and reads another model's items, or the same table
+        without a reader). An item that does not read leaves the page as it was: the
+        caller then reads it item by item and meets the error where it always did."""
         raws = response.get("Items")
-        if not raws or payload.get("TableName") != get_connection().table_name(
-                self._meta.table_name):
+        if not raws or current_task() is not owner or payload.get(
+                "TableName") != get_connection().table_name(self._meta.table_name):
             return
         decode = self._decode
         try:

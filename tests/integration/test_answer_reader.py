@@ -6,6 +6,7 @@ raw answer), and an item that does not fit is raised where it always was."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
@@ -118,3 +119,57 @@ async def test_an_item_that_does_not_fit_is_raised_where_it_always_was(
     # the pages before the one holding it, whole (the filter on the entity makes the
     # first page one short of its Limit: the other entity's item counts against it)
     assert [r.seq for r in seen] == list(range(len(seen))) and 0 < len(seen) < 70
+
+
+class Left(Model, table="answer_pairs", entity="left"):
+    pk: Annotated[str, PartitionKey]
+    sk: Annotated[str, SortKey]
+    note: str = ""
+
+
+class Right(Model, table="answer_pairs", entity="right"):
+    pk: Annotated[str, PartitionKey]
+    sk: Annotated[str, SortKey]
+    note: str = ""
+
+
+@pytest.mark.dynorm_tables([Left])
+async def test_a_task_started_during_a_read_never_has_its_answers_read_by_it(
+        dynorm_connection: Connection) -> None:
+    """A task started while a page is requested (here by a hook) copies the context the
+    answer reader is set in: its own reads of that table must not be read by it -- as
+    the other model, or emptied."""
+    async with dynorm.batch() as b:
+        for i in range(5):
+            b.save(Left(pk="p", sk=f"l{i}", note="left"))
+            b.save(Right(pk="p", sk=f"r{i}", note="right"))
+    started: list[asyncio.Task[Any]] = []
+
+    async def others() -> tuple[list[Right], list[dict[str, Any]]]:
+        rights = [r async for r in Right.query(Right.pk == "p")]
+        table = dynorm_connection.table_name("answer_pairs")
+        answer = await dynorm_connection.call("BatchGetItem", {"RequestItems": {table: {
+            "Keys": [{"pk": {"S": "p"}, "sk": {"S": f"l{i}"}} for i in range(5)]}}})
+        return rights, answer["Responses"][table]
+
+    armed = [True]
+
+    def hook(event: Any) -> None:  # on the first request of each read of Left below
+        if armed[0]:
+            armed[0] = False
+            started.append(asyncio.ensure_future(others()))
+
+    dynorm_connection.on_request(hook)
+    try:
+        assert len(await Left.query(Left.pk == "p").to_list()) == 5
+        rights, raw = await started.pop()
+        assert [type(r) for r in rights] == [Right] * 5 and {r.note for r in rights} == {
+            "right"}
+        assert len(raw) == 5
+        armed[0] = True
+        assert len([x for x in await Left.get_many([("p", f"l{i}") for i in range(5)])
+                    if x is not None]) == 5
+        rights, raw = await started.pop()
+        assert [type(r) for r in rights] == [Right] * 5 and len(raw) == 5
+    finally:
+        dynorm_connection.remove_hook(hook)
