@@ -39,6 +39,32 @@ _freeze = gc.freeze
 _unfreeze = gc.unfreeze
 _freeze_count = gc.get_freeze_count
 _collect = gc.collect
+_get_count = gc.get_count
+_get_stats = gc.get_stats
+_get_threshold = gc.get_threshold
+
+
+class _Owed:
+    """What `settled()` took from the collector's schedule of full collections.
+
+    ``gc.freeze()`` zeroes the collector's counts, among them the count of young
+    collections since the last full one: an application that reads big answers often
+    would never see a full collection again, and its cyclic garbage that reached the
+    oldest generation would never be freed. So `settled()` keeps that count here, with
+    the objects it moved to the oldest generation, and makes the full collection when the
+    collector would have: more young collections than its third threshold, and more new
+    objects in the oldest generation than a quarter of those that survived the last full
+    collection (CPython's rule against quadratic collection work).
+    """
+
+    #: young collections since the last full collection, forgotten by the collector
+    young = 0
+    #: objects moved to the oldest generation since the last full collection
+    moved = 0
+    #: objects that survived the last full collection dynorm made (0: none made yet)
+    survived = 0
+    #: the collector's count of full collections when last looked
+    full = 0
 
 
 def paused(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -62,7 +88,9 @@ def settled(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     measured). The young generations are collected first, as they would have been (they
     are small: at most a few thousand objects); then ``gc.freeze()`` and
     ``gc.unfreeze()`` move every tracked object -- the new tree, and the survivors just
-    collected -- to the oldest generation in constant time. Skipped (a plain `paused()`)
+    collected -- to the oldest generation in constant time. As that zeroes the
+    collector's counts, a full collection is made here when the collector would have
+    made one (`_Owed`). Skipped (a plain `paused()`)
     when the application has frozen objects itself (``gc.freeze()`` before forking
     workers): unfreezing would undo that.
     """
@@ -72,11 +100,30 @@ def settled(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     try:
         promote = not _freeze_count()
         if promote:  # the young generations (small) collected first, as they would be
+            young = _get_count()[2] + 1  # with this one, since the last full collection
             _collect(1)
         result = function(*args, **kwargs)
-        if promote:
+        if promote and not _freeze_count():  # (nor frozen by another thread meanwhile)
+            made = _get_count()[0]  # tracked objects made since: what freezing moves
             _freeze()
             _unfreeze()
+            _settle_debt(young, made)
         return result
     finally:
         _enable()
+
+
+def _settle_debt(young: int, moved: int) -> None:
+    """Count what `settled()` took from the collector's schedule (`_Owed`), and make the
+    full collection when the collector would have made it."""
+    full = _get_stats()[2]["collections"]
+    if full != _Owed.full:  # a full collection since (the collector's, the app's)
+        _Owed.full, _Owed.young, _Owed.moved = full, 0, 0
+    _Owed.young += young
+    _Owed.moved += moved
+    if _Owed.young > _get_threshold()[2] and _Owed.moved > _Owed.survived // 4:
+        _collect(2)
+        _freeze()  # everything is in the oldest generation now: counted, not walked
+        _Owed.survived = _freeze_count()
+        _unfreeze()
+        _Owed.full, _Owed.young, _Owed.moved = _get_stats()[2]["collections"], 0, 0

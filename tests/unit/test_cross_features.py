@@ -345,3 +345,43 @@ def test_a_backfill_guards_every_attribute_an_upgrade_read() -> None:
     assert request["ExpressionAttributeValues"][":g0"] == {"S": "Ada"}
     plain = item_change(meta, old, new).request("club", "m2")  # read at its version
     assert "#g0" not in plain["ExpressionAttributeNames"]
+
+
+class _Held:
+    """An application object in a reference cycle."""
+
+    other: Any = None
+
+
+def test_an_applications_cyclic_garbage_is_collected_while_answers_are_settled() -> None:
+    """Big answers are parsed `settled` (dynorm._gc: the new tree moved to the oldest
+    generation by gc.freeze() + gc.unfreeze(), which also zero the collector's counts). An
+    application that reads big answers often, holding objects in cycles across each
+    read and dropping them after, must still have that garbage collected by the
+    collector's own schedule (no gc.collect() of its own): here it never was."""
+    import gc
+    import weakref
+
+    from dynorm._gc import settled
+
+    alive: weakref.WeakSet[_Held] = weakref.WeakSet()
+
+    def cycle() -> _Held:
+        a, b = _Held(), _Held()
+        a.other, b.other = b, a
+        alive.add(a)
+        return a
+
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        gc.collect()
+        peak = 0
+        for _ in range(300):
+            held = [cycle() for _ in range(20)]  # alive across the read...
+            tree = settled(lambda: [{"S": str(i)} for i in range(300)])
+            del tree, held  # ... then garbage
+            peak = max(peak, len(alive))
+        assert peak < 2_000, f"{peak} of 6,000 garbage cycles never collected"
+    finally:
+        (gc.enable if was else gc.disable)()
