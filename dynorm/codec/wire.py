@@ -90,8 +90,8 @@ def wire_reader(cls: type[pydantic.BaseModel], recovered: Iterable[str] = ()
             if slot is None:
                 slot = _Slot(_compile(cls, frozenset(recovered)) if ENABLED else None)
                 type.__setattr__(cls, _KEY, slot)
-    if slot.rest:  # declining most items lately: the general way for a while
-        slot.rest -= 1
+    if slot.rest > 0:  # declining most items lately: the general way for a while
+        slot.rest -= 1  # (not locked: threads racing here may take it below zero)
         return None
     slot.reads += 1
     return slot.reader

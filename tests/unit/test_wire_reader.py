@@ -358,3 +358,15 @@ def test_model_post_init_sees_the_fields_set_the_general_way_sets() -> None:
     got = Watched.from_item(item)
     assert got._loaded == ["note", "pk", "tags"]
     assert got.__pydantic_private__ == general(Watched, item).__pydantic_private__
+
+
+def test_a_rest_count_taken_below_zero_by_racing_threads_ends_the_rest() -> None:
+    # two threads may both see rest == 1 and both count it down: -1 must not mean
+    # "resting" for ever (no fast reads of the model again)
+    from dynorm.codec.wire import _KEY
+
+    item = {"pk": {"S": "k"}, "inner": {"M": {"street": {"S": "s"}}}}
+    Sparse.from_item(item)
+    slot = Sparse.__dict__[_KEY]
+    slot.rest = -1
+    assert wire_reader(Sparse) is not None
