@@ -200,7 +200,8 @@ class _Builder:
                 or schema["schema"].get("type") != "model-fields"):
             raise _Ineligible
         config = dict(schema.get("config") or {})
-        if config.get("extra_fields_behavior") == "allow":
+        if (config.get("extra_fields_behavior") == "allow"
+                or config.get("validate_by_alias") is False):  # (it reads by alias)
             raise _Ineligible
         fields_schema = schema["schema"]
         fields: dict[str, Any] = {}

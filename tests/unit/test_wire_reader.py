@@ -370,3 +370,17 @@ def test_a_rest_count_taken_below_zero_by_racing_threads_ends_the_rest() -> None
     slot = Sparse.__dict__[_KEY]
     slot.rest = -1
     assert wire_reader(Sparse) is not None
+
+
+class ByName(Model, table="wire_by_name", validate_by_name=True, validate_by_alias=False):
+    pk: Annotated[str, PartitionKey]
+    name: str = pydantic.Field(default="d", alias="n")
+
+
+def test_a_model_validated_by_name_only_is_left_to_the_general_way() -> None:
+    # stored under its alias, the field is not read by the general way's model_validate
+    # (validate_by_alias=False): the fast reader must not read it either
+    item = {"pk": {"S": "k"}, "n": {"S": "stored"}}
+    assert wire_reader(ByName) is None
+    with pytest.raises(pydantic.ValidationError):
+        general(ByName, item)
