@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from asyncio import current_task
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from dynorm._gc import paused
@@ -35,7 +33,7 @@ from dynorm.schema.decode import from_item, is_own
 from dynorm.schema.keys import KeyId, key_id, key_ider, wire_key
 from dynorm.schema.meta import TableMeta
 from dynorm.security import ready_to_read
-from dynorm.transport.base import ANSWER_READER, RetryPolicy
+from dynorm.transport.base import RetryPolicy, answers_read_by
 
 if TYPE_CHECKING:
     from dynorm.model import Model
@@ -121,16 +119,12 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     early = len(models) == 1
     tasks: list[asyncio.Future[None]] = []
 
-    def read_answer(owner: asyncio.Task[Any] | None, payload: Request,
-                    response: Response) -> None:
+    def read_answer(payload: Request, response: Response) -> None:
         """The answer's items decoded into ``decoded`` while it is parsed, with the
-        garbage collector paused (`dynorm.transport.base.ANSWER_READER`); then taken out
-        of the answer. Only for the answers of ``owner``, the task sending the chunk (a
-        task it starts meanwhile -- a hook's -- inherits the reader with the context: the
-        answers of its own batch gets are its own). An item that does not read leaves
-        the answer to ``rounds``, which decodes it again and raises where it always did."""
-        if (current_task() is not owner
-                or not payload.get("RequestItems", {}).keys() <= iders.keys()):
+        garbage collector paused (`dynorm.transport.base.answers_read_by`); then taken
+        out of the answer. An item that does not read leaves the answer to ``rounds``,
+        which decodes it again and raises where it always did."""
+        if not payload.get("RequestItems", {}).keys() <= iders.keys():
             return
         try:
             answered = response.get("Responses") or {}
@@ -159,12 +153,8 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
                 if at_end or raw:
                     response = await conn.call("BatchGetItem", request)
                 else:  # the items read into models as the answer is parsed
-                    token = ANSWER_READER.set(("BatchGetItem",
-                                               partial(read_answer, current_task())))
-                    try:
+                    with answers_read_by("BatchGetItem", read_answer):
                         response = await conn.call("BatchGetItem", request)
-                    finally:
-                        ANSWER_READER.reset(token)
             except ROUND_ERRORS:
                 # Throttling, 5xx or no answer after the transport's retries: reads are
                 # safe to repeat, so this costs a round of the batch's budget.
@@ -263,7 +253,7 @@ def _decode_rows(rows: list[tuple[KeyId, Item]], wants: dict[KeyId, dict[type[Mo
                  decoded: dict[tuple[type[Model], KeyId], Any], raw: bool) -> None:
     """Each row decoded for every model that asked for its key (None where it is another
     entity's item: one key, several models), into ``decoded``; ``rows`` emptied as it goes
-    (a raw tree is dropped once decoded, as in `dynorm.read.builder._decode_all`)."""
+    (a raw tree is dropped once decoded, as in `dynorm.read.answers.decode_all`)."""
     rows.reverse()
     pop = rows.pop
     while rows:

@@ -33,7 +33,8 @@ from dynorm._types import AttributeValue, Item, Response
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import KeyCondition
-from dynorm.read.builder import M, _decode_all
+from dynorm.read.answers import decode_all
+from dynorm.read.builder import M
 from dynorm.read.pagination import (
     DONE,
     Page,
@@ -323,7 +324,7 @@ class ShardedQuery(Query[M]):
                 capacity = merge.harvest()
                 if self._full:
                     raws = await self._whole_items(raws)
-                yield Page(paused(_decode_all, self._decode, raws), cursor, capacity)
+                yield Page(paused(decode_all, self._decode, raws), cursor, capacity)
         finally:
             await merge.close()
 
@@ -360,7 +361,7 @@ class ShardedQuery(Query[M]):
             await merge.close()
         if self._full:
             raws = await self._whole_items(raws)
-        return Page(paused(_decode_all, self._decode, raws), after, capacity)
+        return Page(paused(decode_all, self._decode, raws), after, capacity)
 
     async def count(self) -> int:
         """How many items match in all shards (their counts summed; capped by limit)."""

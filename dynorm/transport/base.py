@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -20,19 +22,44 @@ __all__ = [
     "RetryPolicy",
     "Transport",
     "adds_up_when_repeated",
+    "answer_reader",
+    "answers_read_by",
     "settle_ambiguous",
 ]
 
-#: ``(operation, read)`` while a read that keeps whole pages of items is sent
-#: (`dynorm.read`): a transport that parses answers itself (the fast one) calls
-#: ``read(payload, answer)`` on a successful answer of that operation right after parsing
-#: it, with the cyclic garbage collector still paused (`dynorm._gc`), so the page's tree
-#: of AttributeValues becomes models and is freed before the collector ever walks it
-#: (measured: a quarter less client CPU per item on big pages). ``read`` checks the
-#: payload is its own, changes ``answer`` in place, and never raises; other transports
-#: leave the answer to the caller, which reads what ``read`` did not.
-ANSWER_READER: ContextVar[tuple[str, Callable[[Request, Response], None]] | None] = (
+#: ``(operation, task, read)`` while a read that keeps whole pages of items is sent
+#: (`answers_read_by`): a transport that parses answers itself (the fast one) calls
+#: ``read(payload, answer)`` on a successful answer of that operation sent by that task,
+#: right after parsing it, with the cyclic garbage collector still paused (`dynorm._gc`),
+#: so the page's tree of AttributeValues becomes models and is freed before the collector
+#: ever walks it (measured: a quarter less client CPU per item on big pages). ``read``
+#: checks the payload is its own, changes ``answer`` in place, and never raises; other
+#: transports leave the answer to the caller, which reads what ``read`` did not.
+ANSWER_READER: ContextVar[tuple[str, asyncio.Task[Any] | None,
+                                Callable[[Request, Response], None]] | None] = (
     ContextVar("dynorm_answer_reader", default=None))
+
+
+@contextmanager
+def answers_read_by(operation: str, read: Callable[[Request, Response], None]
+                    ) -> Iterator[None]:
+    """Within the block, answers of ``operation`` that this task gets are handed to
+    ``read`` as they are parsed (`ANSWER_READER`). Bound to the task: one it starts
+    meanwhile (a hook's) copies the context, and must get its own answers untouched."""
+    token = ANSWER_READER.set((operation, asyncio.current_task(), read))
+    try:
+        yield
+    finally:
+        ANSWER_READER.reset(token)
+
+
+def answer_reader(operation: str) -> Callable[[Request, Response], None] | None:
+    """The reader `answers_read_by` gave for this task's answers of ``operation``."""
+    reader = ANSWER_READER.get()
+    if reader is None or reader[0] != operation or reader[1] is not asyncio.current_task():
+        return None
+    return reader[2]
+
 
 #: Operations served by the DynamoDB Streams endpoint rather than DynamoDB's.
 STREAM_OPERATIONS = frozenset({"DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"})

@@ -63,7 +63,7 @@ from dynorm.transport._credentials import (
 )
 from dynorm.transport._http import RESENT, HTTPClient, HTTPError
 from dynorm.transport._sigv4 import SigV4Signer, host_from_url, normalize_path
-from dynorm.transport.base import ANSWER_READER, STREAM_OPERATIONS, adds_up_when_repeated
+from dynorm.transport.base import STREAM_OPERATIONS, adds_up_when_repeated, answer_reader
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -419,8 +419,7 @@ class FastTransport:
         if crc is not None and zlib.crc32(raw) != int(crc):
             raise TransportError(f"x-amz-crc32 mismatch (header {crc}, body {zlib.crc32(raw)})")
         if status == 200:
-            reader = ANSWER_READER.get()
-            read = reader[1] if reader is not None and reader[0] == operation else None
+            read = answer_reader(operation)
             try:
                 return (_answer(raw, payload, read) if len(raw) < PAUSE_BYTES
                         else settled(_answer, raw, payload, read))
@@ -449,7 +448,7 @@ class FastTransport:
 def _answer(raw: bytes, payload: Request,
             read: Callable[[Request, Response], None] | None) -> Response:
     """A successful answer parsed (binary values as bytes), then read by the caller's
-    reader if it gave one (`dynorm.transport.base.ANSWER_READER`)."""
+    reader if it gave one (`dynorm.transport.base.answers_read_by`)."""
     parsed: Response = loads(raw)
     if has_binary(raw):
         decode_binary(parsed)

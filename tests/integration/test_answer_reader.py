@@ -1,6 +1,6 @@
 """Pages read into models as their answer is parsed (issue 26): ``to_list()``,
 ``pages()``, a parallel scan and ``get_many()`` on the fast transport build the items
-while the garbage collector is paused (`dynorm.transport.base.ANSWER_READER`). They must
+while the garbage collector is paused (`dynorm.transport.base.answers_read_by`). They must
 give exactly what the general way gives (``model_validate(decode_item(item))`` over the
 raw answer), and an item that does not fit is raised where it always was."""
 
@@ -15,7 +15,7 @@ import pytest
 
 import dynorm
 from dynorm import Connection, Model, PartitionKey, SortKey, ValidationFailed
-from dynorm.read.builder import DecodedItems
+from dynorm.read.answers import DecodedItems
 from dynorm.schema.classes import meta_of
 
 
