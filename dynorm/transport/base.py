@@ -27,7 +27,7 @@ __all__ = [
     "settle_ambiguous",
 ]
 
-#: ``(operation, task, read)`` while a read that keeps whole pages of items is sent
+#: A `_Reader` (operation, task, read) while a read that keeps whole pages of items is sent
 #: (`answers_read_by`): a transport that parses answers itself (the fast one) calls
 #: ``read(payload, answer)`` on a successful answer of that operation sent by that task,
 #: right after parsing it, with the cyclic garbage collector still paused (`dynorm._gc`),
@@ -35,9 +35,21 @@ __all__ = [
 #: ever walks it (measured: a quarter less client CPU per item on big pages). ``read``
 #: checks the payload is its own, changes ``answer`` in place, and never raises; other
 #: transports leave the answer to the caller, which reads what ``read`` did not.
-ANSWER_READER: ContextVar[tuple[str, asyncio.Task[Any] | None,
-                                Callable[[Request, Response], None]] | None] = (
-    ContextVar("dynorm_answer_reader", default=None))
+ANSWER_READER: ContextVar[_Reader | None] = ContextVar("dynorm_answer_reader", default=None)
+
+
+class _Reader:
+    """`ANSWER_READER`'s value: emptied when its block ends, as a context copied meanwhile
+    keeps it (a connection the read opened: its socket's callbacks hold that context for
+    the connection's life) and must not keep the read, or the models it made, alive."""
+
+    __slots__ = ("operation", "read", "task")
+
+    def __init__(self, operation: str, task: asyncio.Task[Any] | None,
+                 read: Callable[[Request, Response], None]) -> None:
+        self.operation = operation
+        self.task: asyncio.Task[Any] | None = task
+        self.read: Callable[[Request, Response], None] | None = read
 
 
 @contextmanager
@@ -46,19 +58,22 @@ def answers_read_by(operation: str, read: Callable[[Request, Response], None]
     """Within the block, answers of ``operation`` that this task gets are handed to
     ``read`` as they are parsed (`ANSWER_READER`). Bound to the task: one it starts
     meanwhile (a hook's) copies the context, and must get its own answers untouched."""
-    token = ANSWER_READER.set((operation, asyncio.current_task(), read))
+    reader = _Reader(operation, asyncio.current_task(), read)
+    token = ANSWER_READER.set(reader)
     try:
         yield
     finally:
         ANSWER_READER.reset(token)
+        reader.task = reader.read = None
 
 
 def answer_reader(operation: str) -> Callable[[Request, Response], None] | None:
     """The reader `answers_read_by` gave for this task's answers of ``operation``."""
     reader = ANSWER_READER.get()
-    if reader is None or reader[0] != operation or reader[1] is not asyncio.current_task():
+    if reader is None or reader.operation != operation or (
+            reader.task is not asyncio.current_task()):
         return None
-    return reader[2]
+    return reader.read
 
 
 #: Operations served by the DynamoDB Streams endpoint rather than DynamoDB's.

@@ -173,3 +173,35 @@ async def test_a_task_started_during_a_read_never_has_its_answers_read_by_it(
         assert [type(r) for r in rights] == [Right] * 5 and len(raw) == 5
     finally:
         dynorm_connection.remove_hook(hook)
+
+
+def _alive(cls: type[Model]) -> int:
+    import gc
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is cls)
+
+
+@TABLES
+async def test_a_reads_models_are_freed_once_the_caller_drops_them(
+        dynorm_server: dynorm.LocalServer, dynorm_connection: Connection) -> None:
+    """The answer reader lives in a context variable; a connection a read opens copies
+    that context into its socket's callbacks for the connection's life. The reader (and
+    the models it made) must not live on in it: each read below runs on a connection of
+    its own, opened by the read. (It did, on servers that keep connections alive:
+    DynamoDB Local, dynalite, AWS; moto's server here closes them.)"""
+    await _seed()
+    kind = type(dynorm_connection.transport).__name__
+    before = _alive(Reading)
+    reads = (lambda: Reading.get_many([("d1", i) for i in range(N)]),
+             lambda: Reading.query(Reading.device == "d1").page_size(40).to_list(),
+             lambda: Reading.scan().segments(3).to_list())
+    for read in reads:
+        transport = "fast" if kind == "FastTransport" else "aioboto3"
+        async with dynorm_server.connect(transport=transport):
+            got = await read()
+            assert len([r for r in got if r is not None]) == N
+            del got
+            # (the handle that woke this task holds the last answer until it yields)
+            await asyncio.sleep(0)
+            assert _alive(Reading) == before, "a read's models outlived it"
