@@ -79,6 +79,18 @@ async def warm(c: Contender) -> None:
     await c.query(SMALL_PK, None)
 
 
+def _paired(runs: list[tuple[float, float]], base: list[tuple[float, float]]
+            ) -> tuple[float | None, float | None]:
+    """The median over rounds of a contender's CPU and wall time over dynorm's in the
+    same round: the contenders of a round run back to back, so a machine that is slower
+    for a while (2 shared cores: 20-40% from minute to minute) slows both sides of each
+    ratio, where the ratio of the medians mixes rounds run at different speeds."""
+    if not base or len(runs) != len(base):
+        return None, None
+    return (statistics.median(r[0] / b[0] for r, b in zip(runs, base, strict=True)),
+            statistics.median(r[1] / b[1] for r, b in zip(runs, base, strict=True)))
+
+
 def table(names: list[str], what: dict[str, str],
           results: dict[tuple[str, str], list[tuple[float, float]]],
           errors: dict[tuple[str, str], str], returns: dict[str, str]) -> list[str]:
@@ -86,22 +98,39 @@ def table(names: list[str], what: dict[str, str],
     lines = [f"info: read path: {name} returns {returns[name]}" for name in names
              if returns.get(name)]
     lines += ["", "| scenario | contender | client CPU µs per item | wall µs per item "
-              "| CPU vs dynorm-fast | wall vs dynorm-fast |", "|---|---|---:|---:|---:|---:|"]
+              "| CPU vs dynorm-fast | wall vs dynorm-fast | paired CPU | paired wall |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    summary = []
     for key, label in what.items():
         med = {name: (statistics.median(x[0] for x in runs),
                       statistics.median(x[1] for x in runs))
                for name in names if (runs := results.get((key, name)))}
         base = med.get(BASE)
+        base_runs = results.get((key, BASE), [])
+        paired = {name: _paired(results[(key, name)], base_runs) for name in med}
         for name in names:
             if (key, name) in errors:
                 lines.append(f"| read path: {label} | {name} | error "
-                             f"| {errors[(key, name)]} | | |")
+                             f"| {errors[(key, name)]} | | | | |")
                 continue
             if name not in med:
                 continue
             cpu, wall = med[name]
             rc = f"{cpu / base[0]:.2f}x" if base else ""
             rw = f"{wall / base[1]:.2f}x" if base else ""
+            pc, pw = (f"{x:.2f}x" if x else "" for x in paired[name])
             lines.append(f"| read path: {label} | {name} | {fmt_us(cpu)} | {fmt_us(wall)} "
-                         f"| {rc} | {rw} |")
+                         f"| {rc} | {rw} | {pc} | {pw} |")
+        peers = [name for name in med if name != BASE and not name.startswith("dynorm")]
+        if base and peers:
+            best_cpu = min(med[p][0] for p in peers)
+            best_wall = min(med[p][1] for p in peers)
+            pcpu = [x for p in peers if (x := paired[p][0])]
+            pwall = [x for p in peers if (x := paired[p][1])]
+            summary.append(
+                f"info: read path: {label}: {BASE} vs the best peer, CPU "
+                f"{base[0] / best_cpu:.2f}x, wall {base[1] / best_wall:.2f}x (medians); "
+                + (f"paired by round {1 / min(pcpu):.2f}x, {1 / min(pwall):.2f}x"
+                   if pcpu and pwall else "no paired rounds"))
+    lines += ["", *summary]
     return lines

@@ -30,7 +30,7 @@ from dynorm.connection import ROUND_ERRORS, get_connection
 from dynorm.exceptions import DynormError
 from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import from_item, is_own
-from dynorm.schema.keys import KeyId, key_id, key_ider, wire_key
+from dynorm.schema.keys import KeyId, key_id, key_ider, key_maker
 from dynorm.schema.meta import TableMeta
 from dynorm.security import ready_to_read
 from dynorm.transport.base import RetryPolicy, answers_read_by
@@ -104,7 +104,8 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     unique: dict[KeyId, tuple[type[Model], str, Item]] = {}
     wants: dict[KeyId, dict[type[Model], None]] = {}  # the models asking for each key
     # per model: its declaration, physical table and key identity (see key_ider)
-    seen: dict[type[Model], tuple[TableMeta, str, Callable[[Item], KeyId]]] = {}
+    seen: dict[type[Model], tuple[TableMeta, str, Callable[[Item], KeyId],
+                                  Callable[[Any], Item]]] = {}
     iders: dict[str, Callable[[Item], KeyId]] = {}
     models = {model for model, _ in pairs}
     at_end = any(meta_of(m).loading for m in models)  # data keys of encrypted values (KMS)
@@ -117,6 +118,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     # Keys of one model: the models asking for a key are known when it is first seen, so
     # a full chunk's call can go out while the later keys are still being built.
     early = len(models) == 1
+    only = {next(iter(models)): None} if early else None
     tasks: list[asyncio.Future[None]] = []
 
     def read_answer(payload: Request, response: Response) -> None:
@@ -205,16 +207,18 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
                 meta = meta_of(model)
                 table = conn.table_name(meta.table_name)
                 known = seen[model] = (meta, table,
-                                       key_ider(table, [k.attr for k in meta.key_attrs]))
+                                       key_ider(table, [k.attr for k in meta.key_attrs]),
+                                       key_maker(meta, model.__name__))
                 iders[table] = known[2]
-            meta, table, ider = known
-            wkey = key if wire else wire_key(meta, model.__name__, key)
+            meta, table, ider, make_key = known
+            wkey = key if wire else make_key(key)
             kid = ider(wkey)
             ids.append(kid)
             asking = wants.get(kid)
             if asking is None:
                 unique[kid] = (model, table, wkey)
-                asking = wants[kid] = {}
+                # one model: every key asked for by it alone (one dict for all of them)
+                asking = wants[kid] = only if only is not None else {}
                 chunk.append(kid)
                 if len(chunk) == MAX_BATCH_GET:
                     chunks.append(chunk)

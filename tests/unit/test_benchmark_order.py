@@ -60,3 +60,23 @@ async def test_each_scenario_starts_with_an_untimed_unit(monkeypatch: pytest.Mon
     assert {k: len(v) for k, v in results.items()} == {
         ("scan", "A"): 2, ("scan", "B"): 2, ("scan", "C"): 2, ("get", "A"): 2,
         ("get", "B"): 2}
+
+
+def test_the_read_path_table_pairs_each_peer_with_dynorm_in_the_same_round() -> None:
+    """A machine that runs at half speed for some rounds slows every contender of those
+    rounds: the ratio of medians then mixes speeds, the median of per-round ratios does
+    not. Here a peer at 1.25x dynorm's time in four rounds of five reads as such paired,
+    while the medians (a slow round of dynorm's against a fast one of the peer's) say
+    0.62x."""
+    from benchmarks import read_path
+
+    speed = [1, 1, 2, 2, 2]  # dynorm's rounds: 2 fast, 3 slow
+    peer_speed = [1, 1, 1, 2, 2]  # the peer's: 3 fast, 2 slow
+    results = {("read-batch-get", "dynorm-fast"): [(10.0 * s, 20.0 * s) for s in speed],
+               ("read-batch-get", "pydynox"): [(12.5 * s, 25.0 * s) for s in peer_speed]}
+    lines = read_path.table(["dynorm-fast", "pydynox"], {"read-batch-get": "batch get"},
+                            results, {}, {})
+    row = next(line for line in lines if "| pydynox |" in line).split("|")
+    assert [c.strip() for c in row[5:9]] == ["0.62x", "0.62x", "1.25x", "1.25x"]
+    summary = next(line for line in lines if "vs the best peer" in line)
+    assert "CPU 1.60x, wall 1.60x (medians); paired by round 0.80x, 0.80x" in summary
