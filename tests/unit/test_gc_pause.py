@@ -147,3 +147,68 @@ async def test_get_many_decodes_with_the_collector_paused() -> None:
     assert [r.n for r in rows if r] == [1, 2]
     assert SEEN == [False, False]
     assert gc.isenabled()
+
+
+class _Link:
+    """An application object in a reference cycle (two objects, no ``__dict__``)."""
+
+    __slots__ = ("__weakref__", "other")
+    other: _Link
+
+
+def test_cyclic_garbage_stays_bounded_when_big_answers_are_made_of_few_objects() -> None:
+    """Every settled answer moves *all* the young objects alive then to the oldest
+    generation (``gc.collect(1)`` + freeze), the application's among them: its request
+    objects held in cycles across a read become old garbage when dropped, freed only by
+    a full collection. CPython makes one once the oldest generation has grown by a
+    quarter; ``_Owed.moved`` counts only what the parse made, so an answer of 32 KB or
+    more made of a few big strings (documents, blobs: a handful of containers) hardly
+    counts, and the application's garbage piled up to many times the live heap (before:
+    every cycle of 2,000+ reads kept, none freed after the first full collection)."""
+    import weakref
+
+    per_read = 250  # cycles an application holds across each read, then drops
+    gc.collect()
+    heap = len(gc.get_objects())
+    every = gc.get_threshold()[1] * gc.get_threshold()[2] + 1  # answers per full one
+    # the bound CPython keeps: the oldest generation grows by a quarter at most between
+    # full collections, each made no sooner than ``every`` answers (generously doubled)
+    bound = heap // 4 + 2 * every * 2 * per_read
+    reads = bound // (2 * per_read) * 2  # twice as many reads as the bound allows
+    alive: weakref.WeakSet[_Link] = weakref.WeakSet()
+
+    def cycle() -> _Link:
+        a, b = _Link(), _Link()
+        a.other, b.other = b, a
+        alive.add(a)
+        return a
+
+    peak = 0
+    for i in range(reads):
+        held = [cycle() for _ in range(per_read)]  # alive across the read...
+        answer = settled(lambda n: {"Items": [{"doc": {"S": f"{n}" * 40_000}}]}, i)
+        del answer, held  # ... then garbage
+        peak = max(peak, 2 * len(alive))
+    assert peak <= bound, (
+        f"{peak:,} garbage objects alive at once, over a heap of {heap:,}")
+
+
+def test_settled_makes_no_collection_when_the_application_set_threshold_zero() -> None:
+    """``gc.set_threshold(0)`` is Python's other documented way to turn automatic
+    collection off (the collector stays "enabled"). An application that chose it has
+    chosen when collections run, as one that called gc.disable() has: a big answer
+    must not collect its young generations, nor make the full collections the
+    collector "owes" (before: a middle collection on every answer, and a full one every
+    hundred or so)."""
+    before_threshold = gc.get_threshold()
+    gc.set_threshold(0)
+    try:
+        gc.collect()
+        before = [g["collections"] for g in gc.get_stats()]
+        for _ in range(3 * 101):
+            held = [[i] for i in range(300)]
+            answer = settled(lambda: [{"S": [i]} for i in range(2_000)])
+            del answer, held
+        assert [g["collections"] for g in gc.get_stats()] == before
+    finally:
+        gc.set_threshold(*before_threshold)
