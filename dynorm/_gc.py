@@ -42,6 +42,7 @@ _collect = gc.collect
 _get_count = gc.get_count
 _get_stats = gc.get_stats
 _get_threshold = gc.get_threshold
+_get_objects = gc.get_objects
 
 
 class _Owed:
@@ -91,24 +92,29 @@ def settled(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     ``gc.unfreeze()`` move every tracked object -- the new tree, and the survivors just
     collected -- to the oldest generation in constant time. As that zeroes the
     collector's counts, a full collection is made here when the collector would have
-    made one (`_Owed`). Skipped (a plain `paused()`)
+    made one (`_Owed`: what the parse made, and the young objects alive then -- the
+    application's -- that the move takes with it). Skipped (a plain `paused()`)
     when the application has frozen objects itself (``gc.freeze()`` before forking
-    workers): unfreezing would undo that.
+    workers): unfreezing would undo that; and a plain call when it turned collection
+    off (``gc.disable()``, or ``gc.set_threshold(0)``).
     """
-    if not _isenabled():
+    if not _isenabled() or not _get_threshold()[0]:  # (threshold 0: collection off too)
         return function(*args, **kwargs)
     _disable()
     try:
         promote = not _freeze_count()
         if promote:  # the young generations (small) collected first, as they would be
             young = _young_since_settled()
-            _collect(1)
+            # their survivors (the application's objects alive now) go to the oldest
+            # generation too: counted, as the collector counts them
+            held = len(_get_objects(0)) + len(_get_objects(1))
+            held = max(0, held - _collect(1))
         result = function(*args, **kwargs)
         if promote and not _freeze_count():  # (nor frozen by another thread meanwhile)
             made = _get_count()[0]  # tracked objects made since: what freezing moves
             _freeze()
             _unfreeze()
-            _settle_debt(young, made)
+            _settle_debt(young, held + made)
         return result
     finally:
         _enable()
