@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from dynorm._gc import paused
 from dynorm._types import Item, Request, Response
 from dynorm.connection import ROUND_ERRORS, get_connection
 from dynorm.exceptions import DynormError
+from dynorm.read.answers import split_items
 from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import from_item, is_own
 from dynorm.schema.keys import KeyId, key_id, key_ider, key_maker
@@ -121,21 +122,40 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     only = {next(iter(models)): None} if early else None
     tasks: list[asyncio.Future[None]] = []
 
-    def read_answer(payload: Request, response: Response) -> None:
-        """The answer's items decoded into ``decoded`` while it is parsed, with the
-        garbage collector paused (`dynorm.transport.base.answers_read_by`); then taken
-        out of the answer. An item that does not read leaves the answer to ``rounds``,
-        which decodes it again and raises where it always did."""
-        if not payload.get("RequestItems", {}).keys() <= iders.keys():
-            return
+    def read_answer(payload: Request, body: bytes, parse: Callable[[bytes], Response]
+                    ) -> Response:
+        """The answer's items decoded into ``decoded`` as it is read, with the garbage
+        collector paused (`dynorm.transport.base.answers_read_by`): the items of one
+        table's answer parsed and decoded one at a time (`split_items`), else the answer
+        parsed whole and then decoded; then taken out of the answer. An item that does
+        not read leaves the answer to ``rounds``, which decodes it again and raises where
+        it always did."""
+        tables = payload.get("RequestItems", {}).keys()
+        if not tables <= iders.keys():
+            return parse(body)
+        if len(tables) == 1:
+            (table,) = tables
+            split = split_items(body, ("Responses", table), count=False)
+            if split is not None:
+                slices, response = split
+                try:
+                    ider = iders[table]
+                    _decode_rows(((ider(row), row) for row in slices.items()), wants,
+                                 decoded, raw=False)
+                except Exception:
+                    return parse(body)
+                response["Responses"] = {}
+                return response
+        response = parse(body)
         try:
             answered = response.get("Responses") or {}
             rows = [(ider(row), row) for table, found in answered.items()
                     for ider in (iders[table],) for row in found]
             _decode_rows(rows, wants, decoded, raw=False)
         except Exception:
-            return
+            return response
         response["Responses"] = {}
+        return response
 
     async def rounds(chunk: list[KeyId]) -> list[tuple[KeyId, Item]]:
         """The items of one chunk's keys, with retries; keys never read go to missing."""
@@ -253,15 +273,18 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     return [decoded.get((model, kid)) for (model, _), kid in zip(pairs, ids, strict=True)]
 
 
-def _decode_rows(rows: list[tuple[KeyId, Item]], wants: dict[KeyId, dict[type[Model], None]],
+def _decode_rows(rows: list[tuple[KeyId, Item]] | Iterator[tuple[KeyId, Item]],
+                 wants: dict[KeyId, dict[type[Model], None]],
                  decoded: dict[tuple[type[Model], KeyId], Any], raw: bool) -> None:
     """Each row decoded for every model that asked for its key (None where it is another
-    entity's item: one key, several models), into ``decoded``; ``rows`` emptied as it goes
-    (a raw tree is dropped once decoded, as in `dynorm.read.answers.decode_all`)."""
-    rows.reverse()
-    pop = rows.pop
-    while rows:
-        kid, row = pop()
+    entity's item: one key, several models), into ``decoded``; a list of rows emptied as
+    it goes (a raw tree is dropped once decoded, as in `dynorm.read.answers.decode_all`),
+    an iterator read as it comes (an answer parsed item by item)."""
+    if type(rows) is list:
+        rows.reverse()
+        pop = rows.pop
+        rows = (pop() for _ in range(len(rows)))
+    for kid, row in rows:
         for model in wants[kid]:
             if not is_own(meta_of(model), row):
                 decoded[model, kid] = None

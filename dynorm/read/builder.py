@@ -21,7 +21,7 @@ from dynorm._types import Item, Response
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import Condition, Path
-from dynorm.read.answers import DecodedItems, decode_all, page_reader
+from dynorm.read.answers import DecodedItems, ItemSlices, decode_all, page_reader
 from dynorm.read.pagination import Page, decode_cursor, encode_cursor, read_capacity
 from dynorm.schema.classes import key_path, meta_of
 from dynorm.schema.decode import from_item, from_projection
@@ -241,23 +241,29 @@ class _Read(Generic[M]):
         answer is parsed (``Items`` then is a `DecodedItems` list: `page_reader`)."""
         table = conn.table_name(self._meta.table_name)
         request = self._op(table, limit, start, count).to_request()
-        if not whole or count or not self._reads_answers():
+        reads = self._reads_answers() if whole and not count else None
+        if reads is None:
             response = await conn.call(self._operation_name, request, model=self._model)
         else:
-            with answers_read_by(self._operation_name, page_reader(self._decode, table)):
+            read = page_reader(self._decode if reads else None, table)
+            with answers_read_by(self._operation_name, read):
                 response = await conn.call(self._operation_name, request, model=self._model)
         if self._meta.loading:  # data keys of the page's encrypted values (KMS)
             await ready_to_read(self._meta.loading, response.get("Items", ()))
         return response
 
-    def _reads_answers(self) -> bool:
-        """Whether the transport may read this read's answers into models: for a caller
-        that keeps every item of a page (``to_list()``, ``pages()``: ``_eager``), whole
-        items, uncut, of a model without values to load first (KMS keys, S3). Iterating
-        reads item by item instead: each model is dropped by the caller before the next
-        is made, cheaper than holding a page of them (measured)."""
-        return (self._eager and self._partial is None and not self._full
-                and self._limit is None and not self._meta.loading)
+    def _reads_answers(self) -> bool | None:
+        """How the transport may read this read's answers (`page_reader`), for whole items
+        of a model without values to load first (KMS keys, S3): True, into models, for a
+        caller that keeps every item of a page, uncut (``to_list()``, ``pages()``:
+        ``_eager``); False, into `ItemSlices` parsed as they are iterated (each model is
+        dropped by the caller before the next is made, cheaper than holding a page of
+        them, measured); None: parsed whole."""
+        if self._partial is not None or self._full or self._meta.loading:
+            return None
+        if self._eager:
+            return True if self._limit is None else None
+        return False
 
     def _decode(self, raw: Item) -> M:
         decoded: M = (from_item(self._model, raw) if self._partial is None
@@ -315,7 +321,7 @@ class _Read(Generic[M]):
         found = await read_items(self._model, [{a: raw[a] for a in attrs} for raw in raws])
         return [item for item in found if item is not None]
 
-    async def _raw_item_pages(self) -> AsyncGenerator[list[Item], None]:
+    async def _raw_item_pages(self) -> AsyncGenerator[list[Any], None]:
         """Each response's raw items, cut at ``limit``."""
         left = self._limit
         responses = self._responses()
@@ -324,7 +330,8 @@ class _Read(Generic[M]):
                 raws = response.get("Items", [])
                 if left is not None:  # (a parallel scan's segments read without limit)
                     cut = raws[:left]
-                    raws = DecodedItems(cut) if type(raws) is DecodedItems else cut
+                    raws = (DecodedItems(cut) if type(raws) is DecodedItems
+                            else raws.cut(left) if type(raws) is ItemSlices else cut)
                     left -= len(raws)
                 del response
                 if self._full:
@@ -349,6 +356,10 @@ class _Read(Generic[M]):
                 if type(raws) is DecodedItems:  # read as the answer was parsed
                     for item in raws:
                         yield item
+                    continue
+                if type(raws) is ItemSlices:  # each item parsed as it is read
+                    for raw in raws.items():
+                        yield decode(raw)
                     continue
                 # One at a time, each raw item dropped as it is decoded: a page's raw trees
                 # and models are never all alive at once for the garbage collector to walk

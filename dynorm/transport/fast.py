@@ -63,10 +63,14 @@ from dynorm.transport._credentials import (
 )
 from dynorm.transport._http import RESENT, HTTPClient, HTTPError
 from dynorm.transport._sigv4 import SigV4Signer, host_from_url, normalize_path
-from dynorm.transport.base import STREAM_OPERATIONS, adds_up_when_repeated, answer_reader
+from dynorm.transport.base import (
+    STREAM_OPERATIONS,
+    AnswerReader,
+    adds_up_when_repeated,
+    answer_reader,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     import aiohttp
 
@@ -445,13 +449,17 @@ class FastTransport:
                 exc, aiohttp.ClientConnectorError)) from exc
 
 
-def _answer(raw: bytes, payload: Request,
-            read: Callable[[Request, Response], None] | None) -> Response:
-    """A successful answer parsed (binary values as bytes), then read by the caller's
-    reader if it gave one (`dynorm.transport.base.answers_read_by`)."""
+def _answer(raw: bytes, payload: Request, read: AnswerReader | None) -> Response:
+    """A successful answer: read by the caller's reader if it gave one (it gets the body,
+    and may parse it its own way: `dynorm.transport.base.answers_read_by`), else parsed."""
+    if read is not None:
+        return read(payload, raw, _parsed)
+    return _parsed(raw)
+
+
+def _parsed(raw: bytes) -> Response:
+    """An answer's body parsed (binary values as bytes)."""
     parsed: Response = loads(raw)
     if has_binary(raw):
         decode_binary(parsed)
-    if read is not None:
-        read(payload, parsed)
     return parsed
