@@ -59,16 +59,20 @@ class ItemSlices(list[memoryview]):
     after all, the answer is parsed whole and its items are read from there on.
     """
 
-    __slots__ = ("path", "raw")
+    __slots__ = ("path", "raw", "stop")
 
-    def __init__(self, slices: list[memoryview], raw: bytes, path: tuple[str, ...]) -> None:
+    def __init__(self, slices: list[memoryview], raw: bytes, path: tuple[str, ...],
+                 stop: int | None = None) -> None:
         super().__init__(slices)
         self.raw = raw
         self.path = path
+        #: where the answer's list is cut (`cut`): the general way stops there too
+        self.stop = stop
 
     def cut(self, n: int) -> ItemSlices:
         """The first ``n`` items."""
-        return ItemSlices(self[:n], self.raw, self.path)
+        stop = n if self.stop is None else min(n, self.stop)
+        return ItemSlices(self[:n], self.raw, self.path, stop)
 
     def items(self) -> Iterator[Item]:
         """The items, parsed one at a time; each slice dropped once parsed."""
@@ -79,7 +83,7 @@ class ItemSlices(list[memoryview]):
             try:
                 item = loads(pop())
             except ValueError:  # (not seen: the split was checked) the general way
-                yield from _list_at(loads(self.raw), self.path)[read:]
+                yield from _list_at(loads(self.raw), self.path)[read:self.stop]
                 return
             read += 1
             yield item
@@ -119,8 +123,16 @@ def split_items(raw: bytes, path: tuple[str, ...], count: bool
     for match in (_NEXT_ITEM_SPACED if spaced else _NEXT_ITEM).finditer(raw, first):
         slices.append(view[begin:match.start() + 1])
         begin = match.end()
-    for match in _LIST_END.finditer(raw, begin):  # the first end of a list that closes it
+    # The one end of a list after which the last slice parses: tried from the last one
+    # back, as every list in the last item ends the same way (a last item holding many
+    # lists made a search from the front quadratic) and the rest of an answer holds few;
+    # one holding many in its strings is parsed whole instead.
+    spent = 0
+    for match in reversed(list(_LIST_END.finditer(raw, begin))):
         end = match.start() + 1
+        spent += end - begin
+        if spent > 4 * len(raw):
+            return None
         try:
             loads(view[begin:end])
         except ValueError:
