@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from dynorm._types import Item, Request, Response
 from dynorm.codec.json import loads
+from dynorm.exceptions import TransportError
 from dynorm.transport._answers import has_binary
 
 __all__ = ["DecodedItems", "ItemSlices", "decode_all", "page_reader", "split_items"]
@@ -56,7 +57,10 @@ class ItemSlices(list[memoryview]):
 
     ``items()`` parses them in order, one at a time. Each slice was checked to hold
     exactly one item when the answer was split (`split_items`); should one not parse
-    after all, the answer is parsed whole and its items are read from there on.
+    after all, the answer is parsed whole and its items are read from there on. A body
+    that does not parse at all (never seen from DynamoDB, whose answers carry a CRC32 the
+    transport checks) raises `TransportError` where its first bad item is met: the items
+    before it have been read, as from a page that failed to arrive.
     """
 
     __slots__ = ("path", "raw", "stop")
@@ -83,7 +87,11 @@ class ItemSlices(list[memoryview]):
             try:
                 item = loads(pop())
             except ValueError:  # (not seen: the split was checked) the general way
-                yield from _list_at(loads(self.raw), self.path)[read:self.stop]
+                try:
+                    rest = _list_at(loads(self.raw), self.path)[read:self.stop]
+                except ValueError as exc:  # the body does not parse: as the transport says
+                    raise TransportError(f"unreadable response body: {exc}") from exc
+                yield from rest
                 return
             read += 1
             yield item

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 import dynorm.read.answers as answers
+from dynorm.exceptions import TransportError
 from dynorm.read.answers import page_reader, split_items
 from dynorm.transport.fast import _answer
 
@@ -66,17 +67,25 @@ def test_finding_where_the_items_end_parses_the_answer_a_bounded_number_of_times
         assert list(split[0].items()) == items
 
 
-def test_an_answer_that_does_not_parse_is_refused_read_by_item_or_whole() -> None:
+def test_an_answer_that_does_not_parse_raises_a_transport_error_read_by_item_or_whole(
+        ) -> None:
     """The fast transport turns an answer it cannot parse into a TransportError (retried,
-    then raised, before any item of it is read); `AnswerReader` says a reader raises
-    ``parse``'s errors. Split item by item, an item that does not parse (here a lone
-    surrogate; a broken body from a proxy or an emulator alike) before the last one is
-    met only as the page is iterated: the items before it are yielded, then a bare orjson
-    ValueError comes out of the caller's ``async for``, never retried."""
+    then raised, before any item of it is read). Split item by item, an item that does not
+    parse (here a lone surrogate: a broken body from a proxy or an emulator; DynamoDB's
+    answers carry a CRC32 the transport checks) before the last one is met only as the
+    page is read: the items before it are the right ones, then the same TransportError --
+    never a bare ValueError, never an item from elsewhere. (Refusing it up front would
+    mean parsing every page twice.)"""
     raw = (b'{"Count":3,"Items":[{"a":{"S":"1"}},{"a":{"S":"\\ud800"}},{"a":{"S":"2"}}],'
            b'"ScannedCount":3}')
     payload = {"TableName": "t"}
     with pytest.raises(ValueError):
-        _answer(raw, payload, None)  # the general way: refused
-    with pytest.raises(ValueError):  # split item by item: refused all the same
-        _answer(raw, payload, page_reader(None, "t"))
+        _answer(raw, payload, None)  # the general way: refused (a TransportError above)
+    answer = _answer(raw, payload, page_reader(None, "t"))
+    got = []
+    with pytest.raises(TransportError, match="unreadable response body"):
+        for item in answer["Items"].items():
+            got.append(item)
+    assert got == [{"a": {"S": "1"}}]
+    with pytest.raises(ValueError):  # read whole (to_list(), get_many()): refused
+        _answer(raw, payload, page_reader(lambda item: item, "t"))
