@@ -14,6 +14,7 @@ import pydantic
 import pytest
 
 import dynorm
+import dynorm.read.answers as answers
 from dynorm import Connection, Model, PartitionKey, SortKey, ValidationFailed
 from dynorm.read.answers import DecodedItems
 from dynorm.schema.classes import meta_of
@@ -230,13 +231,17 @@ def _seam(i: int) -> Seam:
                 blob=bytes([i % 256, 0]) if i in (7, 40) else None)
 
 
+@pytest.mark.parametrize("split_bytes", [0, None], ids=["every answer split", "long ones"])
 @pytest.mark.dynorm_tables([Seam])
 async def test_items_that_look_like_seams_read_the_same_every_way(
-        dynorm_connection: Connection, dynorm_server: dynorm.LocalServer) -> None:
+        dynorm_connection: Connection, monkeypatch: pytest.MonkeyPatch,
+        split_bytes: int | None) -> None:
     """Answers are split into one slice of JSON per item and parsed item by item where
-    that can be trusted (`dynorm.read.answers.split_items`), whole otherwise (binary
-    values, maps in lists named like type tags): every read gives exactly what parsing
-    whole gives, in pages with and without such items."""
+    that can be trusted (`dynorm.read.answers.split_items`), whole otherwise (short
+    answers, binary values, maps in lists named like type tags): every read gives exactly
+    what parsing whole gives, in pages with and without such items."""
+    if split_bytes is not None:
+        monkeypatch.setattr(answers, "SPLIT_BYTES", split_bytes)
     items = [_seam(i) for i in range(60)]
     async with dynorm.batch() as b:
         for s in items:

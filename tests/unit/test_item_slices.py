@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import dynorm.read.answers as answers
 from dynorm.read.answers import ItemSlices, split_items
 from dynorm.transport._answers import has_binary
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _split_every_answer() -> Iterator[None]:
+    """Answers shorter than `SPLIT_BYTES` are parsed whole; these tests split short ones."""
+    kept, answers.SPLIT_BYTES = answers.SPLIT_BYTES, 0
+    try:
+        yield
+    finally:
+        answers.SPLIT_BYTES = kept
+
 
 TAGS = ["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"]
 #: text that looks like the seams between items, inside values and names
@@ -135,3 +149,17 @@ def test_a_slice_that_does_not_parse_falls_back_to_the_whole_answer() -> None:
     slices = split[0]
     slices[1] = memoryview(b'{"a":')  # (as if the split had been wrong)
     assert list(slices.items()) == [{"a": {"N": str(i)}} for i in range(3)]
+
+
+def test_only_answers_of_at_least_split_bytes_are_split(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """A short answer's tree fits in the processor's caches: parsed whole (splitting it
+    costs more, measured); from `SPLIT_BYTES` on, split."""
+    monkeypatch.setattr(answers, "SPLIT_BYTES", answers.PAUSE_BYTES)
+    def answer(n: int) -> bytes:
+        return orjson.dumps({"Count": n, "Items": [{"a": {"S": "x" * 90}}] * n})
+    assert split_items(answer(3), ("Items",), True) is None
+    big = answer(400)
+    assert len(big) >= answers.SPLIT_BYTES
+    split = split_items(big, ("Items",), True)
+    assert split is not None and len(split[0]) == 400
