@@ -236,9 +236,10 @@ class _Read(Generic[M]):
 
     async def _send(self, conn: Connection, limit: int | None, start: Item | None,
                     count: bool = False, whole: bool = False) -> Response:
-        """One request; ``whole``: the caller takes the page's items as they come (no cut
-        at a limit, no raw keys needed), so they may be read into models as soon as the
-        answer is parsed (``Items`` then is a `DecodedItems` list: `page_reader`)."""
+        """One request; ``whole``: the caller takes the page's items as they come (no raw
+        keys needed), so the transport may hand the answer to `page_reader`: ``Items`` is
+        then a `DecodedItems` list of models or `ItemSlices` parsed as they are iterated
+        (`_reads_answers`)."""
         table = conn.table_name(self._meta.table_name)
         request = self._op(table, limit, start, count).to_request()
         reads = self._reads_answers() if whole and not count else None
