@@ -347,12 +347,6 @@ def test_a_backfill_guards_every_attribute_an_upgrade_read() -> None:
     assert "#g0" not in plain["ExpressionAttributeNames"]
 
 
-class _Held:
-    """An application object in a reference cycle."""
-
-    other: Any = None
-
-
 def test_an_applications_cyclic_garbage_is_collected_while_answers_are_settled() -> None:
     """Big answers are parsed `settled` (dynorm._gc: the new tree moved to the oldest
     generation by gc.freeze() + gc.unfreeze(), which also zero the collector's counts). An
@@ -363,18 +357,11 @@ def test_an_applications_cyclic_garbage_is_collected_while_answers_are_settled()
     collection, a full one after ``threshold[1] * threshold[2]`` of them (100) once the
     oldest generation has grown by a quarter."""
     import gc
-    import weakref
 
     from dynorm._gc import settled
+    from tests.support.garbage import Cycles
 
-    alive: weakref.WeakSet[_Held] = weakref.WeakSet()
-
-    def cycle() -> _Held:
-        a, b = _Held(), _Held()
-        a.other, b.other = b, a
-        alive.add(a)
-        return a
-
+    cycles = Cycles()
     was = gc.isenabled()
     gc.enable()
     try:
@@ -386,10 +373,10 @@ def test_an_applications_cyclic_garbage_is_collected_while_answers_are_settled()
         size = max(200, len(gc.get_objects()) // (every // 2))
         peak = 0
         for _ in range(3 * every):
-            held = [cycle() for _ in range(20)]  # alive across the read...
+            held = [cycles.make() for _ in range(20)]  # alive across the read...
             tree = settled(lambda: [{"S": [i]} for i in range(size)])
             del tree, held  # ... then garbage
-            peak = max(peak, len(alive))
+            peak = max(peak, cycles.alive())
         assert peak <= 20 * (every + 1), (
             f"{peak} of {60 * every:,} garbage cycles not collected")
     finally:

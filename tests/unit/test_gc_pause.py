@@ -149,13 +149,6 @@ async def test_get_many_decodes_with_the_collector_paused() -> None:
     assert gc.isenabled()
 
 
-class _Link:
-    """An application object in a reference cycle (two objects, no ``__dict__``)."""
-
-    __slots__ = ("__weakref__", "other")
-    other: _Link
-
-
 def test_cyclic_garbage_stays_bounded_when_big_answers_are_made_of_few_objects() -> None:
     """Every settled answer moves *all* the young objects alive then to the oldest
     generation (``gc.collect(1)`` + freeze), the application's among them: its request
@@ -165,7 +158,7 @@ def test_cyclic_garbage_stays_bounded_when_big_answers_are_made_of_few_objects()
     more made of a few big strings (documents, blobs: a handful of containers) hardly
     counts, and the application's garbage piled up to many times the live heap (before:
     every cycle of 2,000+ reads kept, none freed after the first full collection)."""
-    import weakref
+    from tests.support.garbage import Cycles
 
     per_read = 250  # cycles an application holds across each read, then drops
     gc.collect()
@@ -175,20 +168,13 @@ def test_cyclic_garbage_stays_bounded_when_big_answers_are_made_of_few_objects()
     # full collections, each made no sooner than ``every`` answers (generously doubled)
     bound = heap // 4 + 2 * every * 2 * per_read
     reads = bound // (2 * per_read) * 2  # twice as many reads as the bound allows
-    alive: weakref.WeakSet[_Link] = weakref.WeakSet()
-
-    def cycle() -> _Link:
-        a, b = _Link(), _Link()
-        a.other, b.other = b, a
-        alive.add(a)
-        return a
-
+    cycles = Cycles()
     peak = 0
     for i in range(reads):
-        held = [cycle() for _ in range(per_read)]  # alive across the read...
+        held = [cycles.make() for _ in range(per_read)]  # alive across the read...
         answer = settled(lambda n: {"Items": [{"doc": {"S": f"{n}" * 40_000}}]}, i)
         del answer, held  # ... then garbage
-        peak = max(peak, 2 * len(alive))
+        peak = max(peak, 2 * cycles.alive())
     assert peak <= bound, (
         f"{peak:,} garbage objects alive at once, over a heap of {heap:,}")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -22,15 +21,8 @@ import dynorm.read.answers as answers
 from dynorm.read.answers import ItemSlices, split_items
 from dynorm.transport._answers import has_binary
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _split_every_answer() -> Iterator[None]:
-    """Answers shorter than `SPLIT_BYTES` are parsed whole; these tests split short ones."""
-    kept, answers.SPLIT_BYTES = answers.SPLIT_BYTES, 0
-    try:
-        yield
-    finally:
-        answers.SPLIT_BYTES = kept
+#: short answers split too (`SPLIT_BYTES`): the examples here are short
+pytestmark = pytest.mark.usefixtures("split_every_answer")
 
 
 TAGS = ["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"]

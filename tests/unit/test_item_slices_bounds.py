@@ -4,7 +4,6 @@ an answer whose body does not parse."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -15,15 +14,8 @@ from dynorm.exceptions import TransportError
 from dynorm.read.answers import page_reader, split_items
 from dynorm.transport.fast import _answer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _split_every_answer() -> Iterator[None]:
-    """Answers shorter than `SPLIT_BYTES` are parsed whole; these tests split short ones."""
-    kept, answers.SPLIT_BYTES = answers.SPLIT_BYTES, 0
-    try:
-        yield
-    finally:
-        answers.SPLIT_BYTES = kept
+#: short answers split too (`SPLIT_BYTES`): the examples here are short
+pytestmark = pytest.mark.usefixtures("split_every_answer")
 
 
 A = {"a": {"S": "1"}}
