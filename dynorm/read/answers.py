@@ -1,6 +1,7 @@
 """How a read's answers become models, a page at a time (pure: no I/O).
 
-* `decode_all()` -- a page's raw items decoded in order, each dropped once read;
+* `each_model()`, `decode_all()` -- a page's models in order, whatever kind its items are;
+* `cut_items()` -- a page's first items, of the same kind;
 * `DecodedItems` -- a page's ``Items`` already read into models;
 * `ItemSlices` -- a page's ``Items`` still in the answer's JSON, one slice per item,
   each parsed as it is read (`split_items`);
@@ -28,8 +29,8 @@ from dynorm.codec.json import loads
 from dynorm.exceptions import TransportError
 from dynorm.transport._answers import has_binary
 
-__all__ = ["SPLIT_BYTES", "DecodedItems", "ItemSlices", "decode_all", "page_reader",
-           "split_items"]
+__all__ = ["SPLIT_BYTES", "DecodedItems", "ItemSlices", "cut_items", "decode_all",
+           "each_model", "page_reader", "split_items"]
 
 T = TypeVar("T")
 
@@ -169,15 +170,31 @@ def split_items(raw: bytes, path: tuple[str, ...], count: bool
     return ItemSlices(slices, raw, path), rest
 
 
-def decode_all(decode: Callable[[Item], T], raws: list[Any]) -> list[T]:
-    """``raws`` decoded in order, emptied as it goes: each raw item is dropped once its model
-    is made, so the garbage collector does not walk raw trees already decoded (15-25% less
-    client CPU per item on a 10,000-item page than a comprehension, measured A/B)."""
+def each_model(decode: Callable[[Item], T], raws: list[Any]) -> Iterator[T]:
+    """A page's models in order, each made as it is taken: made already (`DecodedItems`),
+    parsed and decoded one slice at a time (`ItemSlices`), or decoded from raw items,
+    each raw item dropped once decoded so the garbage collector never walks raw trees
+    already read (13-25% less client CPU per item than decoding from an untouched list,
+    measured A/B)."""
+    if type(raws) is DecodedItems:
+        return iter(raws)
     if type(raws) is ItemSlices:
-        return [decode(item) for item in raws.items()]
+        return map(decode, raws.items())
     raws.reverse()
     pop = raws.pop
-    return [decode(pop()) for _ in range(len(raws))]
+    return (decode(pop()) for _ in range(len(raws)))
+
+
+def decode_all(decode: Callable[[Item], T], raws: list[Any]) -> list[T]:
+    """A page's models (`each_model`), as a list."""
+    return raws if type(raws) is DecodedItems else list(each_model(decode, raws))
+
+
+def cut_items(raws: list[Any], n: int) -> list[Any]:
+    """A page's first ``n`` items, of the same kind (raw, `DecodedItems`, `ItemSlices`)."""
+    if type(raws) is ItemSlices:
+        return raws.cut(n)
+    return DecodedItems(raws[:n]) if type(raws) is DecodedItems else raws[:n]
 
 
 def page_reader(decode: Callable[[Item], Any] | None, table: str

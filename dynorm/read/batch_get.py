@@ -278,7 +278,7 @@ def _decode_rows(rows: list[tuple[KeyId, Item]] | Iterator[tuple[KeyId, Item]],
                  decoded: dict[tuple[type[Model], KeyId], Any], raw: bool) -> None:
     """Each row decoded for every model that asked for its key (None where it is another
     entity's item: one key, several models), into ``decoded``; a list of rows emptied as
-    it goes (a raw tree is dropped once decoded, as in `dynorm.read.answers.decode_all`),
+    it goes (a raw tree is dropped once decoded, as in `dynorm.read.answers.each_model`),
     an iterator read as it comes (an answer parsed item by item)."""
     if type(rows) is list:
         rows.reverse()

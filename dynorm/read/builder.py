@@ -21,7 +21,7 @@ from dynorm._types import Item, Response
 from dynorm.connection import Connection, get_connection
 from dynorm.exceptions import ExpressionError
 from dynorm.expressions import Condition, Path
-from dynorm.read.answers import DecodedItems, ItemSlices, decode_all, page_reader
+from dynorm.read.answers import cut_items, decode_all, each_model, page_reader
 from dynorm.read.pagination import Page, decode_cursor, encode_cursor, read_capacity
 from dynorm.schema.classes import key_path, meta_of
 from dynorm.schema.decode import from_item, from_projection
@@ -330,9 +330,7 @@ class _Read(Generic[M]):
             async for response in responses:
                 raws = response.get("Items", [])
                 if left is not None:  # (a parallel scan's segments read without limit)
-                    cut = raws[:left]
-                    raws = (DecodedItems(cut) if type(raws) is DecodedItems
-                            else raws.cut(left) if type(raws) is ItemSlices else cut)
+                    raws = cut_items(raws, left)
                     left -= len(raws)
                 del response
                 if self._full:
@@ -348,27 +346,17 @@ class _Read(Generic[M]):
         decode = self._decode
         async with aclosing(self._raw_item_pages()) as pages:  # closes the prefetch at once
             async for raws in pages:
-                yield raws if type(raws) is DecodedItems else paused(decode_all, decode, raws)
+                yield paused(decode_all, decode, raws)
 
     async def _iterate(self) -> AsyncGenerator[M, None]:
         decode = self._decode
         async with aclosing(self._raw_item_pages()) as pages:  # closes the prefetch at once
             async for raws in pages:
-                if type(raws) is DecodedItems:  # read as the answer was parsed
-                    for item in raws:
-                        yield item
-                    continue
-                if type(raws) is ItemSlices:  # each item parsed as it is read
-                    for raw in raws.items():
-                        yield decode(raw)
-                    continue
-                # One at a time, each raw item dropped as it is decoded: a page's raw trees
-                # and models are never all alive at once for the garbage collector to walk
-                # (13% less client CPU per item than decoding the page first, measured).
-                raws.reverse()
-                pop = raws.pop
-                while raws:
-                    yield decode(pop())
+                # One at a time: a page's raw items and models are never all alive at once
+                # for the garbage collector to walk (13% less client CPU per item than
+                # decoding the page first, measured).
+                for item in each_model(decode, raws):
+                    yield item
 
     def __aiter__(self) -> AsyncIterator[M]:
         return self._iterate()
@@ -450,8 +438,7 @@ class _Read(Generic[M]):
                     left -= len(raws)
                 if self._full:
                     raws = await self._whole_items(raws)
-                items = (raws if type(raws) is DecodedItems
-                         else paused(decode_all, self._decode, raws))
+                items = paused(decode_all, self._decode, raws)
                 yield Page(items, self._cursor(after),
                            read_capacity(self._operation_name, response))
                 if last:
