@@ -30,7 +30,7 @@ from dynorm.connection import ROUND_ERRORS, get_connection
 from dynorm.exceptions import DynormError
 from dynorm.read.answers import split_items
 from dynorm.schema.classes import meta_of
-from dynorm.schema.decode import from_item, is_own
+from dynorm.schema.decode import is_own, reader
 from dynorm.schema.keys import KeyId, key_id, key_ider, key_maker
 from dynorm.schema.meta import TableMeta
 from dynorm.security import ready_to_read
@@ -43,6 +43,7 @@ __all__ = ["BATCH_GET_RETRY", "MAX_BATCH_GET", "BatchGetFailed", "batch_get", "g
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 M = TypeVar("M", bound="Model")
 M1 = TypeVar("M1", bound="Model")
 M2 = TypeVar("M2", bound="Model")
@@ -91,7 +92,8 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     before the decoding starts, and the decoding yields to the event loop every
     ``_SLICE`` items, so answers that come in meanwhile hand over their slots too). Keys
     of one model: each chunk's call goes out as soon as its 100 keys are built, while the
-    later keys are built (the server starts ~4 µs per key sooner on 1,000 keys); keys of
+    later keys are built (the server starts ~4 µs per key sooner on 1,000 keys), and each
+    key's item is its model's alone (no record of the models asking for it); keys of
     several models are all built first, so no answer is read before every model asking
     for its key is known.
     Models whose values need data keys or value stores
@@ -103,24 +105,37 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     policy = retry if retry is not None else BATCH_GET_RETRY
     ids: list[KeyId] = []
     unique: dict[KeyId, tuple[type[Model], str, Item]] = {}
-    wants: dict[KeyId, dict[type[Model], None]] = {}  # the models asking for each key
     # per model: its declaration, physical table and key identity (see key_ider)
     seen: dict[type[Model], tuple[TableMeta, str, Callable[[Item], KeyId],
                                   Callable[[Any], Item]]] = {}
     iders: dict[str, Callable[[Item], KeyId]] = {}
     models = {model for model, _ in pairs}
+    # Keys of one model: every item read is that model's (decoded by key id alone), and a
+    # full chunk's call can go out while the later keys are still being built.
+    one = next(iter(models)) if len(models) == 1 else None
+    # several models: the models asking for each key, and their items by (model, key id)
+    wants: dict[KeyId, dict[type[Model], None]] = {}
+    reads = {model: _row_reader(model, raw) for model in models}
     at_end = any(meta_of(m).loading for m in models)  # data keys of encrypted values (KMS)
     found: dict[KeyId, Item] = {}
-    decoded: dict[tuple[type[Model], KeyId], Any] = {}  # absent: no item
+    decoded: dict[Any, Any] = {}  # absent: no item
     missing: list[tuple[type[Model], Item]] = []
     chunks: list[list[KeyId]] = []
     sem = asyncio.Semaphore(concurrency)
     several = len(pairs) > MAX_BATCH_GET  # final once every key is built
-    # Keys of one model: the models asking for a key are known when it is first seen, so
-    # a full chunk's call can go out while the later keys are still being built.
-    early = len(models) == 1
-    only = {next(iter(models)): None} if early else None
     tasks: list[asyncio.Future[None]] = []
+
+    def decode(rows: Iterable[tuple[KeyId, Item]]) -> None:
+        """Each row read for every model that asked for its key (None where it is another
+        entity's item: one key, several models), into ``decoded``."""
+        if one is not None:
+            read = reads[one]
+            for kid, row in rows:
+                decoded[kid] = read(row)
+            return
+        for kid, row in rows:
+            for model in wants[kid]:
+                decoded[model, kid] = reads[model](row)
 
     def read_answer(payload: Request, body: bytes, parse: Callable[[bytes], Response]
                     ) -> Response:
@@ -140,8 +155,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
                 slices, response = split
                 try:
                     ider = iders[table]
-                    _decode_rows(((ider(row), row) for row in slices.items()), wants,
-                                 decoded, raw=False)
+                    decode((ider(row), row) for row in slices.items())
                 except Exception:
                     return parse(body)
                 response["Responses"] = {}
@@ -149,9 +163,8 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
         response = parse(body)
         try:
             answered = response.get("Responses") or {}
-            rows = [(ider(row), row) for table, found in answered.items()
-                    for ider in (iders[table],) for row in found]
-            _decode_rows(rows, wants, decoded, raw=False)
+            decode(_draining([(ider(row), row) for table, rows in answered.items()
+                              for ider in (iders[table],) for row in rows]))
         except Exception:
             return response
         response["Responses"] = {}
@@ -209,7 +222,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
             found.update(rows)
             return
         if not several:
-            paused(_decode_rows, rows, wants, decoded, raw)
+            paused(decode, _draining(rows))
             return
         # In slices, yielding between them: other calls' answers that came in meanwhile
         # hand their slots to the next chunks before more decoding holds the loop.
@@ -217,37 +230,50 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
             await asyncio.sleep(0)
             cut = rows[-_SLICE:]
             del rows[-_SLICE:]
-            paused(_decode_rows, cut, wants, decoded, raw)
+            paused(decode, cut)
+
+    def describe(model: type[Model]) -> tuple[TableMeta, str, Callable[[Item], KeyId],
+                                               Callable[[Any], Item]]:
+        meta = meta_of(model)
+        table = conn.table_name(meta.table_name)
+        known = seen[model] = (meta, table, key_ider(table, [k.attr for k in meta.key_attrs]),
+                               key_maker(meta, model.__name__))
+        iders[table] = known[2]
+        return known
 
     try:
         chunk: list[KeyId] = []
-        for model, key in pairs:
-            known = seen.get(model)
-            if known is None:
-                meta = meta_of(model)
-                table = conn.table_name(meta.table_name)
-                known = seen[model] = (meta, table,
-                                       key_ider(table, [k.attr for k in meta.key_attrs]),
-                                       key_maker(meta, model.__name__))
-                iders[table] = known[2]
-            meta, table, ider, make_key = known
-            wkey = key if wire else make_key(key)
-            kid = ider(wkey)
-            ids.append(kid)
-            asking = wants.get(kid)
-            if asking is None:
-                unique[kid] = (model, table, wkey)
-                # one model: every key asked for by it alone (one dict for all of them)
-                asking = wants[kid] = only if only is not None else {}
-                chunk.append(kid)
-                if len(chunk) == MAX_BATCH_GET:
-                    chunks.append(chunk)
-                    chunk = []
-                    if early and len(tasks) < concurrency:
-                        # sent now: the server works on it while the next keys are built
-                        tasks.append(asyncio.ensure_future(fetch(chunks[-1])))
-                        await asyncio.sleep(0)
-            asking[model] = None
+        if one is not None:
+            _, table, ider, make_key = describe(one)
+            for _, key in pairs:
+                wkey = key if wire else make_key(key)
+                kid = ider(wkey)
+                ids.append(kid)
+                if kid not in unique:
+                    unique[kid] = (one, table, wkey)
+                    chunk.append(kid)
+                    if len(chunk) == MAX_BATCH_GET:
+                        chunks.append(chunk)
+                        chunk = []
+                        if len(tasks) < concurrency:
+                            # sent now: the server works on it while the next keys are built
+                            tasks.append(asyncio.ensure_future(fetch(chunks[-1])))
+                            await asyncio.sleep(0)
+        else:
+            for model, key in pairs:
+                meta, table, ider, make_key = seen.get(model) or describe(model)
+                wkey = key if wire else make_key(key)
+                kid = ider(wkey)
+                ids.append(kid)
+                asking = wants.get(kid)
+                if asking is None:
+                    unique[kid] = (model, table, wkey)
+                    asking = wants[kid] = {}
+                    chunk.append(kid)
+                    if len(chunk) == MAX_BATCH_GET:
+                        chunks.append(chunk)
+                        chunk = []
+                asking[model] = None
         if chunk:
             chunks.append(chunk)
         several = len(chunks) > 1
@@ -267,29 +293,29 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
         for model in models:
             meta = meta_of(model)
             if meta.loading:  # data keys of encrypted values (KMS), also for raw reads
-                await ready_to_read(meta.loading, [row for kid, row in found.items()
-                                                  if model in wants[kid]])
-        paused(_decode_rows, list(found.items()), wants, decoded, raw)
+                await ready_to_read(meta.loading, [
+                    row for kid, row in found.items() if one is not None or model in wants[kid]])
+        paused(decode, _draining(list(found.items())))
+    if one is not None:
+        return [decoded.get(kid) for kid in ids]
     return [decoded.get((model, kid)) for (model, _), kid in zip(pairs, ids, strict=True)]
 
 
-def _decode_rows(rows: list[tuple[KeyId, Item]] | Iterator[tuple[KeyId, Item]],
-                 wants: dict[KeyId, dict[type[Model], None]],
-                 decoded: dict[tuple[type[Model], KeyId], Any], raw: bool) -> None:
-    """Each row decoded for every model that asked for its key (None where it is another
-    entity's item: one key, several models), into ``decoded``; a list of rows emptied as
-    it goes (a raw tree is dropped once decoded, as in `dynorm.read.answers.each_model`),
-    an iterator read as it comes (an answer parsed item by item)."""
-    if type(rows) is list:
-        rows.reverse()
-        pop = rows.pop
-        rows = (pop() for _ in range(len(rows)))
-    for kid, row in rows:
-        for model in wants[kid]:
-            if not is_own(meta_of(model), row):
-                decoded[model, kid] = None
-            else:
-                decoded[model, kid] = row if raw else from_item(model, row)
+def _row_reader(model: type[Model], raw: bool) -> Callable[[Item], Any]:
+    """``row -> what a batch read answers for it``: the model's instance (`reader`), or
+    with ``raw`` the row itself; None where it is another entity's item."""
+    if not raw:
+        return reader(model)
+    meta = meta_of(model)
+    return lambda row: row if is_own(meta, row) else None
+
+
+def _draining(rows: list[T]) -> Iterator[T]:
+    """The rows of a list in order, the list emptied as they go: a raw tree is dropped
+    once decoded, as in `dynorm.read.answers.each_model`."""
+    rows.reverse()
+    pop = rows.pop
+    return (pop() for _ in range(len(rows)))
 
 
 async def get_many(

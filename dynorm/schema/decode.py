@@ -14,7 +14,7 @@ Every read that builds a model goes through here, so each applies the same check
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pydantic
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from dynorm.model import Model
 
 __all__ = ["another_entity", "decode_stored", "from_item", "from_projection", "is_own",
-           "item_not_found", "read", "validation_failed"]
+           "item_not_found", "read", "reader", "validation_failed"]
 
 
 def is_own(meta: TableMeta, item: Mapping[str, Any]) -> bool:
@@ -59,6 +59,12 @@ def from_item(cls: type[Model], item: Mapping[str, Any]) -> Any:
                 return fast(item)
             except Exception:  # declined (dynorm.codec.wire): the general way decides
                 declined(cls)
+    return _validated(cls, meta, item, opened)
+
+
+def _validated(cls: type[Model], meta: TableMeta, item: Mapping[str, Any], opened: bool
+               ) -> Any:
+    """The general way: the item decoded into plain values, then validated."""
     try:
         return cls.model_validate(meta.decode_item(item, opened=opened))
     except pydantic.ValidationError as exc:
@@ -71,6 +77,30 @@ def read(cls: type[Model], item: Mapping[str, Any]) -> Any:
     if not is_own(meta_of(cls), item):
         return None
     return from_item(cls, item)
+
+
+def reader(cls: type[Model]) -> Callable[[Mapping[str, Any]], Any]:
+    """`read(cls, item)` for many items of one class (a batch get's): the same instances,
+    checks and errors, with the class's declaration looked up once rather than per item
+    (items of upgraded or sealed models take `read()` itself)."""
+    meta = meta_of(cls)
+    if meta.schema_version is not None or meta.sealed:
+        return lambda item: read(cls, item)
+    marker = None if meta.entity is None else {"S": meta.entity}
+    marker_attr, recovered = meta.entity_attr, meta.recovered
+
+    def plain(item: Mapping[str, Any]) -> Any:
+        if marker is not None and item.get(marker_attr) != marker:
+            return None  # another entity's item (`is_own`)
+        fast = wire_reader(cls, recovered)
+        if fast is not None:
+            try:
+                return fast(item)
+            except Exception:  # declined (dynorm.codec.wire): the general way decides
+                declined(cls)
+        return _validated(cls, meta, item, False)
+
+    return plain
 
 
 def from_projection(cls: type[Model], item: Mapping[str, Any],
