@@ -18,7 +18,7 @@ from typing import Any
 
 from dynorm._types import Item
 from dynorm.exceptions import InvalidKey
-from dynorm.schema.meta import TableMeta
+from dynorm.schema.meta import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, TableMeta
 
 __all__ = ["KeyId", "key_arg", "key_fields", "key_id", "key_ider", "key_maker", "wire_key"]
 
@@ -59,15 +59,16 @@ def key_ider(table: str, attrs: Iterable[str]) -> Callable[[Item], KeyId]:
 
         def one(item: Item) -> KeyId:
             ((ta, ra),) = item[a].items()
-            return (table, a, ta, norm(ta, ra))
+            return (table, a, ta, ra if ta == "S" else norm(ta, ra))
 
         return one
     a, b = order
 
-    def two(item: Item) -> KeyId:
+    def two(item: Item) -> KeyId:  # (a string is its own identity: no call for it)
         ((ta, ra),) = item[a].items()
         ((tb, rb),) = item[b].items()
-        return (table, a, ta, norm(ta, ra), b, tb, norm(tb, rb))
+        return (table, a, ta, ra if ta == "S" else norm(ta, ra),
+                b, tb, rb if tb == "S" else norm(tb, rb))
 
     return two
 
@@ -104,28 +105,58 @@ def wire_key(meta: TableMeta, model: str, key: Any) -> Item:
 
 def key_maker(meta: TableMeta, model: str) -> Callable[[Any], Item]:
     """`wire_key()` for many keys of one model (a batch get's): the same wire keys, the
-    same checks and errors, with the model's key attributes looked up once (0.9 against
-    1.6 µs per key, measured). Keys of other shapes, and computed keys, go through
-    `wire_key()` itself."""
+    same checks and errors, with the model's key attributes looked up once. A key value
+    its codec writes as a non-empty string short enough for any key (the common case) is
+    taken as written; any other (None, of another type, empty, binary, long enough to
+    need counting its bytes) goes the whole way (`KeyAttr.encode`, `check_key_sizes`),
+    which refuses it or takes it with the same errors and checks. Keys of other shapes,
+    and computed keys, go through `wire_key()` itself."""
     if meta.templated:
         return lambda key: wire_key(meta, model, key)
-    pa, pe, check = meta.partition.attr, meta.partition.encode, meta.check_key_sizes
+    part = meta.partition
+    pa, pe, pc, pt = part.attr, part.encode, part.codec.encode, part.type
+    check = meta.check_key_sizes
+    # no string of at most this many characters is over the table's limit (4 UTF-8 bytes
+    # at most per character); index limits are never tighter for these attributes
+    plong = MAX_PARTITION_KEY_BYTES // 4
     if meta.sort is None:
 
         def one(key: Any) -> Item:
             if isinstance(key, (tuple, Mapping)):
                 return wire_key(meta, model, key)
+            if key is not None:
+                try:
+                    pv = pc(key)
+                except Exception:  # (refused the whole way below, with its error)
+                    pv = None
+                if pv is not None:
+                    raw = pv.get(pt)
+                    if type(raw) is str and 0 < len(raw) <= plong:
+                        return {pa: pv}
             made = {pa: pe(key, model)}
             check(made)
             return made
 
         return one
-    sa, se = meta.sort.attr, meta.sort.encode
+    sort = meta.sort
+    sa, se, sc, st = sort.attr, sort.encode, sort.codec.encode, sort.type
+    slong = MAX_SORT_KEY_BYTES // 4
 
     def two(key: Any) -> Item:
         if type(key) is not tuple or len(key) != 2 or key[1] is None:
             return wire_key(meta, model, key)
-        made = {pa: pe(key[0], model), sa: se(key[1], model)}
+        p, s = key
+        if p is not None:
+            try:
+                pv, sv = pc(p), sc(s)
+            except Exception:  # (refused the whole way below, with its error)
+                pv = sv = None
+            if pv is not None and sv is not None:
+                praw, sraw = pv.get(pt), sv.get(st)
+                if (type(praw) is str and type(sraw) is str and 0 < len(praw) <= plong
+                        and 0 < len(sraw) <= slong):
+                    return {pa: pv, sa: sv}
+        made = {pa: pe(p, model), sa: se(s, model)}
         check(made)
         return made
 
