@@ -32,7 +32,6 @@ from dynorm.read.answers import split_items
 from dynorm.schema.classes import meta_of
 from dynorm.schema.decode import is_own, reader
 from dynorm.schema.keys import KeyId, key_id, key_ider, key_maker
-from dynorm.schema.meta import TableMeta
 from dynorm.security import ready_to_read
 from dynorm.transport.base import RetryPolicy, answers_read_by
 
@@ -104,10 +103,9 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     conn = get_connection()
     policy = retry if retry is not None else BATCH_GET_RETRY
     ids: list[KeyId] = []
-    unique: dict[KeyId, tuple[type[Model], str, Item]] = {}
-    # per model: its declaration, physical table and key identity (see key_ider)
-    seen: dict[type[Model], tuple[TableMeta, str, Callable[[Item], KeyId],
-                                  Callable[[Any], Item]]] = {}
+    unique: dict[KeyId, Item] = {}  # each distinct key's wire key (its table: kid[0])
+    # per model: its key identity (see key_ider) and key maker
+    seen: dict[type[Model], tuple[Callable[[Item], KeyId], Callable[[Any], Item]]] = {}
     iders: dict[str, Callable[[Item], KeyId]] = {}
     models = {model for model, _ in pairs}
     # Keys of one model: every item read is that model's (decoded by key id alone), and a
@@ -176,14 +174,15 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
         remaining = chunk
         attempt = 0
         while True:
-            items: dict[str, dict[str, Any]] = {}
+            keys: dict[str, list[Item]] = {}
             for kid in remaining:
-                _, table, wkey = unique[kid]
-                entry = items.setdefault(table, {"Keys": []})
-                entry["Keys"].append(wkey)
-                if consistent:
-                    entry["ConsistentRead"] = True
-            request = {"RequestItems": items}
+                listed = keys.get(kid[0])
+                if listed is None:
+                    listed = keys[kid[0]] = []
+                listed.append(unique[kid])
+            request = {"RequestItems": {
+                table: {"Keys": listed, "ConsistentRead": True} if consistent
+                else {"Keys": listed} for table, listed in keys.items()}}
             try:
                 if at_end or raw:
                     response = await conn.call("BatchGetItem", request)
@@ -205,7 +204,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
                 return rows
             attempt += 1
             if attempt >= policy.max_attempts:
-                missing.extend((unique[k][0], unique[k][2]) for k in left)
+                missing.extend((one or next(iter(wants[k])), unique[k]) for k in left)
                 return rows
             delay = policy.delay(attempt)
             log.debug("BatchGetItem: %d unprocessed, retry %d in %.3fs", len(left),
@@ -232,25 +231,23 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
             del rows[-_SLICE:]
             paused(decode, cut)
 
-    def describe(model: type[Model]) -> tuple[TableMeta, str, Callable[[Item], KeyId],
-                                               Callable[[Any], Item]]:
+    def describe(model: type[Model]) -> tuple[Callable[[Item], KeyId], Callable[[Any], Item]]:
         meta = meta_of(model)
         table = conn.table_name(meta.table_name)
-        known = seen[model] = (meta, table, key_ider(table, [k.attr for k in meta.key_attrs]),
-                               key_maker(meta, model.__name__))
-        iders[table] = known[2]
+        ider = iders[table] = key_ider(table, [k.attr for k in meta.key_attrs])
+        known = seen[model] = (ider, key_maker(meta, model.__name__))
         return known
 
     try:
         chunk: list[KeyId] = []
         if one is not None:
-            _, table, ider, make_key = describe(one)
+            ider, make_key = describe(one)
             for _, key in pairs:
                 wkey = key if wire else make_key(key)
                 kid = ider(wkey)
                 ids.append(kid)
                 if kid not in unique:
-                    unique[kid] = (one, table, wkey)
+                    unique[kid] = wkey
                     chunk.append(kid)
                     if len(chunk) == MAX_BATCH_GET:
                         chunks.append(chunk)
@@ -261,13 +258,13 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
                             await asyncio.sleep(0)
         else:
             for model, key in pairs:
-                meta, table, ider, make_key = seen.get(model) or describe(model)
+                ider, make_key = seen.get(model) or describe(model)
                 wkey = key if wire else make_key(key)
                 kid = ider(wkey)
                 ids.append(kid)
                 asking = wants.get(kid)
                 if asking is None:
-                    unique[kid] = (model, table, wkey)
+                    unique[kid] = wkey
                     asking = wants[kid] = {}
                     chunk.append(kid)
                     if len(chunk) == MAX_BATCH_GET:
