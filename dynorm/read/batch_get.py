@@ -129,10 +129,15 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
         if one is not None:
             read = reads[one]
             for kid, row in rows:
+                if kid not in unique:
+                    raise _unasked(kid)
                 decoded[kid] = read(row)
             return
         for kid, row in rows:
-            for model in wants[kid]:
+            asking = wants.get(kid)
+            if asking is None:
+                raise _unasked(kid)
+            for model in asking:
                 decoded[model, kid] = reads[model](row)
 
     def read_answer(payload: Request, body: bytes, parse: Callable[[bytes], Response]
@@ -296,6 +301,16 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     if one is not None:
         return [decoded.get(kid) for kid in ids]
     return [decoded.get((model, kid)) for (model, _), kid in zip(pairs, ids, strict=True)]
+
+
+def _unasked(kid: KeyId) -> DynormError:
+    """The error for an answered item whose key is none of those asked for: never
+    dropped (its key would be answered None, as if it had no item)."""
+    return DynormError(
+        f"batch get: the server answered an item of table {kid[0]!r} whose key "
+        f"{kid[1:]!r} matches no key asked for; nothing was dropped: report this with "
+        "the keys given"
+    )
 
 
 def _row_reader(model: type[Model], raw: bool) -> Callable[[Item], Any]:

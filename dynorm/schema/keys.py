@@ -13,7 +13,7 @@ of an item that batches and transactions de-duplicate by.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from typing import Any
 
 from dynorm._types import Item
@@ -28,12 +28,19 @@ attributes in name order, numbers normalised. One flat tuple of atoms: the garba
 collector stops tracking it at its first pass (thousands wait in a batch)."""
 
 
+#: Numbers are normalised exactly: in the caller's decimal context (28 digits by default,
+#: fewer if the application says so) ``normalize()`` rounds, which made two keys that
+#: differ past the 28th digit one key, and a key written with trailing zeros
+#: (``"…901.0"``) another key than the item the server answers for it (``"…901"``).
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
 def _norm(tag: str, raw: Any) -> Any:
     if tag == "N":
         if raw.isdigit():  # the common case, a non-negative integer: no Decimal needed
             return int(raw)  # equal (and hash-equal) to the Decimal of the same number
         try:
-            return Decimal(raw).normalize()
+            return Decimal(raw).normalize(_EXACT)
         except InvalidOperation:  # pragma: no cover - keys were encoded by dynorm
             return raw
     return raw

@@ -1,10 +1,8 @@
-"""Hostile tests of get_many / batch_get / read_items (commit 0d2468c: items of one
-model decoded by key id alone).
+"""Hostile tests of get_many / batch_get / read_items (session 8: items of one model
+decoded by key identity alone), and of key identities themselves.
 
-The oracle is the code before that commit: for the same server state and keys, a batch
-read answers or raises as it did. In particular it never answers None for an item the
-server returned (where the key id of the item differs from the one asked for, the old
-code raised rather than drop it).
+Oracles: single reads of the same keys, and the item as saved. A batch read never
+answers None for an item the server returned, and batches never take two items for one.
 """
 
 from __future__ import annotations
@@ -58,78 +56,84 @@ class Dog(Model, table="h8_pets", entity="dog"):
 
 
 # 31 significant digits written with a trailing ".0": DynamoDB stores (and answers) the
-# number as "1234567890123456789012345678901", whose key id (an int) differs from the
-# key id of the text asked for (a Decimal rounded to the context's 28 digits).
+# number as "1234567890123456789012345678901". Key identities used to normalise numbers
+# in the caller's decimal context (28 digits by default), so the key asked for and the
+# item answered had two identities: get_many answered None for an item that exists.
+# They are exact now (dynorm.schema.keys._norm).
 LONG = Decimal("1234567890123456789012345678901")
 LONG_ASKED = Decimal("1234567890123456789012345678901.0")
-
-
-async def _answer(coro: Any) -> Any:
-    try:
-        return await coro
-    except Exception as exc:  # the old code: KeyError (never a silent None)
-        return exc
+# Differs from 1 past the 28th digit: another key (DynamoDB keeps 38 digits).
+NEAR_ONE = Decimal("1.000000000000000000000000000001")
 
 
 @pytest.mark.dynorm_tables([Num, Plain])
-async def test_get_many_long_number_key_is_not_answered_none(dynorm_connection: Any) -> None:
-    """get_many must not drop an item the server returned. Before 0d2468c the item's
-    key id, unknown to the batch, raised (KeyError); since, get_many answers None for a
-    key whose item exists and that Num.get() reads."""
+async def test_get_many_long_number_key_answers_the_item(dynorm_connection: Any) -> None:
     stored = Num(n=LONG, body="kept")
     await stored.save()
     assert await Num.get(LONG_ASKED) == stored  # the item is there, under this key
-    got = await _answer(Num.get_many([LONG_ASKED]))
-    assert got != [None], "get_many answered None for an item the server returned"
-    # the same key with a second model's key in the batch (several models: the old way)
-    both = await _answer(dynorm.batch_get((Num, LONG_ASKED), (Plain, "p")))
-    assert isinstance(got, Exception) == isinstance(both, Exception)
+    assert await Num.get_many([LONG_ASKED]) == [stored]
+    assert await Num.get_many([LONG_ASKED, LONG]) == [stored, stored]  # one key, twice
+    # several models in the batch: the same answer
+    assert await dynorm.batch_get((Num, LONG_ASKED), (Plain, "p")) == (stored, None)
 
 
 @pytest.mark.dynorm_tables([NumSort])
-async def test_get_many_long_number_sort_key_is_not_answered_none(
+async def test_get_many_long_number_sort_key_answers_the_item(
         dynorm_connection: Any) -> None:
     stored = NumSort(owner="o", amount=LONG, body="kept")
     await stored.save()
     assert await NumSort.get(("o", LONG_ASKED)) == stored
-    got = await _answer(dynorm.get_many(NumSort, [("o", LONG_ASKED), ("o", Decimal(1))]))
-    assert not (isinstance(got, list) and got[0] is None), (
-        "get_many answered None for an item the server returned")
+    assert await dynorm.get_many(NumSort, [("o", LONG_ASKED), ("o", Decimal(1))]) == [
+        stored, None]
 
 
 @pytest.mark.dynorm_tables([Num])
-async def test_read_items_long_number_key_is_not_answered_none(
-        dynorm_connection: Any) -> None:
+async def test_read_items_long_number_key_answers_the_item(dynorm_connection: Any) -> None:
     await Num(n=LONG, body="kept").save()
-    got = await _answer(read_items(Num, [{"n": {"N": str(LONG_ASKED)}}]))
-    assert got != [None], "read_items answered None for an item the server returned"
+    got = await read_items(Num, [{"n": {"N": str(LONG_ASKED)}}])
+    assert got == [{"n": {"N": str(LONG)}, "body": {"S": "kept"}}]
 
 
 @pytest.mark.dynorm_tables([Num])
-async def test_get_many_in_a_decimal_context_is_not_answered_none(
+async def test_get_many_in_a_decimal_context_answers_the_item(
         dynorm_connection: Any) -> None:
-    """The same with an application's decimal context of 10 digits (key ids are taken
-    in the caller's context) and an 11-digit key written with cents: Num.get() reads the
-    item, get_many answers None (before 0d2468c: KeyError)."""
+    """An application's decimal context of 10 digits (key identities used to be taken in
+    the caller's context) and an 11-digit key written with cents."""
     stored = Num(n=Decimal("12345678901"), body="kept")
     await stored.save()
     with decimal.localcontext(prec=10):
         asked = Decimal("12345678901.00")
         assert await Num.get(asked) == stored
-        got = await _answer(Num.get_many([asked, Decimal(5)]))
-    assert not (isinstance(got, list) and got[0] is None), (
-        "get_many answered None for an item the server returned")
+        assert await Num.get_many([asked, Decimal(5)]) == [stored, None]
 
 
-@pytest.mark.xfail(strict=True, reason="pre-existing (also on 6467f26): key ids round "
-                   "numbers to the decimal context's 28 digits, so two keys that differ "
-                   "past the 28th digit are one key: the second is answered the first's item")
 @pytest.mark.dynorm_tables([Num])
-async def test_keys_differing_past_28_digits_are_not_merged(dynorm_connection: Any) -> None:
+async def test_keys_differing_past_28_digits_are_two_keys(dynorm_connection: Any) -> None:
     await Num(n=Decimal(1), body="one").save()
-    other = Decimal("1.000000000000000000000000000001")  # 31 digits: DynamoDB keeps 38
-    assert await Num.find_one(other) is None
-    assert await Num.get_many([Decimal(1), other]) == [await Num.get(Decimal(1)), None]
+    assert await Num.find_one(NEAR_ONE) is None
+    assert await Num.get_many([Decimal(1), NEAR_ONE]) == [await Num.get(Decimal(1)), None]
+
+
+@pytest.mark.dynorm_tables([Num])
+async def test_a_batch_write_keeps_items_whose_keys_differ_past_28_digits(
+        dynorm_connection: Any) -> None:
+    """A batch write keeps the last write to an item: two items whose keys differ past
+    the 28th digit were one item to it, and the first was dropped unsent."""
+    async with dynorm.batch() as b:
+        b.save(Num(n=Decimal(1), body="one"))
+        b.save(Num(n=NEAR_ONE, body="near"))
+    assert (await Num.get(Decimal(1))).body == "one"
+    assert (await Num.get(NEAR_ONE)).body == "near"
+
+
+@pytest.mark.dynorm_tables([Num])
+async def test_a_transaction_takes_items_whose_keys_differ_past_28_digits(
+        dynorm_connection: Any) -> None:
+    async with dynorm.transaction() as tx:
+        tx.save(Num(n=Decimal(1), body="one"))
+        tx.save(Num(n=NEAR_ONE, body="near"))
+    assert [m.body for m in await Num.get_many([Decimal(1), NEAR_ONE]) if m] == [
+        "one", "near"]
 
 
 # --------------------------------------------------------------------------- oracles

@@ -275,3 +275,23 @@ async def test_results_in_the_order_given_whatever_the_answers(
              for k in r["RequestItems"]["bgp_rows"]["Keys"]]
     distinct = list(dict.fromkeys(keys))
     assert sorted(asked) == sorted(distinct + [n for n in distinct if n in unprocessed])
+
+
+@pytest.mark.parametrize("several", [False, True])
+async def test_an_answered_item_of_no_key_asked_for_is_an_error_not_dropped(
+        several: bool) -> None:
+    """An item the server answers under a key none asked for (it should never) is an
+    error naming it: answering None for the key asked would lose an item that exists."""
+
+    async def handle(op: str, req: dict[str, Any]) -> dict[str, Any]:
+        keys = req["RequestItems"]["bgp_rows"]["Keys"]
+        return {"Responses": {"bgp_rows": [
+            {**k, "n": {"N": str(int(k["n"]["N"]) + 1000)}, "v": {"N": "1"}} for k in keys]}}
+
+    pairs: list[tuple[type[Model], Any]] = [(Row, ("p", 1)), (Row, ("p", 2))]
+    if several:
+        pairs.append((Twin, ("p", 1)))
+    async with dynorm.connect(transport=MockTransport(handle)):
+        with pytest.raises(dynorm.DynormError, match=r"'bgp_rows' whose key .*1001.* "
+                                                     r"matches no key asked for"):
+            await dynorm.batch_get(*pairs)
