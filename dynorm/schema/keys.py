@@ -124,7 +124,7 @@ def key_maker(meta: TableMeta, model: str) -> Callable[[Any], Item]:
     pa, pe, pc, pt = part.attr, part.encode, part.codec.encode, part.type
     check = meta.check_key_sizes
     # no string of at most this many characters is over the table's limit (4 UTF-8 bytes
-    # at most per character); index limits are never tighter for these attributes
+    # at most per character), the one `check_key_sizes` applies to these attributes
     plong = MAX_PARTITION_KEY_BYTES // 4
     if meta.sort is None:
 
