@@ -245,37 +245,25 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
 
     try:
         chunk: list[KeyId] = []
-        if one is not None:
-            ider, make_key = describe(one)
-            for _, key in pairs:
-                wkey = key if wire else make_key(key)
-                kid = ider(wkey)
-                ids.append(kid)
-                if kid not in unique:
-                    unique[kid] = wkey
-                    chunk.append(kid)
-                    if len(chunk) == MAX_BATCH_GET:
-                        chunks.append(chunk)
-                        chunk = []
-                        if len(tasks) < concurrency:
-                            # sent now: the server works on it while the next keys are built
-                            tasks.append(asyncio.ensure_future(fetch(chunks[-1])))
-                            await asyncio.sleep(0)
-        else:
-            for model, key in pairs:
-                ider, make_key = seen.get(model) or describe(model)
-                wkey = key if wire else make_key(key)
-                kid = ider(wkey)
-                ids.append(kid)
-                asking = wants.get(kid)
-                if asking is None:
-                    unique[kid] = wkey
-                    asking = wants[kid] = {}
-                    chunk.append(kid)
-                    if len(chunk) == MAX_BATCH_GET:
-                        chunks.append(chunk)
-                        chunk = []
-                asking[model] = None
+        for model, key in pairs:
+            ider, make_key = seen.get(model) or describe(model)
+            wkey = key if wire else make_key(key)
+            kid = ider(wkey)
+            ids.append(kid)
+            if kid not in unique:
+                unique[kid] = wkey
+                if one is None:
+                    wants[kid] = {}
+                chunk.append(kid)
+                if len(chunk) == MAX_BATCH_GET:
+                    chunks.append(chunk)
+                    chunk = []
+                    if one is not None and len(tasks) < concurrency:
+                        # sent now: the server works on it while the next keys are built
+                        tasks.append(asyncio.ensure_future(fetch(chunks[-1])))
+                        await asyncio.sleep(0)
+            if one is None:
+                wants[kid][model] = None
         if chunk:
             chunks.append(chunk)
         several = len(chunks) > 1

@@ -52,6 +52,14 @@ def from_item(cls: type[Model], item: Mapping[str, Any]) -> Any:
             # upgrades see (and may rename) plain values, not ciphertext bound to its name
             item, opened = meta.open_sealed(item), True
         item = upgraded(cls, meta, item)
+    return _whole(cls, meta, item, opened)
+
+
+def _whole(cls: type[Model], meta: TableMeta, item: Mapping[str, Any], opened: bool
+           ) -> Any:
+    """An item at the model's version as an instance: the model's wire reader where it has
+    one (not for sealed values), else -- or where it declines -- the general way, the
+    item decoded into plain values, then validated."""
     if not meta.sealed:
         fast = wire_reader(cls, meta.recovered)
         if fast is not None:
@@ -59,12 +67,6 @@ def from_item(cls: type[Model], item: Mapping[str, Any]) -> Any:
                 return fast(item)
             except Exception:  # declined (dynorm.codec.wire): the general way decides
                 declined(cls)
-    return _validated(cls, meta, item, opened)
-
-
-def _validated(cls: type[Model], meta: TableMeta, item: Mapping[str, Any], opened: bool
-               ) -> Any:
-    """The general way: the item decoded into plain values, then validated."""
     try:
         return cls.model_validate(meta.decode_item(item, opened=opened))
     except pydantic.ValidationError as exc:
@@ -87,18 +89,12 @@ def reader(cls: type[Model]) -> Callable[[Mapping[str, Any]], Any]:
     if meta.schema_version is not None or meta.sealed:
         return lambda item: read(cls, item)
     marker = None if meta.entity is None else {"S": meta.entity}
-    marker_attr, recovered = meta.entity_attr, meta.recovered
+    marker_attr = meta.entity_attr
 
     def plain(item: Mapping[str, Any]) -> Any:
         if marker is not None and item.get(marker_attr) != marker:
             return None  # another entity's item (`is_own`)
-        fast = wire_reader(cls, recovered)
-        if fast is not None:
-            try:
-                return fast(item)
-            except Exception:  # declined (dynorm.codec.wire): the general way decides
-                declined(cls)
-        return _validated(cls, meta, item, False)
+        return _whole(cls, meta, item, False)
 
     return plain
 
