@@ -58,12 +58,21 @@ def test_settled_moves_what_it_made_to_the_oldest_generation() -> None:
     assert gc.get_freeze_count() == 0
 
 
-def test_settled_leaves_an_applications_frozen_objects_frozen() -> None:
+def test_settled_leaves_an_applications_frozen_objects_frozen(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not unfrozen (nor frozen again) by dynorm. Counted by the calls, not by
+    ``gc.get_freeze_count()``: a frozen object another thread frees meanwhile lowers that
+    count by one (seen once in CI: 487,414 against 487,415)."""
+    import dynorm._gc as dgc
+
+    calls: list[str] = []
+    monkeypatch.setattr(dgc, "_unfreeze", lambda: calls.append("unfreeze"))
+    monkeypatch.setattr(dgc, "_freeze", lambda: calls.append("freeze"))
     gc.freeze()
     try:
-        frozen = gc.get_freeze_count()
         tree = settled(lambda: [[i] for i in range(10)])
-        assert gc.get_freeze_count() == frozen  # not unfrozen by dynorm
+        assert calls == []  # not unfrozen by dynorm
+        assert gc.get_freeze_count() > 0  # the application's objects are frozen still
         assert id(tree) in {id(o) for o in gc.get_objects(generation=0)}
     finally:
         gc.unfreeze()
