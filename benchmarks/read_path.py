@@ -10,14 +10,17 @@ counts what it gets; what it hands back differs (``Contender.returns``).
 
 from __future__ import annotations
 
+import gc
 import statistics
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import dynorm
 from benchmarks.contenders import Contender
-from benchmarks.data import CREDS, REGION, Bench, make
+from benchmarks.data import CREDS, REGION, Bench, make, wire
 from benchmarks.report import fmt_us
+from dynorm.codec.json import dumps, loads
 
 SMALL_PK = "read-small"
 LARGE_PK = "read-large"
@@ -134,3 +137,44 @@ def table(names: list[str], what: dict[str, str],
                    if pcpu and pwall else "no paired rounds"))
     lines += ["", *summary]
     return lines
+
+
+#: The idle wait before each parse of `idle_penalty()`: about one answer's wait for the
+#: server in the batch get.
+IDLE = 0.008
+
+
+def idle_penalty(repeats: int = 100) -> str:
+    """An info line: the client CPU of one fixed piece of work -- parsing a BatchGetItem
+    answer of 100 items (the JSON only) -- done back to back, and done right after an
+    idle wait. On this workplace's machines (2 virtual cores) work that follows an idle
+    wait runs slower for a while (1.4-2.4x the CPU for this parse in session 9's probes,
+    the most while the other core is busy, as with the server's process): every answer a
+    client waits for pays it, whichever library reads it, and it weighs the most on the
+    client whose own work per answer is the smallest. Client CPU as everywhere in the
+    suite (``time.process_time``), best of three runs, the collector off (as while the
+    fast transport parses)."""
+    body = dumps({"Responses": {"bench_items": [wire(make(LARGE_PK, i)) for i in range(100)]},
+                  "UnprocessedKeys": {}})
+
+    def per_parse(idle: float) -> float:
+        best = float("inf")
+        for _ in range(3):
+            start = time.process_time()
+            for _ in range(repeats):
+                if idle:
+                    time.sleep(idle)
+                loads(body)
+            used = time.process_time() - start
+            best = min(best, used / repeats)
+        return best
+
+    gc.disable()  # the parse alone, as the fast transport makes it (collector paused)
+    try:
+        hot, after = per_parse(0.0), per_parse(IDLE)
+    finally:
+        gc.enable()
+    return (f"info: machine: parsing one 100-item batch get answer ({len(body) // 1024} KB) "
+            f"costs {fmt_us(hot)} µs of client CPU back to back and {fmt_us(after)} µs right "
+            f"after an idle wait of {IDLE * 1e3:.0f} ms ({after / hot:.2f}x): the price of "
+            "each wait for an answer on this machine, paid by every client")

@@ -490,6 +490,7 @@ def run(args: argparse.Namespace) -> int:
         returns = {n: create(n).returns for n in names}
         out += ["", *read_path.table(names, read_path.labels(*sizes.read), read_results,
                                      read_errors, returns)]
+        out.append(read_path.idle_penalty(20 if args.quick else 100))
     if tls:
         out += ["", f"https: get of one {ATTRIBUTES}-attribute item, {sizes.ops} gets at 1 in "
                 f"flight and {https.ops_at(sizes.ops, 64)} at 64, per round; TLS terminated "

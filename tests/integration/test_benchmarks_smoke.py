@@ -51,6 +51,8 @@ def test_quick_suite_prints_every_row() -> None:
     for transport in ("aioboto3", "fast"):
         assert ("memory", f"dynorm-{transport}") in cells
     assert "| target | limit | measured | met |" in out
+    # the read path's line on this machine's price of an idle wait (an info line, no row)
+    assert "info: machine: parsing one 100-item batch get answer" in out
 
 
 def test_gc_tuning_script_prints_its_table() -> None:
