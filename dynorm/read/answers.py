@@ -72,7 +72,7 @@ class ItemSlices(list[memoryview]):
     before it have been read, as from a page that failed to arrive.
     """
 
-    __slots__ = ("path", "raw", "stop")
+    __slots__ = ("path", "raw", "stop", "whole")
 
     def __init__(self, slices: list[memoryview], raw: bytes, path: tuple[str, ...],
                  stop: int | None = None) -> None:
@@ -81,6 +81,9 @@ class ItemSlices(list[memoryview]):
         self.path = path
         #: where the answer's list is cut (`cut`): the general way stops there too
         self.stop = stop
+        #: the answer parsed whole, once a slice did not parse (`items`): the split may
+        #: then have run past the list's end, and the rest it gave is not to be trusted
+        self.whole: Response | None = None
 
     def cut(self, n: int) -> ItemSlices:
         """The first ``n`` items."""
@@ -97,7 +100,8 @@ class ItemSlices(list[memoryview]):
                 item = loads(pop())
             except ValueError:  # (not seen: the split was checked) the general way
                 try:
-                    rest = _list_at(loads(self.raw), self.path)[read:self.stop]
+                    self.whole = loads(self.raw)
+                    rest = _list_at(self.whole, self.path)[read:self.stop]
                 except ValueError as exc:  # the body does not parse: as the transport says
                     raise TransportError(f"unreadable response body: {exc}") from exc
                 yield from rest
@@ -125,7 +129,12 @@ def split_items(raw: bytes, path: tuple[str, ...], count: bool
     Checks: the last item's slice parses; the rest of the answer parses, with the list
     empty; with ``count`` (a query's or scan's answer), its ``Count`` is the number of
     slices -- an item cut in two would make one more. Items are found where one ends and
-    the next begins (`_NEXT_ITEM`), so no boundary between items is ever missed.
+    the next begins (`_NEXT_ITEM`), so no boundary between items is ever missed. What
+    the checks cannot see: another list of items at the same depth after this one (a
+    BatchGetItem answer for two tables), which the search runs on into; the slice that
+    holds the seam between the two lists then does not parse, the slices are read the
+    general way from there, and the whole parse is kept (`ItemSlices.whole`): a caller
+    that uses the rest after reading every item takes the answer from there instead.
     """
     if len(raw) < SPLIT_BYTES:
         return None
@@ -222,9 +231,12 @@ def page_reader(decode: Callable[[Item], Any] | None, table: str
             response["Items"] = slices
             return response
         try:
-            response["Items"] = DecodedItems([decode(item) for item in slices.items()])
+            decoded = DecodedItems([decode(item) for item in slices.items()])
         except Exception:  # read again, and raised, where the page is read
             return parse(body)
+        if slices.whole is not None:  # the split ran past the list: the rest from there
+            response = slices.whole
+        response["Items"] = decoded
         return response
 
     return read

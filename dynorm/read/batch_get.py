@@ -151,6 +151,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
         tables = payload.get("RequestItems", {}).keys()
         if not tables <= iders.keys():
             return parse(body)
+        whole = None
         if len(tables) == 1:
             (table,) = tables
             split = split_items(body, ("Responses", table), count=False)
@@ -161,9 +162,14 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
                     decode((ider(row), row) for row in slices.items())
                 except Exception:
                     return parse(body)
-                response["Responses"] = {}
-                return response
-        response = parse(body)
+                if slices.whole is None:
+                    response["Responses"] = {}
+                    return response
+                # A slice did not parse: the split may have run on past the table's
+                # list (`split_items`), so its rest is not the answer's. The general
+                # way instead, from the whole parse (this table's items decoded again).
+                whole = slices.whole
+        response = parse(body) if whole is None else whole
         try:
             answered = response.get("Responses") or {}
             decode(_draining([(ider(row), row) for table, rows in answered.items()
@@ -200,7 +206,9 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
                 left = remaining
             else:
                 for table, answered in (response.get("Responses") or {}).items():
-                    ider = iders[table]
+                    ider = iders.get(table)
+                    if ider is None:
+                        raise _unasked_table(table)
                     rows.extend((ider(row), row) for row in answered)
                 left = []
                 for table, entry in (response.get("UnprocessedKeys") or {}).items():
@@ -298,6 +306,14 @@ def _unasked(kid: KeyId) -> DynormError:
         f"batch get: the server answered an item of table {kid[0]!r} whose key "
         f"{kid[1:]!r} matches no key asked for; nothing was dropped: report this with "
         "the keys given"
+    )
+
+
+def _unasked_table(table: str) -> DynormError:
+    """The error for answered items of a table no key of the batch is in (`_unasked`)."""
+    return DynormError(
+        f"batch get: the server answered items of table {table!r}, in which no key was "
+        "asked for; nothing was dropped: report this with the keys given"
     )
 
 

@@ -174,22 +174,54 @@ def test_the_list_asked_for_is_found_by_its_whole_name() -> None:
     assert _same_or_refused(raw, ("Items",), count=True)
 
 
-@pytest.mark.xfail(strict=True, reason="latent: split_items drops the other tables")
 def test_a_batch_answer_for_two_tables_keeps_the_other_tables_items() -> None:
-    """split_items promises the answer without the items at ``path`` -- that list left
-    empty. With the asked table's list first and another table's after it, the search
-    for the end of the last item runs on into the other table's list: the "last slice"
-    is the other table's last item, and the rest comes back with that other table's
-    items gone. Latent: `batch_get.read_answer` only splits answers to one table."""
+    """split_items promises the answer without the items at ``path``. With the asked
+    table's list first and another table's after it, the search for the end of the last
+    item runs on into the other table's list and the rest it gives has lost that list:
+    the slice holding the seam does not parse, the items are read the general way from
+    there, and the whole parse is kept (``ItemSlices.whole``) for the caller to take the
+    answer from. (Before: the other table's items were gone from the rest, unseen.)"""
     raw = orjson.dumps({"Responses": {
         "t1": [{"pk": {"S": "a"}}, {"pk": {"S": "b"}}],
         "t2": [{"pk": {"S": "c"}}, {"pk": {"S": "d"}}]}, "UnprocessedKeys": {}})
     split = split_items(raw, ("Responses", "t1"), count=False)
     items, rest = _whole(raw, ("Responses", "t1"))
     assert rest["Responses"]["t2"]  # the plain way keeps t2's items
-    if split is not None:
-        assert list(split[0].items()) == items
-        assert split[1] == rest, "t2's items were dropped from the rest of the answer"
+    assert split is not None  # (split, and the seam met when read)
+    slices, _ = split
+    assert list(slices.items()) == items
+    assert slices.whole == orjson.loads(raw)
+
+
+def test_a_page_with_another_list_after_its_items_keeps_it() -> None:
+    """A page whose Count passes the split's check although the split ran on into a
+    list of items after ``Items`` (a hostile server's: its Count counts one seam too
+    many): read into models, the page is the whole parse's, that list kept."""
+    page = {"Count": 3, "Items": [{"pk": {"S": "a"}}, {"pk": {"S": "b"}}],
+            "Extra": [{"pk": {"S": "c"}}, {"pk": {"S": "d"}}]}
+    assert split_items(orjson.dumps(page), ("Items",), count=True) is not None
+    raw = orjson.dumps(page)
+
+    def decode(item: dict[str, Any]) -> Any:
+        return ("model", item)
+
+    read = _answer(raw, {"TableName": "t1"}, page_reader(decode, "t1"))
+    assert read == {**page, "Items": [decode(i) for i in page["Items"]]}
+
+
+async def test_get_many_answered_another_tables_items_says_so() -> None:
+    """A server answering a one-table batch get with items of a table not asked (after
+    the asked one's, so the split runs on into them): a DynormError naming it, never
+    those items dropped unseen, nor a KeyError."""
+    stored = [_row_item(n) for n in range(3)]
+
+    def answer(operation: str, payload: Request) -> bytes:
+        ((table, _),) = payload["RequestItems"].items()
+        return orjson.dumps({"Responses": {table: stored, "intruder": stored[:2]}})
+
+    async with dynorm.connect(transport=Bodies(answer)):
+        with pytest.raises(dynorm.DynormError, match="'intruder'"):
+            await Row.get_many([("p", n) for n in range(3)])
 
 
 # ------------------------------------------------------------------ page_reader
