@@ -10,7 +10,6 @@ counts what it gets; what it hands back differs (``Contender.returns``).
 
 from __future__ import annotations
 
-import gc
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -18,8 +17,9 @@ from typing import Any
 
 import dynorm
 from benchmarks.contenders import Contender
-from benchmarks.data import CREDS, REGION, Bench, make, wire
+from benchmarks.data import CREDS, REGION, TABLE, Bench, make, wire
 from benchmarks.report import fmt_us
+from dynorm._gc import paused
 from dynorm.codec.json import dumps, loads
 
 SMALL_PK = "read-small"
@@ -148,13 +148,13 @@ def idle_penalty(repeats: int = 100) -> str:
     """An info line: the client CPU of one fixed piece of work -- parsing a BatchGetItem
     answer of 100 items (the JSON only) -- done back to back, and done right after an
     idle wait. On this workplace's machines (2 virtual cores) work that follows an idle
-    wait runs slower for a while (1.4-2.4x the CPU for this parse in session 9's probes,
+    wait runs slower for a while (1.4-3.7x the CPU for this parse in session 9's runs,
     the most while the other core is busy, as with the server's process): every answer a
     client waits for pays it, whichever library reads it, and it weighs the most on the
     client whose own work per answer is the smallest. Client CPU as everywhere in the
     suite (``time.process_time``), best of three runs, the collector off (as while the
     fast transport parses)."""
-    body = dumps({"Responses": {"bench_items": [wire(make(LARGE_PK, i)) for i in range(100)]},
+    body = dumps({"Responses": {TABLE: [wire(make(LARGE_PK, i)) for i in range(100)]},
                   "UnprocessedKeys": {}})
 
     def per_parse(idle: float) -> float:
@@ -169,11 +169,8 @@ def idle_penalty(repeats: int = 100) -> str:
             best = min(best, used / repeats)
         return best
 
-    gc.disable()  # the parse alone, as the fast transport makes it (collector paused)
-    try:
-        hot, after = per_parse(0.0), per_parse(IDLE)
-    finally:
-        gc.enable()
+    # the parse alone, as the fast transport makes it: the collector paused
+    hot, after = paused(per_parse, 0.0), paused(per_parse, IDLE)
     return (f"info: machine: parsing one 100-item batch get answer ({len(body) // 1024} KB) "
             f"costs {fmt_us(hot)} µs of client CPU back to back and {fmt_us(after)} µs right "
             f"after an idle wait of {IDLE * 1e3:.0f} ms ({after / hot:.2f}x): the price of "
