@@ -67,10 +67,10 @@ class ItemSlices(list[memoryview]):
     ``items()`` parses them in order, one at a time. Each slice was checked to hold
     exactly one item when the answer was split (`split_items`); should one not parse
     after all, the answer is parsed whole (kept as ``whole``) and its items are read
-    from there on. A body
-    that does not parse at all (never seen from DynamoDB, whose answers carry a CRC32 the
-    transport checks) raises `TransportError` where its first bad item is met: the items
-    before it have been read, as from a page that failed to arrive.
+    from there on. A body that does not parse at all (never seen from DynamoDB, whose
+    answers carry a CRC32 the transport checks) raises `TransportError` where its first
+    bad item is met: the items before it have been read, as from a page that failed to
+    arrive.
     """
 
     __slots__ = ("path", "raw", "stop", "whole")

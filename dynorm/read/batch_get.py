@@ -130,13 +130,13 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
             read = reads[one]
             for kid, row in rows:
                 if kid not in unique:
-                    raise _unasked(kid)
+                    raise _unasked(kid[0], kid[1:])
                 decoded[kid] = read(row)
             return
         for kid, row in rows:
             asking = wants.get(kid)
             if asking is None:
-                raise _unasked(kid)
+                raise _unasked(kid[0], kid[1:])
             for model in asking:
                 decoded[model, kid] = reads[model](row)
 
@@ -208,7 +208,7 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
                 for table, answered in (response.get("Responses") or {}).items():
                     ider = iders.get(table)
                     if ider is None:
-                        raise _unasked_table(table)
+                        raise _unasked(table)
                     rows.extend((ider(row), row) for row in answered)
                 left = []
                 for table, entry in (response.get("UnprocessedKeys") or {}).items():
@@ -299,22 +299,14 @@ async def _read(pairs: Sequence[tuple[type[Model], Any]], *, consistent: bool,
     return [decoded.get((model, kid)) for (model, _), kid in zip(pairs, ids, strict=True)]
 
 
-def _unasked(kid: KeyId) -> DynormError:
-    """The error for an answered item whose key is none of those asked for: never
-    dropped (its key would be answered None, as if it had no item)."""
-    return DynormError(
-        f"batch get: the server answered an item of table {kid[0]!r} whose key "
-        f"{kid[1:]!r} matches no key asked for; nothing was dropped: report this with "
-        "the keys given"
-    )
-
-
-def _unasked_table(table: str) -> DynormError:
-    """The error for answered items of a table no key of the batch is in (`_unasked`)."""
-    return DynormError(
-        f"batch get: the server answered items of table {table!r}, in which no key was "
-        "asked for; nothing was dropped: report this with the keys given"
-    )
+def _unasked(table: str, key: KeyId | None = None) -> DynormError:
+    """The error for an answered item whose key is none of those asked for, or for items
+    of a table no key of the batch is in: never dropped (a key's would be answered None,
+    as if it had no item)."""
+    what = (f"items of table {table!r}, in which no key was asked for" if key is None
+            else f"an item of table {table!r} whose key {key!r} matches no key asked for")
+    return DynormError(f"batch get: the server answered {what}; nothing was dropped: "
+                       "report this with the keys given")
 
 
 def _row_reader(model: type[Model], raw: bool) -> Callable[[Item], Any]:
